@@ -1,0 +1,16 @@
+/** One jest run covers every package: unit tests (*.test.ts) and loopback integration tests (*.int.test.ts). */
+module.exports = {
+  testEnvironment: "node",
+  roots: ["<rootDir>/packages", "<rootDir>/reflector", "<rootDir>/examples"],
+  testMatch: ["**/*.test.ts"],
+  testPathIgnorePatterns: ["/node_modules/", "/dist/"],
+  transform: {
+    "^.+\\.(t|j)sx?$": ["@swc/jest", { jsc: { target: "es2022", parser: { syntax: "typescript" } }, module: { type: "commonjs" } }],
+  },
+  moduleNameMapper: {
+    "^@lockstep/protocol$": "<rootDir>/packages/protocol/src/index.ts",
+    "^@lockstep/client$": "<rootDir>/packages/client/src/index.ts",
+    "^@lockstep/reflector$": "<rootDir>/reflector/src/index.ts",
+  },
+  testTimeout: 30000,
+};

@@ -1,0 +1,288 @@
+import { CloseCode, MessageType, PROTOCOL_VERSION } from "./codes";
+import { Reader, Writer, varUintSize } from "./encoding";
+import { ProtocolError } from "./errors";
+import { isValidId } from "./ids";
+import { DEFAULT_LIMITS, type Limits } from "./limits";
+import type {
+  ClientMessage,
+  JoinMessage,
+  ServerMessage,
+  StreamEntry,
+  SyncMessage,
+} from "./messages";
+
+function header(w: Writer, type: number): void {
+  w.u8(PROTOCOL_VERSION);
+  w.u8(type);
+}
+
+function openFrame(frame: Uint8Array): { reader: Reader; type: number } {
+  if (frame.length < 2) throw new ProtocolError(`frame of ${frame.length} bytes is shorter than its 2-byte header`);
+  const version = frame[0]!;
+  if (version !== PROTOCOL_VERSION) {
+    throw new ProtocolError(
+      `protocol version ${version} is not supported (this peer speaks ${PROTOCOL_VERSION})`,
+      CloseCode.VersionMismatch,
+    );
+  }
+  return { reader: new Reader(frame, 2), type: frame[1]! };
+}
+
+/** Encodes a client → reflector frame. */
+export function encodeClientMessage(msg: ClientMessage): Uint8Array {
+  switch (msg.type) {
+    case MessageType.Join: {
+      const w = new Writer(128 + msg.viewData.length + msg.auth.length);
+      header(w, msg.type);
+      w.string(msg.sessionId);
+      w.string(msg.persistentId);
+      w.string(msg.viewId);
+      w.varUint(msg.tps);
+      w.bytes(msg.auth);
+      w.bytes(msg.viewData);
+      return w.finish();
+    }
+    case MessageType.Send:
+      return encodeSend(msg.payload);
+    case MessageType.Leave: {
+      return Uint8Array.of(PROTOCOL_VERSION, MessageType.Leave);
+    }
+    case MessageType.Ping: {
+      const w = new Writer(12);
+      header(w, msg.type);
+      w.varUint(msg.id);
+      return w.finish();
+    }
+  }
+}
+
+/** Encodes a `Send` frame with one allocation of exactly the right size (hot path). */
+export function encodeSend(payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(2 + varUintSize(payload.length) + payload.length);
+  out[0] = PROTOCOL_VERSION;
+  out[1] = MessageType.Send;
+  let pos = writeVarUintAt(out, 2, payload.length);
+  out.set(payload, pos);
+  pos += payload.length;
+  return out;
+}
+
+/**
+ * Decodes and validates a client → reflector frame against `limits`.
+ * @throws {ProtocolError} with the close code to disconnect the sender with.
+ */
+export function decodeClientMessage(frame: Uint8Array, limits: Limits = DEFAULT_LIMITS): ClientMessage {
+  if (frame.length > limits.maxFrameBytes) {
+    throw new ProtocolError(`frame of ${frame.length} bytes exceeds limit ${limits.maxFrameBytes}`, CloseCode.TooLarge);
+  }
+  const { reader: r, type } = openFrame(frame);
+  let msg: ClientMessage;
+  switch (type) {
+    case MessageType.Join:
+      msg = decodeJoin(r, limits);
+      break;
+    case MessageType.Send: {
+      const length = r.varUint();
+      if (length > limits.maxPayloadBytes) {
+        throw new ProtocolError(`payload of ${length} bytes exceeds limit ${limits.maxPayloadBytes}`, CloseCode.TooLarge);
+      }
+      if (length !== r.remaining) throw new ProtocolError(`send payload says ${length} bytes, frame has ${r.remaining}`);
+      msg = { type, payload: frame.subarray(r.offset) };
+      return msg;
+    }
+    case MessageType.Leave:
+      msg = { type };
+      break;
+    case MessageType.Ping:
+      msg = { type, id: r.varUint() };
+      break;
+    default:
+      throw new ProtocolError(`unknown client frame type 0x${type.toString(16).padStart(2, "0")}`);
+  }
+  r.end();
+  return msg;
+}
+
+function decodeJoin(r: Reader, limits: Limits): JoinMessage {
+  const idBytes = limits.maxIdLength;
+  const sessionId = r.string(idBytes);
+  const persistentId = r.string(idBytes);
+  const viewId = r.string(idBytes);
+  const tps = r.varUint();
+  const auth = r.bytes(limits.maxAuthBytes);
+  const viewData = r.bytes(limits.maxViewDataBytes);
+  for (const [field, id] of [["sessionId", sessionId], ["persistentId", persistentId], ["viewId", viewId]] as const) {
+    if (!isValidId(id, limits.maxIdLength)) {
+      throw new ProtocolError(`join ${field} ${JSON.stringify(id.slice(0, 80))} is not a base64url id`, CloseCode.BadJoin);
+    }
+  }
+  if (tps < limits.minTps || tps > limits.maxTps) {
+    throw new ProtocolError(`join tps ${tps} is outside ${limits.minTps}..${limits.maxTps}`, CloseCode.BadJoin);
+  }
+  return { type: MessageType.Join, sessionId, persistentId, viewId, tps, auth, viewData };
+}
+
+function writeEntryBody(w: Writer, e: StreamEntry): void {
+  w.varUint(e.seq);
+  w.varUint(e.time);
+  switch (e.type) {
+    case MessageType.Relay:
+      w.bytes(e.payload);
+      break;
+    case MessageType.ViewJoin:
+      w.string(e.viewId);
+      w.bytes(e.viewData);
+      break;
+    case MessageType.ViewExit:
+      w.string(e.viewId);
+      break;
+  }
+}
+
+function readEntryBody(r: Reader, type: number): StreamEntry {
+  const seq = r.varUint();
+  const time = r.varUint();
+  switch (type) {
+    case MessageType.Relay:
+      return { type, seq, time, payload: r.bytes() };
+    case MessageType.ViewJoin:
+      return { type, seq, time, viewId: r.string(), viewData: r.bytes() };
+    case MessageType.ViewExit:
+      return { type, seq, time, viewId: r.string() };
+    default:
+      throw new ProtocolError(`unknown stream entry type 0x${type.toString(16).padStart(2, "0")}`);
+  }
+}
+
+/** Encodes a reflector → client frame. */
+export function encodeServerMessage(msg: ServerMessage): Uint8Array {
+  switch (msg.type) {
+    case MessageType.Relay:
+      return encodeRelay(msg.seq, msg.time, msg.payload);
+    case MessageType.ViewJoin:
+    case MessageType.ViewExit: {
+      const w = new Writer(32 + (msg.type === MessageType.ViewJoin ? msg.viewData.length : 0));
+      header(w, msg.type);
+      writeEntryBody(w, msg);
+      return w.finish();
+    }
+    case MessageType.Sync:
+      return encodeSync(msg);
+    case MessageType.Tick:
+      return encodeTick(msg.time);
+    case MessageType.Pong: {
+      const w = new Writer(20);
+      header(w, msg.type);
+      w.varUint(msg.id);
+      w.varUint(msg.time);
+      return w.finish();
+    }
+    case MessageType.Error: {
+      const w = new Writer(16 + msg.message.length * 3);
+      header(w, msg.type);
+      w.varUint(msg.code);
+      w.string(msg.message);
+      return w.finish();
+    }
+  }
+}
+
+function encodeSync(msg: SyncMessage): Uint8Array {
+  let estimate = 64 + msg.snapshot.length + msg.persisted.length + msg.auth.length;
+  for (const e of msg.entries) estimate += 24 + (e.type === MessageType.Relay ? e.payload.length : e.type === MessageType.ViewJoin ? e.viewData.length : 0);
+  const w = new Writer(estimate);
+  header(w, msg.type);
+  w.string(msg.sessionId);
+  w.string(msg.viewId);
+  w.varUint(msg.time);
+  w.varUint(msg.seq);
+  w.bytes(msg.snapshot);
+  w.bytes(msg.persisted);
+  w.bytes(msg.auth);
+  w.varUint(msg.entries.length);
+  for (const e of msg.entries) {
+    w.u8(e.type);
+    writeEntryBody(w, e);
+  }
+  return w.finish();
+}
+
+function writeVarUintAt(out: Uint8Array, pos: number, value: number): number {
+  while (value >= 0x80) {
+    out[pos++] = (value % 0x80) | 0x80;
+    value = Math.floor(value / 0x80);
+  }
+  out[pos++] = value;
+  return pos;
+}
+
+/**
+ * Encodes a `Relay` frame with one allocation of exactly the right size. The reflector encodes each
+ * relayed message once and sends the same bytes to every client (hot path).
+ */
+export function encodeRelay(seq: number, time: number, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(
+    2 + varUintSize(seq) + varUintSize(time) + varUintSize(payload.length) + payload.length,
+  );
+  out[0] = PROTOCOL_VERSION;
+  out[1] = MessageType.Relay;
+  let pos = writeVarUintAt(out, 2, seq);
+  pos = writeVarUintAt(out, pos, time);
+  pos = writeVarUintAt(out, pos, payload.length);
+  out.set(payload, pos);
+  return out;
+}
+
+/** Encodes a `Tick` frame. */
+export function encodeTick(time: number): Uint8Array {
+  const out = new Uint8Array(2 + varUintSize(time));
+  out[0] = PROTOCOL_VERSION;
+  out[1] = MessageType.Tick;
+  writeVarUintAt(out, 2, time);
+  return out;
+}
+
+/**
+ * Decodes a reflector → client frame. Byte fields are views into `frame` (no copies).
+ * @throws {ProtocolError} on any malformed frame.
+ */
+export function decodeServerMessage(frame: Uint8Array): ServerMessage {
+  const { reader: r, type } = openFrame(frame);
+  let msg: ServerMessage;
+  switch (type) {
+    case MessageType.Relay:
+    case MessageType.ViewJoin:
+    case MessageType.ViewExit:
+      msg = readEntryBody(r, type);
+      break;
+    case MessageType.Sync: {
+      const sessionId = r.string();
+      const viewId = r.string();
+      const time = r.varUint();
+      const seq = r.varUint();
+      const snapshot = r.bytes();
+      const persisted = r.bytes();
+      const auth = r.bytes();
+      const count = r.varUint();
+      // Each entry takes at least 4 bytes; a count beyond that is a lie, not a reason to allocate.
+      if (count > r.remaining / 4) throw new ProtocolError(`sync claims ${count} entries in ${r.remaining} bytes`);
+      const entries: StreamEntry[] = new Array(count);
+      for (let i = 0; i < count; i++) entries[i] = readEntryBody(r, r.u8());
+      msg = { type, sessionId, viewId, time, seq, snapshot, persisted, auth, entries };
+      break;
+    }
+    case MessageType.Tick:
+      msg = { type, time: r.varUint() };
+      break;
+    case MessageType.Pong:
+      msg = { type, id: r.varUint(), time: r.varUint() };
+      break;
+    case MessageType.Error:
+      msg = { type, code: r.varUint(), message: r.string() };
+      break;
+    default:
+      throw new ProtocolError(`unknown server frame type 0x${type.toString(16).padStart(2, "0")}`);
+  }
+  r.end();
+  return msg;
+}

@@ -1,0 +1,81 @@
+/**
+ * Numeric codes shared by every Lockstep client and reflector. They are part of the wire format:
+ * never renumber a code, only add new ones.
+ */
+
+/** Version byte at the start of every frame. A peer rejects frames of any other version. */
+export const PROTOCOL_VERSION = 1;
+
+/**
+ * Frame types. Client-to-reflector frames use 0x01–0x3f, reflector-to-client frames 0x40–0x7f.
+ * The three stream entry types (`Relay`, `ViewJoin`, `ViewExit`) carry a sequence number and a time;
+ * they also appear, without their version byte, inside a `Sync` frame.
+ */
+export const MessageType = {
+  /** Client asks to join a session. */
+  Join: 0x01,
+  /** Client submits an (opaque, later encrypted) payload to be ordered and relayed. */
+  Send: 0x02,
+  /** Client leaves the session cleanly. */
+  Leave: 0x03,
+  /** Client asks for the reflector's session time (answered by `Pong`). */
+  Ping: 0x04,
+  /** Reflector answers a join with the session's state so far. */
+  Sync: 0x41,
+  /** An ordered, time-stamped message from some client. */
+  Relay: 0x42,
+  /** An ordered, time-stamped view-join. */
+  ViewJoin: 0x43,
+  /** An ordered, time-stamped view-exit. */
+  ViewExit: 0x44,
+  /** The session's time advanced with no message (sent while idle, `tps` per second). */
+  Tick: 0x45,
+  /** Answer to `Ping`. */
+  Pong: 0x46,
+  /** A fatal error; the reflector closes the socket with the same code right after. */
+  Error: 0x47,
+} as const;
+
+/** A frame type code. */
+export type MessageTypeCode = (typeof MessageType)[keyof typeof MessageType];
+
+/**
+ * WebSocket close codes (and `Error` frame codes) used by Lockstep, all in the 4000 range that
+ * RFC 6455 leaves to applications. `PROTOCOL.md` says what a client should do for each.
+ */
+export const CloseCode = {
+  /** The frame could not be decoded: truncated, unknown type, bad UTF-8, trailing bytes. Do not retry as is. */
+  ProtocolError: 4000,
+  /** The frame's version byte is not one this peer speaks. Upgrade the client. */
+  VersionMismatch: 4001,
+  /** The join was invalid: malformed ids, bad tps, or a second join on one socket. */
+  BadJoin: 4002,
+  /** A session frame arrived before the join completed. */
+  NotJoined: 4003,
+  /** A frame or payload exceeded the reflector's size limit. Nothing of it was relayed. */
+  TooLarge: 4004,
+  /** The client sent faster than the reflector's rate limit allows. Reconnect and slow down. */
+  RateLimited: 4005,
+  /** Another live connection in this session already uses this viewId. */
+  DuplicateView: 4006,
+  /** The reflector is shutting down. Reconnect (with backoff) to another or the restarted one. */
+  ServerShutdown: 4007,
+  /** The client failed to prove it may enter the session. */
+  AuthFailed: 4008,
+  /** The client sent nothing (not even a WebSocket pong) for too long. */
+  Timeout: 4009,
+  /** An unexpected reflector fault; the session is unharmed, reconnecting is safe. */
+  InternalError: 4010,
+} as const;
+
+/** A Lockstep close/error code. */
+export type CloseCodeValue = (typeof CloseCode)[keyof typeof CloseCode];
+
+const closeCodeNames: ReadonlyMap<number, string> = new Map(
+  Object.entries(CloseCode).map(([name, code]) => [code, name]),
+);
+
+/** The symbolic name of a close code (`"TooLarge"` for 4004), or `undefined` for unknown codes. */
+export function closeCodeName(code: number): string | undefined {
+  return closeCodeNames.get(code);
+}

@@ -1,0 +1,37 @@
+/**
+ * `@lockstep/protocol`: the Lockstep wire format, shared by the client and the reflector.
+ * See `PROTOCOL.md` in this package for the frame layouts.
+ * @packageDocumentation
+ */
+export { PROTOCOL_VERSION, MessageType, CloseCode, closeCodeName } from "./codes";
+export type { MessageTypeCode, CloseCodeValue } from "./codes";
+export { DEFAULT_LIMITS, DEFAULT_TPS } from "./limits";
+export type { Limits } from "./limits";
+export { ProtocolError } from "./errors";
+export { isValidId, toBase64Url } from "./ids";
+export { Writer, Reader, varUintSize } from "./encoding";
+export {
+  encodeClientMessage,
+  decodeClientMessage,
+  encodeServerMessage,
+  decodeServerMessage,
+  encodeRelay,
+  encodeSend,
+  encodeTick,
+} from "./codec";
+export type {
+  ClientMessage,
+  JoinMessage,
+  SendMessage,
+  LeaveMessage,
+  PingMessage,
+  ServerMessage,
+  SyncMessage,
+  StreamEntry,
+  RelayEntry,
+  ViewJoinEntry,
+  ViewExitEntry,
+  TickMessage,
+  PongMessage,
+  ErrorMessage,
+} from "./messages";

@@ -1,0 +1,113 @@
+import type { MessageType } from "./codes";
+
+/** Client → reflector: join a session. The first joiner of an unknown sessionId creates it. */
+export interface JoinMessage {
+  readonly type: typeof MessageType.Join;
+  /** Code-dependent session id (base64url SHA-256). */
+  readonly sessionId: string;
+  /** Code-independent id of appId + name (base64url SHA-256); keys persisted data. */
+  readonly persistentId: string;
+  /** This client's view id, random per client; unique among the session's live views. */
+  readonly viewId: string;
+  /** Ticks per second the client asks for; the session's first joiner decides. */
+  readonly tps: number;
+  /** Opaque proof that the client may enter the session (empty when the reflector asks for none). */
+  readonly auth: Uint8Array;
+  /** Opaque view data, delivered to every replica with this client's view-join. */
+  readonly viewData: Uint8Array;
+}
+
+/** Client → reflector: an opaque payload to order, time-stamp and relay to every client of the session. */
+export interface SendMessage {
+  readonly type: typeof MessageType.Send;
+  readonly payload: Uint8Array;
+}
+
+/** Client → reflector: leave the session now (the socket may close right after). */
+export interface LeaveMessage {
+  readonly type: typeof MessageType.Leave;
+}
+
+/** Client → reflector: ask for the session time; answered by a {@link PongMessage} with the same id. */
+export interface PingMessage {
+  readonly type: typeof MessageType.Ping;
+  readonly id: number;
+}
+
+/** Every frame a client may send. */
+export type ClientMessage = JoinMessage | SendMessage | LeaveMessage | PingMessage;
+
+/** An ordered client message: the session's `seq`-th entry, stamped with session time `time` (ms). */
+export interface RelayEntry {
+  readonly type: typeof MessageType.Relay;
+  readonly seq: number;
+  readonly time: number;
+  readonly payload: Uint8Array;
+}
+
+/** An ordered view-join: `viewId` joined at this point of the stream. */
+export interface ViewJoinEntry {
+  readonly type: typeof MessageType.ViewJoin;
+  readonly seq: number;
+  readonly time: number;
+  readonly viewId: string;
+  readonly viewData: Uint8Array;
+}
+
+/** An ordered view-exit: `viewId` left (or was dropped) at this point of the stream. */
+export interface ViewExitEntry {
+  readonly type: typeof MessageType.ViewExit;
+  readonly seq: number;
+  readonly time: number;
+  readonly viewId: string;
+}
+
+/** One entry of a session's ordered stream. Sequence numbers start at 1 and have no gaps. */
+export type StreamEntry = RelayEntry | ViewJoinEntry | ViewExitEntry;
+
+/**
+ * Reflector → client: the answer to a join. The client rebuilds the session from `snapshot`
+ * (empty: start from the root model's `init`) and `entries`, which run contiguously up to `seq`.
+ * Everything after `seq` (starting with this client's own view-join) arrives as live frames.
+ */
+export interface SyncMessage {
+  readonly type: typeof MessageType.Sync;
+  readonly sessionId: string;
+  /** The viewId the reflector admitted this client under. */
+  readonly viewId: string;
+  /** Session time now, in ms. */
+  readonly time: number;
+  /** Sequence number of the last entry the session had before this join (0: none yet). */
+  readonly seq: number;
+  /** Latest snapshot (opaque), or empty. */
+  readonly snapshot: Uint8Array;
+  /** Persisted data fixed for this session (opaque), or empty. */
+  readonly persisted: Uint8Array;
+  /** Opaque session auth data (e.g. a key check token), or empty. */
+  readonly auth: Uint8Array;
+  /** Entries after the snapshot, in order. */
+  readonly entries: readonly StreamEntry[];
+}
+
+/** Reflector → client: session time advanced to `time` with no message. */
+export interface TickMessage {
+  readonly type: typeof MessageType.Tick;
+  readonly time: number;
+}
+
+/** Reflector → client: answer to a {@link PingMessage}. */
+export interface PongMessage {
+  readonly type: typeof MessageType.Pong;
+  readonly id: number;
+  readonly time: number;
+}
+
+/** Reflector → client: a fatal error; the socket is closed with `code` right after. */
+export interface ErrorMessage {
+  readonly type: typeof MessageType.Error;
+  readonly code: number;
+  readonly message: string;
+}
+
+/** Every frame a reflector may send. */
+export type ServerMessage = SyncMessage | StreamEntry | TickMessage | PongMessage | ErrorMessage;
