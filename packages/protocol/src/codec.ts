@@ -104,13 +104,20 @@ export function decodeClientMessage(frame: Uint8Array, limits: Limits = DEFAULT_
 }
 
 function decodeJoin(r: Reader, limits: Limits): JoinMessage {
-  const idBytes = limits.maxIdLength;
-  const sessionId = r.string(idBytes);
-  const persistentId = r.string(idBytes);
-  const viewId = r.string(idBytes);
+  // Fields are read unbounded (maxFrameBytes already bounds them) so that an overlong id closes with
+  // BadJoin and an oversized auth or viewData with TooLarge, not with a generic ProtocolError.
+  const sessionId = r.string();
+  const persistentId = r.string();
+  const viewId = r.string();
   const tps = r.varUint();
-  const auth = r.bytes(limits.maxAuthBytes);
-  const viewData = r.bytes(limits.maxViewDataBytes);
+  const auth = r.bytes();
+  const viewData = r.bytes();
+  if (auth.length > limits.maxAuthBytes) {
+    throw new ProtocolError(`join auth of ${auth.length} bytes exceeds limit ${limits.maxAuthBytes}`, CloseCode.TooLarge);
+  }
+  if (viewData.length > limits.maxViewDataBytes) {
+    throw new ProtocolError(`join viewData of ${viewData.length} bytes exceeds limit ${limits.maxViewDataBytes}`, CloseCode.TooLarge);
+  }
   for (const [field, id] of [["sessionId", sessionId], ["persistentId", persistentId], ["viewId", viewId]] as const) {
     if (!isValidId(id, limits.maxIdLength)) {
       throw new ProtocolError(`join ${field} ${JSON.stringify(id.slice(0, 80))} is not a base64url id`, CloseCode.BadJoin);

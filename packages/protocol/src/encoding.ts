@@ -1,10 +1,16 @@
 import { ProtocolError } from "./errors";
 
 const utf8Encoder = new TextEncoder();
-const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM keeps a leading U+FEFF as text; by default TextDecoder would silently drop it from a field.
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-/** Bytes a varuint needs for `n` (0 ≤ n ≤ 2^53 − 1). */
+/**
+ * Bytes a varuint needs for `n` (0 ≤ n ≤ 2^53 − 1).
+ * @throws {RangeError} if `n` is negative, fractional or above 2^53 − 1.
+ */
 export function varUintSize(n: number): number {
+  // The exact-size encoders trust this to reject what they cannot encode (Infinity would loop forever).
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`varUint needs a non-negative safe integer, got ${n}`);
   let size = 1;
   while (n >= 0x80) {
     n = Math.floor(n / 0x80);
@@ -35,7 +41,8 @@ export class Writer {
   #ensure(extra: number): void {
     const needed = this.#pos + extra;
     if (needed <= this.#buf.length) return;
-    let size = this.#buf.length * 2;
+    // max() so a Writer(0) grows instead of doubling zero forever.
+    let size = Math.max(this.#buf.length * 2, 8);
     while (size < needed) size *= 2;
     const next = new Uint8Array(size);
     next.set(this.#buf.subarray(0, this.#pos));

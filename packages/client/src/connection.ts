@@ -1,0 +1,95 @@
+import { decodeServerMessage, type ServerMessage } from "@lockstep/protocol";
+
+/** The part of the WebSocket API the client uses; browsers' WebSocket and the `ws` package both fit. */
+export interface SocketLike {
+  binaryType: string;
+  readonly readyState: number;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+}
+
+/** Makes a socket for a URL. Injected through `Session.join({ socket })`; tests pass fakes or proxies. */
+export type SocketFactory = (url: string) => SocketLike | Promise<SocketLike>;
+
+/** The browser's WebSocket where there is one, otherwise the `ws` package (Node). */
+export const defaultSocketFactory: SocketFactory = async (url) => {
+  const Native = (globalThis as { WebSocket?: new (url: string) => SocketLike }).WebSocket;
+  if (Native) return new Native(url);
+  const { WebSocket: NodeWebSocket } = await import("ws");
+  return new NodeWebSocket(url) as unknown as SocketLike;
+};
+
+/** What a connection reports to its owner. Called from socket events; must not throw. */
+export interface ConnectionEvents {
+  message(msg: ServerMessage): void;
+  /** The frame could not be decoded. */
+  malformed(error: unknown): void;
+  close(code: number, reason: string): void;
+}
+
+const OPEN = 1;
+
+/** One WebSocket to the reflector, speaking decoded protocol frames. */
+export class Connection {
+  #socket: SocketLike | undefined;
+  readonly #events: ConnectionEvents;
+
+  constructor(events: ConnectionEvents) {
+    this.#events = events;
+  }
+
+  /** Opens the socket; rejects if it closes or errors before opening. */
+  async open(url: string, factory: SocketFactory): Promise<void> {
+    const socket = await factory(url);
+    socket.binaryType = "arraybuffer";
+    this.#socket = socket;
+    await new Promise<void>((resolve, reject) => {
+      socket.onopen = () => resolve();
+      socket.onerror = () => {}; // a close always follows; report there
+      socket.onclose = (ev) => reject(new Error(`could not connect to reflector at ${url} (close code ${ev.code}${ev.reason ? `: ${ev.reason}` : ""})`));
+    });
+    socket.onmessage = (ev) => {
+      let msg: ServerMessage;
+      try {
+        const data = ev.data;
+        const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : undefined;
+        if (!bytes) throw new Error("reflector sent a text frame");
+        msg = decodeServerMessage(bytes);
+      } catch (error) {
+        this.#events.malformed(error);
+        return;
+      }
+      this.#events.message(msg);
+    };
+    socket.onclose = (ev) => {
+      this.#socket = undefined;
+      this.#events.close(ev.code, ev.reason);
+    };
+  }
+
+  get isOpen(): boolean {
+    return this.#socket?.readyState === OPEN;
+  }
+
+  /** Sends a frame; returns false if the socket is not open. */
+  send(frame: Uint8Array): boolean {
+    const socket = this.#socket;
+    if (!socket || socket.readyState !== OPEN) return false;
+    socket.send(frame);
+    return true;
+  }
+
+  close(code = 1000, reason = ""): void {
+    const socket = this.#socket;
+    if (!socket) return;
+    try {
+      socket.close(code, reason);
+    } catch {
+      // already closing
+    }
+  }
+}

@@ -1,0 +1,396 @@
+import {
+  DEFAULT_LIMITS,
+  MessageType,
+  closeCodeName,
+  encodeClientMessage,
+  encodeSend,
+  toBase64Url,
+  type ServerMessage,
+  type StreamEntry,
+  type SyncMessage,
+  type TickMessage,
+} from "@lockstep/protocol";
+import { freezeConstants } from "./constants";
+import { Connection, type SocketFactory } from "./connection";
+import { JoinError, SessionError, UsageError } from "./errors";
+import { computeIdentity, type SessionIdentity } from "./identity";
+import type { Model, ModelClass } from "./model";
+import { decodeEvent, decodeViewData, encodeEvent, encodeViewData } from "./payload";
+import { registry } from "./registry";
+import { serialize } from "./serializer/index";
+import { View, setRealm, withRealm, type ViewRealm } from "./view";
+import { ViewDomain } from "./view-domain";
+import { VirtualMachine, topicOf } from "./vm";
+
+/** Validated `Session.join` parameters. */
+export interface JoinParameters {
+  readonly appId: string;
+  readonly name: string;
+  readonly password: string;
+  readonly model: ModelClass;
+  readonly view: new (model: any, viewOptions?: any) => View;
+  readonly options: Record<string, unknown>;
+  readonly viewOptions: unknown;
+  readonly viewData: unknown;
+  readonly tps: number;
+  readonly step: "auto" | "manual";
+  readonly debug: ReadonlySet<string>;
+  readonly reflector: string;
+  readonly socket: SocketFactory;
+  readonly clock: () => number;
+}
+
+type State = "connecting" | "syncing" | "joined" | "disconnected" | "left";
+type Pending = StreamEntry | TickMessage;
+
+function randomViewId(): string {
+  return toBase64Url(globalThis.crypto.getRandomValues(new Uint8Array(12)));
+}
+
+/**
+ * Runs one client's replica of a session: joins through the reflector, feeds the ordered stream
+ * to the VM, delivers model events to views and drives frames. Also the realm of its views.
+ */
+export class SessionController implements ViewRealm {
+  readonly viewId = randomViewId();
+  readonly domain: ViewDomain;
+  readonly #params: JoinParameters;
+  readonly #conn: Connection;
+  #state: State = "connecting";
+  #identity: SessionIdentity | undefined;
+  #vm: VirtualMachine | undefined;
+  #root: Model | undefined;
+  #rootView: View | undefined;
+  #session: unknown;
+  #pending: Pending[] = [];
+  #head = 0;
+  #lastSeq = 0;
+  #externalTime = 0;
+  #externalAt = 0;
+  #serverError: { code: number; message: string } | undefined;
+  #processScheduled = false;
+  #stopLoop: (() => void) | undefined;
+  #join: { resolve: () => void; reject: (error: Error) => void } | undefined;
+  #left: (() => void) | undefined;
+  readonly #afterEntry = new Set<(seq: number) => void>();
+
+  constructor(params: JoinParameters) {
+    this.#params = params;
+    this.domain = new ViewDomain((context, error) => this.reportError(context, error));
+    this.#conn = new Connection({
+      message: (msg) => this.#onMessage(msg),
+      malformed: (error) => this.#fail(new SessionError("the reflector sent a malformed frame", { cause: error })),
+      close: (code, reason) => this.#onClose(code, reason),
+    });
+  }
+
+  get identity(): SessionIdentity {
+    if (!this.#identity) throw new Error("identity not computed yet");
+    return this.#identity;
+  }
+
+  get vm(): VirtualMachine {
+    if (!this.#vm) throw new Error("session not started");
+    return this.#vm;
+  }
+
+  get session(): unknown {
+    return this.#session;
+  }
+
+  get rootModel(): Model | undefined {
+    return this.#root;
+  }
+
+  get rootView(): View | undefined {
+    return this.#rootView;
+  }
+
+  get state(): State {
+    return this.#state;
+  }
+
+  /** Connects, joins and catches up. Resolves once this client's own view-join was simulated and the root view built. */
+  async start(session: unknown): Promise<void> {
+    this.#session = session;
+    const p = this.#params;
+    const constantsHash = await freezeConstants();
+    const identity = await computeIdentity({ appId: p.appId, name: p.name, options: p.options, registry, constantsHash });
+    this.#identity = identity;
+    if (p.debug.has("session")) {
+      console.log(`[Lockstep] Joining session (sessionId: ${identity.sessionId}, persistentId: ${identity.persistentId}, versionId: ${identity.versionId}, viewId: ${this.viewId})`);
+    }
+    const vm: VirtualMachine = new VirtualMachine({
+      sessionId: identity.sessionId,
+      registry,
+      decodeEvent: (payload) => decodeEvent(registry, (id) => vm.getModel(id), payload),
+      decodeViewData: (bytes) => decodeViewData(registry, bytes),
+      modelEvent: (topic, data) => this.domain.deliver(topic, data),
+      reportError: (context, error) => this.reportError(context, error),
+    });
+    this.#vm = vm;
+    setRealm(vm, this);
+    const joined = new Promise<void>((resolve, reject) => (this.#join = { resolve, reject }));
+    try {
+      await this.#conn.open(p.reflector, p.socket);
+    } catch (cause) {
+      this.#state = "left";
+      throw new JoinError(`cannot reach the Lockstep reflector at ${p.reflector}: is it running? (\`npm start\` runs one on ws://127.0.0.1:8787/)`, { cause });
+    }
+    this.#state = "syncing";
+    this.#conn.send(
+      encodeClientMessage({
+        type: MessageType.Join,
+        sessionId: identity.sessionId,
+        persistentId: identity.persistentId,
+        viewId: this.viewId,
+        tps: p.tps,
+        auth: new Uint8Array(0),
+        viewData: encodeViewData(registry, p.viewData),
+      }),
+    );
+    return joined;
+  }
+
+  // ---- incoming ----
+
+  #onMessage(msg: ServerMessage): void {
+    try {
+      switch (msg.type) {
+        case MessageType.Sync:
+          this.#onSync(msg);
+          return;
+        case MessageType.Relay:
+        case MessageType.ViewJoin:
+        case MessageType.ViewExit:
+          if (this.#state !== "syncing" && this.#state !== "joined") return;
+          if (msg.seq !== this.#lastSeq + 1) {
+            this.#fail(new SessionError(`stream gap: expected message #${this.#lastSeq + 1}, got #${msg.seq}`));
+            return;
+          }
+          this.#lastSeq = msg.seq;
+          this.#setExternalTime(msg.time);
+          this.#pending.push(msg);
+          break;
+        case MessageType.Tick: {
+          if (this.#state !== "syncing" && this.#state !== "joined") return;
+          this.#setExternalTime(msg.time);
+          const last = this.#pending[this.#pending.length - 1];
+          // Consecutive unprocessed ticks only ever advance time: keep the latest.
+          if (last !== undefined && last.type === MessageType.Tick && this.#pending.length > this.#head) this.#pending[this.#pending.length - 1] = msg;
+          else this.#pending.push(msg);
+          break;
+        }
+        case MessageType.Error:
+          this.#serverError = { code: msg.code, message: msg.message };
+          return;
+        case MessageType.Pong:
+          return;
+      }
+      if (this.#state === "syncing") this.#processPending();
+      else if (this.#params.step === "auto") this.#scheduleProcessing();
+    } catch (error) {
+      this.#fail(error instanceof Error ? error : new SessionError(String(error)));
+    }
+  }
+
+  #setExternalTime(time: number): void {
+    this.#externalTime = time;
+    this.#externalAt = this.#params.clock();
+  }
+
+  #onSync(msg: SyncMessage): void {
+    if (this.#state !== "syncing") throw new SessionError("unexpected sync from reflector");
+    const id = this.identity.sessionId;
+    if (msg.sessionId !== id || msg.viewId !== this.viewId) {
+      throw new SessionError(`reflector answered for session ${msg.sessionId}/${msg.viewId}, expected ${id}/${this.viewId}`);
+    }
+    const first = msg.entries[0]?.seq ?? msg.seq + 1;
+    if (msg.snapshot.length === 0 && first !== 1 && msg.seq !== 0) {
+      throw new SessionError(`reflector sent history starting at #${first} without a snapshot`);
+    }
+    msg.entries.forEach((e, i) => {
+      if (e.seq !== first + i) throw new SessionError(`history has a gap at #${first + i}`);
+    });
+    if (msg.entries.length > 0 && msg.entries[msg.entries.length - 1]!.seq !== msg.seq) {
+      throw new SessionError(`history ends at #${msg.entries[msg.entries.length - 1]!.seq}, reflector says #${msg.seq}`);
+    }
+    this.#root = this.vm.createRoot(this.#params.model, this.#params.options, undefined);
+    this.#lastSeq = msg.seq;
+    this.#setExternalTime(msg.time);
+    for (const e of msg.entries) this.#pending.push(e);
+    this.#pending.push({ type: MessageType.Tick, time: msg.time });
+  }
+
+  #scheduleProcessing(): void {
+    if (this.#processScheduled) return;
+    this.#processScheduled = true;
+    queueMicrotask(() => {
+      this.#processScheduled = false;
+      if (this.#state === "joined") this.#processPending();
+    });
+  }
+
+  /** Feeds every received entry and tick to the VM, in order. */
+  #processPending(): void {
+    const vm = this.vm;
+    const pending = this.#pending;
+    while (this.#head < pending.length) {
+      const item = pending[this.#head++]!;
+      if (item.type === MessageType.Tick) {
+        vm.advanceTo(item.time);
+        continue;
+      }
+      vm.processEntry(item);
+      if (this.#afterEntry.size > 0) for (const cb of this.#afterEntry) cb(item.seq);
+      if (this.#state === "syncing" && item.type === MessageType.ViewJoin && item.viewId === this.viewId) this.#finishJoin();
+      if (this.#state === "left") return;
+    }
+    this.#pending = [];
+    this.#head = 0;
+  }
+
+  #finishJoin(): void {
+    const p = this.#params;
+    try {
+      this.#rootView = withRealm(this, () => new p.view(this.#root, p.viewOptions));
+    } catch (error) {
+      this.#fail(new JoinError(`the root view ${p.view.name} threw while being built`, { cause: error }));
+      return;
+    }
+    this.#state = "joined";
+    if (p.step === "auto") this.#startLoop();
+    this.#join?.resolve();
+    this.#join = undefined;
+  }
+
+  #onClose(code: number, reason: string): void {
+    this.#stopLoop?.();
+    const state = this.#state;
+    if (state === "left") {
+      this.#left?.();
+      return;
+    }
+    const detail = this.#serverError ? `${this.#serverError.message} (${closeCodeName(this.#serverError.code) ?? this.#serverError.code})` : `close code ${code}${reason ? `: ${reason}` : ""}`;
+    this.#fail(new SessionError(`connection to the reflector closed: ${detail}`, { code: this.#serverError?.code ?? code }));
+  }
+
+  /** A fatal problem: fails a pending join, or ends a running session. */
+  #fail(error: Error): void {
+    const wasJoining = this.#join !== undefined;
+    if (this.#state === "left") return;
+    this.#state = wasJoining ? "left" : "disconnected";
+    this.#stopLoop?.();
+    if (wasJoining) {
+      const code = error instanceof SessionError || error instanceof JoinError ? error.code : undefined;
+      const joinError = error instanceof JoinError ? error : new JoinError(`could not join: ${error.message}`, { cause: error, code });
+      this.#join!.reject(joinError);
+      this.#join = undefined;
+      this.#conn.close(1000, "join failed");
+    } else {
+      this.reportError("session", error);
+      this.#conn.close(1000, "session failed");
+    }
+  }
+
+  // ---- frames ----
+
+  #startLoop(): void {
+    const raf = (globalThis as { requestAnimationFrame?: (cb: (t: number) => void) => number }).requestAnimationFrame;
+    if (raf) {
+      let handle = 0;
+      let running = true;
+      const loop = (t: number) => {
+        if (!running) return;
+        this.step(t);
+        handle = raf(loop);
+      };
+      handle = raf(loop);
+      this.#stopLoop = () => {
+        running = false;
+        (globalThis as { cancelAnimationFrame?: (h: number) => void }).cancelAnimationFrame?.(handle);
+      };
+    } else {
+      const timer = setInterval(() => this.step(), 16);
+      this.#stopLoop = () => clearInterval(timer);
+    }
+  }
+
+  /** Processes everything received so far, delivers view events and updates the root view. */
+  step(time: number = this.#params.clock()): void {
+    if (this.#state !== "joined") return;
+    this.#processPending();
+    this.domain.frame(this.extrapolatedNow());
+    try {
+      this.#rootView?.update(time);
+    } catch (error) {
+      this.reportError(`${this.#rootView?.constructor.name}.update`, error);
+    }
+  }
+
+  // ---- ViewRealm ----
+
+  modelTime(): number {
+    return this.vm.time;
+  }
+
+  externalNow(): number {
+    return this.#externalTime;
+  }
+
+  extrapolatedNow(): number {
+    return this.#externalTime + Math.max(0, this.#params.clock() - this.#externalAt);
+  }
+
+  wellKnownModel(name: string): Model | undefined {
+    return this.vm.wellKnownModel(name);
+  }
+
+  publish(scope: string, event: string, data: unknown): void {
+    if (this.#state !== "joined") {
+      throw new UsageError(`cannot publish "${scope}:${event}": the session is ${this.#state}`);
+    }
+    const payload = encodeEvent(registry, scope, event, data);
+    if (payload.length > DEFAULT_LIMITS.maxPayloadBytes) {
+      throw new UsageError(`event "${scope}:${event}" is ${payload.length} bytes; the limit is ${DEFAULT_LIMITS.maxPayloadBytes}. Send less data per event.`);
+    }
+    this.#conn.send(encodeSend(payload));
+    this.domain.deliver(topicOf(scope, event), data);
+  }
+
+  // ---- session API ----
+
+  async leave(): Promise<void> {
+    if (this.#state === "left") return;
+    const wasOpen = this.#conn.isOpen;
+    this.#state = "left";
+    this.#stopLoop?.();
+    const closed = new Promise<void>((resolve) => (this.#left = resolve));
+    if (wasOpen) {
+      this.#conn.send(encodeClientMessage({ type: MessageType.Leave }));
+      this.#conn.close(1000, "leave");
+    }
+    try {
+      this.#rootView?.detach();
+    } catch (error) {
+      this.reportError("detach", error);
+    }
+    this.domain.clear();
+    if (wasOpen) await closed;
+  }
+
+  /** Registers a callback run right after each stream entry is processed (with its seq). */
+  afterEntry(cb: (seq: number) => void): () => void {
+    this.#afterEntry.add(cb);
+    return () => this.#afterEntry.delete(cb);
+  }
+
+  /** The whole replicated state, serialized (identical bytes on every replica at the same point). */
+  stateBytes(): Uint8Array {
+    return serialize(this.vm.state(), { classOf: (obj) => registry.codecOf(obj) });
+  }
+
+  reportError(context: string, error: unknown): void {
+    console.error(`[Lockstep] error in ${context}:`, error);
+  }
+}

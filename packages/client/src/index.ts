@@ -1,0 +1,17 @@
+/**
+ * `@lockstep/client`: replicated deterministic models for multi-user apps. Multisynq/Croquet
+ * compatible: `import * as Multisynq from "@lockstep/client"`.
+ * @packageDocumentation
+ */
+export { Model } from "./model";
+export type { ModelClass, ModelHandler, FutureProxy } from "./model";
+export { View } from "./view";
+export type { EventSpec, ViewFutureProxy } from "./view";
+export type { Handling } from "./view-domain";
+export { Session, DEFAULT_REFLECTOR_URL } from "./session";
+export type { JoinOptions, LockstepSession } from "./session";
+export { Constants } from "./constants";
+export { UsageError, JoinError, SessionError } from "./errors";
+export type { TypeSpec } from "./registry";
+export type { SocketFactory, SocketLike } from "./connection";
+export type { SessionIdentity } from "./identity";

@@ -1,0 +1,215 @@
+import { DEFAULT_LIMITS, DEFAULT_TPS } from "@lockstep/protocol";
+import { defaultSocketFactory, type SocketFactory } from "./connection";
+import { SessionController, type JoinParameters } from "./controller";
+import { UsageError } from "./errors";
+import { hashBytes } from "./identity";
+import { Model } from "./model";
+import { registry } from "./registry";
+import { View } from "./view";
+
+/** Where `Session.join` connects when no `reflector` is given. */
+export const DEFAULT_REFLECTOR_URL = "ws://127.0.0.1:8787/";
+
+/** Options of {@link Session.join} (Multisynq-compatible, plus a few Lockstep extras). */
+export interface JoinOptions<M extends Model = Model, V extends View = View> {
+  /** Your app's id, e.g. "com.example.chat" (letters, digits, ".", "_", "-"). */
+  appId: string;
+  /** The session name: clients with the same appId, name, options and code share a session. */
+  name: string;
+  /** Session password: required, never sent to the reflector. */
+  password: string;
+  /** Accepted for Multisynq compatibility; Lockstep needs no API key. */
+  apiKey?: string;
+  /** The root model class (registered). */
+  model: new () => M;
+  /** The root view class; built with (rootModel, viewOptions) once this client has joined. */
+  view?: new (model: M, viewOptions?: any) => V;
+  /** Passed to the root model's `init`; part of the session identity. */
+  options?: Record<string, unknown>;
+  /** Passed to the root view's constructor. */
+  viewOptions?: unknown;
+  /** Data every replica receives with this client's view-join (`{ viewId, viewData }`). */
+  viewData?: unknown;
+  /** Reflector ticks per second while idle (1–60, default 20). */
+  tps?: number | string;
+  /** "auto" (default): frames run by requestAnimationFrame (or a timer in Node). "manual": call `session.step()`. */
+  step?: "auto" | "manual";
+  /** Accepted for compatibility; reconnection arrives with the browser runtime. */
+  rejoinLimit?: number;
+  /** Accepted for compatibility; hidden-tab sleeping arrives with the browser runtime. */
+  autoSleep?: number | boolean;
+  /** Debug flags, e.g. "session" (identity and persistence logs); also read from `?debug=` in browsers. */
+  debug?: string | string[];
+  /** WebSocket URL of the reflector (default ws://127.0.0.1:8787/). */
+  reflector?: string;
+  /** Socket factory (tests, proxies); default: the browser WebSocket or the `ws` package. */
+  socket?: SocketFactory;
+  /** Local monotonic clock in ms (tests); default `performance.now`. */
+  clock?: () => number;
+}
+
+/** A joined session, as {@link Session.join} resolves it. */
+export interface LockstepSession<M extends Model = Model, V extends View = View> {
+  /** The sessionId: changes with any code, option or constant change. */
+  readonly id: string;
+  /** The persistentId: appId + name only. */
+  readonly persistentId: string;
+  /** Hash of the model code and Constants. */
+  readonly versionId: string;
+  /** This client's view id. */
+  readonly viewId: string;
+  /** The root model (read it; never write it from view code). */
+  readonly model: M;
+  /** The root view. */
+  readonly view: V;
+  /** Processes received events and runs one frame (for `step: "manual"`). */
+  step(time?: number): void;
+  /** Leaves the session and detaches the root view. */
+  leave(): Promise<void>;
+  /** The serialized replicated state now: identical on every replica at the same point of the stream. */
+  stateBytes(): Uint8Array;
+  /** SHA-256 (base64url) of {@link LockstepSession.stateBytes}. */
+  stateHash(): Promise<string>;
+  /** Calls `cb(seq)` right after each stream entry is processed; returns an unsubscribe function. */
+  afterEntry(cb: (seq: number) => void): () => void;
+}
+
+class JoinedSession implements LockstepSession {
+  readonly #controller: SessionController;
+
+  constructor(controller: SessionController) {
+    this.#controller = controller;
+  }
+
+  get id(): string {
+    return this.#controller.identity.sessionId;
+  }
+  get persistentId(): string {
+    return this.#controller.identity.persistentId;
+  }
+  get versionId(): string {
+    return this.#controller.identity.versionId;
+  }
+  get viewId(): string {
+    return this.#controller.viewId;
+  }
+  get model(): Model {
+    return this.#controller.rootModel!;
+  }
+  get view(): View {
+    return this.#controller.rootView!;
+  }
+  step(time?: number): void {
+    this.#controller.step(time);
+  }
+  leave(): Promise<void> {
+    live.delete(this);
+    return this.#controller.leave();
+  }
+  stateBytes(): Uint8Array {
+    return this.#controller.stateBytes();
+  }
+  stateHash(): Promise<string> {
+    return hashBytes(this.stateBytes());
+  }
+  afterEntry(cb: (seq: number) => void): () => void {
+    return this.#controller.afterEntry(cb);
+  }
+}
+
+/** Sessions joined in this runtime and not yet left (for `Session.leave(id)`). */
+const live = new Set<JoinedSession>();
+
+function urlDebugFlags(): string[] {
+  const location = (globalThis as { location?: { search?: string; hash?: string } }).location;
+  if (!location) return [];
+  const flags: string[] = [];
+  for (const part of [location.search ?? "", (location.hash ?? "").replace(/^#/, "")]) {
+    const params = new URLSearchParams(part.replace(/^\?/, "").replace(/&/g, "&"));
+    for (const value of params.getAll("debug")) flags.push(...value.split(","));
+  }
+  return flags;
+}
+
+function parseTps(tps: number | string | undefined): number {
+  if (tps === undefined) return DEFAULT_TPS;
+  const n = typeof tps === "number" ? tps : Number.parseFloat(tps);
+  if (!Number.isFinite(n) || n < DEFAULT_LIMITS.minTps || n > DEFAULT_LIMITS.maxTps) {
+    throw new UsageError(`tps must be a number from ${DEFAULT_LIMITS.minTps} to ${DEFAULT_LIMITS.maxTps}, got ${String(tps)}`);
+  }
+  return Math.round(n);
+}
+
+function validate(options: JoinOptions<any, any>): JoinParameters {
+  if (typeof options !== "object" || options === null) throw new UsageError("Session.join needs an options object");
+  const { appId, name, password, model } = options;
+  if (typeof appId !== "string" || !/^[A-Za-z0-9._-]+$/.test(appId)) {
+    throw new UsageError(`Session.join: appId must be a non-empty string of letters, digits, ".", "_" or "-" (like "com.example.app"), got ${JSON.stringify(appId)}`);
+  }
+  if (typeof name !== "string" || name.length === 0) throw new UsageError("Session.join: name must be a non-empty string (try App.autoSession())");
+  if (typeof password !== "string" || password.length === 0) {
+    throw new UsageError("Session.join: password must be a non-empty string (try App.autoPassword())");
+  }
+  if (typeof model !== "function" || !(model.prototype instanceof Model)) {
+    throw new UsageError("Session.join: model must be a Model subclass");
+  }
+  if (registry.idOf(model) === undefined) {
+    throw new UsageError(`Session.join: ${model.name} is not registered: call ${model.name}.register("${model.name}") after the class definition`);
+  }
+  const view = options.view ?? View;
+  if (typeof view !== "function" || (view !== View && !(view.prototype instanceof View))) {
+    throw new UsageError("Session.join: view must be a View subclass");
+  }
+  const step = options.step ?? "auto";
+  if (step !== "auto" && step !== "manual") throw new UsageError(`Session.join: step must be "auto" or "manual", got ${JSON.stringify(step)}`);
+  const debugOption = options.debug === undefined ? [] : Array.isArray(options.debug) ? options.debug : String(options.debug).split(",");
+  const modelOptions = options.options ?? {};
+  if (typeof modelOptions !== "object" || modelOptions === null) throw new UsageError("Session.join: options must be a plain object");
+  return {
+    appId,
+    name,
+    password,
+    model: model as JoinParameters["model"],
+    view,
+    options: modelOptions,
+    viewOptions: options.viewOptions,
+    viewData: options.viewData,
+    tps: parseTps(options.tps),
+    step,
+    debug: new Set([...debugOption, ...urlDebugFlags()].map((f) => f.trim()).filter(Boolean)),
+    reflector: options.reflector ?? DEFAULT_REFLECTOR_URL,
+    socket: options.socket ?? defaultSocketFactory,
+    clock: options.clock ?? (() => performance.now()),
+  };
+}
+
+/**
+ * Joining and leaving sessions.
+ *
+ * @example
+ * ```ts
+ * const session = await Session.join({
+ *   appId: "com.example.counter", name: "room1", password: "secret",
+ *   model: Counter, view: CounterView,
+ * });
+ * ```
+ */
+export class Session {
+  /**
+   * Joins (or starts) the session of this appId, name, options and code. Resolves once this
+   * client's own view-join has been simulated and its root view built.
+   */
+  static async join<M extends Model, V extends View>(options: JoinOptions<M, V>): Promise<LockstepSession<M, V>> {
+    const params = validate(options);
+    const controller = new SessionController(params);
+    const session = new JoinedSession(controller);
+    await controller.start(session);
+    live.add(session);
+    return session as unknown as LockstepSession<M, V>;
+  }
+
+  /** Leaves every session of this runtime with the given sessionId. */
+  static async leave(sessionId: string): Promise<void> {
+    await Promise.all([...live].filter((s) => s.id === sessionId).map((s) => s.leave()));
+  }
+}

@@ -1,0 +1,296 @@
+import seedrandom from "seedrandom";
+import { MessageType, type StreamEntry } from "@lockstep/protocol";
+import { UsageError } from "./errors";
+import { runAsModel } from "./execution";
+import { FutureQueue, type FutureMessage } from "./future-queue";
+import type { Model, ModelClass } from "./model";
+import { bindModel, newModelInstance } from "./model-internals";
+import type { ClassRegistry } from "./registry";
+
+/** A model method subscribed to a topic. Stored by name so it survives serialization. */
+interface Subscriber {
+  readonly model: Model;
+  readonly method: string;
+}
+
+/** A decoded relayed message: what a view published. */
+export interface ViewEvent {
+  readonly scope: string;
+  readonly event: string;
+  readonly data: unknown;
+}
+
+/** What a VM needs from the session that runs it. */
+export interface VMHost {
+  readonly sessionId: string;
+  readonly registry: ClassRegistry;
+  /** Decodes a relayed payload (runs as model code: custom type readers may run). */
+  decodeEvent(payload: Uint8Array): ViewEvent;
+  /** Decodes view data of a view-join (empty → undefined). */
+  decodeViewData(bytes: Uint8Array): unknown;
+  /** A model published an event; views may want it. */
+  modelEvent(topic: string, data: unknown): void;
+  /** Model code threw, or a relayed message could not be decoded. Every replica reports the same. */
+  reportError(context: string, error: unknown): void;
+}
+
+/** The topic string of a scope and event. */
+export function topicOf(scope: string, event: string): string {
+  return `${scope}:${event}`;
+}
+
+/**
+ * The deterministic core of a session replica: the model registry, the (time, seq) ordered
+ * future queue, model pub/sub, the session PRNG and model time. Everything here is driven only by
+ * the ordered stream, so every replica that processes the same stream holds the same state.
+ */
+export class VirtualMachine {
+  readonly sessionId: string;
+  /** Model time in ms. */
+  time = 0;
+  /** Sequence number of the last stream entry processed. */
+  seq = 0;
+  #futureSeq = 0;
+  #nextModelId = 0;
+  readonly #models = new Map<string, Model>();
+  readonly #wellKnown = new Map<string, Model>();
+  readonly #subscriptions = new Map<string, Subscriber[]>();
+  readonly #futures = new FutureQueue();
+  readonly #views: string[] = [];
+  readonly #rng: seedrandom.StatefulPRNG<seedrandom.State.Alea>;
+  readonly #host: VMHost;
+
+  /** Replaces `Math.random` while model code runs. */
+  readonly randomFn: () => number;
+  /** Replaces `Date.now` while model code runs. */
+  readonly nowFn: () => number;
+
+  constructor(host: VMHost) {
+    this.#host = host;
+    this.sessionId = host.sessionId;
+    this.#rng = seedrandom.alea(host.sessionId, { state: true });
+    const rng = this.#rng;
+    this.randomFn = () => rng();
+    this.nowFn = () => this.time;
+  }
+
+  get registry(): ClassRegistry {
+    return this.#host.registry;
+  }
+
+  /** Number of views currently in the session. */
+  get viewCount(): number {
+    return this.#views.length;
+  }
+
+  /** Creates the root model (time 0, before any entry) and names it "modelRoot". */
+  createRoot(cls: ModelClass, options: unknown, persisted: unknown): Model {
+    return runAsModel(this, () => {
+      const root = this.createModel(cls, options, persisted, true);
+      this.#wellKnown.set("modelRoot", root);
+      this.#drainFutures(this.time);
+      return root;
+    });
+  }
+
+  /** Allocates, binds and initializes a model. Called from `Model.create` inside model code. */
+  createModel(cls: ModelClass, options: unknown, persisted?: unknown, isRoot = false): Model {
+    if (this.registry.idOf(cls) === undefined) {
+      throw new UsageError(`${cls.name} is not registered: call ${cls.name}.register("${cls.name}") after the class definition`);
+    }
+    const model = newModelInstance(cls);
+    const id = `M${++this.#nextModelId}`;
+    (model as { id: string }).id = id;
+    bindModel(model, this);
+    this.#models.set(id, model);
+    if (isRoot) model.init(options, persisted);
+    else model.init(options);
+    return model;
+  }
+
+  destroyModel(model: Model): void {
+    this.unsubscribeAll(model);
+    this.#futures.removeAll((f) => f.receiver === model);
+    this.#models.delete(model.id);
+    for (const [name, m] of this.#wellKnown) if (m === model) this.#wellKnown.delete(name);
+  }
+
+  getModel(id: string): Model | undefined {
+    return this.#models.get(id);
+  }
+
+  wellKnownModel(name: string): Model | undefined {
+    return this.#wellKnown.get(name);
+  }
+
+  setWellKnown(name: string, model: Model): void {
+    this.#wellKnown.set(name, model);
+  }
+
+  random(): number {
+    return this.#rng();
+  }
+
+  // ---- pub/sub ----
+
+  subscribe(model: Model, scope: string, event: string, method: string): void {
+    const topic = topicOf(scope, event);
+    let subs = this.#subscriptions.get(topic);
+    if (!subs) this.#subscriptions.set(topic, (subs = []));
+    if (subs.some((s) => s.model === model && s.method === method)) return;
+    subs.push({ model, method });
+  }
+
+  unsubscribe(model: Model, scope: string, event: string, method?: string): void {
+    const topic = topicOf(scope, event);
+    const subs = this.#subscriptions.get(topic);
+    if (!subs) return;
+    const kept = subs.filter((s) => s.model !== model || (method !== undefined && s.method !== method));
+    if (kept.length === 0) this.#subscriptions.delete(topic);
+    else this.#subscriptions.set(topic, kept);
+  }
+
+  unsubscribeAll(model: Model): void {
+    for (const [topic, subs] of this.#subscriptions) {
+      const kept = subs.filter((s) => s.model !== model);
+      if (kept.length === 0) this.#subscriptions.delete(topic);
+      else if (kept.length !== subs.length) this.#subscriptions.set(topic, kept);
+    }
+  }
+
+  /** Whether any model subscribed to this topic. */
+  hasModelSubscribers(topic: string): boolean {
+    return this.#subscriptions.has(topic);
+  }
+
+  /** Delivers an event to model subscribers synchronously, then offers it to views. */
+  publish(scope: string, event: string, data: unknown): void {
+    const topic = topicOf(scope, event);
+    this.#deliver(topic, data);
+    this.#host.modelEvent(topic, data);
+  }
+
+  #deliver(topic: string, data: unknown): void {
+    const subs = this.#subscriptions.get(topic);
+    if (!subs) return;
+    // A handler may (un)subscribe; iterate over the list as it was when the event was published.
+    for (const { model, method } of subs.length === 1 ? subs : subs.slice()) {
+      if (!this.#models.has(model.id)) continue;
+      this.#invoke(model, method, [data], `handler ${model.constructor.name}.${method} for "${topic}"`);
+    }
+  }
+
+  #invoke(model: Model, method: string, args: unknown[], context: string): void {
+    const fn = (model as unknown as Record<string, unknown>)[method];
+    if (typeof fn !== "function") {
+      this.#host.reportError(context, new UsageError(`${model.constructor.name} has no method "${method}"`));
+      return;
+    }
+    try {
+      fn.apply(model, args);
+    } catch (error) {
+      this.#host.reportError(context, error);
+    }
+  }
+
+  // ---- futures ----
+
+  future(model: Model, ms: number, selector: string, args: unknown[]): FutureMessage {
+    if (!(ms >= 0) || !Number.isFinite(ms)) throw new UsageError(`future(${ms}): the delay must be a finite number ≥ 0 (ms)`);
+    const msg: FutureMessage = { time: this.time + ms, seq: ++this.#futureSeq, receiver: model, selector, args };
+    this.#futures.push(msg);
+    return msg;
+  }
+
+  cancelFuture(model: Model, selector: string): boolean {
+    return this.#futures.removeFirst((f) => f.receiver === model && f.selector === selector) !== undefined;
+  }
+
+  /** Runs every future due at or before `time`, in (time, seq) order, advancing model time as it goes. */
+  #drainFutures(time: number): void {
+    for (let next = this.#futures.peek(); next !== undefined && next.time <= time; next = this.#futures.peek()) {
+      this.#futures.pop();
+      if (next.time > this.time) this.time = next.time;
+      const model = next.receiver as Model;
+      if (!this.#models.has(model.id)) continue;
+      this.#invoke(model, next.selector, next.args, `future ${model.constructor.name}.${next.selector}`);
+    }
+    if (time > this.time) this.time = time;
+  }
+
+  // ---- the ordered stream ----
+
+  /** Advances model time to `time` (a tick), running futures due by then. */
+  advanceTo(time: number): void {
+    if (time <= this.time && (this.#futures.peek()?.time ?? Infinity) > time) return;
+    runAsModel(this, () => this.#drainFutures(time));
+  }
+
+  /**
+   * Processes one stream entry: futures due at or before its time run first, then the entry, then
+   * futures it scheduled for the same time.
+   */
+  processEntry(entry: StreamEntry): void {
+    runAsModel(this, () => {
+      this.#drainFutures(entry.time);
+      this.seq = entry.seq;
+      switch (entry.type) {
+        case MessageType.Relay: {
+          let decoded: ViewEvent;
+          try {
+            decoded = this.#host.decodeEvent(entry.payload);
+          } catch (error) {
+            this.#host.reportError(`relayed message #${entry.seq}`, error);
+            break;
+          }
+          this.publish(decoded.scope, decoded.event, decoded.data);
+          break;
+        }
+        case MessageType.ViewJoin: {
+          this.#views.push(entry.viewId);
+          let viewData: unknown;
+          try {
+            viewData = this.#host.decodeViewData(entry.viewData);
+          } catch (error) {
+            this.#host.reportError(`view data of ${entry.viewId}`, error);
+          }
+          this.publish(this.sessionId, "view-join", viewData === undefined ? entry.viewId : { viewId: entry.viewId, viewData });
+          break;
+        }
+        case MessageType.ViewExit: {
+          const i = this.#views.indexOf(entry.viewId);
+          if (i < 0) break; // an exit without a join is not ours to announce
+          this.#views.splice(i, 1);
+          this.publish(this.sessionId, "view-exit", entry.viewId);
+          break;
+        }
+      }
+      this.#drainFutures(entry.time);
+    });
+  }
+
+  /**
+   * The whole replicated state as one object graph, for serialization and hashing. Iteration
+   * orders are insertion orders, identical on every replica.
+   */
+  state(): object {
+    const subscriptions: unknown[] = [];
+    for (const [topic, subs] of this.#subscriptions) {
+      subscriptions.push(topic, subs.map((s) => [s.model, s.method]));
+    }
+    return {
+      v: 1,
+      sessionId: this.sessionId,
+      time: this.time,
+      seq: this.seq,
+      futureSeq: this.#futureSeq,
+      nextModelId: this.#nextModelId,
+      random: this.#rng.state(),
+      views: this.#views.slice(),
+      models: [...this.#models.values()],
+      wellKnown: [...this.#wellKnown],
+      subscriptions,
+      futures: this.#futures.sorted().map((f) => [f.time, f.seq, f.receiver, f.selector, f.args]),
+    };
+  }
+}

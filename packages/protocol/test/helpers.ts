@@ -1,0 +1,166 @@
+/** Shared test support for the protocol package: hex helpers, a seeded PRNG, sample messages. */
+import { CloseCode, MessageType, ProtocolError, type ClientMessage, type CloseCodeValue, type ServerMessage } from "../src/index";
+
+/** Parses `"01 02 ff"` (whitespace ignored) into bytes. */
+export function hex(text: string): Uint8Array {
+  const clean = text.replace(/\s+/g, "");
+  if (clean.length % 2 !== 0 || !/^[0-9a-f]*$/i.test(clean)) throw new Error(`bad hex fixture: ${text}`);
+  const out = new Uint8Array(clean.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
+
+/** Formats bytes as `"01 02 ff"`, so a failing golden test shows a readable diff. */
+export function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
+}
+
+/** Normalises a hand-written fixture to the form {@link toHex} produces. */
+export function normHex(text: string): string {
+  return toHex(hex(text));
+}
+
+/** Byte equality without jest's element-by-element diffing (fast for megabyte fields). */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+/** mulberry32: a tiny seeded PRNG returning floats in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+let seedPrinted = false;
+
+/**
+ * The seed for randomized tests: `PROTOCOL_TEST_SEED` from the environment, else a fixed one so runs
+ * are repeatable. Printed once per test file, so a failure can be replayed.
+ */
+export function testSeed(): number {
+  const fromEnv = process.env["PROTOCOL_TEST_SEED"];
+  const seed = fromEnv === undefined ? 0x10c5 : Number(fromEnv) >>> 0;
+  if (!seedPrinted) {
+    seedPrinted = true;
+    console.log(`protocol tests: seed ${seed} (replay with PROTOCOL_TEST_SEED=${seed})`);
+  }
+  return seed;
+}
+
+/** Integer in [0, n). */
+export function randInt(rand: () => number, n: number): number {
+  return Math.floor(rand() * n);
+}
+
+/** `n` pseudo-random bytes. */
+export function randBytes(rand: () => number, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = randInt(rand, 256);
+  return out;
+}
+
+/** `n` bytes of a repeating, position-dependent pattern (cheap large fields that catch offset bugs). */
+export function patternBytes(n: number, salt = 0): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = (i * 31 + salt) & 0xff;
+  return out;
+}
+
+/** Runs `fn` and returns what it threw; fails the test if it returned normally. */
+export function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  throw new Error("expected the call to throw, it returned normally");
+}
+
+/** Asserts that `fn` throws a {@link ProtocolError} with `code`, and returns it. */
+export function expectProtocolError(fn: () => unknown, code: CloseCodeValue = CloseCode.ProtocolError): ProtocolError {
+  const error = thrown(fn);
+  if (!(error instanceof ProtocolError)) {
+    throw new Error(`expected a ProtocolError, got ${String(error)}`, { cause: error });
+  }
+  expect(error.code).toBe(code);
+  return error;
+}
+
+const text = new TextEncoder();
+
+/** One valid message of each client frame type (several of some), for truncation, fuzz and golden tests. */
+export const sampleClientMessages: readonly ClientMessage[] = [
+  {
+    type: MessageType.Join,
+    sessionId: "s1",
+    persistentId: "p1",
+    viewId: "v1",
+    tps: 20,
+    auth: new Uint8Array(0),
+    viewData: text.encode("{}"),
+  },
+  {
+    type: MessageType.Join,
+    sessionId: "ab-_Z9".repeat(7),
+    persistentId: "A".repeat(64),
+    viewId: "view_1",
+    tps: 60,
+    auth: patternBytes(40, 1),
+    viewData: patternBytes(300, 2),
+  },
+  { type: MessageType.Send, payload: text.encode("hello") },
+  { type: MessageType.Send, payload: new Uint8Array(0) },
+  { type: MessageType.Send, payload: patternBytes(200, 3) },
+  { type: MessageType.Leave },
+  { type: MessageType.Ping, id: 0 },
+  { type: MessageType.Ping, id: 300 },
+];
+
+/** One valid message of each server frame type (several of some). */
+export const sampleServerMessages: readonly ServerMessage[] = [
+  {
+    type: MessageType.Sync,
+    sessionId: "s1",
+    viewId: "v2",
+    time: 1000,
+    seq: 3,
+    snapshot: new Uint8Array(0),
+    persisted: Uint8Array.of(1, 2),
+    auth: new Uint8Array(0),
+    entries: [
+      { type: MessageType.Relay, seq: 1, time: 0, payload: text.encode("hi") },
+      { type: MessageType.ViewJoin, seq: 2, time: 50, viewId: "v1", viewData: new Uint8Array(0) },
+      { type: MessageType.ViewExit, seq: 3, time: 1000, viewId: "v1" },
+    ],
+  },
+  {
+    type: MessageType.Sync,
+    sessionId: "s",
+    viewId: "v",
+    time: 0,
+    seq: 0,
+    snapshot: new Uint8Array(0),
+    persisted: new Uint8Array(0),
+    auth: new Uint8Array(0),
+    entries: [],
+  },
+  { type: MessageType.Relay, seq: 300, time: 1000, payload: text.encode("hello") },
+  { type: MessageType.Relay, seq: 1, time: 0, payload: new Uint8Array(0) },
+  { type: MessageType.ViewJoin, seq: 2, time: 50, viewId: "v1", viewData: text.encode('{"name":"ann"}') },
+  { type: MessageType.ViewExit, seq: 3, time: 1000, viewId: "v1" },
+  { type: MessageType.Tick, time: 16384 },
+  { type: MessageType.Pong, id: 7, time: 123456 },
+  { type: MessageType.Error, code: CloseCode.TooLarge, message: "too big" },
+];
+
+/** A readable label for a sample, for `test.each` titles. */
+export function label(msg: ClientMessage | ServerMessage, index: number): string {
+  const name = Object.entries(MessageType).find(([, code]) => code === msg.type)?.[0] ?? "?";
+  return `${index}:${name}`;
+}

@@ -1,0 +1,96 @@
+import { DEFAULT_LIMITS, type Limits } from "@lockstep/protocol";
+import { performanceClock, type Clock } from "./clock";
+import { ReflectorError } from "./errors";
+import { createConsoleLogger, type Logger } from "./logger";
+
+/** Options of {@link startReflector}. Every field is optional. */
+export interface ReflectorOptions {
+  /** TCP port to listen on. Default 8787; 0 picks a free port (read it from `Reflector.port`). */
+  readonly port?: number;
+  /** Interface to listen on. Default `"127.0.0.1"` (loopback only); `"0.0.0.0"` for every IPv4 interface. */
+  readonly host?: string;
+  /** Overrides of the protocol's {@link DEFAULT_LIMITS}. */
+  readonly limits?: Partial<Limits>;
+  /** Where structured logs go. Default: JSON lines on stdout at level `"info"`. */
+  readonly logger?: Logger;
+  /** Monotonic clock in ms that session times are computed from. Default `performance.now`. */
+  readonly clock?: Clock;
+  /** How long a session with no clients stays in memory, in ms. Default 60 000. */
+  readonly sessionIdleMs?: number;
+  /**
+   * Interval of WebSocket pings, in ms; a connection that has not answered the previous ping (nor
+   * sent anything) by the next one is terminated. Default 30 000; 0 disables heartbeats.
+   */
+  readonly heartbeatMs?: number;
+  /**
+   * Tick rate for every session, overriding the `tps` joiners ask for. Default: each session ticks
+   * at the rate its first joiner asked for.
+   */
+  readonly tps?: number;
+}
+
+/** {@link ReflectorOptions} with every default filled in and validated. */
+export interface ResolvedOptions {
+  readonly port: number;
+  readonly host: string;
+  readonly limits: Limits;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly sessionIdleMs: number;
+  readonly heartbeatMs: number;
+  readonly tps: number | undefined;
+}
+
+/** Default port of a reflector. */
+export const DEFAULT_PORT = 8787;
+/** Default interface of a reflector. */
+export const DEFAULT_HOST = "127.0.0.1";
+
+const LIMIT_KEYS = Object.keys(DEFAULT_LIMITS) as (keyof Limits)[];
+
+/**
+ * Fills in defaults and validates.
+ * @throws {ReflectorError} naming the first invalid option.
+ */
+export function resolveOptions(options: ReflectorOptions = {}): ResolvedOptions {
+  const port = options.port ?? DEFAULT_PORT;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ReflectorError(`option port must be an integer in 0..65535, got ${String(port)}`);
+  }
+  const host = options.host ?? DEFAULT_HOST;
+  if (typeof host !== "string" || host.length === 0) throw new ReflectorError("option host must be a non-empty string");
+  const limits: Limits = Object.freeze({ ...DEFAULT_LIMITS, ...options.limits });
+  for (const key of LIMIT_KEYS) {
+    const value = limits[key];
+    if (!Number.isInteger(value) || value < 0) {
+      throw new ReflectorError(`limit ${key} must be a non-negative integer, got ${String(value)}`);
+    }
+  }
+  if (limits.maxFrameBytes < 2 || limits.minTps < 1 || limits.maxTps < limits.minTps) {
+    throw new ReflectorError("limits need maxFrameBytes ≥ 2 and 1 ≤ minTps ≤ maxTps");
+  }
+  const sessionIdleMs = nonNegative("sessionIdleMs", options.sessionIdleMs ?? 60_000);
+  const heartbeatMs = nonNegative("heartbeatMs", options.heartbeatMs ?? 30_000);
+  const tps = options.tps;
+  if (tps !== undefined && (!Number.isInteger(tps) || tps < limits.minTps || tps > limits.maxTps)) {
+    throw new ReflectorError(`option tps must be an integer in ${limits.minTps}..${limits.maxTps}, got ${String(tps)}`);
+  }
+  return {
+    port,
+    host,
+    limits,
+    logger: options.logger ?? createConsoleLogger("info"),
+    clock: options.clock ?? performanceClock,
+    sessionIdleMs,
+    heartbeatMs,
+    tps,
+  };
+}
+
+// Node timers silently turn longer delays into 1 ms.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function nonNegative(name: string, value: number): number {
+  if (!(value >= 0 && value <= MAX_TIMER_MS)) throw new ReflectorError(`option ${name} must be a number of ms in 0..${MAX_TIMER_MS}, got ${String(value)}`);
+  return value;
+}
