@@ -1,0 +1,70 @@
+/** Wire constants: type codes, close codes, version and default limits are part of the format. */
+import { CloseCode, DEFAULT_LIMITS, DEFAULT_TPS, MessageType, PROTOCOL_VERSION, closeCodeName } from "../src/index";
+
+test("the protocol version is 1", () => {
+  expect(PROTOCOL_VERSION).toBe(1);
+});
+
+test("frame type codes never change", () => {
+  expect(MessageType).toEqual({
+    Join: 0x01,
+    Send: 0x02,
+    Leave: 0x03,
+    Ping: 0x04,
+    Sync: 0x41,
+    Relay: 0x42,
+    ViewJoin: 0x43,
+    ViewExit: 0x44,
+    Tick: 0x45,
+    Pong: 0x46,
+    Error: 0x47,
+  });
+});
+
+test("client types are in 0x01-0x3f, server types in 0x40-0x7f, all distinct", () => {
+  const client = [MessageType.Join, MessageType.Send, MessageType.Leave, MessageType.Ping];
+  const all: number[] = Object.values(MessageType);
+  const server = all.filter((code) => !client.some((c) => c === code));
+  for (const code of client) expect(code >= 0x01 && code <= 0x3f).toBe(true);
+  for (const code of server) expect(code >= 0x40 && code <= 0x7f).toBe(true);
+  expect(new Set(all).size).toBe(all.length);
+});
+
+test("close codes never change and sit in the 4000 application range", () => {
+  expect(CloseCode).toEqual({
+    ProtocolError: 4000,
+    VersionMismatch: 4001,
+    BadJoin: 4002,
+    NotJoined: 4003,
+    TooLarge: 4004,
+    RateLimited: 4005,
+    DuplicateView: 4006,
+    ServerShutdown: 4007,
+    AuthFailed: 4008,
+    Timeout: 4009,
+    InternalError: 4010,
+  });
+});
+
+test("closeCodeName maps codes to names and unknown codes to undefined", () => {
+  for (const [name, code] of Object.entries(CloseCode)) expect(closeCodeName(code)).toBe(name);
+  expect(closeCodeName(1000)).toBeUndefined();
+  expect(closeCodeName(4999)).toBeUndefined();
+});
+
+test("default limits are the documented values and frozen", () => {
+  expect(DEFAULT_LIMITS).toEqual({
+    maxFrameBytes: 1048576,
+    maxPayloadBytes: 262144,
+    maxViewDataBytes: 16384,
+    maxAuthBytes: 1024,
+    maxIdLength: 64,
+    maxMessagesPerSecond: 1000,
+    messageBurst: 2000,
+    minTps: 1,
+    maxTps: 60,
+  });
+  expect(Object.isFrozen(DEFAULT_LIMITS)).toBe(true);
+  expect(DEFAULT_TPS).toBe(20);
+  expect(DEFAULT_TPS >= DEFAULT_LIMITS.minTps && DEFAULT_TPS <= DEFAULT_LIMITS.maxTps).toBe(true);
+});

@@ -1,0 +1,134 @@
+/**
+ * Golden frames. Each hex string was worked out by hand from the layouts in PROTOCOL.md; encoding
+ * must produce exactly these bytes and these bytes must keep decoding to the same message.
+ * Never edit a fixture to make a test pass: a changed frame is a protocol version change.
+ */
+import {
+  CloseCode,
+  MessageType,
+  decodeClientMessage,
+  decodeServerMessage,
+  encodeClientMessage,
+  encodeRelay,
+  encodeSend,
+  encodeServerMessage,
+  encodeTick,
+  type ClientMessage,
+  type ServerMessage,
+} from "../src/index";
+import { hex, normHex, toHex } from "./helpers";
+
+const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+const clientFrames: ReadonlyArray<readonly [string, string, ClientMessage]> = [
+  [
+    "Join, empty auth, viewData '{}'",
+    // ver type | len "s1" | len "p1" | len "v1" | tps=20 | auth len 0 | viewData len 2 "{}"
+    "01 01  02 73 31  02 70 31  02 76 31  14  00  02 7b 7d",
+    { type: MessageType.Join, sessionId: "s1", persistentId: "p1", viewId: "v1", tps: 20, auth: new Uint8Array(0), viewData: ascii("{}") },
+  ],
+  [
+    "Join with auth, tps 60",
+    "01 01  04 41 41 41 41  01 42  03 63 2d 5f  3c  04 de ad be ef  00",
+    { type: MessageType.Join, sessionId: "AAAA", persistentId: "B", viewId: "c-_", tps: 60, auth: Uint8Array.of(0xde, 0xad, 0xbe, 0xef), viewData: new Uint8Array(0) },
+  ],
+  ["Send 'hello' (PROTOCOL.md example)", "01 02  05  68 65 6c 6c 6f", { type: MessageType.Send, payload: ascii("hello") }],
+  ["Send, empty payload", "01 02  00", { type: MessageType.Send, payload: new Uint8Array(0) }],
+  ["Send, 128 zero bytes (2-byte length)", `01 02  80 01  ${"00 ".repeat(128)}`, { type: MessageType.Send, payload: new Uint8Array(128) }],
+  ["Leave", "01 03", { type: MessageType.Leave }],
+  ["Ping 0", "01 04  00", { type: MessageType.Ping, id: 0 }],
+  ["Ping 300", "01 04  ac 02", { type: MessageType.Ping, id: 300 }],
+  ["Ping 2^53-1", "01 04  ff ff ff ff ff ff ff 0f", { type: MessageType.Ping, id: 2 ** 53 - 1 }],
+];
+
+const serverFrames: ReadonlyArray<readonly [string, string, ServerMessage]> = [
+  [
+    "Sync with one entry of each kind",
+    // ver type | "s1" | "v2" | time 1000 | seq 3 | snapshot 0 | persisted 2: 01 02 | auth 0 | 3 entries
+    // | Relay seq 1 time 0 "hi" | ViewJoin seq 2 time 50 "v1" viewData 0 | ViewExit seq 3 time 1000 "v1"
+    "01 41  02 73 31  02 76 32  e8 07  03  00  02 01 02  00  03" +
+      "  42 01 00 02 68 69  43 02 32 02 76 31 00  44 03 e8 07 02 76 31",
+    {
+      type: MessageType.Sync,
+      sessionId: "s1",
+      viewId: "v2",
+      time: 1000,
+      seq: 3,
+      snapshot: new Uint8Array(0),
+      persisted: Uint8Array.of(1, 2),
+      auth: new Uint8Array(0),
+      entries: [
+        { type: MessageType.Relay, seq: 1, time: 0, payload: ascii("hi") },
+        { type: MessageType.ViewJoin, seq: 2, time: 50, viewId: "v1", viewData: new Uint8Array(0) },
+        { type: MessageType.ViewExit, seq: 3, time: 1000, viewId: "v1" },
+      ],
+    },
+  ],
+  [
+    "Sync of a new session",
+    "01 41  01 73  01 76  00  00  00  00  00  00",
+    {
+      type: MessageType.Sync,
+      sessionId: "s",
+      viewId: "v",
+      time: 0,
+      seq: 0,
+      snapshot: new Uint8Array(0),
+      persisted: new Uint8Array(0),
+      auth: new Uint8Array(0),
+      entries: [],
+    },
+  ],
+  [
+    "Sync with snapshot and auth",
+    "01 41  01 73  01 76  7f  80 01  03 aa bb cc  00  01 05  00",
+    {
+      type: MessageType.Sync,
+      sessionId: "s",
+      viewId: "v",
+      time: 127,
+      seq: 128,
+      snapshot: Uint8Array.of(0xaa, 0xbb, 0xcc),
+      persisted: new Uint8Array(0),
+      auth: Uint8Array.of(5),
+      entries: [],
+    },
+  ],
+  ["Relay seq 300 time 1000 'hello' (PROTOCOL.md example)", "01 42  ac 02  e8 07  05 68 65 6c 6c 6f", { type: MessageType.Relay, seq: 300, time: 1000, payload: ascii("hello") }],
+  ["Relay seq 128 time 16384", "01 42  80 01  80 80 01  01 ff", { type: MessageType.Relay, seq: 128, time: 16384, payload: Uint8Array.of(0xff) }],
+  ["ViewJoin", "01 43  02  32  02 76 31  02 7b 7d", { type: MessageType.ViewJoin, seq: 2, time: 50, viewId: "v1", viewData: ascii("{}") }],
+  ["ViewExit with an astral viewId", "01 44  03  e8 07  04 f0 9f 98 80", { type: MessageType.ViewExit, seq: 3, time: 1000, viewId: "😀" }],
+  ["Tick 127", "01 45  7f", { type: MessageType.Tick, time: 127 }],
+  ["Tick 2^31", "01 45  80 80 80 80 08", { type: MessageType.Tick, time: 2 ** 31 }],
+  ["Tick 2^32", "01 45  80 80 80 80 10", { type: MessageType.Tick, time: 2 ** 32 }],
+  ["Tick 2^53-1", "01 45  ff ff ff ff ff ff ff 0f", { type: MessageType.Tick, time: 2 ** 53 - 1 }],
+  ["Pong", "01 46  07  c0 c4 07", { type: MessageType.Pong, id: 7, time: 123456 }],
+  ["Error TooLarge", "01 47  a4 1f  07 74 6f 6f 20 62 69 67", { type: MessageType.Error, code: CloseCode.TooLarge, message: "too big" }],
+  ["Error with 2-, 3- and 4-byte UTF-8", "01 47  a1 1f  09 c3 a9 e2 82 ac f0 9f 98 80", { type: MessageType.Error, code: CloseCode.VersionMismatch, message: "é€😀" }],
+];
+
+describe("client frames", () => {
+  test.each(clientFrames)("%s encodes to the fixture", (_name, fixture, msg) => {
+    expect(toHex(encodeClientMessage(msg))).toBe(normHex(fixture));
+  });
+
+  test.each(clientFrames)("%s decodes from the fixture", (_name, fixture, msg) => {
+    expect(decodeClientMessage(hex(fixture))).toEqual(msg);
+  });
+});
+
+describe("server frames", () => {
+  test.each(serverFrames)("%s encodes to the fixture", (_name, fixture, msg) => {
+    expect(toHex(encodeServerMessage(msg))).toBe(normHex(fixture));
+  });
+
+  test.each(serverFrames)("%s decodes from the fixture", (_name, fixture, msg) => {
+    expect(decodeServerMessage(hex(fixture))).toEqual(msg);
+  });
+});
+
+test("the hot-path encoders produce the same golden bytes", () => {
+  expect(toHex(encodeSend(ascii("hello")))).toBe(normHex("01 02 05 68 65 6c 6c 6f"));
+  expect(toHex(encodeRelay(300, 1000, ascii("hello")))).toBe(normHex("01 42 ac 02 e8 07 05 68 65 6c 6c 6f"));
+  expect(toHex(encodeTick(2 ** 32))).toBe(normHex("01 45 80 80 80 80 10"));
+});

@@ -1,0 +1,49 @@
+/** PROTOCOL.md must agree with the code: type codes, close codes, limits, varuint table, worked examples. */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { CloseCode, DEFAULT_LIMITS, MessageType, Writer, decodeClientMessage, decodeServerMessage, encodeRelay, encodeSend } from "../src/index";
+import { hex, toHex } from "./helpers";
+
+const spec = readFileSync(join(__dirname, "..", "PROTOCOL.md"), "utf8");
+
+test("every frame type is specified under its code", () => {
+  const headings = new Map<string, number>();
+  for (const m of spec.matchAll(/^\*\*(\w+) `0x([0-9a-f]{2})`\*\*/gm)) headings.set(m[1]!, parseInt(m[2]!, 16));
+  expect(Object.fromEntries(headings)).toEqual({ ...MessageType });
+});
+
+test("every close code is in the close-code table, and nothing else", () => {
+  const rows = new Map<string, number>();
+  for (const m of spec.matchAll(/^\| (4\d{3}) \| (\w+) \|/gm)) rows.set(m[2]!, Number(m[1]));
+  expect(Object.fromEntries(rows)).toEqual({ ...CloseCode });
+});
+
+test("the limits table shows DEFAULT_LIMITS", () => {
+  const documented = new Map<string, number>();
+  // Numbers are grouped with spaces ("1 048 576"); a unit or note may follow.
+  for (const m of spec.matchAll(/^\| `(\w+)` \| ([\d ]*\d)/gm)) documented.set(m[1]!, Number(m[2]!.replace(/ /g, "")));
+  const tps = /^\| `minTps` … `maxTps` \| (\d+) … (\d+) \|/m.exec(spec);
+  if (tps === null) throw new Error("PROTOCOL.md has no minTps … maxTps row");
+  documented.set("minTps", Number(tps[1]));
+  documented.set("maxTps", Number(tps[2]));
+  expect(Object.fromEntries(documented)).toEqual({ ...DEFAULT_LIMITS });
+});
+
+test("the varuint examples are what the Writer produces", () => {
+  const rows = [...spec.matchAll(/^\| (\d+|2\^\d+(?: − 1)?) \| `([0-9a-f ]+)` \|$/gm)];
+  expect(rows.length).toBeGreaterThanOrEqual(8);
+  for (const [, value, bytes] of rows) {
+    const power = /^2\^(\d+)( − 1)?$/.exec(value!);
+    const n = power === null ? Number(value) : 2 ** Number(power[1]) - (power[2] === undefined ? 0 : 1);
+    const w = new Writer(1);
+    w.varUint(n);
+    expect(`${value}: ${toHex(w.finish())}`).toBe(`${value}: ${bytes}`);
+  }
+});
+
+test("the worked examples are exact frames", () => {
+  const blocks = [...spec.matchAll(/```\n([0-9a-f ]+)\n/g)].map((m) => m[1]!.trim());
+  expect(blocks).toEqual([toHex(encodeSend(new TextEncoder().encode("hello"))), toHex(encodeRelay(300, 1000, new TextEncoder().encode("hello")))]);
+  expect(decodeClientMessage(hex(blocks[0]!))).toEqual({ type: MessageType.Send, payload: new TextEncoder().encode("hello") });
+  expect(decodeServerMessage(hex(blocks[1]!))).toEqual({ type: MessageType.Relay, seq: 300, time: 1000, payload: new TextEncoder().encode("hello") });
+});
