@@ -243,7 +243,8 @@ export class VirtualMachine {
             this.#host.reportError(`relayed message #${entry.seq}`, error);
             break;
           }
-          this.publish(decoded.scope, decoded.event, decoded.data);
+          // A view published this; its own views already had it locally. Only models get it here.
+          this.#deliver(topicOf(decoded.scope, decoded.event), decoded.data);
           break;
         }
         case MessageType.ViewJoin: {

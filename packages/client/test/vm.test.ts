@@ -5,7 +5,7 @@ import { makeVM } from "./vm-helpers";
 /** Records every call into `log`, so tests can assert the exact order the VM ran things in. */
 class Recorder extends Model {
   log: string[] = [];
-  init() {
+  override init() {
     this.subscribe("test", "go", this.onGo);
     this.subscribe("test", "schedule", this.onSchedule);
     this.subscribe("test", "chain", this.chain);
@@ -83,7 +83,7 @@ describe("VM ordering", () => {
 class Canceller extends Model {
   fired: string[] = [];
   results: boolean[] = [];
-  init() {
+  override init() {
     this.future(10).ping("first");
     this.future(20).ping("second");
     this.future(5).pong();
@@ -114,7 +114,7 @@ test("cancelFuture removes the earliest pending call of that method and says whe
 
 class Dice extends Model {
   rolls: number[] = [];
-  init() {
+  override init() {
     this.subscribe("d", "roll", this.roll);
   }
   roll() {
@@ -165,7 +165,7 @@ describe("randomness and time inside model code", () => {
 class Parent extends Model {
   children: Model[] = [];
   received: unknown[] = [];
-  init() {
+  override init() {
     this.subscribe(this.id, "hello", this.onHello);
     this.subscribe("p", "spawn", this.spawn);
     this.subscribe("p", "kill", this.kill);
@@ -183,7 +183,7 @@ class Parent extends Model {
 Parent.register("VmTest.Parent");
 class Child extends Model {
   parentModel!: Parent;
-  init(options: { parent: Parent }) {
+  override init(options: { parent: Parent }) {
     this.parentModel = options.parent;
     this.publish(options.parent.id, "hello", this.id);
     this.future(100).later();
@@ -228,7 +228,7 @@ describe("models", () => {
   test("view-join and view-exit arrive in the session scope and keep viewCount", () => {
     class Lobby extends Model {
       seen: string[] = [];
-      init() {
+      override init() {
         this.subscribe(this.sessionId, "view-join", this.joined);
         this.subscribe(this.sessionId, "view-exit", this.exited);
       }
@@ -252,7 +252,7 @@ describe("models", () => {
   test("a throwing handler is reported and the stream goes on", () => {
     class Fragile extends Model {
       count = 0;
-      init() {
+      override init() {
         this.subscribe("f", "boom", this.boom);
         this.subscribe("f", "inc", this.inc);
       }
@@ -301,7 +301,7 @@ describe("clear errors for misuse", () => {
 
   test("a handler that cannot be serialized", () => {
     class Closure extends Model {
-      init() {
+      override init() {
         this.subscribe("a", "b", () => {});
       }
     }
