@@ -16,6 +16,9 @@
  * props      = varuint count, then count × (key:str value)
  * ```
  *
+ * Which strings are interned is the writer's choice (strings.ts: names always, string values
+ * while recently seen); the reader simply appends every NEW_INTERNED string to its table.
+ *
  * | tag  | name          | payload                                                               |
  * |------|---------------|-----------------------------------------------------------------------|
  * | 0x00 | UNDEFINED     | —                                                                     |
@@ -41,15 +44,19 @@
  * | 0x40 | DEFERRED      | container tag (ARRAY, OBJECT, NULL_OBJECT, MAP, SET, or CLASS id:str) |
  * | 0x41 | HOLES         | varuint count ≥ 1 — only as an array element: a run of holes          |
  *
- * Every object (all tags from 0x11 up except HOLES and DEFERRED's inner tag) takes the next object
- * index when it first appears, *before* its contents are read, so contents can refer back to it
- * (cycles). A custom type's index is reserved before its data but only filled once `read()`
- * returns, so its data cannot refer back to it: the writer rejects such cycles.
+ * Every object takes the next object index (0, 1, …) when it first appears: REF, the container
+ * tags ARRAY…CLASS (also when announced by DEFERRED), CUSTOM, ARRAY_BUFFER and VIEW. The index is
+ * taken *before* the contents are read, so contents can refer back to their container (cycles).
+ * A VIEW's index comes before its buffer's. A custom type's index is reserved before its data but
+ * only filled once `read()` returns, so its data cannot refer back to it: the writer rejects such
+ * cycles and the reader treats a back-reference to an unfilled index as malformed.
  *
- * A container first met at nesting depth {@link DEFER_DEPTH} is written as DEFERRED (kind only,
- * taking its index) and its contents follow later as a *deferred body* (the container payload
- * without the tag), all deferred bodies in the order they were deferred, after the root value.
- * This keeps recursion bounded for arbitrarily deep graphs (long linked lists) on both sides.
+ * A container first met at nesting depth {@link DEFER_DEPTH} is written as DEFERRED (kind, and
+ * for CLASS the id, taking its index) and its contents follow later as a *deferred body*: the
+ * payload without tag and id, written at depth 0 again. Deferred bodies come after the root value,
+ * in the order the containers were deferred (bodies may defer more containers). This keeps
+ * recursion bounded for arbitrarily deep graphs (long linked lists) on both sides. Custom-type
+ * data is never deferred, because `read()` needs it complete.
  *
  * VIEW kinds: {@link VIEW_KINDS} order (Int8Array = 0 … BigUint64Array = 10, DataView = 11,
  * Float16Array = 12 where the platform has it). `length` is in elements (bytes for DataView), and
@@ -95,8 +102,8 @@ export const Str = {
 } as const;
 
 /**
- * Strings up to this many UTF-16 units are written once and referred to by index afterwards
- * (property names, class ids, enum-like values). Longer ones are written in full each time.
+ * Only strings up to this many UTF-16 units go into the string table (and can be written by
+ * index later); longer ones are written in full each time.
  */
 export const INTERN_MAX_LENGTH = 64;
 
@@ -142,11 +149,14 @@ export const VIEW_ELEMENT_SIZE: readonly number[] = VIEW_KINDS.map((ctor, kind) 
   kind === DATA_VIEW_KIND ? 1 : (ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT,
 );
 
-/** What the writer does with an object, by prototype, for the built-ins other than Object/Array. */
+/** Writer-side kinds of built-in objects other than views (whose kinds are VIEW kinds, 0…). */
 export const Builtin = {
   MAP: 100,
   SET: 101,
   ARRAY_BUFFER: 102,
+  /** Only from another realm: this realm's Object/Array prototypes are checked before the lookup. */
+  OBJECT: 103,
+  ARRAY: 104,
 } as const;
 
 /** Prototype → VIEW kind (0…) or a {@link Builtin} code. Null prototype is handled separately. */
