@@ -8,8 +8,11 @@ export type LogFields = Readonly<Record<string, unknown>>;
  * The reflector never passes payload contents, only ids, sizes, counts and codes.
  */
 export interface Logger {
+  /** Normal operation: listening, sessions created and dropped, views joining and exiting. */
   info(event: string, fields?: LogFields): void;
+  /** A client misbehaved or vanished (protocol errors, rate limits, heartbeat timeouts). */
   warn(event: string, fields?: LogFields): void;
+  /** A reflector fault that needs a look; the affected socket was closed, others are unharmed. */
   error(event: string, fields?: LogFields): void;
 }
 

@@ -18,8 +18,9 @@ export interface ReflectorOptions {
   /** How long a session with no clients stays in memory, in ms. Default 60 000. */
   readonly sessionIdleMs?: number;
   /**
-   * Interval of WebSocket pings, in ms; a connection that has not answered the previous ping (nor
-   * sent anything) by the next one is terminated. Default 30 000; 0 disables heartbeats.
+   * Interval of WebSocket pings, in ms. A connection that has not answered the previous ping (nor
+   * sent anything) by the next one is closed with `Timeout` (4009), and terminated one interval
+   * later if it does not finish the close either. Default 30 000; 0 disables heartbeats.
    */
   readonly heartbeatMs?: number;
   /**

@@ -1,0 +1,169 @@
+import type { RawData } from "ws";
+import {
+  CloseCode,
+  MessageType,
+  ProtocolError,
+  closeCodeName,
+  decodeClientMessage,
+  encodeServerMessage,
+  type JoinMessage,
+  type Limits,
+} from "@lockstep/protocol";
+import type { Connection } from "./connection";
+import type { Logger } from "./logger";
+import type { Session } from "./session";
+import type { SessionRegistry } from "./session-registry";
+
+/** Options of a {@link Dispatcher}. */
+export interface DispatcherOptions {
+  readonly registry: SessionRegistry;
+  readonly limits: Limits;
+  readonly logger: Logger;
+  /** Tick rate imposed on new sessions, or `undefined` to use the creating Join's `tps`. */
+  readonly tps: number | undefined;
+}
+
+const NORMAL_CLOSURE = 1000;
+
+/**
+ * The protocol rules for frames arriving on a socket: decode and validate at the edge, admit joins,
+ * relay sends, answer pings, and turn every violation into an Error frame plus close code.
+ * Nothing thrown while handling a frame escapes {@link Dispatcher.onFrame}.
+ */
+export class Dispatcher {
+  readonly #registry: SessionRegistry;
+  readonly #limits: Limits;
+  readonly #logger: Logger;
+  readonly #tps: number | undefined;
+  #relayed = 0;
+
+  constructor(options: DispatcherOptions) {
+    this.#registry = options.registry;
+    this.#limits = options.limits;
+    this.#logger = options.logger;
+    this.#tps = options.tps;
+  }
+
+  /** Client messages relayed so far. */
+  get relayed(): number {
+    return this.#relayed;
+  }
+
+  /** Handles one WebSocket message from `conn`. Never throws. */
+  onFrame(conn: Connection, data: RawData, isBinary: boolean): void {
+    if (conn.state === "closing" || conn.state === "closed") return;
+    conn.alive = true;
+    try {
+      if (!isBinary) throw new ProtocolError("text frames are not part of the Lockstep protocol; send binary frames");
+      const msg = decodeClientMessage(toBytes(data), this.#limits);
+      switch (msg.type) {
+        case MessageType.Join:
+          this.#join(conn, msg);
+          break;
+        case MessageType.Send: {
+          const session = joinedSession(conn, "Send");
+          if (!conn.takeSendToken()) {
+            this.#rateLimited(conn, session);
+            return;
+          }
+          session.relay(msg.payload);
+          this.#relayed++;
+          break;
+        }
+        case MessageType.Leave:
+          joinedSession(conn, "Leave");
+          this.detach(conn, "left");
+          conn.close(NORMAL_CLOSURE, "left");
+          break;
+        case MessageType.Ping: {
+          const session = joinedSession(conn, "Ping");
+          conn.send(encodeServerMessage({ type: MessageType.Pong, id: msg.id, time: session.now() }));
+          break;
+        }
+      }
+    } catch (error) {
+      this.#onError(conn, error);
+    }
+  }
+
+  /** Takes a joined connection out of its session, stamping and broadcasting its view-exit. Idempotent. */
+  detach(conn: Connection, reason: string): void {
+    const session = conn.session;
+    if (session === undefined) return;
+    conn.session = undefined;
+    if (session.exit(conn)) {
+      this.#logger.info("view.exited", { sessionId: session.id, viewId: conn.viewId, connectionId: conn.id, reason, views: session.size });
+    }
+  }
+
+  /** Detaches `conn`, sends it an Error frame with `code` and closes it with the same code. */
+  fail(conn: Connection, code: number, message: string): void {
+    this.detach(conn, closeCodeName(code) ?? `error ${code}`);
+    conn.fail(code, message);
+  }
+
+  #join(conn: Connection, msg: JoinMessage): void {
+    if (conn.state !== "open") {
+      throw new ProtocolError("this socket already joined a session; open a new socket to join again", CloseCode.BadJoin);
+    }
+    const session = this.#registry.acquire(msg.sessionId, this.#tps ?? msg.tps);
+    conn.viewId = msg.viewId;
+    if (!session.join(conn, msg.viewData)) {
+      this.#registry.release(session);
+      throw new ProtocolError(
+        `viewId ${msg.viewId} is already live in this session; every client needs its own random viewId`,
+        CloseCode.DuplicateView,
+      );
+    }
+    conn.state = "joined";
+    conn.session = session;
+    this.#logger.info("view.joined", { sessionId: session.id, viewId: conn.viewId, connectionId: conn.id, views: session.size, seq: session.lastSeq });
+  }
+
+  #rateLimited(conn: Connection, session: Session): void {
+    const { maxMessagesPerSecond, messageBurst } = this.#limits;
+    this.#logger.warn("rate.limited", { sessionId: session.id, viewId: conn.viewId, connectionId: conn.id, remote: conn.remote });
+    this.fail(conn, CloseCode.RateLimited, `more than ${maxMessagesPerSecond} messages per second (burst ${messageBurst}); slow down, then reconnect`);
+  }
+
+  #onError(conn: Connection, error: unknown): void {
+    try {
+      if (error instanceof ProtocolError) {
+        this.#logger.warn("protocol.error", {
+          code: error.code,
+          reason: closeCodeName(error.code),
+          message: error.message,
+          sessionId: conn.session?.id,
+          viewId: conn.viewId || undefined,
+          connectionId: conn.id,
+          remote: conn.remote,
+        });
+        this.fail(conn, error.code, error.message);
+      } else {
+        this.#logger.error("internal.error", { error, connectionId: conn.id, sessionId: conn.session?.id });
+        this.fail(conn, CloseCode.InternalError, "unexpected reflector fault; the session is unharmed, reconnecting is safe");
+      }
+    } catch (nested) {
+      this.#logger.error("internal.error", { error: nested, connectionId: conn.id });
+      conn.terminate();
+    }
+  }
+}
+
+/** The connection's session; a session frame before the join is a protocol error. */
+function joinedSession(conn: Connection, frame: string): Session {
+  if (conn.state !== "joined" || conn.session === undefined) {
+    throw new ProtocolError(`${frame} before Join; the first frame on a socket must be Join`, CloseCode.NotJoined);
+  }
+  return conn.session;
+}
+
+/** The frame as a plain Uint8Array view (no copy), so slices of it behave like Uint8Array, not Buffer. */
+function toBytes(data: RawData): Uint8Array {
+  if (Array.isArray(data)) {
+    const joined = Buffer.concat(data);
+    return new Uint8Array(joined.buffer, joined.byteOffset, joined.byteLength);
+  }
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}

@@ -1,0 +1,69 @@
+import { WebSocket } from "ws";
+import { main, USAGE, type CliIo } from "../src/cli";
+
+describe("main", () => {
+  function fakeIo() {
+    const out: string[] = [];
+    const err: string[] = [];
+    const exits: number[] = [];
+    let handler: ((signal: string) => void) | undefined;
+    let exited: (code: number) => void = () => {};
+    const exit = new Promise<number>((resolve) => (exited = resolve));
+    const io: CliIo = {
+      out: (line) => out.push(line),
+      err: (line) => err.push(line),
+      exit: (code) => {
+        exits.push(code);
+        exited(code);
+      },
+      onSignal: (h) => {
+        handler = h;
+        return () => (handler = undefined);
+      },
+    };
+    return { io, out, err, exits, exit, signal: (name: string) => handler?.(name), hasHandler: () => handler !== undefined };
+  }
+
+  test("bad arguments print the usage to stderr and exit 2", async () => {
+    const f = fakeIo();
+    await main(["--bogus"], f.io);
+    expect(f.exits).toEqual([2]);
+    expect(f.err.join("\n")).toContain("unknown argument");
+    expect(f.err.join("\n")).toContain(USAGE);
+    expect(f.out).toEqual([]);
+  });
+
+  test("--help prints the usage to stdout and exits 0", async () => {
+    const f = fakeIo();
+    await main(["--help"], f.io);
+    expect(f.out).toEqual([USAGE]);
+    expect(f.exits).toEqual([0]);
+  });
+
+  test("starts, prints the listening line, and shuts down cleanly on a signal", async () => {
+    const f = fakeIo();
+    await main(["--port", "0", "--log-level", "silent"], f.io);
+    expect(f.out).toHaveLength(1);
+    const match = /^Lockstep reflector listening on (ws:\/\/127\.0\.0\.1:(\d+)\/)$/.exec(f.out[0]!);
+    expect(match).not.toBeNull();
+    const ws = new WebSocket(match![1]!);
+    const closed = new Promise<number>((resolve) => ws.on("close", (code) => resolve(code)));
+    await new Promise((resolve) => ws.once("open", resolve));
+    f.signal("SIGTERM");
+    expect(await f.exit).toBe(0);
+    expect(await closed).toBe(4007);
+    expect(f.hasHandler()).toBe(false);
+  });
+
+  test("a port in use exits 1 with a message", async () => {
+    const first = fakeIo();
+    await main(["--port", "0", "--log-level", "silent"], first.io);
+    const port = /:(\d+)\/$/.exec(first.out[0]!)![1]!;
+    const second = fakeIo();
+    await main(["--port", port, "--log-level", "silent"], second.io);
+    expect(second.exits).toEqual([1]);
+    expect(second.err.join("\n")).toContain(port);
+    first.signal("SIGINT");
+    expect(await first.exit).toBe(0);
+  });
+});
