@@ -4,13 +4,17 @@
 // the packages that depend on it.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
-const nodeExternal = ["ws", "seedrandom", "fast-json-stable-stringify", "@lockstep/protocol", "@lockstep/client"];
+/** A package's runtime dependencies stay imports in its ESM build (its consumers install them). */
+function dependenciesOf(dir) {
+  const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
+  return Object.keys(pkg.dependencies ?? {});
+}
 
 const packages = [
   { dir: "packages/protocol", entries: ["src/index.ts"], platform: "neutral" },
@@ -29,7 +33,7 @@ for (const pkg of packages) {
     format: "esm",
     platform: pkg.platform,
     target: "es2022",
-    external: nodeExternal,
+    external: dependenciesOf(dir),
     sourcemap: true,
     logLevel: "warning",
   });
