@@ -10,6 +10,8 @@ export type { Limits } from "./limits";
 export { ProtocolError } from "./errors";
 export { isValidId, toBase64Url } from "./ids";
 export { Writer, Reader, varUintSize } from "./encoding";
+export { encodeJoinAuth, decodeJoinAuth, JOIN_AUTH_VERSION, ACCESS_TOKEN_BYTES, MAX_CHECK_BYTES } from "./auth";
+export type { JoinAuth } from "./auth";
 export {
   encodeClientMessage,
   decodeClientMessage,
