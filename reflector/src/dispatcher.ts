@@ -5,6 +5,7 @@ import {
   ProtocolError,
   closeCodeName,
   decodeClientMessage,
+  decodeJoinAuth,
   encodeServerMessage,
   type JoinMessage,
   type Limits,
@@ -106,7 +107,13 @@ export class Dispatcher {
     if (conn.state !== "open") {
       throw new ProtocolError("this socket already joined a session; open a new socket to join again", CloseCode.BadJoin);
     }
-    const session = this.#registry.acquire(msg.sessionId, this.#tps ?? msg.tps);
+    const auth = decodeJoinAuth(msg.auth);
+    const existing = this.#registry.get(msg.sessionId);
+    if (existing !== undefined && !existing.admits(auth.token)) {
+      this.#logger.warn("auth.failed", { sessionId: msg.sessionId, viewId: msg.viewId, connectionId: conn.id, remote: conn.remote });
+      throw new ProtocolError("access token does not match this session: wrong password?", CloseCode.AuthFailed);
+    }
+    const session = this.#registry.acquire(msg.sessionId, this.#tps ?? msg.tps, auth);
     conn.viewId = msg.viewId;
     if (!session.join(conn, msg.viewData)) {
       this.#registry.release(session);

@@ -1,6 +1,6 @@
 import type { Clock } from "./clock";
 import type { Logger } from "./logger";
-import { Session } from "./session";
+import { Session, type SessionAccess } from "./session";
 
 /** Options of a {@link SessionRegistry}. */
 export interface SessionRegistryOptions {
@@ -34,10 +34,10 @@ export class SessionRegistry {
   }
 
   /**
-   * The session `sessionId`, created with `tps` if it is not in memory. Cancels a pending drop:
-   * the caller is about to join it.
+   * The session `sessionId`, created with `tps` and the creator's `access` if it is not in memory.
+   * Cancels a pending drop: the caller is about to join it.
    */
-  acquire(sessionId: string, tps: number): Session {
+  acquire(sessionId: string, tps: number, access: SessionAccess): Session {
     let session = this.#sessions.get(sessionId);
     if (session === undefined) {
       session = new Session({
@@ -46,6 +46,7 @@ export class SessionRegistry {
         clock: this.#options.clock,
         logger: this.#options.logger,
         onEmpty: (s) => this.release(s),
+        access,
       });
       this.#sessions.set(sessionId, session);
       this.#options.logger.info("session.created", { sessionId, tps });

@@ -7,6 +7,7 @@ import {
   type ViewExitEntry,
   type ViewJoinEntry,
 } from "@lockstep/protocol";
+import { createHash, timingSafeEqual } from "node:crypto";
 import { SessionClock, type Clock } from "./clock";
 import type { Logger } from "./logger";
 
@@ -26,6 +27,14 @@ export interface SessionOptions {
   readonly logger: Logger;
   /** Called when the last member exits (the session stays in memory until its owner drops it). */
   readonly onEmpty: (session: Session) => void;
+  /** What the creating client registered: SHA-256 of the access token, and the password check envelope. */
+  readonly access: SessionAccess;
+}
+
+/** A session's admission data, registered by the client that created it. */
+export interface SessionAccess {
+  readonly verifier: Uint8Array;
+  readonly check: Uint8Array;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -46,6 +55,7 @@ export class Session {
   readonly #clock: SessionClock;
   readonly #logger: Logger;
   readonly #onEmpty: (session: Session) => void;
+  readonly #access: SessionAccess;
   readonly #members = new Map<string, SessionMember>();
   // Until snapshots trim it, the log is every entry since the session was created.
   readonly #log: StreamEntry[] = [];
@@ -60,6 +70,8 @@ export class Session {
     this.#clock = new SessionClock(options.clock);
     this.#logger = options.logger;
     this.#onEmpty = options.onEmpty;
+    // Copies: the registered bytes may view a socket's receive buffer.
+    this.#access = { verifier: new Uint8Array(options.access.verifier), check: new Uint8Array(options.access.check) };
   }
 
   /** Number of joined members. */
@@ -75,6 +87,15 @@ export class Session {
   /** Session time now, in integer ms since the session was created. */
   now(): number {
     return this.#clock.now();
+  }
+
+  /**
+   * Whether `token` proves key possession: SHA-256(token) equals the registered verifier
+   * (compared in constant time).
+   */
+  admits(token: Uint8Array): boolean {
+    const digest = createHash("sha256").update(token).digest();
+    return digest.length === this.#access.verifier.length && timingSafeEqual(digest, this.#access.verifier);
   }
 
   /** Whether a member with this view id is joined. */
@@ -99,7 +120,7 @@ export class Session {
         seq: this.#lastSeq,
         snapshot: EMPTY,
         persisted: EMPTY,
-        auth: EMPTY,
+        auth: this.#access.check,
         entries: this.#log,
       }),
     );

@@ -1,5 +1,5 @@
 import { CloseCode, MessageType, PROTOCOL_VERSION, encodeClientMessage, encodeSend, type ErrorMessage } from "@lockstep/protocol";
-import { Harness, bytes, randomId, type TestClient } from "./helpers";
+import { Harness, bytes, randomId, testAuth, testCheck, type TestClient } from "./helpers";
 
 const h = new Harness();
 afterEach(() => h.teardown());
@@ -35,7 +35,7 @@ const join = (over: Partial<{ sessionId: string; viewId: string; tps: number }> 
     persistentId: randomId(),
     viewId: over.viewId ?? randomId(),
     tps: over.tps ?? 20,
-    auth: new Uint8Array(0),
+    auth: testAuth(),
     viewData: new Uint8Array(0),
   });
 

@@ -1,6 +1,7 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { WebSocket } from "ws";
 import {
+  encodeJoinAuth,
   MessageType,
   decodeServerMessage,
   encodeClientMessage,
@@ -130,7 +131,7 @@ export class TestClient {
       persistentId: options.persistentId ?? randomId(),
       viewId,
       tps: options.tps ?? 20,
-      auth: new Uint8Array(0),
+      auth: options.auth ?? testAuth(),
       viewData: options.viewData ?? new Uint8Array(0),
     });
     const sync = await this.nextOf(MessageType.Sync);
@@ -176,6 +177,8 @@ export interface JoinOptions {
   readonly viewId: string;
   readonly tps: number;
   readonly viewData: Uint8Array;
+  /** Join auth (default: {@link testAuth}()). */
+  readonly auth: Uint8Array;
 }
 
 /** Whether a server frame is a stream entry. */
@@ -214,4 +217,19 @@ export function bytes(n: number, seed = 0): Uint8Array {
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) out[i] = (i + seed) & 0xff;
   return out;
+}
+
+/**
+ * A JoinAuth as a client with `password` would send it. Real clients derive the token from the
+ * session key; the reflector only ever sees token, SHA-256(token) and an opaque check envelope.
+ */
+export function testAuth(password = "pw"): Uint8Array {
+  const token = createHash("sha256").update(`token:${password}`).digest();
+  const verifier = createHash("sha256").update(token).digest();
+  return encodeJoinAuth({ token, verifier, check: testCheck(password) });
+}
+
+/** The check envelope {@link testAuth} registers. */
+export function testCheck(password = "pw"): Uint8Array {
+  return new Uint8Array(Buffer.from(`check:${password}`));
 }

@@ -1,5 +1,5 @@
 import { MessageType, type RelayEntry, type StreamEntry } from "@lockstep/protocol";
-import { Harness, bytes, randomId, type TestClient } from "./helpers";
+import { Harness, bytes, randomId, testAuth, testCheck, type TestClient } from "./helpers";
 
 const h = new Harness();
 afterEach(() => h.teardown());
@@ -19,7 +19,8 @@ test("a joiner gets an empty Sync, then its own ViewJoin with its viewData", asy
   const viewData = bytes(10, 7);
   const { sync, viewJoin, viewId } = await a.join({ sessionId, viewData });
   expect(sync).toMatchObject({ sessionId, viewId, seq: 0, entries: [] });
-  expect(sync.snapshot.length + sync.persisted.length + sync.auth.length).toBe(0);
+  expect(sync.snapshot.length + sync.persisted.length).toBe(0);
+  expect(Buffer.from(sync.auth).toString()).toBe(Buffer.from(testCheck()).toString());
   expect(viewJoin).toMatchObject({ seq: 1, viewId });
   expect(viewJoin.time).toBeGreaterThanOrEqual(sync.time);
   expect(Array.from(viewJoin.viewData)).toEqual(Array.from(viewData));
