@@ -2,7 +2,9 @@ import {
   DEFAULT_LIMITS,
   MessageType,
   closeCodeName,
+  CloseCode,
   encodeClientMessage,
+  encodeJoinAuth,
   encodeSend,
   toBase64Url,
   type ServerMessage,
@@ -12,6 +14,7 @@ import {
 } from "@lockstep/protocol";
 import { freezeConstants } from "./constants";
 import { Connection, type SocketFactory } from "./connection";
+import { DecryptionError, deriveSessionKeys, open, seal, type SessionKeys } from "./crypto";
 import { JoinError, SessionError, UsageError } from "./errors";
 import { computeIdentity, type SessionIdentity } from "./identity";
 import type { Model, ModelClass } from "./model";
@@ -43,6 +46,14 @@ export interface JoinParameters {
 type State = "connecting" | "syncing" | "joined" | "disconnected" | "left";
 type Pending = StreamEntry | TickMessage;
 
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder();
+
+/** The plaintext of a session's password check envelope. */
+function checkText(sessionId: string): string {
+  return `lockstep/v1/check/${sessionId}`;
+}
+
 function randomViewId(): string {
   return toBase64Url(globalThis.crypto.getRandomValues(new Uint8Array(12)));
 }
@@ -58,6 +69,8 @@ export class SessionController implements ViewRealm {
   readonly #conn: Connection;
   #state: State = "connecting";
   #identity: SessionIdentity | undefined;
+  #keys: SessionKeys | undefined;
+  #rejectedEntries = 0;
   #vm: VirtualMachine | undefined;
   #root: Model | undefined;
   #rootView: View | undefined;
@@ -117,14 +130,16 @@ export class SessionController implements ViewRealm {
     const constantsHash = await freezeConstants();
     const identity = await computeIdentity({ appId: p.appId, name: p.name, options: p.options, registry, constantsHash });
     this.#identity = identity;
+    const keys = await deriveSessionKeys(p.password, identity.persistentId, identity.sessionId);
+    this.#keys = keys;
     if (p.debug.has("session")) {
       console.log(`[Lockstep] Joining session (sessionId: ${identity.sessionId}, persistentId: ${identity.persistentId}, versionId: ${identity.versionId}, viewId: ${this.viewId})`);
     }
     const vm: VirtualMachine = new VirtualMachine({
       sessionId: identity.sessionId,
       registry,
-      decodeEvent: (payload) => decodeEvent(registry, (id) => vm.getModel(id), payload),
-      decodeViewData: (bytes) => decodeViewData(registry, bytes),
+      decodeEvent: (payload) => decodeEvent(registry, (id) => vm.getModel(id), open(keys.message, payload)),
+      decodeViewData: (bytes) => (bytes.length === 0 ? undefined : decodeViewData(registry, open(keys.viewData, bytes))),
       modelEvent: (topic, data) => this.domain.deliver(topic, data),
       reportError: (context, error) => this.reportError(context, error),
     });
@@ -145,8 +160,12 @@ export class SessionController implements ViewRealm {
         persistentId: identity.persistentId,
         viewId: this.viewId,
         tps: p.tps,
-        auth: new Uint8Array(0),
-        viewData: encodeViewData(registry, p.viewData),
+        auth: encodeJoinAuth({
+          token: keys.accessToken,
+          verifier: keys.verifier,
+          check: seal(keys.check, utf8.encode(checkText(identity.sessionId))),
+        }),
+        viewData: p.viewData === undefined ? new Uint8Array(0) : seal(keys.viewData, encodeViewData(registry, p.viewData)),
       }),
     );
     return joined;
@@ -209,6 +228,7 @@ export class SessionController implements ViewRealm {
     if (msg.snapshot.length === 0 && first !== 1 && msg.seq !== 0) {
       throw new SessionError(`reflector sent history starting at #${first} without a snapshot`);
     }
+    this.#checkPassword(msg.auth);
     msg.entries.forEach((e, i) => {
       if (e.seq !== first + i) throw new SessionError(`history has a gap at #${first + i}`);
     });
@@ -220,6 +240,25 @@ export class SessionController implements ViewRealm {
     this.#setExternalTime(msg.time);
     for (const e of msg.entries) this.#pending.push(e);
     this.#pending.push({ type: MessageType.Tick, time: msg.time });
+  }
+
+  /** Opens the session's check envelope: only the right password's key does. */
+  #checkPassword(check: Uint8Array): void {
+    let text: string | undefined;
+    try {
+      text = utf8Decoder.decode(open(this.#keys!.check, check));
+    } catch (cause) {
+      throw this.#wrongPassword(cause);
+    }
+    if (text !== checkText(this.identity.sessionId)) throw this.#wrongPassword(new Error("check token names another session"));
+  }
+
+  #wrongPassword(cause?: unknown): JoinError {
+    return new JoinError(
+      `wrong password for session "${this.#params.name}" of ${this.#params.appId} (sessionId ${this.identity.sessionId}): ` +
+        "everyone in a session must use the same password",
+      { cause, code: CloseCode.AuthFailed },
+    );
   }
 
   #scheduleProcessing(): void {
@@ -269,6 +308,10 @@ export class SessionController implements ViewRealm {
     const state = this.#state;
     if (state === "left") {
       this.#left?.();
+      return;
+    }
+    if (this.#join && (this.#serverError?.code ?? code) === CloseCode.AuthFailed) {
+      this.#fail(this.#wrongPassword(new Error(this.#serverError?.message ?? reason)));
       return;
     }
     const detail = this.#serverError ? `${this.#serverError.message} (${closeCodeName(this.#serverError.code) ?? this.#serverError.code})` : `close code ${code}${reason ? `: ${reason}` : ""}`;
@@ -350,7 +393,7 @@ export class SessionController implements ViewRealm {
     if (this.#state !== "joined") {
       throw new UsageError(`cannot publish "${scope}:${event}": the session is ${this.#state}`);
     }
-    const payload = encodeEvent(registry, scope, event, data);
+    const payload = seal(this.#keys!.message, encodeEvent(registry, scope, event, data));
     if (payload.length > DEFAULT_LIMITS.maxPayloadBytes) {
       throw new UsageError(`event "${scope}:${event}" is ${payload.length} bytes; the limit is ${DEFAULT_LIMITS.maxPayloadBytes}. Send less data per event.`);
     }
@@ -391,6 +434,22 @@ export class SessionController implements ViewRealm {
   }
 
   reportError(context: string, error: unknown): void {
+    if (error instanceof DecryptionError) {
+      this.#rejected(context, error);
+      return;
+    }
     console.error(`[Lockstep] error in ${context}:`, error);
+  }
+
+  /**
+   * A relayed payload or view data failed authentication: it was dropped before model code saw it
+   * (identically on every replica that received the same bytes). Reported once per session: a
+   * warning in the console and a `(sessionId, "error")` event for views.
+   */
+  #rejected(context: string, error: DecryptionError): void {
+    if (++this.#rejectedEntries > 1) return;
+    const detail = { kind: "decryption", context, message: error.message, sessionId: this.identity.sessionId };
+    console.warn(`[Lockstep] dropped ${context}: it failed authentication (tampered, or sent without the session key). Further ones are dropped silently.`);
+    this.domain.deliver(topicOf(this.identity.sessionId, "error"), detail);
   }
 }

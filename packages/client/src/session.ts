@@ -14,10 +14,13 @@ export const DEFAULT_REFLECTOR_URL = "ws://127.0.0.1:8787/";
 export interface JoinOptions<M extends Model = Model, V extends View = View> {
   /** Your app's id, e.g. "com.example.chat" (letters, digits, ".", "_", "-"). */
   appId: string;
-  /** The session name: clients with the same appId, name, options and code share a session. */
-  name: string;
-  /** Session password: required, never sent to the reflector. */
-  password: string;
+  /** The session name: clients with the same appId, name, options and code share a session (or `App.autoSession()`). */
+  name: string | Promise<string>;
+  /**
+   * Session password (or `App.autoPassword()`): required. Everything the session says is encrypted
+   * with a key derived from it; it never leaves this client.
+   */
+  password: string | Promise<string>;
   /** Accepted for Multisynq compatibility; Lockstep needs no API key. */
   apiKey?: string;
   /** The root model class (registered). */
@@ -140,9 +143,10 @@ function parseTps(tps: number | string | undefined): number {
   return Math.round(n);
 }
 
-function validate(options: JoinOptions<any, any>): JoinParameters {
+async function validate(options: JoinOptions<any, any>): Promise<JoinParameters> {
   if (typeof options !== "object" || options === null) throw new UsageError("Session.join needs an options object");
-  const { appId, name, password, model } = options;
+  const { appId, model } = options;
+  const [name, password] = await Promise.all([options.name, options.password]);
   if (typeof appId !== "string" || !/^[A-Za-z0-9._-]+$/.test(appId)) {
     throw new UsageError(`Session.join: appId must be a non-empty string of letters, digits, ".", "_" or "-" (like "com.example.app"), got ${JSON.stringify(appId)}`);
   }
@@ -200,7 +204,7 @@ export class Session {
    * client's own view-join has been simulated and its root view built.
    */
   static async join<M extends Model, V extends View>(options: JoinOptions<M, V>): Promise<LockstepSession<M, V>> {
-    const params = validate(options);
+    const params = await validate(options);
     const controller = new SessionController(params);
     const session = new JoinedSession(controller);
     await controller.start(session);

@@ -1,0 +1,106 @@
+import nacl from "tweetnacl";
+
+/**
+ * End-to-end encryption of everything a session says. One envelope format for every purpose:
+ *
+ *   [version = 1][24-byte random nonce][XSalsa20-Poly1305 secretbox: 16-byte tag + ciphertext]
+ *
+ * Keys: PBKDF2-SHA-256(password, salt = SHA-256("lockstep/v1/salt/" + persistentId)) gives a
+ * 32-byte master key once per join; HKDF-SHA-256 derives one subkey per purpose (and, where the
+ * data belongs to one session only, per sessionId), so an envelope made for one purpose or session
+ * never opens as another.
+ */
+
+/** Version byte of the envelope. */
+export const ENVELOPE_VERSION = 1;
+/** Bytes an envelope adds to its plaintext. */
+export const ENVELOPE_OVERHEAD = 1 + nacl.secretbox.nonceLength + nacl.secretbox.overheadLength;
+/** PBKDF2 iterations for the master key. */
+export const PBKDF2_ITERATIONS = 100_000;
+
+const NONCE = nacl.secretbox.nonceLength;
+const utf8 = new TextEncoder();
+
+/** An envelope did not open: wrong key, tampered or truncated bytes, or an unknown version. */
+export class DecryptionError extends Error {
+  override readonly name = "DecryptionError";
+}
+
+function subtle(): SubtleCrypto {
+  const s = globalThis.crypto?.subtle;
+  if (!s) {
+    throw new Error(
+      "WebCrypto (crypto.subtle) is not available: browsers offer it only on secure origins (https:// or http://localhost)",
+    );
+  }
+  return s;
+}
+
+/** Derives the 32-byte master key of a password for one persistentId (slow on purpose: PBKDF2). */
+export async function deriveMasterKey(password: string, persistentId: string, iterations = PBKDF2_ITERATIONS): Promise<Uint8Array> {
+  const s = subtle();
+  const salt = await s.digest("SHA-256", utf8.encode(`lockstep/v1/salt/${persistentId}`));
+  const base = await s.importKey("raw", utf8.encode(password), "PBKDF2", false, ["deriveBits"]);
+  const bits = await s.deriveBits({ name: "PBKDF2", hash: "SHA-256", salt, iterations }, base, 256);
+  return new Uint8Array(bits);
+}
+
+/** Derives a 32-byte subkey of the master key for `info` (HKDF-SHA-256). */
+export async function deriveSubkey(master: Uint8Array, info: string): Promise<Uint8Array> {
+  const s = subtle();
+  const base = await s.importKey("raw", master as Uint8Array<ArrayBuffer>, "HKDF", false, ["deriveBits"]);
+  const bits = await s.deriveBits({ name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: utf8.encode(info) }, base, 256);
+  return new Uint8Array(bits);
+}
+
+/** Encrypts and authenticates `plaintext` under `key` with a fresh random nonce. */
+export function seal(key: Uint8Array, plaintext: Uint8Array): Uint8Array {
+  const nonce = globalThis.crypto.getRandomValues(new Uint8Array(NONCE));
+  const box = nacl.secretbox(plaintext, nonce, key);
+  const out = new Uint8Array(1 + NONCE + box.length);
+  out[0] = ENVELOPE_VERSION;
+  out.set(nonce, 1);
+  out.set(box, 1 + NONCE);
+  return out;
+}
+
+/** Opens an envelope made by {@link seal}; throws {@link DecryptionError} unless it is intact and ours. */
+export function open(key: Uint8Array, envelope: Uint8Array): Uint8Array {
+  if (envelope.length < ENVELOPE_OVERHEAD) throw new DecryptionError(`envelope of ${envelope.length} bytes is too short`);
+  if (envelope[0] !== ENVELOPE_VERSION) throw new DecryptionError(`unknown envelope version ${envelope[0]}`);
+  const plain = nacl.secretbox.open(envelope.subarray(1 + NONCE), envelope.subarray(1, 1 + NONCE), key);
+  if (!plain) throw new DecryptionError("envelope failed authentication (wrong key, or tampered)");
+  return plain;
+}
+
+/** SHA-256 of bytes. */
+export async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await subtle().digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
+}
+
+/** The keys of one client in one session, derived once at join. Kept in memory only. */
+export interface SessionKeys {
+  /** Relayed message payloads of this session. */
+  readonly message: Uint8Array;
+  /** View data of view-joins in this session. */
+  readonly viewData: Uint8Array;
+  /** The password check token of this session. */
+  readonly check: Uint8Array;
+  /** Proof of key possession shown to the reflector (it stores only SHA-256 of it). */
+  readonly accessToken: Uint8Array;
+  /** SHA-256 of the access token: what the session's first client registers with the reflector. */
+  readonly verifier: Uint8Array;
+}
+
+/** Derives every key a client needs in a session. */
+export async function deriveSessionKeys(password: string, persistentId: string, sessionId: string): Promise<SessionKeys> {
+  const master = await deriveMasterKey(password, persistentId);
+  const [message, viewData, check, accessToken] = await Promise.all([
+    deriveSubkey(master, `lockstep/v1/message/${sessionId}`),
+    deriveSubkey(master, `lockstep/v1/view-data/${sessionId}`),
+    deriveSubkey(master, `lockstep/v1/check/${sessionId}`),
+    deriveSubkey(master, `lockstep/v1/access/${sessionId}`),
+  ]);
+  master.fill(0);
+  return { message, viewData, check, accessToken, verifier: await sha256(accessToken) };
+}

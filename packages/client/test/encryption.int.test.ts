@@ -1,0 +1,157 @@
+import { MessageType, decodeServerMessage } from "@lockstep/protocol";
+import { startReflector, silentLogger, type Reflector } from "@lockstep/reflector";
+import { JoinError, Model, Session, View, type LockstepSession } from "../src/index";
+import { captureWhen } from "./int-helpers";
+import { startProxy } from "./proxy";
+
+const MARKERS = {
+  event: "MARKER-event-payload-7f3a",
+  viewData: "MARKER-view-data-91c2",
+  state: "MARKER-state-value-0b5e",
+  password: "MARKER-password-c4d8",
+  name: "MARKER-session-name-3e1f",
+};
+
+/** Keeps what it is told, so that marker strings become model state too. */
+class Vault extends Model {
+  notes: string[] = [];
+  nicks: string[] = [];
+  override init(): void {
+    this.subscribe("vault", "note", this.note);
+    this.subscribe(this.sessionId, "view-join", this.joined);
+  }
+  note(text: string): void {
+    this.notes.push(text, `${text}:${MARKERS.state}`);
+  }
+  joined(e: { viewId: string; viewData?: { nick: string } }): void {
+    this.nicks.push(e.viewData?.nick ?? e.viewId);
+  }
+}
+Vault.register("EncryptionInt.Vault");
+
+/** Collects the session's error events (view side). */
+class ErrorView extends View {
+  errors: unknown[] = [];
+  #firstError!: () => void;
+  /** Resolves with the first error event this view receives. */
+  readonly firstError = new Promise<void>((resolve) => (this.#firstError = resolve));
+  constructor(model: Vault) {
+    super(model);
+    this.subscribe(model.sessionId, "error", this.onError);
+  }
+  onError(e: unknown): void {
+    this.errors.push(e);
+    this.#firstError();
+  }
+}
+
+let reflector: Reflector;
+beforeAll(async () => {
+  reflector = await startReflector({ port: 0, host: "127.0.0.1", logger: silentLogger });
+});
+afterAll(() => reflector.close());
+
+function join(url: string, name: string, extra: Record<string, unknown> = {}): Promise<LockstepSession<Vault, ErrorView>> {
+  return Session.join({
+    appId: "test.lockstep.encryption",
+    name,
+    password: MARKERS.password,
+    model: Vault,
+    view: ErrorView,
+    reflector: url,
+    ...extra,
+  }) as Promise<LockstepSession<Vault, ErrorView>>;
+}
+
+function containsText(haystack: Uint8Array, needle: string): boolean {
+  return Buffer.from(haystack).includes(Buffer.from(needle, "utf8"));
+}
+
+test("the reflector receives, stores and sends only ciphertext", async () => {
+  const proxy = await startProxy(reflector.url);
+  try {
+    const name = MARKERS.name;
+    const a = await join(proxy.url, name, { viewData: { nick: MARKERS.viewData } });
+    const b = await join(proxy.url, name);
+    const seen = captureWhen(b, () => b.model.notes.length === 2);
+    a.view.publish("vault", "note", MARKERS.event);
+    await seen;
+    expect(b.model.notes).toEqual([MARKERS.event, `${MARKERS.event}:${MARKERS.state}`]);
+    expect(b.model.nicks[0]).toBe(MARKERS.viewData);
+    // A late joiner is sent everything the reflector stored for the session.
+    const late = await join(proxy.url, name);
+    expect(late.model.notes).toEqual(b.model.notes);
+    const sync = proxy.frames.filter((f) => f.direction === "toClient").map((f) => decodeServerMessage(f.bytes)).filter((m) => m.type === MessageType.Sync);
+    expect(sync.some((m) => m.type === MessageType.Sync && m.entries.length >= 3)).toBe(true);
+
+    expect(proxy.frames.length).toBeGreaterThan(10);
+    for (const frame of proxy.frames) {
+      for (const marker of Object.values(MARKERS)) expect({ marker, found: containsText(frame.bytes, marker) }).toEqual({ marker, found: false });
+    }
+    await Promise.all([a.leave(), b.leave(), late.leave()]);
+  } finally {
+    await proxy.close();
+  }
+});
+
+test("a wrong password fails the join clearly and the session goes on unharmed", async () => {
+  const a = await join(reflector.url, "guarded");
+  const b = await join(reflector.url, "guarded");
+  const attempt = join(reflector.url, "guarded", { password: "not-the-password" });
+  await expect(attempt).rejects.toThrow(JoinError);
+  await expect(attempt).rejects.toThrow(/wrong password for session "guarded" of test\.lockstep\.encryption/);
+  const seen = [a, b].map((s) => captureWhen(s, () => s.model.notes.length === 2));
+  a.view.publish("vault", "note", "still fine");
+  const [pa, pb] = await Promise.all(seen);
+  expect(pa!.hash).toBe(pb!.hash);
+  // The refused client never showed up as a view.
+  expect(a.model.nicks).toHaveLength(2);
+  expect(a.model.viewCount).toBe(2);
+  await Promise.all([a.leave(), b.leave()]);
+});
+
+test("tampered relayed payloads are dropped identically, reported once, and replicas with the same frames stay identical", async () => {
+  // Flip one bit in the payload of every third relayed message reaching clients behind the proxy.
+  const proxy = await startProxy(reflector.url, {
+    tamper: (frame) => {
+      const msg = decodeServerMessage(frame);
+      if (msg.type !== MessageType.Relay || msg.seq % 3 !== 0) return frame;
+      const out = frame.slice();
+      out[out.length - 1]! ^= 0x01;
+      return out;
+    },
+  });
+  const warnings: unknown[] = [];
+  const warn = jest.spyOn(console, "warn").mockImplementation((...args) => void warnings.push(args));
+  try {
+    const direct1 = await join(reflector.url, "tampered");
+    const direct2 = await join(reflector.url, "tampered");
+    const behind1 = await join(proxy.url, "tampered");
+    const behind2 = await join(proxy.url, "tampered");
+    const all = [direct1, direct2, behind1, behind2];
+    const NOTES = 30;
+    const done = all.map((s) => captureWhen(s, () => s.model.notes.includes("end")));
+    for (let i = 0; i < NOTES; i++) all[i % all.length]!.view.publish("vault", "note", `n${i}`);
+    // The last note must get through the tampering (its seq is not a multiple of 3): resend until it does.
+    all[0]!.view.publish("vault", "note", "end");
+    all[0]!.view.publish("vault", "note", "end");
+    all[0]!.view.publish("vault", "note", "end");
+    const points = await Promise.all(done);
+    // Replicas that received the same frames agree; the tampered ones lost exactly the tampered messages.
+    expect(points[0]!.hash).toBe(points[1]!.hash);
+    expect(points[2]!.hash).toBe(points[3]!.hash);
+    expect(points[2]!.seq).toBe(points[3]!.seq);
+    expect(behind1.model.notes.length).toBeLessThan(direct1.model.notes.length);
+    expect(behind1.model.notes.every((n) => direct1.model.notes.includes(n))).toBe(true);
+    // Reported once per session: one error event to views, one console warning, per tampered client.
+    await Promise.all([behind1.view.firstError, behind2.view.firstError]);
+    expect(behind1.view.errors).toEqual([expect.objectContaining({ kind: "decryption", sessionId: behind1.id })]);
+    expect(behind2.view.errors).toHaveLength(1);
+    expect(direct1.view.errors).toHaveLength(0);
+    expect(warnings).toHaveLength(2);
+    await Promise.all(all.map((s) => s.leave()));
+  } finally {
+    warn.mockRestore();
+    await proxy.close();
+  }
+});
