@@ -1,5 +1,6 @@
 import { CloseCode, MessageType, PROTOCOL_VERSION } from "./codes";
-import { Reader, Writer, varUintSize } from "./encoding";
+import { Reader, Writer, varUintSize, writeVarUintAt } from "./encoding";
+import { entrySizeEstimate, readEntryBody, readEntryList, writeEntryBody, writeEntryList } from "./entries";
 import { ProtocolError } from "./errors";
 import { isValidId } from "./ids";
 import { DEFAULT_LIMITS, type Limits } from "./limits";
@@ -10,6 +11,9 @@ import type {
   StreamEntry,
   SyncMessage,
 } from "./messages";
+
+/** Longest hash a vote or divergence report may carry. */
+const MAX_HASH_BYTES = 64;
 
 function header(w: Writer, type: number): void {
   w.u8(PROTOCOL_VERSION);
@@ -53,6 +57,21 @@ export function encodeClientMessage(msg: ClientMessage): Uint8Array {
       w.varUint(msg.id);
       return w.finish();
     }
+    case MessageType.SnapshotVote: {
+      const w = new Writer(16 + msg.hash.length);
+      header(w, msg.type);
+      w.varUint(msg.seq);
+      w.bytes(msg.hash);
+      return w.finish();
+    }
+    case MessageType.SnapshotUpload: {
+      const w = new Writer(32 + msg.hash.length + msg.snapshot.length);
+      header(w, msg.type);
+      w.varUint(msg.seq);
+      w.bytes(msg.hash);
+      w.bytes(msg.snapshot);
+      return w.finish();
+    }
   }
 }
 
@@ -72,8 +91,10 @@ export function encodeSend(payload: Uint8Array): Uint8Array {
  * @throws {ProtocolError} with the close code to disconnect the sender with.
  */
 export function decodeClientMessage(frame: Uint8Array, limits: Limits = DEFAULT_LIMITS): ClientMessage {
-  if (frame.length > limits.maxFrameBytes) {
-    throw new ProtocolError(`frame of ${frame.length} bytes exceeds limit ${limits.maxFrameBytes}`, CloseCode.TooLarge);
+  // Snapshots are the one frame that may be larger than maxFrameBytes.
+  const maxBytes = frame[1] === MessageType.SnapshotUpload ? limits.maxSnapshotBytes + 1024 : limits.maxFrameBytes;
+  if (frame.length > maxBytes) {
+    throw new ProtocolError(`frame of ${frame.length} bytes exceeds limit ${maxBytes}`, CloseCode.TooLarge);
   }
   const { reader: r, type } = openFrame(frame);
   let msg: ClientMessage;
@@ -96,6 +117,20 @@ export function decodeClientMessage(frame: Uint8Array, limits: Limits = DEFAULT_
     case MessageType.Ping:
       msg = { type, id: r.varUint() };
       break;
+    case MessageType.SnapshotVote:
+      msg = { type, seq: r.varUint(), hash: r.bytes(MAX_HASH_BYTES) };
+      break;
+    case MessageType.SnapshotUpload: {
+      const seq = r.varUint();
+      const hash = r.bytes(MAX_HASH_BYTES);
+      // Read unbounded and check after, so an oversized snapshot closes with TooLarge (as a Send payload does), not ProtocolError.
+      const snapshot = r.bytes();
+      if (snapshot.length > limits.maxSnapshotBytes) {
+        throw new ProtocolError(`snapshot of ${snapshot.length} bytes exceeds limit ${limits.maxSnapshotBytes}`, CloseCode.TooLarge);
+      }
+      msg = { type, seq, hash, snapshot };
+      break;
+    }
     default:
       throw new ProtocolError(`unknown client frame type 0x${type.toString(16).padStart(2, "0")}`);
   }
@@ -129,48 +164,30 @@ function decodeJoin(r: Reader, limits: Limits): JoinMessage {
   return { type: MessageType.Join, sessionId, persistentId, viewId, tps, auth, viewData };
 }
 
-function writeEntryBody(w: Writer, e: StreamEntry): void {
-  w.varUint(e.seq);
-  w.varUint(e.time);
-  switch (e.type) {
-    case MessageType.Relay:
-      w.bytes(e.payload);
-      break;
-    case MessageType.ViewJoin:
-      w.string(e.viewId);
-      w.bytes(e.viewData);
-      break;
-    case MessageType.ViewExit:
-      w.string(e.viewId);
-      break;
-  }
-}
-
-function readEntryBody(r: Reader, type: number): StreamEntry {
-  const seq = r.varUint();
-  const time = r.varUint();
-  switch (type) {
-    case MessageType.Relay:
-      return { type, seq, time, payload: r.bytes() };
-    case MessageType.ViewJoin:
-      return { type, seq, time, viewId: r.string(), viewData: r.bytes() };
-    case MessageType.ViewExit:
-      return { type, seq, time, viewId: r.string() };
-    default:
-      throw new ProtocolError(`unknown stream entry type 0x${type.toString(16).padStart(2, "0")}`);
-  }
-}
-
 /** Encodes a reflector → client frame. */
 export function encodeServerMessage(msg: ServerMessage): Uint8Array {
   switch (msg.type) {
     case MessageType.Relay:
       return encodeRelay(msg.seq, msg.time, msg.payload);
     case MessageType.ViewJoin:
-    case MessageType.ViewExit: {
-      const w = new Writer(32 + (msg.type === MessageType.ViewJoin ? msg.viewData.length : 0));
+    case MessageType.ViewExit:
+    case MessageType.SnapshotRequest: {
+      const w = new Writer(8 + entrySizeEstimate(msg));
       header(w, msg.type);
       writeEntryBody(w, msg);
+      return w.finish();
+    }
+    case MessageType.UploadRequest: {
+      const w = new Writer(12);
+      header(w, msg.type);
+      w.varUint(msg.seq);
+      return w.finish();
+    }
+    case MessageType.Divergence: {
+      const w = new Writer(16 + msg.hash.length);
+      header(w, msg.type);
+      w.varUint(msg.seq);
+      w.bytes(msg.hash);
       return w.finish();
     }
     case MessageType.Sync:
@@ -196,7 +213,7 @@ export function encodeServerMessage(msg: ServerMessage): Uint8Array {
 
 function encodeSync(msg: SyncMessage): Uint8Array {
   let estimate = 64 + msg.snapshot.length + msg.persisted.length + msg.auth.length;
-  for (const e of msg.entries) estimate += 24 + (e.type === MessageType.Relay ? e.payload.length : e.type === MessageType.ViewJoin ? e.viewData.length : 0);
+  for (const e of msg.entries) estimate += entrySizeEstimate(e);
   const w = new Writer(estimate);
   header(w, msg.type);
   w.string(msg.sessionId);
@@ -206,21 +223,8 @@ function encodeSync(msg: SyncMessage): Uint8Array {
   w.bytes(msg.snapshot);
   w.bytes(msg.persisted);
   w.bytes(msg.auth);
-  w.varUint(msg.entries.length);
-  for (const e of msg.entries) {
-    w.u8(e.type);
-    writeEntryBody(w, e);
-  }
+  writeEntryList(w, msg.entries);
   return w.finish();
-}
-
-function writeVarUintAt(out: Uint8Array, pos: number, value: number): number {
-  while (value >= 0x80) {
-    out[pos++] = (value % 0x80) | 0x80;
-    value = Math.floor(value / 0x80);
-  }
-  out[pos++] = value;
-  return pos;
 }
 
 /**
@@ -260,7 +264,14 @@ export function decodeServerMessage(frame: Uint8Array): ServerMessage {
     case MessageType.Relay:
     case MessageType.ViewJoin:
     case MessageType.ViewExit:
+    case MessageType.SnapshotRequest:
       msg = readEntryBody(r, type);
+      break;
+    case MessageType.UploadRequest:
+      msg = { type, seq: r.varUint() };
+      break;
+    case MessageType.Divergence:
+      msg = { type, seq: r.varUint(), hash: r.bytes(MAX_HASH_BYTES) };
       break;
     case MessageType.Sync: {
       const sessionId = r.string();
@@ -270,11 +281,7 @@ export function decodeServerMessage(frame: Uint8Array): ServerMessage {
       const snapshot = r.bytes();
       const persisted = r.bytes();
       const auth = r.bytes();
-      const count = r.varUint();
-      // Each entry takes at least 4 bytes; a count beyond that is a lie, not a reason to allocate.
-      if (count > r.remaining / 4) throw new ProtocolError(`sync claims ${count} entries in ${r.remaining} bytes`);
-      const entries: StreamEntry[] = new Array(count);
-      for (let i = 0; i < count; i++) entries[i] = readEntryBody(r, r.u8());
+      const entries = readEntryList(r);
       msg = { type, sessionId, viewId, time, seq, snapshot, persisted, auth, entries };
       break;
     }

@@ -8,7 +8,7 @@ export const PROTOCOL_VERSION = 1;
 
 /**
  * Frame types. Client-to-reflector frames use 0x01–0x3f, reflector-to-client frames 0x40–0x7f.
- * The three stream entry types (`Relay`, `ViewJoin`, `ViewExit`) carry a sequence number and a time;
+ * The four stream entry types (`Relay`, `ViewJoin`, `ViewExit`, `SnapshotRequest`) carry a sequence number and a time;
  * they also appear, without their version byte, inside a `Sync` frame.
  */
 export const MessageType = {
@@ -20,6 +20,10 @@ export const MessageType = {
   Leave: 0x03,
   /** Client asks for the reflector's session time (answered by `Pong`). */
   Ping: 0x04,
+  /** Client's keyed hash of its state right after a `SnapshotRequest` entry. */
+  SnapshotVote: 0x05,
+  /** The elected client's encrypted snapshot for a `SnapshotRequest` entry. */
+  SnapshotUpload: 0x06,
   /** Reflector answers a join with the session's state so far. */
   Sync: 0x41,
   /** An ordered, time-stamped message from some client. */
@@ -34,6 +38,12 @@ export const MessageType = {
   Pong: 0x46,
   /** A fatal error; the reflector closes the socket with the same code right after. */
   Error: 0x47,
+  /** A stream entry: every synced client snapshots its state right after it and votes. */
+  SnapshotRequest: 0x48,
+  /** Reflector asks this client (elected among the majority) to upload its snapshot. */
+  UploadRequest: 0x49,
+  /** Votes for a snapshot differed: `hash` is the majority's; replicas with another hash diverged. */
+  Divergence: 0x4a,
 } as const;
 
 /** A frame type code. */

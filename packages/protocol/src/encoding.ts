@@ -19,6 +19,16 @@ export function varUintSize(n: number): number {
   return size;
 }
 
+/** Writes varuint `value` into `out` at `pos` (which must have room); returns the position after it. */
+export function writeVarUintAt(out: Uint8Array, pos: number, value: number): number {
+  while (value >= 0x80) {
+    out[pos++] = (value % 0x80) | 0x80;
+    value = Math.floor(value / 0x80);
+  }
+  out[pos++] = value;
+  return pos;
+}
+
 /**
  * Writes a frame into a growable buffer. Integers are unsigned LEB128 varints (up to 2^53 − 1),
  * strings and byte arrays are length-prefixed.

@@ -10,6 +10,7 @@ export type { Limits } from "./limits";
 export { ProtocolError } from "./errors";
 export { isValidId, toBase64Url } from "./ids";
 export { Writer, Reader, varUintSize } from "./encoding";
+export { encodeEntries, decodeEntries } from "./entries";
 export { encodeJoinAuth, decodeJoinAuth, JOIN_AUTH_VERSION, ACCESS_TOKEN_BYTES, MAX_CHECK_BYTES } from "./auth";
 export type { JoinAuth } from "./auth";
 export {
@@ -33,6 +34,11 @@ export type {
   RelayEntry,
   ViewJoinEntry,
   ViewExitEntry,
+  SnapshotRequestEntry,
+  SnapshotVoteMessage,
+  SnapshotUploadMessage,
+  UploadRequestMessage,
+  DivergenceMessage,
   TickMessage,
   PongMessage,
   ErrorMessage,

@@ -2,6 +2,8 @@
 export interface Limits {
   /** Largest WebSocket frame a client may send to the reflector, in bytes. */
   readonly maxFrameBytes: number;
+  /** Largest snapshot a client may upload (`SnapshotUpload` is the one frame allowed past maxFrameBytes). */
+  readonly maxSnapshotBytes: number;
   /** Largest payload of one `Send`, in bytes. */
   readonly maxPayloadBytes: number;
   /** Largest `viewData` in a `Join`, in bytes. */
@@ -22,6 +24,7 @@ export interface Limits {
 /** The defaults every Lockstep reflector starts with. */
 export const DEFAULT_LIMITS: Limits = Object.freeze({
   maxFrameBytes: 1024 * 1024,
+  maxSnapshotBytes: 64 * 1024 * 1024,
   maxPayloadBytes: 256 * 1024,
   maxViewDataBytes: 16 * 1024,
   maxAuthBytes: 1024,

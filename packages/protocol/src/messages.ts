@@ -34,8 +34,23 @@ export interface PingMessage {
   readonly id: number;
 }
 
+/** Client → reflector: the keyed hash of this client's state right after entry `seq` (a SnapshotRequest). */
+export interface SnapshotVoteMessage {
+  readonly type: typeof MessageType.SnapshotVote;
+  readonly seq: number;
+  readonly hash: Uint8Array;
+}
+
+/** Client → reflector: the encrypted snapshot for entry `seq`, with the hash this client voted. */
+export interface SnapshotUploadMessage {
+  readonly type: typeof MessageType.SnapshotUpload;
+  readonly seq: number;
+  readonly hash: Uint8Array;
+  readonly snapshot: Uint8Array;
+}
+
 /** Every frame a client may send. */
-export type ClientMessage = JoinMessage | SendMessage | LeaveMessage | PingMessage;
+export type ClientMessage = JoinMessage | SendMessage | LeaveMessage | PingMessage | SnapshotVoteMessage | SnapshotUploadMessage;
 
 /** An ordered client message: the session's `seq`-th entry, stamped with session time `time` (ms). */
 export interface RelayEntry {
@@ -62,8 +77,15 @@ export interface ViewExitEntry {
   readonly viewId: string;
 }
 
+/** A snapshot point: clients that are live snapshot their state right after processing this entry and vote. */
+export interface SnapshotRequestEntry {
+  readonly type: typeof MessageType.SnapshotRequest;
+  readonly seq: number;
+  readonly time: number;
+}
+
 /** One entry of a session's ordered stream. Sequence numbers start at 1 and have no gaps. */
-export type StreamEntry = RelayEntry | ViewJoinEntry | ViewExitEntry;
+export type StreamEntry = RelayEntry | ViewJoinEntry | ViewExitEntry | SnapshotRequestEntry;
 
 /**
  * Reflector → client: the answer to a join. The client rebuilds the session from `snapshot`
@@ -79,7 +101,7 @@ export interface SyncMessage {
   readonly time: number;
   /** Sequence number of the last entry the session had before this join (0: none yet). */
   readonly seq: number;
-  /** Latest snapshot (opaque), or empty. */
+  /** Latest snapshot (opaque; it records the seq it was taken after), or empty. */
   readonly snapshot: Uint8Array;
   /** Persisted data fixed for this session (opaque), or empty. */
   readonly persisted: Uint8Array;
@@ -109,5 +131,18 @@ export interface ErrorMessage {
   readonly message: string;
 }
 
+/** Reflector → client: upload your snapshot for entry `seq`. */
+export interface UploadRequestMessage {
+  readonly type: typeof MessageType.UploadRequest;
+  readonly seq: number;
+}
+
+/** Reflector → client: snapshot votes for entry `seq` differed; `hash` is the majority's. */
+export interface DivergenceMessage {
+  readonly type: typeof MessageType.Divergence;
+  readonly seq: number;
+  readonly hash: Uint8Array;
+}
+
 /** Every frame a reflector may send. */
-export type ServerMessage = SyncMessage | StreamEntry | TickMessage | PongMessage | ErrorMessage;
+export type ServerMessage = SyncMessage | StreamEntry | TickMessage | PongMessage | ErrorMessage | UploadRequestMessage | DivergenceMessage;

@@ -11,7 +11,7 @@ import {
   type JoinMessage,
   type Limits,
 } from "../src/index";
-import { expectProtocolError, hex, label, patternBytes, sampleClientMessages, sampleServerMessages } from "./helpers";
+import { expectProtocolError, hex, label, patternBytes, sameBytes, sampleClientMessages, sampleServerMessages } from "./helpers";
 
 const decoders = [
   ["decodeClientMessage", (frame: Uint8Array) => decodeClientMessage(frame)],
@@ -52,7 +52,14 @@ describe("headers", () => {
   });
 
   test("decodeClientMessage rejects every type that is not a client type", () => {
-    const client = new Set<number>([MessageType.Join, MessageType.Send, MessageType.Leave, MessageType.Ping]);
+    const client = new Set<number>([
+      MessageType.Join,
+      MessageType.Send,
+      MessageType.Leave,
+      MessageType.Ping,
+      MessageType.SnapshotVote,
+      MessageType.SnapshotUpload,
+    ]);
     for (let type = 0; type < 256; type++) {
       if (client.has(type)) continue;
       const error = expectProtocolError(() => decodeClientMessage(Uint8Array.of(1, type, 0, 0, 0)));
@@ -61,7 +68,18 @@ describe("headers", () => {
   });
 
   test("decodeServerMessage rejects every type that is not a server type", () => {
-    const server = new Set<number>([MessageType.Sync, MessageType.Relay, MessageType.ViewJoin, MessageType.ViewExit, MessageType.Tick, MessageType.Pong, MessageType.Error]);
+    const server = new Set<number>([
+      MessageType.Sync,
+      MessageType.Relay,
+      MessageType.ViewJoin,
+      MessageType.ViewExit,
+      MessageType.Tick,
+      MessageType.Pong,
+      MessageType.Error,
+      MessageType.SnapshotRequest,
+      MessageType.UploadRequest,
+      MessageType.Divergence,
+    ]);
     for (let type = 0; type < 256; type++) {
       if (server.has(type)) continue;
       const error = expectProtocolError(() => decodeServerMessage(Uint8Array.of(1, type, 0, 0, 0)));
@@ -129,27 +147,98 @@ describe("malformed fields", () => {
   });
 
   test("Sync entries that are not stream entries", () => {
-    for (const type of [0x00, MessageType.Sync, MessageType.Tick, MessageType.Pong, MessageType.Error, MessageType.Send, 0xff]) {
+    const notEntries = [
+      0x00,
+      MessageType.Sync,
+      MessageType.Tick,
+      MessageType.Pong,
+      MessageType.Error,
+      MessageType.UploadRequest,
+      MessageType.Divergence,
+      MessageType.Send,
+      MessageType.SnapshotVote,
+      MessageType.SnapshotUpload,
+      0x4b,
+      0xff,
+    ];
+    for (const type of notEntries) {
       const error = expectProtocolError(() => decodeServerMessage(Uint8Array.from([...hex("01 41 01 73 01 76 00 01 00 00 00 01"), type, 1, 0, 0])));
       expect(error.message).toMatch(/unknown stream entry type/);
     }
   });
 
   test.each([
-    ["2^53 - 1", "ff ff ff ff ff ff ff 0f"],
-    ["2^32", "80 80 80 80 10"],
-    ["one million", "c0 84 3d"],
-    ["5, with 16 bytes left", "05"],
-  ])("Sync with an absurd entry count (%s) fails fast without allocating", (_name, count) => {
+    ["2^53 - 1", "ff ff ff ff ff ff ff 0f", 2 ** 53 - 1],
+    ["2^32", "80 80 80 80 10", 2 ** 32],
+    ["one million", "c0 84 3d", 1_000_000],
+    ["6, with 16 bytes left", "06", 6],
+  ])("Sync with an absurd entry count (%s) fails fast without allocating", (_name, count, n) => {
     const frame = hex(`01 41  01 73  01 76  00 00  00 00 00  ${count}  ${"42 01 00 00 ".repeat(4)}`);
     const started = Date.now();
     const error = expectProtocolError(() => decodeServerMessage(frame));
-    expect(error.message).toMatch(/claims/);
+    expect(error.message).toBe(`entry list claims ${n} entries in 16 bytes`);
     expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  test("the entry count bound is exactly remaining ÷ 3 (a SnapshotRequest entry is 3 bytes)", () => {
+    // Five 3-byte SnapshotRequest entries fill 15 bytes exactly: the densest list there is.
+    const entries = "48 01 00  48 02 00  48 03 00  48 04 00  48 05 00";
+    const decoded = decodeServerMessage(hex(`01 41  01 73  01 76  00 05  00 00 00  05  ${entries}`));
+    if (decoded.type !== MessageType.Sync) throw new Error("expected a Sync");
+    expect(decoded.entries.map((e) => [e.type, e.seq])).toEqual([1, 2, 3, 4, 5].map((seq) => [MessageType.SnapshotRequest, seq]));
+    const error = expectProtocolError(() => decodeServerMessage(hex(`01 41  01 73  01 76  00 05  00 00 00  06  ${entries}`)));
+    expect(error.message).toBe("entry list claims 6 entries in 15 bytes");
   });
 
   test("Sync entry count that fits the bytes but the entries do not", () => {
     expectProtocolError(() => decodeServerMessage(hex("01 41  01 73  01 76  00 00  00 00 00  02  42 01 00 00  42 02 00 05")));
+  });
+});
+
+describe("snapshot frames", () => {
+  test("hashes of up to 64 bytes decode; 65 is a ProtocolError in Vote, Upload and Divergence", () => {
+    const hash64 = "40 " + "aa ".repeat(64);
+    const hash65 = "41 " + "aa ".repeat(65);
+    expect(decodeClientMessage(hex(`01 05  01 ${hash64}`)).type).toBe(MessageType.SnapshotVote);
+    expect(decodeClientMessage(hex(`01 06  01 ${hash64} 00`)).type).toBe(MessageType.SnapshotUpload);
+    expect(decodeServerMessage(hex(`01 4a  01 ${hash64}`)).type).toBe(MessageType.Divergence);
+    for (const error of [
+      expectProtocolError(() => decodeClientMessage(hex(`01 05  01 ${hash65}`))),
+      expectProtocolError(() => decodeClientMessage(hex(`01 06  01 ${hash65} 00`))),
+      expectProtocolError(() => decodeServerMessage(hex(`01 4a  01 ${hash65}`))),
+    ]) {
+      expect(error.message).toBe("byte field of 65 bytes exceeds limit 64");
+    }
+  });
+
+  test("a hash length claiming gigabytes is rejected by its limit, not read", () => {
+    expectProtocolError(() => decodeClientMessage(hex("01 05  01  ff ff ff ff 0f")));
+    expectProtocolError(() => decodeServerMessage(hex("01 4a  01  ff ff ff ff 0f")));
+  });
+
+  test("SnapshotRequest has no body beyond seq and time, alone or inside a Sync", () => {
+    expectProtocolError(() => decodeServerMessage(hex("01 48  01 00  00")));
+    expectProtocolError(() => decodeServerMessage(hex("01 48  01 00  02 68 69")));
+    // "48 01 00" is the whole entry; a fourth byte (as if it had a field like a Relay) is left over.
+    const error = expectProtocolError(() => decodeServerMessage(hex("01 41  01 73  01 76  00 01  00 00 00  01  48 01 00 00")));
+    expect(error.message).toBe("1 unexpected trailing bytes");
+  });
+
+  test("UploadRequest is only a seq", () => {
+    expectProtocolError(() => decodeServerMessage(hex("01 49")));
+    expectProtocolError(() => decodeServerMessage(hex("01 49  01 00")));
+  });
+
+  test("SnapshotUpload needs all three fields: seq, hash and snapshot", () => {
+    expectProtocolError(() => decodeClientMessage(hex("01 06  01")));
+    expectProtocolError(() => decodeClientMessage(hex("01 06  01 01 aa")));
+    expectProtocolError(() => decodeClientMessage(hex("01 06  01 01 aa  03 01 02")));
+    expect(decodeClientMessage(hex("01 06  01 01 aa  03 01 02 03"))).toEqual({
+      type: MessageType.SnapshotUpload,
+      seq: 1,
+      hash: Uint8Array.of(0xaa),
+      snapshot: Uint8Array.of(1, 2, 3),
+    });
   });
 });
 
@@ -172,6 +261,63 @@ describe("limits", () => {
     expectProtocolError(() => decodeClientMessage(encodeSend(new Uint8Array(DEFAULT_LIMITS.maxFrameBytes - 4)), limits), CloseCode.TooLarge);
     expectProtocolError(() => decodeClientMessage(new Uint8Array(DEFAULT_LIMITS.maxFrameBytes + 1)), CloseCode.TooLarge);
     expectProtocolError(() => decodeClientMessage(new Uint8Array(65).fill(1), small), CloseCode.TooLarge);
+  });
+
+  test("a SnapshotUpload may exceed maxFrameBytes, up to maxSnapshotBytes + 1024", () => {
+    const hash = patternBytes(32);
+    // Over maxFrameBytes but a fraction of maxSnapshotBytes: decodes, and the snapshot is not copied.
+    const snapshot = patternBytes(2 * DEFAULT_LIMITS.maxFrameBytes, 3);
+    const frame = encodeClientMessage({ type: MessageType.SnapshotUpload, seq: 9, hash, snapshot });
+    expect(frame.length).toBeGreaterThan(DEFAULT_LIMITS.maxFrameBytes);
+    const decoded = decodeClientMessage(frame);
+    if (decoded.type !== MessageType.SnapshotUpload) throw new Error("expected a SnapshotUpload");
+    expect(sameBytes(decoded.snapshot, snapshot)).toBe(true);
+    expect(decoded.snapshot.buffer).toBe(frame.buffer);
+    // The frame limit is exact: maxSnapshotBytes + 1024 bytes get parsed (here: to trailing garbage), one more is TooLarge.
+    const limits: Limits = { ...small, maxSnapshotBytes: 100 };
+    const atLimit = new Uint8Array(100 + 1024);
+    atLimit.set(hex("01 06  01 01 aa  03 01 02 03"));
+    expect(expectProtocolError(() => decodeClientMessage(atLimit, limits)).message).toBe(`${100 + 1024 - 9} unexpected trailing bytes`);
+    const over = new Uint8Array(100 + 1025);
+    over.set(hex("01 06  01 01 aa  03 01 02 03"));
+    const error = expectProtocolError(() => decodeClientMessage(over, limits), CloseCode.TooLarge);
+    expect(error.message).toBe("frame of 1125 bytes exceeds limit 1124");
+    // At the defaults too: a frame past maxSnapshotBytes + 1024 is refused before any field is read.
+    const huge = new Uint8Array(DEFAULT_LIMITS.maxSnapshotBytes + 1025);
+    huge.set(hex("01 06  01 01 aa  03 01 02 03"));
+    expectProtocolError(() => decodeClientMessage(huge), CloseCode.TooLarge);
+  });
+
+  test("a snapshot of maxSnapshotBytes decodes; one byte more is TooLarge", () => {
+    const hash = patternBytes(32);
+    const limits: Limits = { ...small, maxSnapshotBytes: 100 };
+    const upload = (size: number): Uint8Array => encodeClientMessage({ type: MessageType.SnapshotUpload, seq: 1, hash, snapshot: patternBytes(size) });
+    expect(decodeClientMessage(upload(100), limits).type).toBe(MessageType.SnapshotUpload);
+    expect(upload(101).length).toBeLessThanOrEqual(100 + 1024);
+    const error = expectProtocolError(() => decodeClientMessage(upload(101), limits), CloseCode.TooLarge);
+    expect(error.message).toBe("snapshot of 101 bytes exceeds limit 100");
+    // The same at the default 64 MiB.
+    const max = DEFAULT_LIMITS.maxSnapshotBytes;
+    const big = new Uint8Array(max + 1);
+    const atMax = encodeClientMessage({ type: MessageType.SnapshotUpload, seq: 1, hash, snapshot: big.subarray(0, max) });
+    expect(decodeClientMessage(atMax).type).toBe(MessageType.SnapshotUpload);
+    expectProtocolError(() => decodeClientMessage(encodeClientMessage({ type: MessageType.SnapshotUpload, seq: 1, hash, snapshot: big })), CloseCode.TooLarge);
+  });
+
+  test("every other client frame stays bound by maxFrameBytes, however large maxSnapshotBytes is", () => {
+    const limits: Limits = { ...DEFAULT_LIMITS, maxPayloadBytes: 2 * DEFAULT_LIMITS.maxFrameBytes };
+    expect(DEFAULT_LIMITS.maxSnapshotBytes).toBeGreaterThan(2 * DEFAULT_LIMITS.maxFrameBytes);
+    const send = encodeSend(new Uint8Array(DEFAULT_LIMITS.maxFrameBytes - 4));
+    expect(send.length).toBe(DEFAULT_LIMITS.maxFrameBytes + 1);
+    expect(expectProtocolError(() => decodeClientMessage(send, limits), CloseCode.TooLarge).message).toBe(
+      `frame of ${DEFAULT_LIMITS.maxFrameBytes + 1} bytes exceeds limit ${DEFAULT_LIMITS.maxFrameBytes}`,
+    );
+    const client = [MessageType.Join, MessageType.Send, MessageType.Leave, MessageType.Ping, MessageType.SnapshotVote];
+    for (const type of [...client, 0x00, MessageType.Relay, 0xff]) {
+      const frame = new Uint8Array(DEFAULT_LIMITS.maxFrameBytes + 1);
+      frame.set([1, type]);
+      expectProtocolError(() => decodeClientMessage(frame), CloseCode.TooLarge);
+    }
   });
 
   test("Join auth and viewData over their limits are TooLarge", () => {

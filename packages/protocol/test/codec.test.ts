@@ -6,6 +6,7 @@ import {
   decodeClientMessage,
   decodeServerMessage,
   encodeClientMessage,
+  encodeEntries,
   encodeRelay,
   encodeSend,
   encodeServerMessage,
@@ -176,6 +177,53 @@ describe("Tick, Pong, Error", () => {
   });
 });
 
+describe("snapshot frames", () => {
+  const hashes = [new Uint8Array(0), Uint8Array.of(1), patternBytes(32, 1), patternBytes(64, 2)];
+
+  test.each(boundaryInts)("SnapshotRequest, UploadRequest, Divergence, SnapshotVote and SnapshotUpload with seq %d", (n) => {
+    roundTripServer({ type: MessageType.SnapshotRequest, seq: n, time: 2 ** 53 - 1 - n });
+    roundTripServer({ type: MessageType.UploadRequest, seq: n });
+    roundTripServer({ type: MessageType.Divergence, seq: n, hash: patternBytes(32, n & 0xff) });
+    roundTripClient({ type: MessageType.SnapshotVote, seq: n, hash: patternBytes(32, n & 0xff) });
+    roundTripClient({ type: MessageType.SnapshotUpload, seq: n, hash: patternBytes(32), snapshot: patternBytes(n % 300) });
+  });
+
+  test.each(hashes.map((h) => [h.length, h] as const))("hash of %d bytes in SnapshotVote, SnapshotUpload and Divergence", (_n, hash) => {
+    roundTripClient({ type: MessageType.SnapshotVote, seq: 7, hash });
+    roundTripClient({ type: MessageType.SnapshotUpload, seq: 7, hash, snapshot: patternBytes(10) });
+    roundTripServer({ type: MessageType.Divergence, seq: 7, hash });
+  });
+
+  test("a SnapshotRequest frame is the entry's body after the header, with no payload", () => {
+    expect(toHex(roundTripServer({ type: MessageType.SnapshotRequest, seq: 1, time: 0 }))).toBe("01 48 01 00");
+  });
+
+  test("SnapshotUpload with snapshots of every size class, up to several times maxFrameBytes", () => {
+    for (const size of [0, 127, 128, 16384, DEFAULT_LIMITS.maxFrameBytes, 3 * DEFAULT_LIMITS.maxFrameBytes]) {
+      const snapshot = patternBytes(size, size & 0xff);
+      const hash = patternBytes(32, 3);
+      const frame = encodeClientMessage({ type: MessageType.SnapshotUpload, seq: 42, hash, snapshot });
+      const decoded = decodeClientMessage(frame);
+      if (decoded.type !== MessageType.SnapshotUpload) throw new Error("expected a SnapshotUpload");
+      expect([decoded.seq, toHex(decoded.hash)]).toEqual([42, toHex(hash)]);
+      expect(sameBytes(decoded.snapshot, snapshot)).toBe(true);
+      // Byte fields are views into the frame: a 64 MiB snapshot must not be copied on decode.
+      expect(decoded.snapshot.buffer).toBe(frame.buffer);
+    }
+  });
+
+  test("Divergence and SnapshotVote hashes are views into the frame", () => {
+    const vote = encodeClientMessage({ type: MessageType.SnapshotVote, seq: 1, hash: patternBytes(32) });
+    const decodedVote = decodeClientMessage(vote);
+    if (decodedVote.type !== MessageType.SnapshotVote) throw new Error("expected a SnapshotVote");
+    expect(decodedVote.hash.buffer).toBe(vote.buffer);
+    const divergence = encodeServerMessage({ type: MessageType.Divergence, seq: 1, hash: patternBytes(32) });
+    const decodedDivergence = decodeServerMessage(divergence);
+    if (decodedDivergence.type !== MessageType.Divergence) throw new Error("expected a Divergence");
+    expect(decodedDivergence.hash.buffer).toBe(divergence.buffer);
+  });
+});
+
 describe("Sync", () => {
   const entries: readonly StreamEntry[] = [
     { type: MessageType.ViewJoin, seq: 1, time: 0, viewId: "first", viewData: patternBytes(10) },
@@ -184,6 +232,7 @@ describe("Sync", () => {
     { type: MessageType.ViewJoin, seq: 4, time: 16384, viewId: "😀", viewData: new Uint8Array(0) },
     { type: MessageType.ViewExit, seq: 5, time: 2 ** 32, viewId: "first" },
     { type: MessageType.Relay, seq: 6, time: 2 ** 53 - 1, payload: Uint8Array.of(0) },
+    { type: MessageType.SnapshotRequest, seq: 7, time: 2 ** 53 - 1 },
   ];
 
   function sync(overrides: Partial<Omit<SyncMessage, "type">> = {}): SyncMessage {
@@ -205,8 +254,16 @@ describe("Sync", () => {
     roundTripServer(sync());
   });
 
-  test("with all three entry kinds", () => {
-    roundTripServer(sync({ time: 2 ** 53 - 1, seq: 6, entries }));
+  test("with all four entry kinds", () => {
+    roundTripServer(sync({ time: 2 ** 53 - 1, seq: 7, entries }));
+  });
+
+  test("with SnapshotRequest entries first, last, adjacent and alone", () => {
+    const request = (seq: number, time: number): StreamEntry => ({ type: MessageType.SnapshotRequest, seq, time });
+    roundTripServer(sync({ seq: 1, entries: [request(1, 0)] }));
+    roundTripServer(sync({ time: 10, seq: 3, entries: [request(1, 0), request(2, 0), { type: MessageType.Relay, seq: 3, time: 10, payload: patternBytes(3) }] }));
+    // After a stored snapshot: entries start right after the snapshot's seq, not at 1.
+    roundTripServer(sync({ time: 500, seq: 1002, snapshot: patternBytes(1000), entries: [{ type: MessageType.ViewExit, seq: 1001, time: 400, viewId: "v" }, request(1002, 500)] }));
   });
 
   test.each(boundaryInts)("time and seq %d", (n) => {
@@ -221,11 +278,13 @@ describe("Sync", () => {
     const many: StreamEntry[] = [];
     for (let i = 0; i < 5000; i++) {
       many.push(
-        i % 3 === 0
-          ? { type: MessageType.Relay, seq: i + 1, time: i * 50, payload: patternBytes(i % 200, i) }
-          : i % 3 === 1
-            ? { type: MessageType.ViewJoin, seq: i + 1, time: i * 50, viewId: `v${i}`, viewData: patternBytes(i % 7) }
-            : { type: MessageType.ViewExit, seq: i + 1, time: i * 50, viewId: `v${i - 1}` },
+        i % 100 === 99
+          ? { type: MessageType.SnapshotRequest, seq: i + 1, time: i * 50 }
+          : i % 3 === 0
+            ? { type: MessageType.Relay, seq: i + 1, time: i * 50, payload: patternBytes(i % 200, i) }
+            : i % 3 === 1
+              ? { type: MessageType.ViewJoin, seq: i + 1, time: i * 50, viewId: `v${i}`, viewData: patternBytes(i % 7) }
+              : { type: MessageType.ViewExit, seq: i + 1, time: i * 50, viewId: `v${i - 1}` },
       );
     }
     const snapshot = patternBytes(4 * 1024 * 1024, 3);
@@ -268,5 +327,12 @@ describe("encoders reject values the wire cannot carry", () => {
     expect(() => encodeServerMessage({ type: MessageType.ViewExit, seq: bad, time: 0, viewId: "v" })).toThrow(RangeError);
     expect(() => encodeClientMessage({ type: MessageType.Ping, id: bad })).toThrow(RangeError);
     expect(() => encodeClientMessage(join({ tps: bad }))).toThrow(RangeError);
+    expect(() => encodeServerMessage({ type: MessageType.SnapshotRequest, seq: bad, time: 0 })).toThrow(RangeError);
+    expect(() => encodeServerMessage({ type: MessageType.SnapshotRequest, seq: 1, time: bad })).toThrow(RangeError);
+    expect(() => encodeServerMessage({ type: MessageType.UploadRequest, seq: bad })).toThrow(RangeError);
+    expect(() => encodeServerMessage({ type: MessageType.Divergence, seq: bad, hash: new Uint8Array(32) })).toThrow(RangeError);
+    expect(() => encodeClientMessage({ type: MessageType.SnapshotVote, seq: bad, hash: new Uint8Array(32) })).toThrow(RangeError);
+    expect(() => encodeClientMessage({ type: MessageType.SnapshotUpload, seq: bad, hash: new Uint8Array(32), snapshot: new Uint8Array(1) })).toThrow(RangeError);
+    expect(() => encodeEntries([{ type: MessageType.SnapshotRequest, seq: bad, time: 0 }])).toThrow(RangeError);
   });
 });

@@ -11,6 +11,8 @@ test("frame type codes never change", () => {
     Send: 0x02,
     Leave: 0x03,
     Ping: 0x04,
+    SnapshotVote: 0x05,
+    SnapshotUpload: 0x06,
     Sync: 0x41,
     Relay: 0x42,
     ViewJoin: 0x43,
@@ -18,11 +20,14 @@ test("frame type codes never change", () => {
     Tick: 0x45,
     Pong: 0x46,
     Error: 0x47,
+    SnapshotRequest: 0x48,
+    UploadRequest: 0x49,
+    Divergence: 0x4a,
   });
 });
 
 test("client types are in 0x01-0x3f, server types in 0x40-0x7f, all distinct", () => {
-  const client = [MessageType.Join, MessageType.Send, MessageType.Leave, MessageType.Ping];
+  const client = [MessageType.Join, MessageType.Send, MessageType.Leave, MessageType.Ping, MessageType.SnapshotVote, MessageType.SnapshotUpload];
   const all: number[] = Object.values(MessageType);
   const server = all.filter((code) => !client.some((c) => c === code));
   for (const code of client) expect(code >= 0x01 && code <= 0x3f).toBe(true);
@@ -55,6 +60,7 @@ test("closeCodeName maps codes to names and unknown codes to undefined", () => {
 test("default limits are the documented values and frozen", () => {
   expect(DEFAULT_LIMITS).toEqual({
     maxFrameBytes: 1048576,
+    maxSnapshotBytes: 67108864,
     maxPayloadBytes: 262144,
     maxViewDataBytes: 16384,
     maxAuthBytes: 1024,
@@ -65,6 +71,8 @@ test("default limits are the documented values and frozen", () => {
     maxTps: 60,
   });
   expect(Object.isFrozen(DEFAULT_LIMITS)).toBe(true);
+  // A snapshot upload is the one client frame allowed past maxFrameBytes, so its limit must be the larger one.
+  expect(DEFAULT_LIMITS.maxSnapshotBytes).toBeGreaterThan(DEFAULT_LIMITS.maxFrameBytes);
   expect(DEFAULT_TPS).toBe(20);
   expect(DEFAULT_TPS >= DEFAULT_LIMITS.minTps && DEFAULT_TPS <= DEFAULT_LIMITS.maxTps).toBe(true);
 });

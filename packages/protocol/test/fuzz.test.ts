@@ -6,19 +6,22 @@
 import {
   ProtocolError,
   decodeClientMessage,
+  decodeEntries,
   decodeServerMessage,
   encodeClientMessage,
+  encodeEntries,
   encodeServerMessage,
   type ClientMessage,
   type ServerMessage,
+  type StreamEntry,
 } from "../src/index";
-import { mulberry32, randBytes, randInt, sampleClientMessages, sampleServerMessages, testSeed, toHex } from "./helpers";
+import { mulberry32, randBytes, randInt, sampleClientMessages, sampleEntryLists, sampleServerMessages, testSeed, toHex } from "./helpers";
 
 const ITERATIONS = 4000;
 
 type Rand = () => number;
 
-const specialBytes = [0x00, 0x01, 0x7f, 0x80, 0xff, 0x41, 0x42, 0xc3, 0xed, 0xf0];
+const specialBytes = [0x00, 0x01, 0x7f, 0x80, 0xff, 0x41, 0x42, 0x48, 0xc3, 0xed, 0xf0];
 
 function mutateOnce(rand: Rand, frame: Uint8Array, donors: readonly Uint8Array[]): Uint8Array {
   const out = Array.from(frame);
@@ -123,6 +126,15 @@ test("mutated server frames decode or throw ProtocolError", () => {
   expect(decoded).toBeGreaterThan(0);
 });
 
+test("mutated entry lists (a stored message log) decode or throw ProtocolError", () => {
+  const rand = mulberry32(testSeed() ^ 0x1065);
+  const lists = sampleEntryLists.map((entries) => encodeEntries(entries));
+  const { decoded, rejected } = fuzz<StreamEntry[]>(rand, lists, decodeEntries, encodeEntries);
+  expect(decoded + rejected).toBe(ITERATIONS);
+  expect(rejected).toBeGreaterThan(0);
+  expect(decoded).toBeGreaterThan(0);
+});
+
 test("frames fed to the wrong decoder, and random noise, throw only ProtocolError", () => {
   const rand = mulberry32(testSeed() ^ 0xbad);
   for (const frame of serverFrames) tryDecode((f) => decodeClientMessage(f), frame);
@@ -133,5 +145,8 @@ test("frames fed to the wrong decoder, and random noise, throw only ProtocolErro
     if (noise.length >= 2 && rand() < 0.5) noise[0] = 1;
     tryDecode((f) => decodeClientMessage(f), noise);
     tryDecode((f) => decodeServerMessage(f), noise);
+    tryDecode(decodeEntries, noise);
   }
+  // A whole frame is not an entry list (its version byte reads as a count), but must still fail cleanly.
+  for (const frame of [...serverFrames, ...clientFrames]) tryDecode(decodeEntries, frame);
 });

@@ -7,18 +7,24 @@ import {
   CloseCode,
   MessageType,
   decodeClientMessage,
+  decodeEntries,
   decodeServerMessage,
   encodeClientMessage,
+  encodeEntries,
   encodeRelay,
   encodeSend,
   encodeServerMessage,
   encodeTick,
   type ClientMessage,
   type ServerMessage,
+  type StreamEntry,
 } from "../src/index";
 import { hex, normHex, toHex } from "./helpers";
 
 const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+/** `"00 01 02 … (n-1)"`: the hex of bytes 0 … n − 1 (n ≤ 256), for hash fixtures. */
+const seqBytes = (n: number): string => Array.from({ length: n }, (_, i) => i.toString(16).padStart(2, "0")).join(" ");
 
 const clientFrames: ReadonlyArray<readonly [string, string, ClientMessage]> = [
   [
@@ -39,6 +45,33 @@ const clientFrames: ReadonlyArray<readonly [string, string, ClientMessage]> = [
   ["Ping 0", "01 04  00", { type: MessageType.Ping, id: 0 }],
   ["Ping 300", "01 04  ac 02", { type: MessageType.Ping, id: 300 }],
   ["Ping 2^53-1", "01 04  ff ff ff ff ff ff ff 0f", { type: MessageType.Ping, id: 2 ** 53 - 1 }],
+  [
+    "SnapshotVote seq 300, 4-byte hash",
+    // ver type | seq 300 | hash len 4 de ad be ef
+    "01 05  ac 02  04 de ad be ef",
+    { type: MessageType.SnapshotVote, seq: 300, hash: Uint8Array.of(0xde, 0xad, 0xbe, 0xef) },
+  ],
+  [
+    "SnapshotVote with a 32-byte hash (HMAC-SHA-256 size)",
+    `01 05  01  20 ${seqBytes(32)}`,
+    { type: MessageType.SnapshotVote, seq: 1, hash: Uint8Array.from({ length: 32 }, (_, i) => i) },
+  ],
+  [
+    "SnapshotVote with a 64-byte hash (the limit)",
+    `01 05  80 01  40 ${"aa ".repeat(64)}`,
+    { type: MessageType.SnapshotVote, seq: 128, hash: new Uint8Array(64).fill(0xaa) },
+  ],
+  [
+    "SnapshotUpload seq 300",
+    // ver type | seq 300 | hash len 2 ab cd | snapshot len 3 01 02 03
+    "01 06  ac 02  02 ab cd  03 01 02 03",
+    { type: MessageType.SnapshotUpload, seq: 300, hash: Uint8Array.of(0xab, 0xcd), snapshot: Uint8Array.of(1, 2, 3) },
+  ],
+  [
+    "SnapshotUpload, 128-byte snapshot (2-byte length)",
+    `01 06  05  01 ee  80 01  ${"00 ".repeat(128)}`,
+    { type: MessageType.SnapshotUpload, seq: 5, hash: Uint8Array.of(0xee), snapshot: new Uint8Array(128) },
+  ],
 ];
 
 const serverFrames: ReadonlyArray<readonly [string, string, ServerMessage]> = [
@@ -104,6 +137,37 @@ const serverFrames: ReadonlyArray<readonly [string, string, ServerMessage]> = [
   ["Tick 2^53-1", "01 45  ff ff ff ff ff ff ff 0f", { type: MessageType.Tick, time: 2 ** 53 - 1 }],
   ["Pong", "01 46  07  c0 c4 07", { type: MessageType.Pong, id: 7, time: 123456 }],
   ["Error TooLarge", "01 47  a4 1f  07 74 6f 6f 20 62 69 67", { type: MessageType.Error, code: CloseCode.TooLarge, message: "too big" }],
+  ["SnapshotRequest seq 300 time 1000", "01 48  ac 02  e8 07", { type: MessageType.SnapshotRequest, seq: 300, time: 1000 }],
+  ["SnapshotRequest seq 1 time 0", "01 48  01  00", { type: MessageType.SnapshotRequest, seq: 1, time: 0 }],
+  ["UploadRequest seq 300", "01 49  ac 02", { type: MessageType.UploadRequest, seq: 300 }],
+  ["UploadRequest seq 2^53-1", "01 49  ff ff ff ff ff ff ff 0f", { type: MessageType.UploadRequest, seq: 2 ** 53 - 1 }],
+  ["Divergence seq 300, 4-byte hash", "01 4a  ac 02  04 de ad be ef", { type: MessageType.Divergence, seq: 300, hash: Uint8Array.of(0xde, 0xad, 0xbe, 0xef) }],
+  [
+    "Divergence with a 32-byte hash",
+    `01 4a  80 80 01  20 ${seqBytes(32)}`,
+    { type: MessageType.Divergence, seq: 16384, hash: Uint8Array.from({ length: 32 }, (_, i) => i) },
+  ],
+  [
+    "Sync after a snapshot: entries start after the snapshot's seq and include a SnapshotRequest",
+    // ver type | "s" | "v" | time 1000 | seq 302 | snapshot 2: aa bb | persisted 0 | auth 0 | 2 entries
+    // | Relay seq 301 time 990 "hi" | SnapshotRequest seq 302 time 1000
+    "01 41  01 73  01 76  e8 07  ae 02  02 aa bb  00  00  02" +
+      "  42 ad 02 de 07 02 68 69  48 ae 02 e8 07",
+    {
+      type: MessageType.Sync,
+      sessionId: "s",
+      viewId: "v",
+      time: 1000,
+      seq: 302,
+      snapshot: Uint8Array.of(0xaa, 0xbb),
+      persisted: new Uint8Array(0),
+      auth: new Uint8Array(0),
+      entries: [
+        { type: MessageType.Relay, seq: 301, time: 990, payload: ascii("hi") },
+        { type: MessageType.SnapshotRequest, seq: 302, time: 1000 },
+      ],
+    },
+  ],
   ["Error with 2-, 3- and 4-byte UTF-8", "01 47  a1 1f  09 c3 a9 e2 82 ac f0 9f 98 80", { type: MessageType.Error, code: CloseCode.VersionMismatch, message: "é€😀" }],
 ];
 
@@ -124,6 +188,41 @@ describe("server frames", () => {
 
   test.each(serverFrames)("%s decodes from the fixture", (_name, fixture, msg) => {
     expect(decodeServerMessage(hex(fixture))).toEqual(msg);
+  });
+});
+
+const entryLists: ReadonlyArray<readonly [string, string, readonly StreamEntry[]]> = [
+  ["no entries", "00", []],
+  ["one SnapshotRequest", "01  48 01 00", [{ type: MessageType.SnapshotRequest, seq: 1, time: 0 }]],
+  [
+    "one entry of each kind",
+    // count 4 | ViewJoin seq 1 time 0 "v1" viewData 0 | Relay seq 2 time 50 "hi"
+    // | SnapshotRequest seq 3 time 50 | ViewExit seq 300 time 1000 "v1"
+    "04  43 01 00 02 76 31 00  42 02 32 02 68 69  48 03 32  44 ac 02 e8 07 02 76 31",
+    [
+      { type: MessageType.ViewJoin, seq: 1, time: 0, viewId: "v1", viewData: new Uint8Array(0) },
+      { type: MessageType.Relay, seq: 2, time: 50, payload: ascii("hi") },
+      { type: MessageType.SnapshotRequest, seq: 3, time: 50 },
+      { type: MessageType.ViewExit, seq: 300, time: 1000, viewId: "v1" },
+    ],
+  ],
+];
+
+describe("entry lists (encodeEntries)", () => {
+  test.each(entryLists)("%s encodes to the fixture", (_name, fixture, entries) => {
+    expect(toHex(encodeEntries(entries))).toBe(normHex(fixture));
+  });
+
+  test.each(entryLists)("%s decodes from the fixture", (_name, fixture, entries) => {
+    expect(decodeEntries(hex(fixture))).toEqual(entries);
+  });
+
+  test("a stored list is byte for byte the tail of a Sync frame", () => {
+    for (const [, fixture, msg] of serverFrames) {
+      if (msg.type !== MessageType.Sync) continue;
+      const list = encodeEntries(msg.entries);
+      expect(toHex(hex(fixture).subarray(-list.length))).toBe(toHex(list));
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 /** Shared test support for the protocol package: hex helpers, a seeded PRNG, sample messages. */
-import { CloseCode, MessageType, ProtocolError, type ClientMessage, type CloseCodeValue, type ServerMessage } from "../src/index";
+import { CloseCode, MessageType, ProtocolError, type ClientMessage, type CloseCodeValue, type ServerMessage, type StreamEntry } from "../src/index";
 
 /** Parses `"01 02 ff"` (whitespace ignored) into bytes. */
 export function hex(text: string): Uint8Array {
@@ -120,6 +120,10 @@ export const sampleClientMessages: readonly ClientMessage[] = [
   { type: MessageType.Leave },
   { type: MessageType.Ping, id: 0 },
   { type: MessageType.Ping, id: 300 },
+  { type: MessageType.SnapshotVote, seq: 4, hash: patternBytes(32, 4) },
+  { type: MessageType.SnapshotVote, seq: 300, hash: patternBytes(64, 5) },
+  { type: MessageType.SnapshotUpload, seq: 4, hash: patternBytes(32, 4), snapshot: patternBytes(300, 6) },
+  { type: MessageType.SnapshotUpload, seq: 128, hash: Uint8Array.of(7), snapshot: new Uint8Array(0) },
 ];
 
 /** One valid message of each server frame type (several of some). */
@@ -157,6 +161,42 @@ export const sampleServerMessages: readonly ServerMessage[] = [
   { type: MessageType.Tick, time: 16384 },
   { type: MessageType.Pong, id: 7, time: 123456 },
   { type: MessageType.Error, code: CloseCode.TooLarge, message: "too big" },
+  { type: MessageType.SnapshotRequest, seq: 4, time: 1200 },
+  { type: MessageType.SnapshotRequest, seq: 2 ** 53 - 1, time: 16384 },
+  { type: MessageType.UploadRequest, seq: 4 },
+  { type: MessageType.Divergence, seq: 4, hash: patternBytes(32, 7) },
+  {
+    type: MessageType.Sync,
+    sessionId: "s1",
+    viewId: "v3",
+    time: 2000,
+    seq: 6,
+    snapshot: patternBytes(90, 8),
+    persisted: new Uint8Array(0),
+    auth: Uint8Array.of(9),
+    entries: [
+      { type: MessageType.Relay, seq: 5, time: 1500, payload: text.encode("yo") },
+      { type: MessageType.SnapshotRequest, seq: 6, time: 2000 },
+    ],
+  },
+];
+
+/** Stream entry lists (as `encodeEntries` stores them), for round-trip, truncation and fuzz tests. */
+export const sampleEntryLists: readonly (readonly StreamEntry[])[] = [
+  [],
+  [{ type: MessageType.SnapshotRequest, seq: 1, time: 0 }],
+  [
+    { type: MessageType.ViewJoin, seq: 1, time: 0, viewId: "v1", viewData: text.encode("{}") },
+    { type: MessageType.Relay, seq: 2, time: 50, payload: text.encode("hello") },
+    { type: MessageType.SnapshotRequest, seq: 3, time: 50 },
+    { type: MessageType.Relay, seq: 4, time: 16384, payload: new Uint8Array(0) },
+    { type: MessageType.ViewExit, seq: 5, time: 2 ** 32, viewId: "v1" },
+  ],
+  [
+    { type: MessageType.SnapshotRequest, seq: 300, time: 1000 },
+    { type: MessageType.SnapshotRequest, seq: 301, time: 1000 },
+    { type: MessageType.Relay, seq: 302, time: 1001, payload: patternBytes(200, 9) },
+  ],
 ];
 
 /** A readable label for a sample, for `test.each` titles. */

@@ -1,7 +1,18 @@
 /** PROTOCOL.md must agree with the code: type codes, close codes, limits, varuint table, worked examples. */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { CloseCode, DEFAULT_LIMITS, MessageType, Writer, decodeClientMessage, decodeServerMessage, encodeRelay, encodeSend } from "../src/index";
+import {
+  CloseCode,
+  DEFAULT_LIMITS,
+  MessageType,
+  ProtocolError,
+  Writer,
+  decodeClientMessage,
+  decodeEntries,
+  decodeServerMessage,
+  encodeRelay,
+  encodeSend,
+} from "../src/index";
 import { hex, toHex } from "./helpers";
 
 const spec = readFileSync(join(__dirname, "..", "PROTOCOL.md"), "utf8");
@@ -46,4 +57,35 @@ test("the worked examples are exact frames", () => {
   expect(blocks).toEqual([toHex(encodeSend(new TextEncoder().encode("hello"))), toHex(encodeRelay(300, 1000, new TextEncoder().encode("hello")))]);
   expect(decodeClientMessage(hex(blocks[0]!))).toEqual({ type: MessageType.Send, payload: new TextEncoder().encode("hello") });
   expect(decodeServerMessage(hex(blocks[1]!))).toEqual({ type: MessageType.Relay, seq: 300, time: 1000, payload: new TextEncoder().encode("hello") });
+});
+
+test("the Sync entry types listed are exactly the types an entry list decodes", () => {
+  const row = /^\| entries \| count × entry \| each: `u8` type \(([^)]*)\)/m.exec(spec);
+  if (row === null) throw new Error("PROTOCOL.md has no Sync entries row");
+  const documented = [...row[1]!.matchAll(/`0x([0-9a-f]{2})`/g)].map((m) => parseInt(m[1]!, 16));
+  const decodable: number[] = [];
+  for (let type = 0; type < 256; type++) {
+    try {
+      decodeEntries(Uint8Array.of(1, type, 1, 0, 0));
+      decodable.push(type);
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      // A known entry type may still fail on these bytes (e.g. a ViewExit needs a string); it must not be "unknown".
+      if (!error.message.startsWith("unknown stream entry type")) decodable.push(type);
+    }
+  }
+  expect(documented).toEqual(decodable);
+  expect(documented).toEqual([MessageType.Relay, MessageType.ViewJoin, MessageType.ViewExit, MessageType.SnapshotRequest]);
+});
+
+test("the keys table names every HKDF purpose, snapshots included", () => {
+  const infos = [...spec.matchAll(/^\| `(lockstep\/v1\/[a-z-]+\/<sessionId>)` \|/gm)].map((m) => m[1]);
+  expect(infos).toEqual([
+    "lockstep/v1/message/<sessionId>",
+    "lockstep/v1/view-data/<sessionId>",
+    "lockstep/v1/check/<sessionId>",
+    "lockstep/v1/access/<sessionId>",
+    "lockstep/v1/snapshot/<sessionId>",
+    "lockstep/v1/snapshot-hash/<sessionId>",
+  ]);
 });
