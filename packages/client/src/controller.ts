@@ -20,10 +20,11 @@ import { computeIdentity, type SessionIdentity } from "./identity";
 import type { Model, ModelClass } from "./model";
 import { decodeEvent, decodeViewData, encodeEvent, encodeViewData } from "./payload";
 import { registry } from "./registry";
-import { serialize } from "./serializer/index";
+import { bootVM, serializeVM } from "./boot";
+import { Snapshotter } from "./snapshotter";
 import { View, setRealm, withRealm, type ViewRealm } from "./view";
 import { ViewDomain } from "./view-domain";
-import { VirtualMachine, topicOf } from "./vm";
+import { topicOf, type VirtualMachine, type VMHost } from "./vm";
 
 /** Validated `Session.join` parameters. */
 export interface JoinParameters {
@@ -41,12 +42,15 @@ export interface JoinParameters {
   readonly reflector: string;
   readonly socket: SocketFactory;
   readonly clock: () => number;
+  readonly progressReporter: ((progress: number) => void) | undefined;
 }
 
 type State = "connecting" | "syncing" | "joined" | "disconnected" | "left";
 type Pending = StreamEntry | TickMessage;
 
 const utf8 = new TextEncoder();
+/** How long one slice of catching up may block before yielding to the event loop, in ms. */
+const CATCH_UP_SLICE_MS = 50;
 const utf8Decoder = new TextDecoder();
 
 /** The plaintext of a session's password check envelope. */
@@ -72,6 +76,10 @@ export class SessionController implements ViewRealm {
   #keys: SessionKeys | undefined;
   #rejectedEntries = 0;
   #vm: VirtualMachine | undefined;
+  #host: VMHost | undefined;
+  #snapshotter: Snapshotter | undefined;
+  #catchUpScheduled = false;
+  #catchUpTotal = 0;
   #root: Model | undefined;
   #rootView: View | undefined;
   #session: unknown;
@@ -135,16 +143,15 @@ export class SessionController implements ViewRealm {
     if (p.debug.has("session")) {
       console.log(`[Lockstep] Joining session (sessionId: ${identity.sessionId}, persistentId: ${identity.persistentId}, versionId: ${identity.versionId}, viewId: ${this.viewId})`);
     }
-    const vm: VirtualMachine = new VirtualMachine({
+    this.#host = {
       sessionId: identity.sessionId,
       registry,
-      decodeEvent: (payload) => decodeEvent(registry, (id) => vm.getModel(id), open(keys.message, payload)),
+      decodeEvent: (payload) => decodeEvent(registry, (id) => this.vm.getModel(id), open(keys.message, payload)),
       decodeViewData: (bytes) => (bytes.length === 0 ? undefined : decodeViewData(registry, open(keys.viewData, bytes))),
       modelEvent: (topic, data) => this.domain.deliver(topic, data),
       reportError: (context, error) => this.reportError(context, error),
-    });
-    this.#vm = vm;
-    setRealm(vm, this);
+    };
+    this.#snapshotter = new Snapshotter(keys, (frame) => this.#conn.send(frame), (error) => this.reportError("snapshot", error));
     const joined = new Promise<void>((resolve, reject) => (this.#join = { resolve, reject }));
     try {
       await this.#conn.open(p.reflector, p.socket);
@@ -182,6 +189,7 @@ export class SessionController implements ViewRealm {
         case MessageType.Relay:
         case MessageType.ViewJoin:
         case MessageType.ViewExit:
+        case MessageType.SnapshotRequest:
           if (this.#state !== "syncing" && this.#state !== "joined") return;
           if (msg.seq !== this.#lastSeq + 1) {
             this.#fail(new SessionError(`stream gap: expected message #${this.#lastSeq + 1}, got #${msg.seq}`));
@@ -205,8 +213,14 @@ export class SessionController implements ViewRealm {
           return;
         case MessageType.Pong:
           return;
+        case MessageType.UploadRequest:
+          this.#snapshotter?.uploadRequested(msg.seq);
+          return;
+        case MessageType.Divergence:
+          this.#divergence(msg.seq, msg.hash);
+          return;
       }
-      if (this.#state === "syncing") this.#processPending();
+      if (this.#state === "syncing") this.#catchUp();
       else if (this.#params.step === "auto") this.#scheduleProcessing();
     } catch (error) {
       this.#fail(error instanceof Error ? error : new SessionError(String(error)));
@@ -224,19 +238,30 @@ export class SessionController implements ViewRealm {
     if (msg.sessionId !== id || msg.viewId !== this.viewId) {
       throw new SessionError(`reflector answered for session ${msg.sessionId}/${msg.viewId}, expected ${id}/${this.viewId}`);
     }
-    const first = msg.entries[0]?.seq ?? msg.seq + 1;
-    if (msg.snapshot.length === 0 && first !== 1 && msg.seq !== 0) {
-      throw new SessionError(`reflector sent history starting at #${first} without a snapshot`);
-    }
     this.#checkPassword(msg.auth);
+    const { vm, root } = bootVM({
+      host: this.#host!,
+      keys: this.#keys!,
+      snapshot: msg.snapshot,
+      model: this.#params.model,
+      options: this.#params.options,
+      persisted: undefined,
+    });
+    this.#vm = vm;
+    this.#root = root;
+    setRealm(vm, this);
+    const first = msg.entries[0]?.seq ?? msg.seq + 1;
+    if (first !== vm.seq + 1) {
+      throw new SessionError(`reflector sent history starting at #${first}, but the ${msg.snapshot.length > 0 ? "snapshot ends" : "session starts"} at #${vm.seq}`);
+    }
     msg.entries.forEach((e, i) => {
       if (e.seq !== first + i) throw new SessionError(`history has a gap at #${first + i}`);
     });
     if (msg.entries.length > 0 && msg.entries[msg.entries.length - 1]!.seq !== msg.seq) {
       throw new SessionError(`history ends at #${msg.entries[msg.entries.length - 1]!.seq}, reflector says #${msg.seq}`);
     }
-    this.#root = this.vm.createRoot(this.#params.model, this.#params.options, undefined);
     this.#lastSeq = msg.seq;
+    this.#catchUpTotal = msg.entries.length;
     this.#setExternalTime(msg.time);
     for (const e of msg.entries) this.#pending.push(e);
     this.#pending.push({ type: MessageType.Tick, time: msg.time });
@@ -270,8 +295,27 @@ export class SessionController implements ViewRealm {
     });
   }
 
-  /** Feeds every received entry and tick to the VM, in order. */
-  #processPending(): void {
+  /**
+   * Fast-forwards through the history while joining, a time slice at a time so a browser stays
+   * responsive, reporting progress; the join completes at this client's own view-join.
+   */
+  #catchUp(): void {
+    if (this.#catchUpScheduled) return;
+    const drained = this.#processPending(this.#params.clock() + CATCH_UP_SLICE_MS);
+    if (this.#state !== "syncing") return;
+    const total = Math.max(1, this.#catchUpTotal);
+    this.#params.progressReporter?.(Math.min(0.99, this.vm.seq === 0 ? 0 : this.#head / total));
+    if (!drained) {
+      this.#catchUpScheduled = true;
+      setTimeout(() => {
+        this.#catchUpScheduled = false;
+        if (this.#state === "syncing") this.#catchUp();
+      }, 0);
+    }
+  }
+
+  /** Feeds received entries and ticks to the VM, in order, until drained (true) or past `deadline`. */
+  #processPending(deadline = Infinity): boolean {
     const vm = this.vm;
     const pending = this.#pending;
     while (this.#head < pending.length) {
@@ -282,11 +326,24 @@ export class SessionController implements ViewRealm {
       }
       vm.processEntry(item);
       if (this.#afterEntry.size > 0) for (const cb of this.#afterEntry) cb(item.seq);
+      if (item.type === MessageType.SnapshotRequest && this.#state === "joined") this.#snapshotter!.taken(item.seq, this.stateBytes());
       if (this.#state === "syncing" && item.type === MessageType.ViewJoin && item.viewId === this.viewId) this.#finishJoin();
-      if (this.#state === "left") return;
+      if (this.#state === "left") return true;
+      if ((this.#head & 63) === 0 && this.#params.clock() > deadline) return false;
     }
     this.#pending = [];
     this.#head = 0;
+    return true;
+  }
+
+  #divergence(seq: number, majority: Uint8Array): void {
+    const report = this.#snapshotter!.divergence(seq, majority);
+    if (report.diverged) {
+      console.error(`[Lockstep] this replica diverged from the session at #${seq}: its state differs from the majority's. Model code must be deterministic.`);
+    } else if (this.#params.debug.has("session")) {
+      console.warn(`[Lockstep] another replica diverged from the session at #${seq}`);
+    }
+    this.domain.deliver(topicOf(this.identity.sessionId, "divergence"), report);
   }
 
   #finishJoin(): void {
@@ -298,6 +355,7 @@ export class SessionController implements ViewRealm {
       return;
     }
     this.#state = "joined";
+    p.progressReporter?.(1);
     if (p.step === "auto") this.#startLoop();
     this.#join?.resolve();
     this.#join = undefined;
@@ -430,7 +488,7 @@ export class SessionController implements ViewRealm {
 
   /** The whole replicated state, serialized (identical bytes on every replica at the same point). */
   stateBytes(): Uint8Array {
-    return serialize(this.vm.state(), { classOf: (obj) => registry.codecOf(obj) });
+    return serializeVM(this.vm, registry);
   }
 
   reportError(context: string, error: unknown): void {

@@ -86,6 +86,10 @@ export interface SessionKeys {
   readonly viewData: Uint8Array;
   /** The password check token of this session. */
   readonly check: Uint8Array;
+  /** Snapshots of this session. */
+  readonly snapshot: Uint8Array;
+  /** Keys the snapshot hashes clients vote with (the reflector compares them but cannot test guesses). */
+  readonly snapshotHash: Uint8Array;
   /** Proof of key possession shown to the reflector (it stores only SHA-256 of it). */
   readonly accessToken: Uint8Array;
   /** SHA-256 of the access token: what the session's first client registers with the reflector. */
@@ -95,12 +99,21 @@ export interface SessionKeys {
 /** Derives every key a client needs in a session. */
 export async function deriveSessionKeys(password: string, persistentId: string, sessionId: string): Promise<SessionKeys> {
   const master = await deriveMasterKey(password, persistentId);
-  const [message, viewData, check, accessToken] = await Promise.all([
+  const [message, viewData, check, accessToken, snapshot, snapshotHash] = await Promise.all([
     deriveSubkey(master, `lockstep/v1/message/${sessionId}`),
     deriveSubkey(master, `lockstep/v1/view-data/${sessionId}`),
     deriveSubkey(master, `lockstep/v1/check/${sessionId}`),
     deriveSubkey(master, `lockstep/v1/access/${sessionId}`),
+    deriveSubkey(master, `lockstep/v1/snapshot/${sessionId}`),
+    deriveSubkey(master, `lockstep/v1/snapshot-hash/${sessionId}`),
   ]);
   master.fill(0);
-  return { message, viewData, check, accessToken, verifier: await sha256(accessToken) };
+  return { message, viewData, check, accessToken, snapshot, snapshotHash, verifier: await sha256(accessToken) };
+}
+
+/** HMAC-SHA-256 of `bytes` under `key` (a keyed hash: equal states give equal hashes only under the same key). */
+export async function hmac(key: Uint8Array, bytes: Uint8Array): Promise<Uint8Array> {
+  const s = subtle();
+  const k = await s.importKey("raw", key as Uint8Array<ArrayBuffer>, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  return new Uint8Array(await s.sign("HMAC", k, bytes as Uint8Array<ArrayBuffer>));
 }

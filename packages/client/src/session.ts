@@ -49,6 +49,8 @@ export interface JoinOptions<M extends Model = Model, V extends View = View> {
   socket?: SocketFactory;
   /** Local monotonic clock in ms (tests); default `performance.now`. */
   clock?: () => number;
+  /** Called with the fraction (0–1) of the history replayed while joining ("catching up"). */
+  progressReporter?: (progress: number) => void;
 }
 
 /** A joined session, as {@link Session.join} resolves it. */
@@ -184,6 +186,7 @@ async function validate(options: JoinOptions<any, any>): Promise<JoinParameters>
     reflector: options.reflector ?? DEFAULT_REFLECTOR_URL,
     socket: options.socket ?? defaultSocketFactory,
     clock: options.clock ?? (() => performance.now()),
+    progressReporter: typeof options.progressReporter === "function" ? options.progressReporter : undefined,
   };
 }
 

@@ -65,13 +65,35 @@ export class VirtualMachine {
   /** Replaces `Date.now` while model code runs. */
   readonly nowFn: () => number;
 
-  constructor(host: VMHost) {
+  /** A fresh VM, or (with `state`, from {@link VirtualMachine.state}) one restored from a snapshot. */
+  constructor(host: VMHost, state?: unknown) {
     this.#host = host;
     this.sessionId = host.sessionId;
-    this.#rng = seedrandom.alea(host.sessionId, { state: true });
+    const saved = state === undefined ? undefined : checkState(state, host.sessionId);
+    this.#rng = seedrandom.alea(host.sessionId, { state: saved ? { ...saved.random } : true });
     const rng = this.#rng;
     this.randomFn = () => rng();
     this.nowFn = () => this.time;
+    if (saved) this.#restore(saved);
+  }
+
+  #restore(saved: SavedState): void {
+    this.time = saved.time;
+    this.seq = saved.seq;
+    this.#futureSeq = saved.futureSeq;
+    this.#nextModelId = saved.nextModelId;
+    this.#views.push(...saved.views);
+    for (const model of saved.models) {
+      bindModel(model, this);
+      this.#models.set(model.id, model);
+    }
+    for (const [name, model] of saved.wellKnown) this.#wellKnown.set(name, model);
+    for (let i = 0; i < saved.subscriptions.length; i += 2) {
+      const topic = saved.subscriptions[i] as string;
+      const subs = saved.subscriptions[i + 1] as Array<[Model, string]>;
+      this.#subscriptions.set(topic, subs.map(([model, method]) => ({ model, method })));
+    }
+    for (const [time, seq, receiver, selector, args] of saved.futures) this.#futures.push({ time, seq, receiver, selector, args });
   }
 
   get registry(): ClassRegistry {
@@ -265,6 +287,8 @@ export class VirtualMachine {
           this.publish(this.sessionId, "view-exit", entry.viewId);
           break;
         }
+        case MessageType.SnapshotRequest:
+          break; // a point in the stream; the session snapshots right after it
       }
       this.#drainFutures(entry.time);
     });
@@ -274,7 +298,7 @@ export class VirtualMachine {
    * The whole replicated state as one object graph, for serialization and hashing. Iteration
    * orders are insertion orders, identical on every replica.
    */
-  state(): object {
+  state(): SavedState {
     const subscriptions: unknown[] = [];
     for (const [topic, subs] of this.#subscriptions) {
       subscriptions.push(topic, subs.map((s) => [s.model, s.method]));
@@ -291,7 +315,35 @@ export class VirtualMachine {
       models: [...this.#models.values()],
       wellKnown: [...this.#wellKnown],
       subscriptions,
-      futures: this.#futures.sorted().map((f) => [f.time, f.seq, f.receiver, f.selector, f.args]),
+      futures: this.#futures.sorted().map((f) => [f.time, f.seq, f.receiver as Model, f.selector, f.args]),
     };
   }
+}
+
+/** The shape {@link VirtualMachine.state} produces and a restoring VM accepts. */
+export interface SavedState {
+  readonly v: 1;
+  readonly sessionId: string;
+  readonly time: number;
+  readonly seq: number;
+  readonly futureSeq: number;
+  readonly nextModelId: number;
+  readonly random: seedrandom.State.Alea;
+  readonly views: string[];
+  readonly models: Model[];
+  readonly wellKnown: Array<[string, Model]>;
+  readonly subscriptions: unknown[];
+  readonly futures: Array<[number, number, Model, string, unknown[]]>;
+}
+
+/** Checks that a deserialized snapshot is a VM state of this session before anything trusts it. */
+function checkState(state: unknown, sessionId: string): SavedState {
+  const s = state as Partial<SavedState> | null;
+  const ok =
+    typeof s === "object" && s !== null && s.v === 1 && typeof s.time === "number" && typeof s.seq === "number" &&
+    typeof s.futureSeq === "number" && typeof s.nextModelId === "number" && typeof s.random === "object" &&
+    Array.isArray(s.views) && Array.isArray(s.models) && Array.isArray(s.wellKnown) && Array.isArray(s.subscriptions) && Array.isArray(s.futures);
+  if (!ok) throw new Error("snapshot is not a Lockstep VM state (version 1)");
+  if (s.sessionId !== sessionId) throw new Error(`snapshot belongs to session ${String(s.sessionId)}, not ${sessionId}`);
+  return s as SavedState;
 }

@@ -7,7 +7,7 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 /** A VM with a JSON payload codec, recording what it reports. */
-export function makeVM(sessionId = "test-session") {
+export function makeVM(sessionId = "test-session", state?: unknown) {
   const errors: Array<{ context: string; error: unknown }> = [];
   const viewEvents: Array<[string, unknown]> = [];
   const vm = new VirtualMachine({
@@ -17,8 +17,8 @@ export function makeVM(sessionId = "test-session") {
     decodeViewData: (bytes) => (bytes.length === 0 ? undefined : JSON.parse(dec.decode(bytes))),
     modelEvent: (topic, data) => viewEvents.push([topic, data]),
     reportError: (context, error) => errors.push({ context, error }),
-  });
-  let seq = 0;
+  }, state);
+  let seq = vm.seq;
   return {
     vm,
     errors,

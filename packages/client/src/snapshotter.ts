@@ -1,0 +1,76 @@
+import { MessageType, encodeClientMessage } from "@lockstep/protocol";
+import { hmac, seal, type SessionKeys } from "./crypto";
+
+/** What a {@link Snapshotter} reports when votes differed at a snapshot point. */
+export interface DivergenceReport {
+  readonly seq: number;
+  /** Whether this replica's state differed from the majority's (it diverged). */
+  readonly diverged: boolean;
+}
+
+interface Taken {
+  readonly seq: number;
+  readonly bytes: Uint8Array;
+  hash: Uint8Array | undefined;
+  uploadWanted: boolean;
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * A client's part in snapshots: at each SnapshotRequest it votes with a keyed hash of its state,
+ * uploads the encrypted state when elected, and tells divergence reports apart (this replica, or
+ * another one, left the majority).
+ */
+export class Snapshotter {
+  readonly #keys: SessionKeys;
+  readonly #send: (frame: Uint8Array) => void;
+  readonly #onError: (error: unknown) => void;
+  #latest: Taken | undefined;
+
+  constructor(keys: SessionKeys, send: (frame: Uint8Array) => void, onError: (error: unknown) => void) {
+    this.#keys = keys;
+    this.#send = send;
+    this.#onError = onError;
+  }
+
+  /** The state right after entry `seq` (a SnapshotRequest), serialized: hash it and vote. */
+  taken(seq: number, bytes: Uint8Array): void {
+    const taken: Taken = { seq, bytes, hash: undefined, uploadWanted: false };
+    this.#latest = taken;
+    hmac(this.#keys.snapshotHash, bytes).then(
+      (hash) => {
+        taken.hash = hash;
+        if (this.#latest !== taken) return;
+        this.#send(encodeClientMessage({ type: MessageType.SnapshotVote, seq, hash }));
+        if (taken.uploadWanted) this.#upload(taken);
+      },
+      (error) => this.#onError(error),
+    );
+  }
+
+  /** The reflector elected this client to upload its snapshot of `seq`. */
+  uploadRequested(seq: number): void {
+    const taken = this.#latest;
+    if (!taken || taken.seq !== seq) return; // a newer snapshot superseded it; the reflector elects another
+    if (taken.hash) this.#upload(taken);
+    else taken.uploadWanted = true;
+  }
+
+  #upload(taken: Taken): void {
+    this.#send(
+      encodeClientMessage({ type: MessageType.SnapshotUpload, seq: taken.seq, hash: taken.hash!, snapshot: seal(this.#keys.snapshot, taken.bytes) }),
+    );
+  }
+
+  /** Votes at `seq` differed; `majority` is the winning hash. */
+  divergence(seq: number, majority: Uint8Array): DivergenceReport {
+    const mine = this.#latest;
+    const diverged = mine !== undefined && mine.seq === seq && mine.hash !== undefined && !equalBytes(mine.hash, majority);
+    return { seq, diverged };
+  }
+}

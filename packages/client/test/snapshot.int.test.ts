@@ -1,0 +1,137 @@
+import { startReflector, type Logger, type Reflector } from "@lockstep/reflector";
+import { Model, Session, View, type LockstepSession } from "../src/index";
+import { captureWhen } from "./int-helpers";
+
+/** A busy model: a log, children with futures, and PRNG draws, all of which a snapshot must carry. */
+class Busy extends Model {
+  log: Array<[string, number]> = [];
+  counters = new Map<string, Counter>();
+  cheat?: number;
+  override init(): void {
+    this.subscribe("busy", "add", this.add);
+  }
+  add(data: { who: string; n: number }): void {
+    this.log.push([data.who, Math.floor(this.random() * 1e6)]);
+    let c = this.counters.get(data.who);
+    if (!c) this.counters.set(data.who, (c = Counter.create()));
+    c.bump(data.n);
+  }
+}
+Busy.register("SnapshotInt.Busy");
+
+class Counter extends Model {
+  total = 0;
+  ticks = 0;
+  override init(): void {
+    this.future(100).tick();
+  }
+  bump(n: number): void {
+    this.total += n;
+  }
+  tick(): void {
+    this.ticks++;
+    this.future(100).tick();
+  }
+}
+Counter.register("SnapshotInt.Counter");
+
+/** Records divergence reports (a view-side event). */
+class WatchView extends View {
+  divergence: Array<{ seq: number; diverged: boolean }> = [];
+  #got!: () => void;
+  readonly gotDivergence = new Promise<void>((resolve) => (this.#got = resolve));
+  constructor(model: Busy) {
+    super(model);
+    this.subscribe(model.sessionId, "divergence", this.onDivergence);
+  }
+  onDivergence(report: { seq: number; diverged: boolean }): void {
+    this.divergence.push(report);
+    this.#got();
+  }
+}
+
+/** A view that writes into its model: exactly the bug that makes a replica diverge. */
+class CheatingView extends WatchView {
+  constructor(model: Busy) {
+    super(model);
+    model.cheat = 42;
+  }
+}
+
+type Event = { event: string; fields: Record<string, unknown> };
+const waiters: Array<{ pred: (e: Event) => boolean; resolve: () => void }> = [];
+/** A logger that keeps the reflector's events and wakes tests waiting for one. */
+function recordingLogger(events: Event[]): Logger {
+  const record = (event: string, fields: Record<string, unknown> = {}) => {
+    const e = { event, fields };
+    events.push(e);
+    for (const w of waiters.splice(0)) if (w.pred(e)) w.resolve(); else waiters.push(w);
+  };
+  return { info: record, warn: record, error: record } as unknown as Logger;
+}
+function nextEvent(pred: (e: Event) => boolean): Promise<void> {
+  return new Promise((resolve) => waiters.push({ pred, resolve }));
+}
+
+let reflector: Reflector;
+const events: Event[] = [];
+beforeAll(async () => {
+  reflector = await startReflector({ port: 0, host: "127.0.0.1", logger: recordingLogger(events), snapshots: { everyMessages: 40, voteTimeoutMs: 2000 } });
+});
+afterAll(() => reflector.close());
+
+function join(name: string, view: typeof WatchView = WatchView): Promise<LockstepSession<Busy, WatchView>> {
+  return Session.join({ appId: "test.lockstep.snapshots", name, password: "pw", model: Busy, view, reflector: reflector.url }) as Promise<LockstepSession<Busy, WatchView>>;
+}
+
+function stored(): Event[] {
+  return events.filter((e) => e.event === "snapshot.stored");
+}
+
+test("a late joiner starts from the latest snapshot plus the messages since, and ends identical", async () => {
+  const first = await join("late");
+  const second = await join("late");
+  const progress: number[] = [];
+  const snapshotPast = nextEvent((e) => e.event === "snapshot.stored" && (e.fields.seq as number) > 120);
+  for (let n = 0; n < 150; n++) [first, second][n % 2]!.view.publish("busy", "add", { who: n % 2 ? "b" : "a", n });
+  await captureWhen(first, () => first.model.log.length === 150);
+  // The messages call for snapshots; wait until one covers most of them.
+  await snapshotPast;
+  const late = (await Session.join({
+    appId: "test.lockstep.snapshots",
+    name: "late",
+    password: "pw",
+    model: Busy,
+    view: WatchView,
+    reflector: reflector.url,
+    progressReporter: (p) => progress.push(p),
+  })) as LockstepSession<Busy, WatchView>;
+  expect(late.model.log).toEqual(first.model.log);
+  expect(late.model.counters.get("a")!.total).toBe(first.model.counters.get("a")!.total);
+  expect(progress[progress.length - 1]).toBe(1);
+  const lastStored = stored()[stored().length - 1]!;
+  expect(lastStored.fields.logKept as number).toBeLessThan(40);
+
+  const points = [first, second, late].map((s) => captureWhen(s, () => s.model.log.length === 151));
+  late.view.publish("busy", "add", { who: "late", n: 1 });
+  const [a, b, c] = await Promise.all(points);
+  expect(b!.hash).toBe(a!.hash);
+  expect(c!.hash).toBe(a!.hash);
+  expect(events.filter((e) => e.event === "snapshot.divergence")).toEqual([]);
+  await Promise.all([first, second, late].map((s) => s.leave()));
+});
+
+test("a replica that diverges is detected at the next snapshot and told so; the majority's snapshot is kept", async () => {
+  const honest1 = await join("diverge");
+  const honest2 = await join("diverge");
+  const cheater = await join("diverge", CheatingView);
+  for (let n = 0; n < 45; n++) honest1.view.publish("busy", "add", { who: "h", n });
+  await Promise.all([honest1.view.gotDivergence, honest2.view.gotDivergence, cheater.view.gotDivergence]);
+  expect(cheater.view.divergence[0]).toMatchObject({ diverged: true });
+  expect(honest1.view.divergence[0]).toMatchObject({ diverged: false });
+  expect(honest2.view.divergence[0]).toMatchObject({ diverged: false });
+  const logged = events.filter((e) => e.event === "snapshot.divergence");
+  expect(logged).toHaveLength(1);
+  expect(logged[0]!.fields.votes).toEqual([2, 1]);
+  await Promise.all([honest1, honest2, cheater].map((s) => s.leave()));
+});
