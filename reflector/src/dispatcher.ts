@@ -76,6 +76,12 @@ export class Dispatcher {
           this.detach(conn, "left");
           conn.close(NORMAL_CLOSURE, "left");
           break;
+        case MessageType.SnapshotVote:
+          joinedSession(conn, "SnapshotVote").vote(conn, msg.seq, msg.hash);
+          break;
+        case MessageType.SnapshotUpload:
+          joinedSession(conn, "SnapshotUpload").upload(conn, msg.seq, msg.hash, msg.snapshot);
+          break;
         case MessageType.Ping: {
           const session = joinedSession(conn, "Ping");
           conn.send(encodeServerMessage({ type: MessageType.Pong, id: msg.id, time: session.now() }));

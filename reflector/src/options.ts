@@ -2,6 +2,7 @@ import { DEFAULT_LIMITS, type Limits } from "@lockstep/protocol";
 import { performanceClock, type Clock } from "./clock";
 import { ReflectorError } from "./errors";
 import { createConsoleLogger, type Logger } from "./logger";
+import type { SnapshotPolicy } from "./session";
 
 /** Options of {@link startReflector}. Every field is optional. */
 export interface ReflectorOptions {
@@ -28,6 +29,12 @@ export interface ReflectorOptions {
    * at the rate its first joiner asked for.
    */
   readonly tps?: number;
+  /**
+   * When sessions snapshot: after `everyMessages` entries (default 1000), or `everyMs` of session
+   * time with any activity (default 30 000), waiting `voteTimeoutMs` for votes and uploads
+   * (default 5 000).
+   */
+  readonly snapshots?: Partial<SnapshotPolicy>;
 }
 
 /** {@link ReflectorOptions} with every default filled in and validated. */
@@ -40,6 +47,7 @@ export interface ResolvedOptions {
   readonly sessionIdleMs: number;
   readonly heartbeatMs: number;
   readonly tps: number | undefined;
+  readonly snapshots: SnapshotPolicy;
 }
 
 /** Default port of a reflector. */
@@ -76,6 +84,15 @@ export function resolveOptions(options: ReflectorOptions = {}): ResolvedOptions 
   if (tps !== undefined && (!Number.isInteger(tps) || tps < limits.minTps || tps > limits.maxTps)) {
     throw new ReflectorError(`option tps must be an integer in ${limits.minTps}..${limits.maxTps}, got ${String(tps)}`);
   }
+  const everyMessages = options.snapshots?.everyMessages ?? 1000;
+  if (!Number.isInteger(everyMessages) || everyMessages < 1) {
+    throw new ReflectorError(`option snapshots.everyMessages must be a positive integer, got ${String(everyMessages)}`);
+  }
+  const snapshots: SnapshotPolicy = Object.freeze({
+    everyMessages,
+    everyMs: nonNegative("snapshots.everyMs", options.snapshots?.everyMs ?? 30_000),
+    voteTimeoutMs: nonNegative("snapshots.voteTimeoutMs", options.snapshots?.voteTimeoutMs ?? 5_000),
+  });
   return {
     port,
     host,
@@ -85,6 +102,7 @@ export function resolveOptions(options: ReflectorOptions = {}): ResolvedOptions 
     sessionIdleMs,
     heartbeatMs,
     tps,
+    snapshots,
   };
 }
 

@@ -98,7 +98,7 @@ class ReflectorServer {
     this.#wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
-      maxPayload: 2 * options.limits.maxFrameBytes,
+      maxPayload: Math.max(2 * options.limits.maxFrameBytes, options.limits.maxSnapshotBytes + 4096),
       perMessageDeflate: false,
     });
     this.#wss.on("error", (error) => options.logger.error("ws.error", { error }));

@@ -1,6 +1,6 @@
 import type { Clock } from "./clock";
 import type { Logger } from "./logger";
-import { Session, type SessionAccess } from "./session";
+import { Session, type SessionAccess, type SnapshotPolicy } from "./session";
 
 /** Options of a {@link SessionRegistry}. */
 export interface SessionRegistryOptions {
@@ -8,6 +8,7 @@ export interface SessionRegistryOptions {
   readonly logger: Logger;
   /** How long a session with no members stays in memory before it is dropped, in ms. */
   readonly sessionIdleMs: number;
+  readonly snapshots: SnapshotPolicy;
 }
 
 /**
@@ -47,6 +48,7 @@ export class SessionRegistry {
         logger: this.#options.logger,
         onEmpty: (s) => this.release(s),
         access,
+        snapshots: this.#options.snapshots,
       });
       this.#sessions.set(sessionId, session);
       this.#options.logger.info("session.created", { sessionId, tps });

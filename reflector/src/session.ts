@@ -3,12 +3,14 @@ import {
   encodeRelay,
   encodeServerMessage,
   encodeTick,
+  type SnapshotRequestEntry,
   type StreamEntry,
   type ViewExitEntry,
   type ViewJoinEntry,
 } from "@lockstep/protocol";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { SessionClock, type Clock } from "./clock";
+import { SnapshotRound } from "./snapshot-round";
 import type { Logger } from "./logger";
 
 /** A joined client as a session sees it: a view id and a way to send it frames. */
@@ -29,6 +31,25 @@ export interface SessionOptions {
   readonly onEmpty: (session: Session) => void;
   /** What the creating client registered: SHA-256 of the access token, and the password check envelope. */
   readonly access: SessionAccess;
+  /** When to take snapshots. */
+  readonly snapshots: SnapshotPolicy;
+}
+
+/** When a session asks its clients for a snapshot, and how long it waits for them. */
+export interface SnapshotPolicy {
+  /** Ask after this many entries since the last snapshot. */
+  readonly everyMessages: number;
+  /** Ask when this much session time (ms) passed since the last snapshot and anything happened. */
+  readonly everyMs: number;
+  /** How long to wait for votes, and then for each elected uploader, in ms. */
+  readonly voteTimeoutMs: number;
+}
+
+/** A snapshot the session keeps: the encrypted state right after entry `seq`. */
+export interface SessionSnapshot {
+  readonly seq: number;
+  readonly time: number;
+  readonly bytes: Uint8Array;
 }
 
 /** A session's admission data, registered by the client that created it. */
@@ -56,6 +77,12 @@ export class Session {
   readonly #logger: Logger;
   readonly #onEmpty: (session: Session) => void;
   readonly #access: SessionAccess;
+  readonly #policy: SnapshotPolicy;
+  #snapshot: SessionSnapshot | undefined;
+  #round: SnapshotRound | undefined;
+  #roundTimer: ReturnType<typeof setTimeout> | undefined;
+  #sinceSnapshot = 0;
+  #lastSnapshotTime = 0;
   readonly #members = new Map<string, SessionMember>();
   // Until snapshots trim it, the log is every entry since the session was created.
   readonly #log: StreamEntry[] = [];
@@ -72,6 +99,7 @@ export class Session {
     this.#onEmpty = options.onEmpty;
     // Copies: the registered bytes may view a socket's receive buffer.
     this.#access = { verifier: new Uint8Array(options.access.verifier), check: new Uint8Array(options.access.check) };
+    this.#policy = options.snapshots;
   }
 
   /** Number of joined members. */
@@ -118,7 +146,7 @@ export class Session {
         viewId: member.viewId,
         time,
         seq: this.#lastSeq,
-        snapshot: EMPTY,
+        snapshot: this.#snapshot?.bytes ?? EMPTY,
         persisted: EMPTY,
         auth: this.#access.check,
         entries: this.#log,
@@ -157,6 +185,9 @@ export class Session {
     this.#members.delete(member.viewId);
     const entry: ViewExitEntry = { type: MessageType.ViewExit, seq: ++this.#lastSeq, time: this.now(), viewId: member.viewId };
     this.#append(entry, encodeServerMessage(entry));
+    // A round still collecting votes stops waiting for a member that left.
+    const round = this.#round;
+    if (round !== undefined && round.majority === undefined && round.forget(member.viewId)) this.#concludeVotes();
     if (this.#members.size === 0) {
       this.#stopTicks();
       this.#onEmpty(this);
@@ -168,6 +199,7 @@ export class Session {
   dispose(): void {
     this.#disposed = true;
     this.#stopTicks();
+    this.#clearRoundTimer();
     this.#members.clear();
   }
 
@@ -175,6 +207,109 @@ export class Session {
     this.#log.push(entry);
     this.#broadcast(frame);
     this.#sentSinceTick = true;
+    if (++this.#sinceSnapshot >= this.#policy.everyMessages && this.#round === undefined) this.requestSnapshot();
+  }
+
+  /** The latest snapshot, if any. */
+  get snapshot(): SessionSnapshot | undefined {
+    return this.#snapshot;
+  }
+
+  /** Entries kept since the latest snapshot (what a joiner replays). */
+  get logLength(): number {
+    return this.#log.length;
+  }
+
+  /**
+   * Appends a SnapshotRequest entry: every member snapshots right after it and votes. Returns its
+   * seq, or undefined if there is nobody to ask or a round is under way.
+   */
+  requestSnapshot(): number | undefined {
+    if (this.#members.size === 0 || this.#round !== undefined || this.#disposed) return undefined;
+    const entry: SnapshotRequestEntry = { type: MessageType.SnapshotRequest, seq: ++this.#lastSeq, time: this.now() };
+    this.#round = new SnapshotRound(entry.seq, entry.time, this.#members.keys());
+    this.#append(entry, encodeServerMessage(entry));
+    this.#setRoundTimer(() => this.#concludeVotes());
+    return entry.seq;
+  }
+
+  /** A member's vote for the snapshot at `seq`. */
+  vote(member: SessionMember, seq: number, hash: Uint8Array): void {
+    const round = this.#round;
+    if (round === undefined || round.seq !== seq || round.majority !== undefined) return;
+    if (round.vote(member.viewId, hash)) this.#concludeVotes();
+  }
+
+  /** A member's upload of the snapshot at `seq`. Kept only if its hash is the majority's. */
+  upload(member: SessionMember, seq: number, hash: Uint8Array, bytes: Uint8Array): boolean {
+    const round = this.#round;
+    if (round === undefined || !round.accepts(seq, hash)) {
+      this.#logger.warn("snapshot.rejected", { sessionId: this.id, viewId: member.viewId, seq, expected: round?.seq });
+      return false;
+    }
+    this.#clearRoundTimer();
+    this.#round = undefined;
+    this.#snapshot = { seq, time: round.time, bytes: new Uint8Array(bytes) };
+    let trim = 0;
+    while (trim < this.#log.length && this.#log[trim]!.seq <= seq) trim++;
+    this.#log.splice(0, trim);
+    this.#sinceSnapshot = this.#log.length;
+    this.#lastSnapshotTime = round.time;
+    this.#logger.info("snapshot.stored", { sessionId: this.id, seq, bytes: bytes.length, viewId: member.viewId, logKept: this.#log.length });
+    // Under load, the entries that arrived during this round may already call for the next one.
+    if (this.#snapshotDue()) this.requestSnapshot();
+    return true;
+  }
+
+  #snapshotDue(): boolean {
+    if (this.#round !== undefined || this.#sinceSnapshot === 0) return false;
+    return this.#sinceSnapshot >= this.#policy.everyMessages || this.now() - this.#lastSnapshotTime >= this.#policy.everyMs;
+  }
+
+  #concludeVotes(): void {
+    const round = this.#round;
+    if (round === undefined) return;
+    this.#clearRoundTimer();
+    const decision = round.decide();
+    if (decision === undefined) {
+      this.#logger.warn("snapshot.abandoned", { sessionId: this.id, seq: round.seq, reason: "no votes" });
+      this.#round = undefined;
+      return;
+    }
+    if (decision.counts.size > 1) {
+      this.#logger.warn("snapshot.divergence", { sessionId: this.id, seq: round.seq, votes: [...decision.counts.values()] });
+      this.#broadcast(encodeServerMessage({ type: MessageType.Divergence, seq: round.seq, hash: Buffer.from(decision.majority, "hex") }));
+    }
+    this.#askForUpload();
+  }
+
+  #askForUpload(): void {
+    const round = this.#round;
+    if (round === undefined) return;
+    const viewId = round.elect((id) => this.#members.has(id));
+    if (viewId === undefined) {
+      this.#logger.warn("snapshot.abandoned", { sessionId: this.id, seq: round.seq, reason: "no uploader" });
+      this.#round = undefined;
+      return;
+    }
+    this.#members.get(viewId)!.send(encodeServerMessage({ type: MessageType.UploadRequest, seq: round.seq }));
+    this.#setRoundTimer(() => this.#askForUpload());
+  }
+
+  #setRoundTimer(fn: () => void): void {
+    this.#clearRoundTimer();
+    this.#roundTimer = setTimeout(() => {
+      try {
+        fn();
+      } catch (error) {
+        this.#logger.error("snapshot.failed", { sessionId: this.id, error });
+      }
+    }, this.#policy.voteTimeoutMs);
+  }
+
+  #clearRoundTimer(): void {
+    if (this.#roundTimer !== undefined) clearTimeout(this.#roundTimer);
+    this.#roundTimer = undefined;
   }
 
   #broadcast(frame: Uint8Array): void {
@@ -196,6 +331,7 @@ export class Session {
   #tick(): void {
     try {
       // An entry carries its time, so a tick right after one would tell clients nothing new.
+      if (this.#snapshotDue()) this.requestSnapshot();
       if (this.#sentSinceTick) {
         this.#sentSinceTick = false;
         return;

@@ -111,8 +111,9 @@ test("an oversized payload is refused with TooLarge and never relayed", async ()
   expect(b.frames.some((f) => f.type === MessageType.Relay)).toBe(false);
 });
 
-test("a frame between maxFrameBytes and twice that gets TooLarge; beyond twice ws closes with 1009", async () => {
-  await h.start({ limits: { maxFrameBytes: 4096 } });
+test("a frame over maxFrameBytes gets TooLarge; one past what even a snapshot may be, ws closes with 1009", async () => {
+  // ws buffers frames up to max(2 × maxFrameBytes, maxSnapshotBytes + 4096) so uploads fit.
+  await h.start({ limits: { maxFrameBytes: 4096, maxSnapshotBytes: 2048 } });
   const other = await bystander();
   const a = await h.connect();
   await a.join();
@@ -121,7 +122,7 @@ test("a frame between maxFrameBytes and twice that gets TooLarge; beyond twice w
 
   const b = await h.connect();
   await b.join();
-  b.sendRaw(new Uint8Array(9000));
+  b.sendRaw(new Uint8Array(8193));
   expect((await b.closed).code).toBe(1009);
   await other.check();
 });

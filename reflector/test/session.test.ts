@@ -14,7 +14,7 @@ class FakeMember implements SessionMember {
 
 let now = 0;
 let emptied: Session[] = [];
-const make = (tps = 10) => new Session({ sessionId: "S", tps, clock: () => now, logger: silentLogger, onEmpty: (s) => emptied.push(s), access: { verifier: new Uint8Array(32), check: new Uint8Array(1) } });
+const make = (tps = 10) => new Session({ sessionId: "S", tps, clock: () => now, logger: silentLogger, onEmpty: (s) => emptied.push(s), access: { verifier: new Uint8Array(32), check: new Uint8Array(1) }, snapshots: { everyMessages: 1e9, everyMs: 1e9, voteTimeoutMs: 1000 } });
 
 beforeEach(() => {
   jest.useFakeTimers();
