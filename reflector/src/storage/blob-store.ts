@@ -1,0 +1,95 @@
+import { StorageError } from "./errors";
+
+/**
+ * Byte-level key/value store: the whole contract an adapter (memory, filesystem, an external
+ * engine) must meet. Adapters only move bytes; layout, retention and the message log live in
+ * {@link SessionStore}. Every adapter passes the shared conformance suite
+ * (`reflector/test/storage/conformance.ts`).
+ *
+ * Keys are `/`-separated segments of `[A-Za-z0-9._-]` (no empty, `.` or `..` segment, no leading or
+ * trailing `/`, at most {@link MAX_KEY_LENGTH} characters and {@link MAX_SEGMENT_LENGTH} per
+ * segment). A key may be both a value and a prefix of other keys (`a/b` and `a/b/c` coexist).
+ * Invalid keys are rejected with a {@link StorageError}.
+ *
+ * @example
+ * ```ts
+ * const store = await createFsStore("/var/lib/lockstep");
+ * await store.put("sessions/abc/meta", bytes);
+ * const keys = await store.list("sessions/abc/"); // ["sessions/abc/meta"]
+ * await store.close();
+ * ```
+ */
+export interface BlobStore {
+  /** The value stored under `key`, as a fresh copy the caller may mutate; `undefined` if none. */
+  get(key: string): Promise<Uint8Array | undefined>;
+  /**
+   * Stores `value` (copied) under `key`. Atomic: a concurrent or later reader sees the old value
+   * or the new one, never a mix. Durable once resolved (the filesystem adapter writes a temp file,
+   * fsyncs it, renames it into place and fsyncs the directory).
+   */
+  put(key: string, value: Uint8Array): Promise<void>;
+  /** Removes `key`; no error if it is missing. Durable once resolved. */
+  delete(key: string): Promise<void>;
+  /** Every key starting with `prefix` (any string, e.g. `"a/b/"` or `"a/b"`), sorted ascending by UTF-16 code unit. */
+  list(prefix: string): Promise<string[]>;
+  /** Waits for operations in flight, then releases resources. Later calls fail with a {@link StorageError}. */
+  close(): Promise<void>;
+}
+
+/** Longest key accepted, in characters. */
+export const MAX_KEY_LENGTH = 1024;
+/** Longest key segment accepted, in characters (keeps filesystem names under 255 bytes). */
+export const MAX_SEGMENT_LENGTH = 120;
+
+const SEGMENT = /^[A-Za-z0-9._-]+$/;
+const PREFIX_CHARS = /^[A-Za-z0-9._/-]*$/;
+
+function segmentProblem(segment: string): string | undefined {
+  if (segment.length === 0) return "has an empty segment";
+  if (segment === "." || segment === "..") return `has a "${segment}" segment`;
+  if (segment.length > MAX_SEGMENT_LENGTH) return `has a segment longer than ${MAX_SEGMENT_LENGTH} characters`;
+  if (!SEGMENT.test(segment)) return "has a character outside [A-Za-z0-9._-/]";
+  return undefined;
+}
+
+/**
+ * Throws a {@link StorageError} unless `key` is a valid storage key.
+ * @returns the key's segments.
+ */
+export function checkKey(key: string): string[] {
+  if (typeof key !== "string" || key.length === 0) throw invalid(key, "is empty");
+  if (key.length > MAX_KEY_LENGTH) throw invalid(key, `is longer than ${MAX_KEY_LENGTH} characters`);
+  if (key.startsWith("/")) throw invalid(key, "is absolute (starts with '/')");
+  const segments = key.split("/");
+  for (const segment of segments) {
+    const problem = segmentProblem(segment);
+    if (problem !== undefined) throw invalid(key, problem);
+  }
+  return segments;
+}
+
+/**
+ * Throws a {@link StorageError} unless `prefix` could start a valid key: key characters only, and
+ * every segment before the last `/` valid. The text after the last `/` may be a partial segment.
+ * @returns the complete segments (before the last `/`) and the partial rest.
+ */
+export function checkPrefix(prefix: string): { dirs: string[]; partial: string } {
+  if (typeof prefix !== "string") throw invalid(String(prefix), "is not a string", "prefix");
+  if (prefix.length > MAX_KEY_LENGTH) throw invalid(prefix, `is longer than ${MAX_KEY_LENGTH} characters`, "prefix");
+  if (prefix.startsWith("/")) throw invalid(prefix, "is absolute (starts with '/')", "prefix");
+  if (!PREFIX_CHARS.test(prefix)) throw invalid(prefix, "has a character outside [A-Za-z0-9._-/]", "prefix");
+  const parts = prefix.split("/");
+  const partial = parts.pop() ?? "";
+  for (const segment of parts) {
+    const problem = segmentProblem(segment);
+    if (problem !== undefined) throw invalid(prefix, problem, "prefix");
+  }
+  return { dirs: parts, partial };
+}
+
+function invalid(key: string, problem: string, what = "key"): StorageError {
+  return new StorageError(
+    `invalid storage ${what} ${JSON.stringify(key)}: it ${problem}. Use '/'-separated segments of [A-Za-z0-9._-], without '.' or '..' segments.`,
+    { key },
+  );
+}

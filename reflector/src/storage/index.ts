@@ -1,0 +1,13 @@
+/**
+ * The reflector's storage subsystem: {@link SessionStore} owns layout, atomicity, retention and the
+ * per-session message log on top of a byte-level {@link BlobStore} adapter (memory or filesystem).
+ * @packageDocumentation
+ */
+export type { BlobStore } from "./blob-store";
+export { MAX_KEY_LENGTH, MAX_SEGMENT_LENGTH } from "./blob-store";
+export { StorageError } from "./errors";
+export { createMemoryStore } from "./memory-store";
+export { createFsStore } from "./fs-store";
+export { SessionStore, DEFAULT_RETENTION_MS } from "./session-store";
+export type { StoredSession, SessionStoreOptions } from "./session-store";
+export type { StoredSessionMeta, StoredSnapshot } from "./records";

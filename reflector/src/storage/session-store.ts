@@ -1,0 +1,379 @@
+/*
+ * Storage layout (keys in the BlobStore; <id> is the sessionId):
+ *
+ *   sessions/<id>/meta            JSON {format: 1, sessionId, persistentId, tps, verifier, check
+ *                                 (base64), createdAt}. Written once by create(); its presence is
+ *                                 what makes a session exist.
+ *   sessions/<id>/snapshot        "S", format 1, varUint seq, varUint time, then the opaque
+ *                                 snapshot bytes. Replaced whole by putSnapshot().
+ *   sessions/<id>/log/<seq16>     One segment per appendEntries() call: "L", format 1, then
+ *                                 encodeEntries(entries). <seq16> is the segment's first seq,
+ *                                 zero-padded to 16 digits so key order is seq order. Appends never
+ *                                 rewrite old data, and a retried append overwrites its own key.
+ *   activity/<id>                 Last activity, wall-clock ms as decimal ASCII. A flat index, so
+ *                                 sessionIds() and collectGarbage() never walk session logs.
+ *
+ * Crash safety rests on each put being atomic and durable, and on ordering:
+ * - create() writes activity before meta, so every session has an activity record; leftovers of
+ *   an interrupted deletion are removed before meta is written.
+ * - putSnapshot() writes the snapshot before trimming; segments a crash left behind that lie
+ *   wholly at or below the snapshot are skipped by load() and removed by the next snapshot.
+ * - deletion removes meta first (the session is gone), then the rest, then activity; an activity
+ *   record without meta is an orphan that collectGarbage() removes once it is old.
+ *
+ * One process writes a given store at a time: lastSeq is cached in memory per session.
+ */
+import type { StreamEntry } from "@lockstep/protocol";
+import type { BlobStore } from "./blob-store";
+import { checkAppend, checkMeta, checkSessionId } from "./checks";
+import { StorageError } from "./errors";
+import { KeyedQueue, mapLimit } from "./keyed-queue";
+import {
+  corrupt,
+  decodeActivity,
+  decodeMeta,
+  decodeSegment,
+  decodeSnapshot,
+  encodeActivity,
+  encodeMeta,
+  encodeSegment,
+  encodeSnapshot,
+  isCount,
+  type StoredSessionMeta,
+  type StoredSnapshot,
+} from "./records";
+
+/** Everything a restarted reflector needs to continue a session. */
+export interface StoredSession {
+  readonly meta: StoredSessionMeta;
+  readonly snapshot: StoredSnapshot | undefined;
+  /** Entries after the snapshot's seq (or from seq 1), contiguous and in order. */
+  readonly entries: StreamEntry[];
+  /** Seq of the last entry stored (or of the snapshot; 0 for a new session). */
+  readonly lastSeq: number;
+  /** Time of the last entry stored (or of the snapshot; 0 for a new session). */
+  readonly lastTime: number;
+}
+
+/** Options of a {@link SessionStore}. */
+export interface SessionStoreOptions {
+  /** Wall clock in ms for last activity and retention. Default `Date.now`. */
+  readonly now?: () => number;
+  /** Sessions not active for longer than this (ms) are collected. Default 30 days. */
+  readonly retentionMs?: number;
+}
+
+/** Default {@link SessionStoreOptions.retentionMs}: 30 days. */
+export const DEFAULT_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
+
+const SEQ_DIGITS = 16;
+const SEQ_NAME = /^[0-9]{16}$/;
+/** How many blobs collectGarbage() and sessionIds() read at once. */
+const SCAN_CONCURRENCY = 8;
+
+/** What this process knows about a session's stored stream. Mutated only by writes that succeeded. */
+interface Tail {
+  lastSeq: number;
+  lastTime: number;
+  snapshotSeq: number;
+  /** Whether `lastTime` is an entry's time (appends must not go below it) or only the snapshot's. */
+  timeFromEntry: boolean;
+}
+
+const metaKey = (id: string): string => `sessions/${id}/meta`;
+const snapshotKey = (id: string): string => `sessions/${id}/snapshot`;
+const sessionPrefix = (id: string): string => `sessions/${id}/`;
+const logPrefix = (id: string): string => `sessions/${id}/log/`;
+const segmentKey = (id: string, firstSeq: number): string => logPrefix(id) + String(firstSeq).padStart(SEQ_DIGITS, "0");
+const ACTIVITY_PREFIX = "activity/";
+const activityKey = (id: string): string => ACTIVITY_PREFIX + id;
+
+/**
+ * The reflector's storage subsystem: sessions' admission data, latest snapshot and ordered message
+ * log, plus retention. It owns the layout (see the top of this file) and the ordering that keeps
+ * it consistent across crashes; the {@link BlobStore} underneath only moves bytes.
+ *
+ * Appends for one session must be awaited one at a time (the reflector relays entries only after
+ * they are stored); different sessions proceed concurrently.
+ *
+ * @example
+ * ```ts
+ * const sessions = new SessionStore(await createFsStore("./data"), { retentionMs: 7 * 86_400_000 });
+ * await sessions.create({ sessionId, persistentId, tps: 20, verifier, check, createdAt: Date.now() });
+ * await sessions.appendEntries(sessionId, [{ type: MessageType.Relay, seq: 1, time: 0, payload }]);
+ * const stored = await sessions.load(sessionId); // after a restart: snapshot + entries since
+ * ```
+ */
+export class SessionStore {
+  readonly #store: BlobStore;
+  readonly #now: () => number;
+  readonly #retentionMs: number;
+  readonly #tails = new Map<string, Tail>();
+  readonly #loading = new Map<string, Promise<StoredSession | undefined>>();
+  /** Serializes create, load, snapshot, touch and delete per session. */
+  readonly #maintenance = new KeyedQueue();
+  /** Serializes appends per session, apart from maintenance so a snapshot's trimming never delays them. */
+  readonly #appends = new KeyedQueue();
+
+  constructor(store: BlobStore, options: SessionStoreOptions = {}) {
+    const retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
+    if (!(retentionMs >= 0)) throw new StorageError(`retentionMs must be a non-negative number of ms, got ${retentionMs}`);
+    this.#store = store;
+    this.#now = options.now ?? Date.now;
+    this.#retentionMs = retentionMs;
+  }
+
+  /**
+   * Registers a new session with its admission data and marks it active now.
+   * @throws {StorageError} if the session already exists, or the meta is malformed.
+   */
+  async create(meta: StoredSessionMeta): Promise<void> {
+    const id = checkSessionId(meta.sessionId);
+    checkMeta(meta);
+    return this.#maintenance.run(id, async () => {
+      const keys = await this.#store.list(sessionPrefix(id));
+      if (keys.includes(metaKey(id))) {
+        throw new StorageError(`session ${id} already exists; load() it instead of creating it`, { key: metaKey(id) });
+      }
+      // Leftovers of a deletion interrupted by a crash must not leak into the new session.
+      for (const key of keys) await this.#store.delete(key);
+      await this.#store.put(activityKey(id), encodeActivity(this.#wallClock()));
+      await this.#store.put(metaKey(id), encodeMeta(meta));
+      this.#tails.set(id, { lastSeq: 0, lastTime: 0, snapshotSeq: 0, timeFromEntry: false });
+    });
+  }
+
+  /**
+   * Loads everything a restarted reflector needs to continue the session: meta, snapshot and the
+   * entries after it (entries at or below the snapshot's seq are dropped).
+   * @returns `undefined` if the session is not stored.
+   * @throws {StorageError} naming the key, if stored data is corrupt or the log has a gap.
+   */
+  async load(sessionId: string): Promise<StoredSession | undefined> {
+    const id = checkSessionId(sessionId);
+    return this.#maintenance.run(id, async () => {
+      const loaded = await this.#read(id);
+      if (loaded !== undefined && !this.#tails.has(id)) this.#tails.set(id, tailOf(loaded));
+      return loaded;
+    });
+  }
+
+  /**
+   * Appends `entries` (contiguous, continuing the stored lastSeq) durably, with one put.
+   * @throws {StorageError} if the session is unknown, the entries do not continue the log, or the write fails.
+   */
+  async appendEntries(sessionId: string, entries: readonly StreamEntry[]): Promise<void> {
+    const id = checkSessionId(sessionId);
+    if (entries.length === 0) return;
+    return this.#appends.run(id, async () => {
+      const tail = await this.#tail(id);
+      checkAppend(id, tail.lastSeq, tail.timeFromEntry ? tail.lastTime : 0, entries);
+      const first = entries[0] as StreamEntry;
+      const last = entries[entries.length - 1] as StreamEntry;
+      await this.#store.put(segmentKey(id, first.seq), encodeSegment(entries));
+      tail.lastSeq = last.seq;
+      tail.lastTime = last.time;
+      tail.timeFromEntry = true;
+    });
+  }
+
+  /**
+   * Atomically replaces the session's snapshot, then removes log segments whose entries are all at
+   * or below `snapshot.seq`.
+   * @throws {StorageError} if the snapshot is ahead of the stored log or older than the stored snapshot.
+   */
+  async putSnapshot(sessionId: string, snapshot: StoredSnapshot): Promise<void> {
+    const id = checkSessionId(sessionId);
+    if (!isCount(snapshot.seq) || !isCount(snapshot.time) || !(snapshot.bytes instanceof Uint8Array)) {
+      throw new StorageError(`putSnapshot(${id}): seq and time must be non-negative integers and bytes a Uint8Array`);
+    }
+    return this.#maintenance.run(id, async () => {
+      const tail = await this.#tail(id);
+      if (snapshot.seq > tail.lastSeq) {
+        throw new StorageError(`putSnapshot(${id}): snapshot at seq ${snapshot.seq} is ahead of the stored log (last seq ${tail.lastSeq}); store the entries first`);
+      }
+      if (snapshot.seq < tail.snapshotSeq) {
+        throw new StorageError(`putSnapshot(${id}): snapshot at seq ${snapshot.seq} is older than the stored one (seq ${tail.snapshotSeq}); keep only newer snapshots`);
+      }
+      await this.#store.put(snapshotKey(id), encodeSnapshot(snapshot));
+      tail.snapshotSeq = snapshot.seq;
+      await this.#trim(id, snapshot.seq, tail);
+    });
+  }
+
+  /**
+   * Marks the session active now, so retention keeps it.
+   * @throws {StorageError} if the session is not stored.
+   */
+  async touch(sessionId: string): Promise<void> {
+    const id = checkSessionId(sessionId);
+    return this.#maintenance.run(id, async () => {
+      if (!this.#tails.has(id) && (await this.#store.get(metaKey(id))) === undefined) throw unknownSession(id);
+      await this.#store.put(activityKey(id), encodeActivity(this.#wallClock()));
+    });
+  }
+
+  /**
+   * Deletes every session whose last activity is more than `retentionMs` ago, except those in
+   * `keep` (pass the live ones). An unreadable activity record is rewritten as "now" rather than
+   * trusted either way, so corruption can neither delete a session early nor keep it forever.
+   * @returns how many sessions were deleted.
+   */
+  async collectGarbage(keep: ReadonlySet<string> = new Set()): Promise<number> {
+    const ids = await this.#activityIds();
+    const deleted = await mapLimit(ids, SCAN_CONCURRENCY, (id) => {
+      if (keep.has(id)) return Promise.resolve(false);
+      // Re-read inside the queue: a touch() that got there first wins.
+      return this.#maintenance.run(id, async () => {
+        if (keep.has(id)) return false;
+        const bytes = await this.#store.get(activityKey(id));
+        if (bytes === undefined) return false;
+        const now = this.#wallClock();
+        const lastActive = decodeActivity(bytes);
+        if (lastActive === undefined) {
+          await this.#store.put(activityKey(id), encodeActivity(now));
+          return false;
+        }
+        if (now - lastActive <= this.#retentionMs) return false;
+        await this.#delete(id);
+        return true;
+      });
+    });
+    return deleted.filter(Boolean).length;
+  }
+
+  /** The ids of the sessions stored, sorted ascending. */
+  async sessionIds(): Promise<string[]> {
+    const ids = await this.#activityIds();
+    const exists = await mapLimit(ids, SCAN_CONCURRENCY, async (id) => (await this.#store.get(metaKey(id))) !== undefined);
+    return ids.filter((_, i) => exists[i]);
+  }
+
+  #wallClock(): number {
+    const now = Math.floor(this.#now());
+    return Number.isSafeInteger(now) && now > 0 ? now : 0;
+  }
+
+  async #activityIds(): Promise<string[]> {
+    const keys = await this.#store.list(ACTIVITY_PREFIX);
+    return keys.map((key) => key.slice(ACTIVITY_PREFIX.length)).filter((id) => !id.includes("/"));
+  }
+
+  /** The cached tail of a session, loading it once if this process has not seen the session yet. */
+  async #tail(id: string): Promise<Tail> {
+    const cached = this.#tails.get(id);
+    if (cached !== undefined) return cached;
+    let pending = this.#loading.get(id);
+    if (pending === undefined) {
+      pending = this.#read(id).finally(() => this.#loading.delete(id));
+      this.#loading.set(id, pending);
+    }
+    const loaded = await pending;
+    if (loaded === undefined) throw unknownSession(id);
+    // Another caller may have filled the cache meanwhile; its tail is at least as new as ours.
+    let tail = this.#tails.get(id);
+    if (tail === undefined) {
+      tail = tailOf(loaded);
+      this.#tails.set(id, tail);
+    }
+    return tail;
+  }
+
+  async #read(id: string): Promise<StoredSession | undefined> {
+    const metaBytes = await this.#store.get(metaKey(id));
+    if (metaBytes === undefined) return undefined;
+    const meta = decodeMeta(metaKey(id), metaBytes, id);
+    const snapshotBytes = await this.#store.get(snapshotKey(id));
+    const snapshot = snapshotBytes === undefined ? undefined : decodeSnapshot(snapshotKey(id), snapshotBytes);
+    const segments = parseSegmentKeys(id, await this.#store.list(logPrefix(id)), true);
+    const start = (snapshot?.seq ?? 0) + 1;
+    const entries: StreamEntry[] = [];
+    let expected = start;
+    let previousTime: number | undefined;
+    for (let i = 0; i < segments.length; i++) {
+      const { key, first } = segments[i] as Segment;
+      const next = segments[i + 1];
+      // Wholly covered by the snapshot: a trim interrupted by a crash left it behind.
+      if (next !== undefined && next.first <= start) continue;
+      if (first > expected) {
+        throw corrupt(key, `the log jumps from seq ${expected - 1} to ${first}, so entries are missing`);
+      }
+      const bytes = await this.#store.get(key);
+      if (bytes === undefined) throw corrupt(key, "it was listed but could not be read");
+      const decoded = decodeSegment(key, bytes);
+      for (let j = 0; j < decoded.length; j++) {
+        const entry = decoded[j] as StreamEntry;
+        if (entry.seq !== first + j) throw corrupt(key, `entry ${j} has seq ${entry.seq}, expected ${first + j}`);
+        if (entry.seq < start) continue;
+        if (entry.seq !== expected) throw corrupt(key, `it overlaps the previous segment at seq ${entry.seq}`);
+        if (previousTime !== undefined && entry.time < previousTime) {
+          throw corrupt(key, `time goes backwards at seq ${entry.seq} (${entry.time} < ${previousTime})`);
+        }
+        entries.push(entry);
+        previousTime = entry.time;
+        expected++;
+      }
+    }
+    const lastEntry = entries[entries.length - 1];
+    return {
+      meta,
+      snapshot,
+      entries,
+      lastSeq: expected - 1,
+      lastTime: lastEntry?.time ?? snapshot?.time ?? 0,
+    };
+  }
+
+  /** Deletes segments wholly at or below `snapshotSeq`, oldest first. */
+  async #trim(id: string, snapshotSeq: number, tail: Tail): Promise<void> {
+    const segments = parseSegmentKeys(id, await this.#store.list(logPrefix(id)), false);
+    for (let i = 0; i < segments.length; i++) {
+      const { key } = segments[i] as Segment;
+      const next = segments[i + 1];
+      // The last segment ends at the cached lastSeq: appends update it only once their put is durable.
+      const covered = next !== undefined ? next.first <= snapshotSeq + 1 : tail.lastSeq <= snapshotSeq;
+      if (!covered) return;
+      await this.#store.delete(key);
+    }
+  }
+
+  /** Removes a session: meta first (it no longer exists), then its other keys, then its activity record. */
+  async #delete(id: string): Promise<void> {
+    this.#tails.delete(id);
+    await this.#store.delete(metaKey(id));
+    for (const key of await this.#store.list(sessionPrefix(id))) await this.#store.delete(key);
+    await this.#store.delete(activityKey(id));
+  }
+}
+
+interface Segment {
+  readonly key: string;
+  readonly first: number;
+}
+
+/** Log segment keys with their first seq, in seq order. Unexpected names are corrupt (`strict`) or skipped. */
+function parseSegmentKeys(id: string, keys: readonly string[], strict: boolean): Segment[] {
+  const prefix = logPrefix(id);
+  const segments: Segment[] = [];
+  for (const key of keys) {
+    const name = key.slice(prefix.length);
+    const first = SEQ_NAME.test(name) ? Number(name) : 0;
+    if (first >= 1 && Number.isSafeInteger(first)) segments.push({ key, first });
+    else if (strict) throw corrupt(key, `a log segment's name must be its first seq as ${SEQ_DIGITS} digits`);
+  }
+  // Zero-padding makes key order seq order already; sort anyway so a foreign adapter's order cannot matter.
+  return segments.sort((a, b) => a.first - b.first);
+}
+
+function tailOf(session: StoredSession): Tail {
+  return {
+    lastSeq: session.lastSeq,
+    lastTime: session.lastTime,
+    snapshotSeq: session.snapshot?.seq ?? 0,
+    timeFromEntry: session.entries.length > 0,
+  };
+}
+
+function unknownSession(id: string): StorageError {
+  return new StorageError(`session ${id} is not stored; create() it first (or load() to check it exists)`, { key: metaKey(id) });
+}

@@ -1,0 +1,215 @@
+import { StorageError, type BlobStore } from "../../src/storage";
+
+/** What a conformance run needs from an adapter: a fresh, empty store and a way to dispose of it. */
+export interface BlobStoreFixture {
+  readonly store: BlobStore;
+  cleanup(): Promise<void>;
+}
+
+const bytes = (...values: number[]): Uint8Array => new Uint8Array(values);
+const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+/** Deterministic pseudo-random bytes (xorshift32), so large-value tests need no fixtures. */
+function pattern(length: number, seed: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+async function expectStorageError(promise: Promise<unknown>): Promise<void> {
+  await expect(promise).rejects.toBeInstanceOf(StorageError);
+}
+
+/**
+ * The contract every {@link BlobStore} adapter must meet. Call it from the adapter's test file:
+ * `runBlobStoreConformance("memory", async () => ({ store: createMemoryStore(), cleanup: async () => {} }))`.
+ */
+export function runBlobStoreConformance(name: string, make: () => Promise<BlobStoreFixture>): void {
+  describe(`BlobStore conformance: ${name}`, () => {
+    let fixture: BlobStoreFixture;
+    let store: BlobStore;
+
+    beforeEach(async () => {
+      fixture = await make();
+      store = fixture.store;
+    });
+
+    afterEach(async () => {
+      await store.close();
+      await fixture.cleanup();
+    });
+
+    test("get of a missing key is undefined", async () => {
+      expect(await store.get("missing")).toBeUndefined();
+      expect(await store.get("a/b/missing")).toBeUndefined();
+    });
+
+    test("put then get returns the value; put overwrites", async () => {
+      await store.put("a/b", text("one"));
+      expect(await store.get("a/b")).toEqual(text("one"));
+      await store.put("a/b", text("two, longer"));
+      expect(await store.get("a/b")).toEqual(text("two, longer"));
+      await store.put("a/b", text("3"));
+      expect(await store.get("a/b")).toEqual(text("3"));
+    });
+
+    test("delete removes the key and ignores a missing key", async () => {
+      await store.put("x/y", bytes(1));
+      await store.delete("x/y");
+      expect(await store.get("x/y")).toBeUndefined();
+      expect(await store.list("")).toEqual([]);
+      await store.delete("x/y");
+      await store.delete("never/was/there");
+      await store.put("x/y", bytes(2));
+      expect(await store.get("x/y")).toEqual(bytes(2));
+    });
+
+    test("binary values round-trip byte for byte, including empty and every byte value", async () => {
+      const all = new Uint8Array(256).map((_, i) => i);
+      await store.put("bin/all", all);
+      await store.put("bin/empty", new Uint8Array(0));
+      expect(await store.get("bin/all")).toEqual(all);
+      const empty = await store.get("bin/empty");
+      expect(empty).toBeInstanceOf(Uint8Array);
+      expect(empty?.length).toBe(0);
+      expect(await store.list("bin/")).toEqual(["bin/all", "bin/empty"]);
+    });
+
+    test("a value that is a view into a larger buffer stores only the view", async () => {
+      const backing = bytes(9, 9, 1, 2, 3, 9, 9);
+      await store.put("view", backing.subarray(2, 5));
+      expect(await store.get("view")).toEqual(bytes(1, 2, 3));
+    });
+
+    test("large values (4 MB) round-trip", async () => {
+      const large = pattern(4 * 1024 * 1024 + 3, 7);
+      await store.put("large/value", large);
+      const back = await store.get("large/value");
+      expect(back?.length).toBe(large.length);
+      expect(Buffer.compare(Buffer.from(back ?? []), Buffer.from(large))).toBe(0);
+    });
+
+    test("list returns keys with the prefix, sorted by code unit", async () => {
+      const keys = ["b", "a/Z", "a/a", "a/B", "a/_", "a/-", "a/0", "a/z/9", "a/z", "a.b", "A"];
+      for (const key of [...keys].reverse()) await store.put(key, text(key));
+      expect(await store.list("")).toEqual([...keys].sort());
+      expect(await store.list("a/")).toEqual(["a/-", "a/0", "a/B", "a/Z", "a/_", "a/a", "a/z", "a/z/9"]);
+      expect(await store.list("a")).toEqual(["a.b", "a/-", "a/0", "a/B", "a/Z", "a/_", "a/a", "a/z", "a/z/9"]);
+      expect(await store.list("nothing/")).toEqual([]);
+    });
+
+    test("keys differing only in case are distinct", async () => {
+      await store.put("case/Key", text("upper"));
+      await store.put("case/key", text("lower"));
+      expect(await store.get("case/Key")).toEqual(text("upper"));
+      expect(await store.get("case/key")).toEqual(text("lower"));
+      expect(await store.list("case/")).toEqual(["case/Key", "case/key"]);
+    });
+
+    test("sibling prefixes: a/b, a/bc and a/b/c coexist and list keeps them apart", async () => {
+      await store.put("a/b", text("b"));
+      await store.put("a/bc", text("bc"));
+      await store.put("a/b/c", text("c"));
+      expect(await store.get("a/b")).toEqual(text("b"));
+      expect(await store.get("a/bc")).toEqual(text("bc"));
+      expect(await store.get("a/b/c")).toEqual(text("c"));
+      expect(await store.list("a/b/")).toEqual(["a/b/c"]);
+      expect(await store.list("a/b")).toEqual(["a/b", "a/b/c", "a/bc"]);
+      expect(await store.list("a/bc")).toEqual(["a/bc"]);
+      expect(await store.list("a/bc/")).toEqual([]);
+      await store.delete("a/b");
+      expect(await store.list("a/")).toEqual(["a/b/c", "a/bc"]);
+      await store.delete("a/b/c");
+      expect(await store.list("a/")).toEqual(["a/bc"]);
+      await store.put("a/b", text("again"));
+      expect(await store.list("a/b")).toEqual(["a/b", "a/bc"]);
+    });
+
+    test("invalid keys are rejected with StorageError", async () => {
+      const invalid = ["", "/abs", "a//b", "a/", "a/../b", "..", ".", "a/./b", "a b", "a\\b", "é", "a:b", "a/b?", "x".repeat(2000)];
+      for (const key of invalid) {
+        await expectStorageError(store.put(key, bytes(1)));
+        await expectStorageError(store.get(key));
+        await expectStorageError(store.delete(key));
+      }
+      for (const prefix of ["/a", "a//", "../", "a/../", "a b", "é"]) await expectStorageError(store.list(prefix));
+      expect(await store.list("")).toEqual([]);
+    });
+
+    test("names that look like parents or dot files are ordinary keys", async () => {
+      await store.put("..a/.b/c..", bytes(1));
+      await store.put("-/_/x", new Uint8Array(0));
+      expect(await store.get("..a/.b/c..")).toEqual(bytes(1));
+      expect(await store.list("..a/")).toEqual(["..a/.b/c.."]);
+      expect(await store.list("")).toEqual(["-/_/x", "..a/.b/c.."]);
+    });
+
+    test("returned bytes do not alias the store, and neither does the value put", async () => {
+      const value = bytes(1, 2, 3);
+      await store.put("alias", value);
+      value[0] = 99;
+      const first = await store.get("alias");
+      expect(first).toEqual(bytes(1, 2, 3));
+      first?.fill(0);
+      expect(await store.get("alias")).toEqual(bytes(1, 2, 3));
+    });
+
+    test("put then immediate get sees the new value", async () => {
+      for (let i = 0; i < 20; i++) {
+        await store.put("seq/k", bytes(i));
+        expect(await store.get("seq/k")).toEqual(bytes(i));
+      }
+    });
+
+    test("concurrent puts to one key leave one of the values, intact", async () => {
+      const values = Array.from({ length: 12 }, (_, i) => pattern(64 * 1024 + i, i + 1));
+      await Promise.all(values.map((v) => store.put("race/key", v)));
+      const final = await store.get("race/key");
+      expect(final).toBeDefined();
+      expect(values.some((v) => Buffer.compare(Buffer.from(v), Buffer.from(final ?? [])) === 0)).toBe(true);
+      expect(await store.list("race/")).toEqual(["race/key"]);
+    });
+
+    test("readers racing a put see the old value or the new one, never a mix", async () => {
+      const old = pattern(256 * 1024, 3);
+      const next = pattern(256 * 1024, 4);
+      await store.put("torn/key", old);
+      const reads = Array.from({ length: 8 }, () => store.get("torn/key"));
+      await Promise.all([store.put("torn/key", next), ...reads]);
+      for (const read of await Promise.all(reads)) {
+        const b = Buffer.from(read ?? []);
+        expect(Buffer.compare(b, Buffer.from(old)) === 0 || Buffer.compare(b, Buffer.from(next)) === 0).toBe(true);
+      }
+    });
+
+    test("concurrent puts to different keys all land", async () => {
+      const keys = Array.from({ length: 40 }, (_, i) => `many/${i % 4}/k${String(i).padStart(2, "0")}`);
+      await Promise.all(keys.map((key, i) => store.put(key, bytes(i))));
+      expect(await store.list("many/")).toEqual([...keys].sort());
+      for (const [i, key] of keys.entries()) expect(await store.get(key)).toEqual(bytes(i));
+    });
+
+    test("concurrent deletes and puts in one directory do not lose the puts", async () => {
+      for (let i = 0; i < 10; i++) await store.put(`dir/old${i}`, bytes(i));
+      await Promise.all([
+        ...Array.from({ length: 10 }, (_, i) => store.delete(`dir/old${i}`)),
+        ...Array.from({ length: 10 }, (_, i) => store.put(`dir/new${i}`, bytes(i))),
+      ]);
+      expect(await store.list("dir/")).toEqual(Array.from({ length: 10 }, (_, i) => `dir/new${i}`));
+    });
+
+    test("operations after close fail with StorageError", async () => {
+      await store.put("k", bytes(1));
+      await store.close();
+      await expectStorageError(store.get("k"));
+      await expectStorageError(store.put("k", bytes(2)));
+      await expectStorageError(store.list(""));
+    });
+  });
+}
