@@ -65,7 +65,8 @@ for (const name of examples) {
   builds.push(ctx);
 }
 
-const reflector = await startReflector({ host: args.host, port: Number(args["reflector-port"]) });
+// The embedded default storage: sessions survive restarts of the dev server (delete .data/ to reset).
+const reflector = await startReflector({ host: args.host, port: Number(args["reflector-port"]), dataDir: join(root, ".data", "reflector") });
 
 const types = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".map": "application/json", ".css": "text/css", ".json": "application/json", ".svg": "image/svg+xml", ".png": "image/png" };
 

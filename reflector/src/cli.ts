@@ -10,7 +10,14 @@ export interface CliSettings {
   /** Tick rate forced on every session, or `undefined` to let each session's first joiner choose. */
   readonly tps: number | undefined;
   readonly logLevel: LogLevel;
+  /** Directory of the filesystem store, or `undefined` to keep sessions in memory only (`--memory`). */
+  readonly dataDir: string | undefined;
+  /** Entries between snapshots, or `undefined` for the default. */
+  readonly snapshotMessages: number | undefined;
 }
+
+/** Where the CLI stores sessions unless told otherwise (relative to the working directory). */
+export const DEFAULT_DATA_DIR = "lockstep-data";
 
 /** What {@link parseArgs} made of the arguments. */
 export type ParsedArgs =
@@ -29,6 +36,11 @@ Options:
   --tps N            force N ticks per second on every session (${DEFAULT_LIMITS.minTps}..${DEFAULT_LIMITS.maxTps};
                      default: each session's first joiner chooses)
   --log-level L      info | warn | error | silent (default info); logs are JSON lines on stdout
+  --data-dir D       store sessions (snapshots, message logs) under D (default ./${"lockstep-data"});
+                     sessions survive clients leaving and reflector restarts, even kill -9
+  --memory           keep sessions in memory only (lost when the reflector stops)
+  --snapshot-messages N
+                     ask clients for a snapshot every N messages (default 1000)
   -h, --help         show this help
 
 GET /health answers {"status":"ok",...}. SIGINT or SIGTERM shuts down cleanly.`;
@@ -42,12 +54,18 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   let host = DEFAULT_HOST;
   let tps: number | undefined;
   let logLevel: LogLevel = "info";
+  let dataDir: string | undefined = DEFAULT_DATA_DIR;
+  let snapshotMessages: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "--help" || arg === "-h") return { kind: "help" };
+    if (arg === "--memory") {
+      dataDir = undefined;
+      continue;
+    }
     const eq = arg.indexOf("=");
     const flag = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
-    if (flag !== "--port" && flag !== "--host" && flag !== "--tps" && flag !== "--log-level") {
+    if (flag !== "--port" && flag !== "--host" && flag !== "--tps" && flag !== "--log-level" && flag !== "--data-dir" && flag !== "--snapshot-messages") {
       return { kind: "error", message: `unknown argument ${JSON.stringify(arg)}` };
     }
     let value: string | undefined;
@@ -82,9 +100,19 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
         }
         logLevel = value as LogLevel;
         break;
+      case "--snapshot-messages": {
+        const n = parseInteger(value);
+        if (n === undefined || n < 1) return { kind: "error", message: `--snapshot-messages must be a positive integer, got ${JSON.stringify(value)}` };
+        snapshotMessages = n;
+        break;
+      }
+      case "--data-dir":
+        if (value.length === 0) return { kind: "error", message: "--data-dir must not be empty" };
+        dataDir = value;
+        break;
     }
   }
-  return { kind: "run", settings: { port, host, tps, logLevel } };
+  return { kind: "run", settings: { port, host, tps, logLevel, dataDir, snapshotMessages } };
 }
 
 function parseInteger(text: string): number | undefined {
@@ -141,13 +169,15 @@ export async function main(argv: readonly string[], io: CliIo = nodeIo): Promise
     io.exit(2);
     return;
   }
-  const { port, host, tps, logLevel } = parsed.settings;
+  const { port, host, tps, logLevel, dataDir, snapshotMessages } = parsed.settings;
   let reflector: Reflector;
   try {
     reflector = await startReflector({
       port,
       host,
       tps,
+      ...(dataDir !== undefined ? { dataDir } : {}),
+      ...(snapshotMessages !== undefined ? { snapshots: { everyMessages: snapshotMessages } } : {}),
       logger: logLevel === "silent" ? silentLogger : createConsoleLogger(logLevel),
     });
   } catch (error) {

@@ -5,17 +5,19 @@ export type Clock = () => number;
 export const performanceClock: Clock = () => performance.now();
 
 /**
- * One session's time: whole milliseconds since the session was created, never decreasing even if
- * the underlying clock stutters backwards.
+ * One session's time: whole milliseconds since the session was created (counting only time the
+ * session was in memory), never decreasing even if the underlying clock stutters backwards.
  */
 export class SessionClock {
   readonly #clock: Clock;
   readonly #origin: number;
-  #last = 0;
+  #last: number;
 
-  constructor(clock: Clock) {
+  /** `start`: the session time to continue from (a session reloaded after a restart). */
+  constructor(clock: Clock, start = 0) {
     this.#clock = clock;
-    this.#origin = clock();
+    this.#last = start;
+    this.#origin = clock() - start;
   }
 
   /** Session time now, in integer ms. */

@@ -5,11 +5,12 @@ import { TokenBucket } from "./rate-limiter";
 import type { Session, SessionMember } from "./session";
 
 /**
- * Where a socket is in its life: `"open"` until it joins, `"joined"` while in a session,
+ * Where a socket is in its life: `"open"` until it sends Join, `"joining"` while its session loads,
+ * `"joined"` while in a session,
  * `"closing"` once the reflector (or the client's Leave) ended it, `"closed"` after the socket closed.
  * Frames arriving in `"closing"` or `"closed"` are ignored.
  */
-export type ConnectionState = "open" | "joined" | "closing" | "closed";
+export type ConnectionState = "open" | "joining" | "joined" | "closing" | "closed";
 
 /** Options of a {@link Connection}. */
 export interface ConnectionOptions {

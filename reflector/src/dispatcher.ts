@@ -59,7 +59,7 @@ export class Dispatcher {
       const msg = decodeClientMessage(toBytes(data), this.#limits);
       switch (msg.type) {
         case MessageType.Join:
-          this.#join(conn, msg);
+          this.#join(conn, msg).catch((error: unknown) => this.#onError(conn, error));
           break;
         case MessageType.Send: {
           const session = joinedSession(conn, "Send");
@@ -109,18 +109,24 @@ export class Dispatcher {
     conn.fail(code, message);
   }
 
-  #join(conn: Connection, msg: JoinMessage): void {
+  /** Admits a Join: loads or creates the session, checks the access token, syncs the joiner. */
+  async #join(conn: Connection, msg: JoinMessage): Promise<void> {
     if (conn.state !== "open") {
       throw new ProtocolError("this socket already joined a session; open a new socket to join again", CloseCode.BadJoin);
     }
     const auth = decodeJoinAuth(msg.auth);
-    const existing = this.#registry.get(msg.sessionId);
-    if (existing !== undefined && !existing.admits(auth.token)) {
+    conn.state = "joining";
+    conn.viewId = msg.viewId;
+    const session = await this.#registry.open({ sessionId: msg.sessionId, persistentId: msg.persistentId, tps: this.#tps ?? msg.tps, access: auth });
+    if (conn.state !== "joining") {
+      this.#registry.release(session); // the socket went away while the session loaded
+      return;
+    }
+    if (!session.admits(auth.token)) {
+      this.#registry.release(session);
       this.#logger.warn("auth.failed", { sessionId: msg.sessionId, viewId: msg.viewId, connectionId: conn.id, remote: conn.remote });
       throw new ProtocolError("access token does not match this session: wrong password?", CloseCode.AuthFailed);
     }
-    const session = this.#registry.acquire(msg.sessionId, this.#tps ?? msg.tps, auth);
-    conn.viewId = msg.viewId;
     if (!session.join(conn, msg.viewData)) {
       this.#registry.release(session);
       throw new ProtocolError(

@@ -10,3 +10,6 @@ export { ReflectorError } from "./errors";
 export { silentLogger, createConsoleLogger } from "./logger";
 export type { Logger, LogLevel, LogFields, ConsoleLoggerOptions } from "./logger";
 export type { Clock } from "./clock";
+export type { SnapshotPolicy } from "./session";
+export { createMemoryStore, createFsStore, StorageError } from "./storage/index";
+export type { BlobStore } from "./storage/index";

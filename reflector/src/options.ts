@@ -3,6 +3,7 @@ import { performanceClock, type Clock } from "./clock";
 import { ReflectorError } from "./errors";
 import { createConsoleLogger, type Logger } from "./logger";
 import type { SnapshotPolicy } from "./session";
+import type { BlobStore } from "./storage/index";
 
 /** Options of {@link startReflector}. Every field is optional. */
 export interface ReflectorOptions {
@@ -35,6 +36,15 @@ export interface ReflectorOptions {
    * (default 5 000).
    */
   readonly snapshots?: Partial<SnapshotPolicy>;
+  /**
+   * Where sessions are stored (so they outlive their clients and the reflector): a BlobStore
+   * adapter. Default: `dataDir` if given (filesystem), else memory (lost when the process ends).
+   */
+  readonly storage?: BlobStore;
+  /** Directory of the filesystem store (the embedded default of the CLI and dev server). */
+  readonly dataDir?: string;
+  /** Stored sessions inactive this long are deleted, in ms. Default 30 days. */
+  readonly retentionMs?: number;
 }
 
 /** {@link ReflectorOptions} with every default filled in and validated. */
@@ -48,6 +58,9 @@ export interface ResolvedOptions {
   readonly heartbeatMs: number;
   readonly tps: number | undefined;
   readonly snapshots: SnapshotPolicy;
+  readonly storage: BlobStore | undefined;
+  readonly dataDir: string | undefined;
+  readonly retentionMs: number;
 }
 
 /** Default port of a reflector. */
@@ -84,6 +97,12 @@ export function resolveOptions(options: ReflectorOptions = {}): ResolvedOptions 
   if (tps !== undefined && (!Number.isInteger(tps) || tps < limits.minTps || tps > limits.maxTps)) {
     throw new ReflectorError(`option tps must be an integer in ${limits.minTps}..${limits.maxTps}, got ${String(tps)}`);
   }
+  if (options.storage !== undefined && options.dataDir !== undefined) {
+    throw new ReflectorError("give either option storage or option dataDir, not both");
+  }
+  if (options.retentionMs !== undefined && !(options.retentionMs > 0)) {
+    throw new ReflectorError(`option retentionMs must be a positive number of ms, got ${String(options.retentionMs)}`);
+  }
   const everyMessages = options.snapshots?.everyMessages ?? 1000;
   if (!Number.isInteger(everyMessages) || everyMessages < 1) {
     throw new ReflectorError(`option snapshots.everyMessages must be a positive integer, got ${String(everyMessages)}`);
@@ -103,6 +122,9 @@ export function resolveOptions(options: ReflectorOptions = {}): ResolvedOptions 
     heartbeatMs,
     tps,
     snapshots,
+    storage: options.storage,
+    dataDir: options.dataDir,
+    retentionMs: options.retentionMs ?? 30 * 24 * 60 * 60 * 1000,
   };
 }
 

@@ -9,6 +9,7 @@ import { ReflectorError } from "./errors";
 import { handleHttpRequest } from "./http";
 import { resolveOptions, type ReflectorOptions, type ResolvedOptions } from "./options";
 import { SessionRegistry } from "./session-registry";
+import { SessionStore, createFsStore, createMemoryStore, type BlobStore } from "./storage/index";
 
 /** Counters of a running reflector. */
 export interface ReflectorStats {
@@ -39,6 +40,7 @@ export interface Reflector {
 // How long close() waits for clients to finish the closing handshake before cutting them off.
 const SHUTDOWN_GRACE_MS = 2000;
 const NORMAL_CLOSURE = 1000;
+const GC_INTERVAL_MS = 60 * 60 * 1000;
 
 /**
  * Starts a reflector: one HTTP server that answers `GET /health` and accepts WebSocket upgrades on
@@ -56,8 +58,15 @@ const NORMAL_CLOSURE = 1000;
  * @throws {ReflectorError} (as a rejection) for invalid options or when the port cannot be listened on.
  */
 export async function startReflector(options?: ReflectorOptions): Promise<Reflector> {
-  const server = new ReflectorServer(resolveOptions(options));
-  await server.listen();
+  const resolved = resolveOptions(options);
+  const blobs = resolved.storage ?? (resolved.dataDir !== undefined ? await createFsStore(resolved.dataDir) : createMemoryStore());
+  const server = new ReflectorServer(resolved, blobs);
+  try {
+    await server.listen();
+  } catch (error) {
+    await blobs.close();
+    throw error;
+  }
   const reflector: Reflector = {
     url: server.url,
     port: server.port,
@@ -80,9 +89,15 @@ class ReflectorServer {
   #closing: Promise<void> | undefined;
   #drained: (() => void) | undefined;
 
-  constructor(options: ResolvedOptions) {
+  readonly #blobs: BlobStore;
+  readonly #store: SessionStore;
+  #gcTimer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(options: ResolvedOptions, blobs: BlobStore) {
     this.#options = options;
-    this.#registry = new SessionRegistry(options);
+    this.#blobs = blobs;
+    this.#store = new SessionStore(blobs, { retentionMs: options.retentionMs });
+    this.#registry = new SessionRegistry({ ...options, store: this.#store });
     this.#dispatcher = new Dispatcher({ registry: this.#registry, limits: options.limits, logger: options.logger, tps: options.tps });
     this.#http = createServer((req, res) => {
       try {
@@ -132,10 +147,21 @@ class ReflectorServer {
         if (this.#options.heartbeatMs > 0) {
           this.#heartbeat = setInterval(() => this.#beat(), this.#options.heartbeatMs);
         }
-        logger.info("listening", { url: this.url, host, port: this.#port });
+        logger.info("listening", { url: this.url, host, port: this.#port, storage: this.#options.dataDir ?? (this.#options.storage ? "custom" : "memory") });
+        // Retention: collect long-inactive sessions now and then (never the ones in memory).
+        this.#collectGarbage();
+        this.#gcTimer = setInterval(() => this.#collectGarbage(), Math.min(this.#options.retentionMs, GC_INTERVAL_MS));
+        this.#gcTimer.unref();
         resolve();
       });
     });
+  }
+
+  #collectGarbage(): void {
+    this.#store.collectGarbage(this.#registry.liveIds()).then(
+      (n) => n > 0 && this.#options.logger.info("storage.collected", { sessions: n }),
+      (error: unknown) => this.#options.logger.error("storage.gc.failed", { error }),
+    );
   }
 
   stats(): ReflectorStats {
@@ -151,6 +177,9 @@ class ReflectorServer {
     const { logger } = this.#options;
     logger.info("shutdown", { sessions: this.#registry.size, connections: this.#connections.size });
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+    if (this.#gcTimer !== undefined) clearInterval(this.#gcTimer);
+    // Everything stamped is written (and relayed) before the sessions go.
+    await this.#registry.drain();
     // Sessions go first so that closing sockets do not stamp and broadcast a view-exit each.
     this.#registry.disposeAll();
     for (const conn of this.#connections) {
@@ -164,6 +193,7 @@ class ReflectorServer {
     this.#http.closeAllConnections();
     await httpClosed;
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
+    await this.#blobs.close();
     logger.info("closed", { relayed: this.#dispatcher.relayed });
   }
 

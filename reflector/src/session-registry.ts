@@ -1,6 +1,7 @@
 import type { Clock } from "./clock";
 import type { Logger } from "./logger";
 import { Session, type SessionAccess, type SnapshotPolicy } from "./session";
+import type { SessionStore } from "./storage/index";
 
 /** Options of a {@link SessionRegistry}. */
 export interface SessionRegistryOptions {
@@ -9,16 +10,28 @@ export interface SessionRegistryOptions {
   /** How long a session with no members stays in memory before it is dropped, in ms. */
   readonly sessionIdleMs: number;
   readonly snapshots: SnapshotPolicy;
+  /** Durable storage; undefined keeps sessions in memory only. */
+  readonly store: SessionStore | undefined;
+}
+
+/** What a join says about the session it wants. */
+export interface SessionRequest {
+  readonly sessionId: string;
+  readonly persistentId: string;
+  readonly tps: number;
+  readonly access: SessionAccess;
 }
 
 /**
- * The live sessions by id. A session is created by its first join and dropped `sessionIdleMs`
- * after its last member left, unless someone joins again in between.
+ * The sessions in memory by id. A session is loaded (or created) by a join and dropped from memory
+ * `sessionIdleMs` after its last member left, unless someone joins again in between; with
+ * storage, a later join loads it again.
  */
 export class SessionRegistry {
   readonly #options: SessionRegistryOptions;
   readonly #sessions = new Map<string, Session>();
   readonly #dropTimers = new Map<Session, ReturnType<typeof setTimeout>>();
+  readonly #opening = new Map<string, Promise<Session>>();
 
   constructor(options: SessionRegistryOptions) {
     this.#options = options;
@@ -35,27 +48,70 @@ export class SessionRegistry {
   }
 
   /**
-   * The session `sessionId`, created with `tps` and the creator's `access` if it is not in memory.
-   * Cancels a pending drop: the caller is about to join it.
+   * The session a join asks for: in memory, else loaded from storage (a restarted reflector
+   * continues it), else created with the joiner's tps and access. Cancels a pending drop: the
+   * caller is about to join it. Concurrent joins of one session share one load.
    */
-  acquire(sessionId: string, tps: number, access: SessionAccess): Session {
-    let session = this.#sessions.get(sessionId);
-    if (session === undefined) {
-      session = new Session({
-        sessionId,
-        tps,
-        clock: this.#options.clock,
-        logger: this.#options.logger,
-        onEmpty: (s) => this.release(s),
-        access,
-        snapshots: this.#options.snapshots,
-      });
-      this.#sessions.set(sessionId, session);
-      this.#options.logger.info("session.created", { sessionId, tps });
+  open(request: SessionRequest): Promise<Session> {
+    const live = this.#sessions.get(request.sessionId);
+    if (live !== undefined) {
+      this.#cancelDrop(live);
+      return Promise.resolve(live);
+    }
+    let opening = this.#opening.get(request.sessionId);
+    if (opening === undefined) {
+      opening = this.#load(request).finally(() => this.#opening.delete(request.sessionId));
+      this.#opening.set(request.sessionId, opening);
+    }
+    return opening;
+  }
+
+  async #load(request: SessionRequest): Promise<Session> {
+    const { sessionId } = request;
+    const store = this.#options.store;
+    const stored = store ? await store.load(sessionId) : undefined;
+    if (store && !stored) {
+      await store.create({ sessionId, persistentId: request.persistentId, tps: request.tps, verifier: request.access.verifier, check: request.access.check, createdAt: Date.now() });
+    }
+    const session = new Session({
+      sessionId,
+      tps: stored?.meta.tps ?? request.tps,
+      clock: this.#options.clock,
+      logger: this.#options.logger,
+      onEmpty: (s) => this.release(s),
+      onBroken: (s) => this.#forget(s),
+      access: stored?.meta ?? request.access,
+      snapshots: this.#options.snapshots,
+      storage: store && {
+        appendEntries: (entries) => store.appendEntries(sessionId, entries),
+        putSnapshot: (snapshot) => store.putSnapshot(sessionId, snapshot),
+      },
+      restored: stored && { snapshot: stored.snapshot, entries: stored.entries, lastSeq: stored.lastSeq, lastTime: stored.lastTime },
+    });
+    this.#sessions.set(sessionId, session);
+    store?.touch(sessionId).catch((error: unknown) => this.#options.logger.warn("storage.touch.failed", { sessionId, error }));
+    if (stored) {
+      this.#options.logger.info("session.loaded", { sessionId, tps: session.tps, lastSeq: stored.lastSeq, snapshotSeq: stored.snapshot?.seq, entries: stored.entries.length });
     } else {
-      this.#cancelDrop(session);
+      this.#options.logger.info("session.created", { sessionId, tps: session.tps });
     }
     return session;
+  }
+
+  /** Ids of the sessions in memory. */
+  liveIds(): Set<string> {
+    return new Set(this.#sessions.keys());
+  }
+
+  /** Resolves once every session in memory has written and relayed what it stamped. */
+  async drain(): Promise<void> {
+    await Promise.all([...this.#opening.values()].map((p) => p.catch(() => undefined)));
+    await Promise.all([...this.#sessions.values()].map((s) => s.drained()));
+  }
+
+  #forget(session: Session): void {
+    this.#cancelDrop(session);
+    if (this.#sessions.get(session.id) === session) this.#sessions.delete(session.id);
   }
 
   /** Schedules an empty session to be dropped after `sessionIdleMs`. No-op if it has members. */

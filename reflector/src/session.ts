@@ -1,5 +1,6 @@
 import {
   MessageType,
+  CloseCode,
   encodeRelay,
   encodeServerMessage,
   encodeTick,
@@ -10,6 +11,7 @@ import {
 } from "@lockstep/protocol";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { SessionClock, type Clock } from "./clock";
+import { Outbox, type PersistEntries } from "./outbox";
 import { SnapshotRound } from "./snapshot-round";
 import type { Logger } from "./logger";
 
@@ -18,6 +20,8 @@ export interface SessionMember {
   readonly viewId: string;
   /** Sends one encoded frame. Must not throw; a dead member is removed through {@link Session.exit}. */
   send(frame: Uint8Array): void;
+  /** Sends an Error frame and closes the member's socket with `code`. */
+  fail(code: number, message: string): void;
 }
 
 /** Options of a {@link Session}. */
@@ -33,6 +37,20 @@ export interface SessionOptions {
   readonly access: SessionAccess;
   /** When to take snapshots. */
   readonly snapshots: SnapshotPolicy;
+  /** Durable storage of entries (relayed only once written) and snapshots; none: memory only. */
+  readonly storage?: {
+    readonly appendEntries: PersistEntries;
+    readonly putSnapshot: (snapshot: SessionSnapshot) => Promise<void>;
+  };
+  /** What a restarted reflector loaded from storage, to continue from. */
+  readonly restored?: {
+    readonly snapshot: SessionSnapshot | undefined;
+    readonly entries: readonly StreamEntry[];
+    readonly lastSeq: number;
+    readonly lastTime: number;
+  };
+  /** The session cannot go on (storage failed): its members were closed; forget it. */
+  readonly onBroken?: (session: Session) => void;
 }
 
 /** When a session asks its clients for a snapshot, and how long it waits for them. */
@@ -87,6 +105,11 @@ export class Session {
   // Until snapshots trim it, the log is every entry since the session was created.
   readonly #log: StreamEntry[] = [];
   #lastSeq = 0;
+  /** Seq of the last entry sent out (stamped entries wait for storage before that). */
+  #relayedSeq = 0;
+  readonly #outbox: Outbox;
+  readonly #storage: SessionOptions["storage"];
+  readonly #onBroken: ((session: Session) => void) | undefined;
   #sentSinceTick = false;
   #ticker: ReturnType<typeof setInterval> | undefined;
   #disposed = false;
@@ -94,12 +117,45 @@ export class Session {
   constructor(options: SessionOptions) {
     this.id = options.sessionId;
     this.tps = options.tps;
-    this.#clock = new SessionClock(options.clock);
+    const restored = options.restored;
+    this.#clock = new SessionClock(options.clock, restored?.lastTime ?? 0);
     this.#logger = options.logger;
     this.#onEmpty = options.onEmpty;
     // Copies: the registered bytes may view a socket's receive buffer.
     this.#access = { verifier: new Uint8Array(options.access.verifier), check: new Uint8Array(options.access.check) };
     this.#policy = options.snapshots;
+    this.#storage = options.storage;
+    this.#onBroken = options.onBroken;
+    this.#outbox = new Outbox({
+      persist: options.storage?.appendEntries,
+      deliver: (frame, entry) => {
+        this.#relayedSeq = entry.seq;
+        this.#broadcast(frame);
+      },
+      onError: (error, entries) => this.#storageFailed(error, entries),
+    });
+    if (restored) {
+      this.#snapshot = restored.snapshot;
+      this.#log.push(...restored.entries);
+      this.#lastSeq = this.#relayedSeq = restored.lastSeq;
+      this.#sinceSnapshot = restored.entries.length;
+      this.#lastSnapshotTime = restored.snapshot?.time ?? 0;
+    }
+  }
+
+  /** Resolves once every stamped entry was written and relayed. */
+  drained(): Promise<void> {
+    return this.#outbox.drained();
+  }
+
+  #storageFailed(error: unknown, entries: readonly StreamEntry[]): void {
+    this.#logger.error("storage.append.failed", { sessionId: this.id, firstSeq: entries[0]?.seq, count: entries.length, error });
+    // Stamped entries that are not durable were never relayed; relaying later ones would leave a
+    // gap. End the session in memory: clients reconnect and continue from what storage has.
+    const members = [...this.#members.values()];
+    this.dispose();
+    for (const m of members) m.fail(CloseCode.InternalError, "the reflector could not store the session; reconnect");
+    this.#onBroken?.(this);
   }
 
   /** Number of joined members. */
@@ -145,11 +201,11 @@ export class Session {
         sessionId: this.id,
         viewId: member.viewId,
         time,
-        seq: this.#lastSeq,
+        seq: this.#relayedSeq,
         snapshot: this.#snapshot?.bytes ?? EMPTY,
         persisted: EMPTY,
         auth: this.#access.check,
-        entries: this.#log,
+        entries: this.#lastSeq === this.#relayedSeq ? this.#log : this.#log.slice(0, this.#log.length - (this.#lastSeq - this.#relayedSeq)),
       }),
     );
     this.#members.set(member.viewId, member);
@@ -205,8 +261,8 @@ export class Session {
 
   #append(entry: StreamEntry, frame: Uint8Array): void {
     this.#log.push(entry);
-    this.#broadcast(frame);
     this.#sentSinceTick = true;
+    this.#outbox.push(entry, frame);
     if (++this.#sinceSnapshot >= this.#policy.everyMessages && this.#round === undefined) this.requestSnapshot();
   }
 
@@ -256,6 +312,10 @@ export class Session {
     this.#sinceSnapshot = this.#log.length;
     this.#lastSnapshotTime = round.time;
     this.#logger.info("snapshot.stored", { sessionId: this.id, seq, bytes: bytes.length, viewId: member.viewId, logKept: this.#log.length });
+    this.#storage?.putSnapshot(this.#snapshot).catch((error: unknown) => {
+      // The log still holds every entry since the previous stored snapshot: nothing is lost.
+      this.#logger.error("storage.snapshot.failed", { sessionId: this.id, seq, error });
+    });
     // Under load, the entries that arrived during this round may already call for the next one.
     if (this.#snapshotDue()) this.requestSnapshot();
     return true;
@@ -332,7 +392,8 @@ export class Session {
     try {
       // An entry carries its time, so a tick right after one would tell clients nothing new.
       if (this.#snapshotDue()) this.requestSnapshot();
-      if (this.#sentSinceTick) {
+      // An entry carries its time; and a tick must never overtake an entry still being stored.
+      if (this.#sentSinceTick || this.#outbox.pending) {
         this.#sentSinceTick = false;
         return;
       }

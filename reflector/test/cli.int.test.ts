@@ -42,7 +42,7 @@ describe("main", () => {
 
   test("starts, prints the listening line, and shuts down cleanly on a signal", async () => {
     const f = fakeIo();
-    await main(["--port", "0", "--log-level", "silent"], f.io);
+    await main(["--port", "0", "--log-level", "silent", "--memory"], f.io);
     expect(f.out).toHaveLength(1);
     const match = /^Lockstep reflector listening on (ws:\/\/127\.0\.0\.1:(\d+)\/)$/.exec(f.out[0]!);
     expect(match).not.toBeNull();
@@ -57,10 +57,10 @@ describe("main", () => {
 
   test("a port in use exits 1 with a message", async () => {
     const first = fakeIo();
-    await main(["--port", "0", "--log-level", "silent"], first.io);
+    await main(["--port", "0", "--log-level", "silent", "--memory"], first.io);
     const port = /:(\d+)\/$/.exec(first.out[0]!)![1]!;
     const second = fakeIo();
-    await main(["--port", port, "--log-level", "silent"], second.io);
+    await main(["--port", port, "--log-level", "silent", "--memory"], second.io);
     expect(second.exits).toEqual([1]);
     expect(second.err.join("\n")).toContain(port);
     first.signal("SIGINT");

@@ -2,14 +2,15 @@ import { parseArgs } from "../src/cli";
 
 describe("parseArgs", () => {
   test("defaults", () => {
-    expect(parseArgs([])).toEqual({ kind: "run", settings: { port: 8787, host: "127.0.0.1", tps: undefined, logLevel: "info" } });
+    expect(parseArgs([])).toEqual({ kind: "run", settings: { port: 8787, host: "127.0.0.1", tps: undefined, logLevel: "info", dataDir: "lockstep-data", snapshotMessages: undefined } });
   });
 
   test("every flag, in both forms", () => {
-    expect(parseArgs(["--port", "0", "--host", "0.0.0.0", "--tps", "30", "--log-level", "warn"])).toEqual({
+    expect(parseArgs(["--port", "0", "--host", "0.0.0.0", "--tps", "30", "--log-level", "warn", "--data-dir", "/tmp/x"])).toEqual({
       kind: "run",
-      settings: { port: 0, host: "0.0.0.0", tps: 30, logLevel: "warn" },
+      settings: { port: 0, host: "0.0.0.0", tps: 30, logLevel: "warn", dataDir: "/tmp/x", snapshotMessages: undefined },
     });
+    expect(parseArgs(["--memory"])).toMatchObject({ kind: "run", settings: { dataDir: undefined } });
     expect(parseArgs(["--port=9000", "--log-level=silent"])).toMatchObject({ kind: "run", settings: { port: 9000, logLevel: "silent" } });
   });
 
@@ -27,6 +28,7 @@ describe("parseArgs", () => {
     [["--tps", "61"], "--tps must be"],
     [["--log-level", "debug"], "--log-level must be one of"],
     [["--host="], "--host must not be empty"],
+    [["--data-dir="], "--data-dir must not be empty"],
     [["--verbose"], "unknown argument"],
     [["8787"], "unknown argument"],
   ])("%j is an error", (argv, message) => {

@@ -109,7 +109,7 @@ test("a peer that answers nothing, not even the close, is terminated by the hear
   await waitFor(() => h.reflector.stats().connections === 0);
 });
 
-test("an empty session is dropped after sessionIdleMs: a new join starts from seq 0", async () => {
+test("an empty session is dropped from memory after sessionIdleMs; the next join continues it from storage", async () => {
   await h.start({ sessionIdleMs: 50 });
   const a = await h.connect();
   const sessionId = randomId();
@@ -120,8 +120,11 @@ test("an empty session is dropped after sessionIdleMs: a new join starts from se
   await waitFor(() => h.reflector.stats().sessions === 0);
   const b = await h.connect();
   const { sync, viewJoin } = await b.join({ sessionId });
-  expect(sync).toMatchObject({ seq: 0, entries: [], time: 0 });
-  expect(viewJoin.seq).toBe(1);
+  expect(sync.seq).toBe(3);
+  expect(sync.entries.map((e) => e.type)).toEqual([MessageType.ViewJoin, MessageType.Relay, MessageType.ViewExit]);
+  expect(Array.from((sync.entries[1] as { payload: Uint8Array }).payload)).toEqual(Array.from(bytes(3)));
+  expect(viewJoin.seq).toBe(4);
+  expect(viewJoin.time).toBeGreaterThanOrEqual(sync.entries[2]!.time);
 });
 
 test("rejoining an empty session before sessionIdleMs keeps its log", async () => {

@@ -10,6 +10,10 @@ class FakeMember implements SessionMember {
     this.raw.push(frame);
     this.frames.push(decodeServerMessage(frame));
   }
+  failed: Array<[number, string]> = [];
+  fail(code: number, message: string): void {
+    this.failed.push([code, message]);
+  }
 }
 
 let now = 0;
