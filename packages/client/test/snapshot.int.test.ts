@@ -135,3 +135,15 @@ test("a replica that diverges is detected at the next snapshot and told so; the 
   expect(logged[0]!.fields.votes).toEqual([2, 1]);
   await Promise.all([honest1, honest2, cheater].map((s) => s.leave()));
 });
+
+test("state that cannot be snapshotted fails the join with its property path, not hours later", async () => {
+  class Dated extends Model {
+    when?: Date;
+    override init(): void {
+      this.when = new Date(0);
+    }
+  }
+  Dated.register("SnapshotInt.Dated");
+  const attempt = Session.join({ appId: "test.lockstep.snapshots", name: "dated", password: "pw", model: Dated, reflector: reflector.url });
+  await expect(attempt).rejects.toThrow(/Dated's state cannot be snapshotted.*Date/);
+});

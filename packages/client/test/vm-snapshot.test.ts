@@ -91,3 +91,42 @@ test("a snapshot of another session, or of something else, is refused", () => {
   expect(() => makeVM("two", state)).toThrow(/belongs to session one/);
   expect(() => makeVM("one", { hello: 1 })).toThrow(/not a Lockstep VM state/);
 });
+
+/** A plain class used in model state, declared through `static types()`. */
+class Vec {
+  constructor(
+    public x: number,
+    public y: number,
+  ) {}
+  length(): number {
+    return Math.hypot(this.x, this.y);
+  }
+}
+/** A class with its own encoding. */
+class Color {
+  constructor(public readonly hex: string) {}
+}
+
+class Shapes extends Model {
+  points: Vec[] = [];
+  color = new Color("#ff8800");
+  static override types() {
+    return { Vec, Color: { cls: Color, write: (c: Color) => c.hex, read: (hex: string) => new Color(hex) } };
+  }
+  override init(): void {
+    this.points.push(new Vec(3, 4));
+  }
+}
+Shapes.register("VmSnapshot.Shapes");
+
+test("classes declared in static types() come back with their prototypes and custom codecs", () => {
+  const a = makeVM("types");
+  a.root(Shapes);
+  const b = makeVM("types", deserialize(bytesOf(a), codecs));
+  const root = b.vm.wellKnownModel("modelRoot") as Shapes;
+  expect(root.points[0]).toBeInstanceOf(Vec);
+  expect(root.points[0]!.length()).toBe(5);
+  expect(root.color).toBeInstanceOf(Color);
+  expect(root.color.hex).toBe("#ff8800");
+  expect(bytesOf(b)).toEqual(bytesOf(a));
+});
