@@ -7,12 +7,15 @@
 // The baseline is a raw `ws` broadcast server (no ordering, no time stamps, no models) measured in
 // the same run with the same clients count, message count and payload size.
 //
-//   node scripts/bench/relay.mjs [--clients 10] [--messages 2000] [--rate 100] [--seconds 5]
+//   node scripts/bench/relay.mjs [--clients 10] [--messages 2000] [--rate 100] [--seconds 5] [--storage memory|fs] [--no-snapshots]
 import { Model, Session, View } from "@lockstep/client";
 import { startReflector, silentLogger } from "@lockstep/reflector";
 import { WebSocket, WebSocketServer } from "ws";
 import { parseArgs } from "node:util";
 import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const { values } = parseArgs({
   options: {
@@ -20,6 +23,8 @@ const { values } = parseArgs({
     messages: { type: "string", default: "2000" },
     rate: { type: "string", default: "100" },
     seconds: { type: "string", default: "5" },
+    storage: { type: "string", default: "memory" },
+    "no-snapshots": { type: "boolean", default: false },
   },
 });
 const CLIENTS = Number(values.clients);
@@ -56,9 +61,12 @@ class BenchView extends View {
 }
 
 async function lockstepRun() {
+  const dataDir = values.storage === "fs" ? mkdtempSync(join(tmpdir(), "lockstep-bench-")) : undefined;
   const reflector = await startReflector({
     port: 0,
     logger: silentLogger,
+    ...(dataDir ? { dataDir } : {}),
+    ...(values["no-snapshots"] ? { snapshots: { everyMessages: 1e9, everyMs: 1e9 } } : {}),
     limits: { maxMessagesPerSecond: 1e7, messageBurst: 1e7 },
   });
   const sessions = [];
@@ -110,6 +118,7 @@ async function lockstepRun() {
   const lat = sessions.flatMap((s) => s.view.latencies).sort((a, b) => a - b);
   await Promise.all(sessions.map((s) => s.leave()));
   await reflector.close();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   return { throughput, median: percentile(lat, 50), p99: percentile(lat, 99), samples: lat.length, identical: hashes.size === 1 };
 }
 
@@ -170,7 +179,7 @@ async function baselineRun() {
 const baseline = await baselineRun();
 const lockstep = await lockstepRun();
 const fmt = (n, d = 0) => n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
-console.log(`relay bench: 1 session x ${CLIENTS} clients, ${MESSAGES} msgs/client throughput phase, ${RATE} msg/s/client for ${SECONDS}s latency phase, Node ${process.version}`);
+console.log(`relay bench: 1 session x ${CLIENTS} clients, ${values.storage} storage${values["no-snapshots"] ? ", no snapshots" : ""}, ${MESSAGES} msgs/client throughput phase, ${RATE} msg/s/client for ${SECONDS}s latency phase, Node ${process.version}`);
 console.log("");
 console.log("                         baseline (raw ws)     lockstep     lockstep/baseline");
 console.log(`messages ordered/s     ${fmt(baseline.throughput).padStart(18)} ${fmt(lockstep.throughput).padStart(12)} ${(lockstep.throughput / baseline.throughput).toFixed(2).padStart(17)}`);
