@@ -17,11 +17,11 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-/** The seed for a randomized test: `SERIALIZER_SEED` to replay one, else fresh. Printed. */
+/** The seed for a randomized test: `LOCKSTEP_TEST_SEED` to replay one, else fresh. Printed. */
 export function testSeed(name: string): number {
-  const fromEnv = process.env.SERIALIZER_SEED;
+  const fromEnv = process.env.LOCKSTEP_TEST_SEED ?? process.env.SERIALIZER_SEED;
   const seed = fromEnv !== undefined ? Number(fromEnv) >>> 0 : (Date.now() ^ (Math.random() * 0x100000000)) >>> 0;
-  console.log(`${name}: seed ${seed} (replay with SERIALIZER_SEED=${seed})`);
+  console.log(`${name}: seed ${seed} (replay with LOCKSTEP_TEST_SEED=${seed})`);
   return seed;
 }
 
