@@ -15,12 +15,16 @@ export interface SocketLike {
 /** Makes a socket for a URL. Injected through `Session.join({ socket })`; tests pass fakes or proxies. */
 export type SocketFactory = (url: string) => SocketLike | Promise<SocketLike>;
 
+/** Largest frame a Node client accepts from the reflector. */
+const MAX_INCOMING_BYTES = 1024 * 1024 * 1024;
+
 /** The browser's WebSocket where there is one, otherwise the `ws` package (Node). */
 export const defaultSocketFactory: SocketFactory = async (url) => {
   const Native = (globalThis as { WebSocket?: new (url: string) => SocketLike }).WebSocket;
   if (Native) return new Native(url);
   const { WebSocket: NodeWebSocket } = await import("ws");
-  return new NodeWebSocket(url) as unknown as SocketLike;
+  // A Sync can carry a snapshot (up to 64 MiB) plus the log since it: more than ws's 100 MiB default.
+  return new NodeWebSocket(url, { maxPayload: MAX_INCOMING_BYTES }) as unknown as SocketLike;
 };
 
 /** What a connection reports to its owner. Called from socket events; must not throw. */

@@ -8,9 +8,12 @@ export interface DivergenceReport {
   readonly diverged: boolean;
 }
 
+/** How long a client keeps a serialized snapshot in case it is elected to upload it, in ms. */
+const KEEP_FOR_UPLOAD_MS = 60_000;
+
 interface Taken {
   readonly seq: number;
-  readonly bytes: Uint8Array;
+  bytes: Uint8Array | undefined;
   hash: Uint8Array | undefined;
   uploadWanted: boolean;
 }
@@ -48,6 +51,8 @@ export class Snapshotter {
         if (this.#latest !== taken) return;
         this.#send(encodeClientMessage({ type: MessageType.SnapshotVote, seq, hash }));
         if (taken.uploadWanted) this.#upload(taken);
+        // Most clients are never asked to upload: do not hold a copy of the whole state for long.
+        else setTimeout(() => (taken.bytes = undefined), KEEP_FOR_UPLOAD_MS).unref?.();
       },
       (error) => this.#onError(error),
     );
@@ -62,9 +67,10 @@ export class Snapshotter {
   }
 
   #upload(taken: Taken): void {
-    this.#send(
-      encodeClientMessage({ type: MessageType.SnapshotUpload, seq: taken.seq, hash: taken.hash!, snapshot: seal(this.#keys.snapshot, taken.bytes) }),
-    );
+    if (!taken.bytes) return; // kept too long; the reflector elects another uploader
+    const snapshot = seal(this.#keys.snapshot, taken.bytes);
+    taken.bytes = undefined;
+    this.#send(encodeClientMessage({ type: MessageType.SnapshotUpload, seq: taken.seq, hash: taken.hash!, snapshot }));
   }
 
   /** Votes at `seq` differed; `majority` is the winning hash. */
