@@ -1,5 +1,5 @@
-import { MessageType, decodeServerMessage } from "@lockstep/protocol";
-import { startReflector, silentLogger, type Reflector } from "@lockstep/reflector";
+import { DEFAULT_LIMITS, MessageType, decodeClientMessage, decodeServerMessage } from "@lockstep/protocol";
+import { createMemoryStore, startReflector, silentLogger, type BlobStore, type Reflector } from "@lockstep/reflector";
 import { JoinError, Model, Session, View, type LockstepSession } from "../src/index";
 import { captureWhen } from "./int-helpers";
 import { startProxy } from "./proxy";
@@ -68,29 +68,44 @@ function containsText(haystack: Uint8Array, needle: string): boolean {
 }
 
 test("the reflector receives, stores and sends only ciphertext", async () => {
-  const proxy = await startProxy(reflector.url);
+  // A reflector whose storage records every byte written, and that snapshots often.
+  const stored: Uint8Array[] = [];
+  const memory = createMemoryStore();
+  const storage: BlobStore = {
+    get: (key) => memory.get(key),
+    put: (key, value) => (stored.push(value.slice()), memory.put(key, value)),
+    delete: (key) => memory.delete(key),
+    list: (prefix) => memory.list(prefix),
+    close: () => memory.close(),
+  };
+  const recording = await startReflector({ port: 0, host: "127.0.0.1", logger: silentLogger, storage, snapshots: { everyMessages: 5 } });
+  const proxy = await startProxy(recording.url);
   try {
     const name = MARKERS.name;
     const a = await join(proxy.url, name, { viewData: { nick: MARKERS.viewData } });
     const b = await join(proxy.url, name);
-    const seen = captureWhen(b, () => b.model.notes.length === 2);
-    a.view.publish("vault", "note", MARKERS.event);
+    const seen = captureWhen(b, () => b.model.notes.length === 2 * 8);
+    for (let i = 0; i < 8; i++) a.view.publish("vault", "note", MARKERS.event);
     await seen;
-    expect(b.model.notes).toEqual([MARKERS.event, `${MARKERS.event}:${MARKERS.state}`]);
+    expect(b.model.notes.slice(0, 2)).toEqual([MARKERS.event, `${MARKERS.event}:${MARKERS.state}`]);
     expect(b.model.nicks[0]).toBe(MARKERS.viewData);
     // A late joiner is sent everything the reflector stored for the session.
     const late = await join(proxy.url, name);
     expect(late.model.notes).toEqual(b.model.notes);
-    const sync = proxy.frames.filter((f) => f.direction === "toClient").map((f) => decodeServerMessage(f.bytes)).filter((m) => m.type === MessageType.Sync);
-    expect(sync.some((m) => m.type === MessageType.Sync && m.entries.length >= 3)).toBe(true);
+    const decoded = proxy.frames.map((f) => (f.direction === "toClient" ? decodeServerMessage(f.bytes) : decodeClientMessage(f.bytes, { ...DEFAULT_LIMITS, maxFrameBytes: 1 << 30 })));
+    // The snapshot travelled both ways (uploaded, then synced to the late joiner), and was stored.
+    expect(decoded.some((m) => m.type === MessageType.SnapshotUpload)).toBe(true);
+    expect(decoded.some((m) => m.type === MessageType.Sync && m.snapshot.length > 0)).toBe(true);
+    expect(stored.length).toBeGreaterThan(3);
 
     expect(proxy.frames.length).toBeGreaterThan(10);
-    for (const frame of proxy.frames) {
-      for (const marker of Object.values(MARKERS)) expect({ marker, found: containsText(frame.bytes, marker) }).toEqual({ marker, found: false });
+    for (const bytes of [...proxy.frames.map((f) => f.bytes), ...stored]) {
+      for (const marker of Object.values(MARKERS)) expect({ marker, found: containsText(bytes, marker) }).toEqual({ marker, found: false });
     }
     await Promise.all([a.leave(), b.leave(), late.leave()]);
   } finally {
     await proxy.close();
+    await recording.close();
   }
 });
 
