@@ -4,17 +4,17 @@ import {
   closeCodeName,
   CloseCode,
   encodeClientMessage,
-  encodeJoinAuth,
   encodeSend,
   toBase64Url,
   type ServerMessage,
-  type StreamEntry,
   type SyncMessage,
-  type TickMessage,
 } from "@lockstep/protocol";
 import { freezeConstants } from "./constants";
+import { joinAuth, passwordMatches, wrongPassword } from "./admission";
 import { Connection, type SocketFactory } from "./connection";
-import { DecryptionError, deriveSessionKeys, open, seal, type SessionKeys } from "./crypto";
+import { startFrameLoop } from "./frame-loop";
+import { deriveSessionKeys, open, seal, type SessionKeys } from "./crypto";
+import { SessionReporter } from "./reporter";
 import { JoinError, SessionError, UsageError } from "./errors";
 import { computeIdentity, type SessionIdentity } from "./identity";
 import type { Model, ModelClass } from "./model";
@@ -22,6 +22,7 @@ import { decodeEvent, decodeViewData, encodeEvent, encodeViewData } from "./payl
 import { registry } from "./registry";
 import { bootVM, serializeVM } from "./boot";
 import { Snapshotter } from "./snapshotter";
+import { StreamQueue } from "./stream-queue";
 import { View, setRealm, withRealm, type ViewRealm } from "./view";
 import { ViewDomain } from "./view-domain";
 import { topicOf, type VirtualMachine, type VMHost } from "./vm";
@@ -46,17 +47,9 @@ export interface JoinParameters {
 }
 
 type State = "connecting" | "syncing" | "joined" | "disconnected" | "left";
-type Pending = StreamEntry | TickMessage;
 
-const utf8 = new TextEncoder();
 /** How long one slice of catching up may block before yielding to the event loop, in ms. */
 const CATCH_UP_SLICE_MS = 50;
-const utf8Decoder = new TextDecoder();
-
-/** The plaintext of a session's password check envelope. */
-function checkText(sessionId: string): string {
-  return `lockstep/v1/check/${sessionId}`;
-}
 
 function randomViewId(): string {
   return toBase64Url(globalThis.crypto.getRandomValues(new Uint8Array(12)));
@@ -74,7 +67,7 @@ export class SessionController implements ViewRealm {
   #state: State = "connecting";
   #identity: SessionIdentity | undefined;
   #keys: SessionKeys | undefined;
-  #rejectedEntries = 0;
+  readonly #reporter: SessionReporter;
   #vm: VirtualMachine | undefined;
   #host: VMHost | undefined;
   #snapshotter: Snapshotter | undefined;
@@ -83,9 +76,7 @@ export class SessionController implements ViewRealm {
   #root: Model | undefined;
   #rootView: View | undefined;
   #session: unknown;
-  #pending: Pending[] = [];
-  #head = 0;
-  #lastSeq = 0;
+  readonly #queue = new StreamQueue();
   #externalTime = 0;
   #externalAt = 0;
   #serverError: { code: number; message: string } | undefined;
@@ -98,6 +89,7 @@ export class SessionController implements ViewRealm {
   constructor(params: JoinParameters) {
     this.#params = params;
     this.domain = new ViewDomain((context, error) => this.reportError(context, error));
+    this.#reporter = new SessionReporter(this.domain, () => this.identity.sessionId, params.debug);
     this.#conn = new Connection({
       message: (msg) => this.#onMessage(msg),
       malformed: (error) => this.#fail(new SessionError("the reflector sent a malformed frame", { cause: error })),
@@ -167,11 +159,7 @@ export class SessionController implements ViewRealm {
         persistentId: identity.persistentId,
         viewId: this.viewId,
         tps: p.tps,
-        auth: encodeJoinAuth({
-          token: keys.accessToken,
-          verifier: keys.verifier,
-          check: seal(keys.check, utf8.encode(checkText(identity.sessionId))),
-        }),
+        auth: joinAuth(keys, identity.sessionId),
         viewData: p.viewData === undefined ? new Uint8Array(0) : seal(keys.viewData, encodeViewData(registry, p.viewData)),
       }),
     );
@@ -191,21 +179,13 @@ export class SessionController implements ViewRealm {
         case MessageType.ViewExit:
         case MessageType.SnapshotRequest:
           if (this.#state !== "syncing" && this.#state !== "joined") return;
-          if (msg.seq !== this.#lastSeq + 1) {
-            this.#fail(new SessionError(`stream gap: expected message #${this.#lastSeq + 1}, got #${msg.seq}`));
-            return;
-          }
-          this.#lastSeq = msg.seq;
+          this.#queue.pushEntry(msg);
           this.#setExternalTime(msg.time);
-          this.#pending.push(msg);
           break;
         case MessageType.Tick: {
           if (this.#state !== "syncing" && this.#state !== "joined") return;
           this.#setExternalTime(msg.time);
-          const last = this.#pending[this.#pending.length - 1];
-          // Consecutive unprocessed ticks only ever advance time: keep the latest.
-          if (last !== undefined && last.type === MessageType.Tick && this.#pending.length > this.#head) this.#pending[this.#pending.length - 1] = msg;
-          else this.#pending.push(msg);
+          this.#queue.pushTick(msg);
           break;
         }
         case MessageType.Error:
@@ -217,7 +197,7 @@ export class SessionController implements ViewRealm {
           this.#snapshotter?.uploadRequested(msg.seq);
           return;
         case MessageType.Divergence:
-          this.#divergence(msg.seq, msg.hash);
+          this.#reporter.divergence(this.#snapshotter!.divergence(msg.seq, msg.hash));
           return;
       }
       if (this.#state === "syncing") this.#catchUp();
@@ -238,7 +218,7 @@ export class SessionController implements ViewRealm {
     if (msg.sessionId !== id || msg.viewId !== this.viewId) {
       throw new SessionError(`reflector answered for session ${msg.sessionId}/${msg.viewId}, expected ${id}/${this.viewId}`);
     }
-    this.#checkPassword(msg.auth);
+    if (!passwordMatches(this.#keys!, id, msg.auth)) throw this.#wrongPassword(new Error("the session's check token does not open with this password"));
     const { vm, root } = bootVM({
       host: this.#host!,
       keys: this.#keys!,
@@ -260,30 +240,13 @@ export class SessionController implements ViewRealm {
     if (msg.entries.length > 0 && msg.entries[msg.entries.length - 1]!.seq !== msg.seq) {
       throw new SessionError(`history ends at #${msg.entries[msg.entries.length - 1]!.seq}, reflector says #${msg.seq}`);
     }
-    this.#lastSeq = msg.seq;
     this.#catchUpTotal = msg.entries.length;
     this.#setExternalTime(msg.time);
-    for (const e of msg.entries) this.#pending.push(e);
-    this.#pending.push({ type: MessageType.Tick, time: msg.time });
-  }
-
-  /** Opens the session's check envelope: only the right password's key does. */
-  #checkPassword(check: Uint8Array): void {
-    let text: string | undefined;
-    try {
-      text = utf8Decoder.decode(open(this.#keys!.check, check));
-    } catch (cause) {
-      throw this.#wrongPassword(cause);
-    }
-    if (text !== checkText(this.identity.sessionId)) throw this.#wrongPassword(new Error("check token names another session"));
+    this.#queue.pushHistory(msg.entries, msg.seq, msg.time);
   }
 
   #wrongPassword(cause?: unknown): JoinError {
-    return new JoinError(
-      `wrong password for session "${this.#params.name}" of ${this.#params.appId} (sessionId ${this.identity.sessionId}): ` +
-        "everyone in a session must use the same password",
-      { cause, code: CloseCode.AuthFailed },
-    );
+    return wrongPassword(this.#params.name, this.#params.appId, this.identity.sessionId, cause);
   }
 
   #scheduleProcessing(): void {
@@ -304,7 +267,7 @@ export class SessionController implements ViewRealm {
     const drained = this.#processPending(this.#params.clock() + CATCH_UP_SLICE_MS);
     if (this.#state !== "syncing") return;
     const total = Math.max(1, this.#catchUpTotal);
-    this.#params.progressReporter?.(Math.min(0.99, this.vm.seq === 0 ? 0 : this.#head / total));
+    this.#params.progressReporter?.(Math.min(0.99, this.#queue.taken / total));
     if (!drained) {
       this.#catchUpScheduled = true;
       setTimeout(() => {
@@ -317,9 +280,7 @@ export class SessionController implements ViewRealm {
   /** Feeds received entries and ticks to the VM, in order, until drained (true) or past `deadline`. */
   #processPending(deadline = Infinity): boolean {
     const vm = this.vm;
-    const pending = this.#pending;
-    while (this.#head < pending.length) {
-      const item = pending[this.#head++]!;
+    for (let item = this.#queue.next(), n = 1; item !== undefined; item = this.#queue.next(), n++) {
       if (item.type === MessageType.Tick) {
         vm.advanceTo(item.time);
         continue;
@@ -329,22 +290,12 @@ export class SessionController implements ViewRealm {
       if (item.type === MessageType.SnapshotRequest && this.#state === "joined") this.#snapshotter!.taken(item.seq, this.stateBytes());
       if (this.#state === "syncing" && item.type === MessageType.ViewJoin && item.viewId === this.viewId) this.#finishJoin();
       if (this.#state === "left") return true;
-      if ((this.#head & 63) === 0 && this.#params.clock() > deadline) return false;
+      if ((n & 63) === 0 && this.#params.clock() > deadline) return false;
     }
-    this.#pending = [];
-    this.#head = 0;
     return true;
   }
 
-  #divergence(seq: number, majority: Uint8Array): void {
-    const report = this.#snapshotter!.divergence(seq, majority);
-    if (report.diverged) {
-      console.error(`[Lockstep] this replica diverged from the session at #${seq}: its state differs from the majority's. Model code must be deterministic.`);
-    } else if (this.#params.debug.has("session")) {
-      console.warn(`[Lockstep] another replica diverged from the session at #${seq}`);
-    }
-    this.domain.deliver(topicOf(this.identity.sessionId, "divergence"), report);
-  }
+
 
   #finishJoin(): void {
     const p = this.#params;
@@ -356,7 +307,7 @@ export class SessionController implements ViewRealm {
     }
     this.#state = "joined";
     p.progressReporter?.(1);
-    if (p.step === "auto") this.#startLoop();
+    if (p.step === "auto") this.#stopLoop = startFrameLoop((time) => this.step(time));
     this.#join?.resolve();
     this.#join = undefined;
   }
@@ -395,27 +346,6 @@ export class SessionController implements ViewRealm {
   }
 
   // ---- frames ----
-
-  #startLoop(): void {
-    const raf = (globalThis as { requestAnimationFrame?: (cb: (t: number) => void) => number }).requestAnimationFrame;
-    if (raf) {
-      let handle = 0;
-      let running = true;
-      const loop = (t: number) => {
-        if (!running) return;
-        this.step(t);
-        handle = raf(loop);
-      };
-      handle = raf(loop);
-      this.#stopLoop = () => {
-        running = false;
-        (globalThis as { cancelAnimationFrame?: (h: number) => void }).cancelAnimationFrame?.(handle);
-      };
-    } else {
-      const timer = setInterval(() => this.step(), 16);
-      this.#stopLoop = () => clearInterval(timer);
-    }
-  }
 
   /** Processes everything received so far, delivers view events and updates the root view. */
   step(time: number = this.#params.clock()): void {
@@ -492,22 +422,6 @@ export class SessionController implements ViewRealm {
   }
 
   reportError(context: string, error: unknown): void {
-    if (error instanceof DecryptionError) {
-      this.#rejected(context, error);
-      return;
-    }
-    console.error(`[Lockstep] error in ${context}:`, error);
-  }
-
-  /**
-   * A relayed payload or view data failed authentication: it was dropped before model code saw it
-   * (identically on every replica that received the same bytes). Reported once per session: a
-   * warning in the console and a `(sessionId, "error")` event for views.
-   */
-  #rejected(context: string, error: DecryptionError): void {
-    if (++this.#rejectedEntries > 1) return;
-    const detail = { kind: "decryption", context, message: error.message, sessionId: this.identity.sessionId };
-    console.warn(`[Lockstep] dropped ${context}: it failed authentication (tampered, or sent without the session key). Further ones are dropped silently.`);
-    this.domain.deliver(topicOf(this.identity.sessionId, "error"), detail);
+    this.#reporter.error(context, error);
   }
 }

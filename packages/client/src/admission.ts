@@ -1,0 +1,40 @@
+import { CloseCode, encodeJoinAuth } from "@lockstep/protocol";
+import { open, seal, type SessionKeys } from "./crypto";
+import { JoinError } from "./errors";
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder();
+
+/** The plaintext of a session's password check envelope. */
+function checkText(sessionId: string): string {
+  return `lockstep/v1/check/${sessionId}`;
+}
+
+/**
+ * The Join's auth field: the access token that proves the key to the reflector, plus the verifier
+ * and check envelope it registers if this join creates the session (PROTOCOL.md §10.3).
+ */
+export function joinAuth(keys: SessionKeys, sessionId: string): Uint8Array {
+  return encodeJoinAuth({
+    token: keys.accessToken,
+    verifier: keys.verifier,
+    check: seal(keys.check, utf8.encode(checkText(sessionId))),
+  });
+}
+
+/** Whether the session's check envelope opens, under this client's key, to this session's text. */
+export function passwordMatches(keys: SessionKeys, sessionId: string, check: Uint8Array): boolean {
+  try {
+    return utf8Decoder.decode(open(keys.check, check)) === checkText(sessionId);
+  } catch {
+    return false;
+  }
+}
+
+/** The error of a join whose password is not the session's. */
+export function wrongPassword(name: string, appId: string, sessionId: string, cause?: unknown): JoinError {
+  return new JoinError(
+    `wrong password for session "${name}" of ${appId} (sessionId ${sessionId}): everyone in a session must use the same password`,
+    { cause, code: CloseCode.AuthFailed },
+  );
+}

@@ -1,0 +1,49 @@
+import { DecryptionError } from "./crypto";
+import type { DivergenceReport } from "./snapshotter";
+import type { ViewDomain } from "./view-domain";
+import { topicOf } from "./vm";
+
+/**
+ * How a session tells the app what went wrong: console lines, and view events in the session's
+ * scope (`"error"`, `"divergence"`) that views can subscribe to.
+ */
+export class SessionReporter {
+  readonly #domain: ViewDomain;
+  readonly #sessionId: () => string;
+  readonly #debug: ReadonlySet<string>;
+  #rejected = 0;
+
+  constructor(domain: ViewDomain, sessionId: () => string, debug: ReadonlySet<string>) {
+    this.#domain = domain;
+    this.#sessionId = sessionId;
+    this.#debug = debug;
+  }
+
+  /** Model code threw, a handler failed, or a relayed payload did not open. */
+  error(context: string, error: unknown): void {
+    if (error instanceof DecryptionError) this.#decryptionFailed(context, error);
+    else console.error(`[Lockstep] error in ${context}:`, error);
+  }
+
+  /**
+   * A relayed payload or view data failed authentication: it was dropped before model code saw it
+   * (identically on every replica that received the same bytes). Reported once per session: a
+   * warning in the console and a `(sessionId, "error")` event for views.
+   */
+  #decryptionFailed(context: string, error: DecryptionError): void {
+    if (++this.#rejected > 1) return;
+    const sessionId = this.#sessionId();
+    console.warn(`[Lockstep] dropped ${context}: it failed authentication (tampered, or sent without the session key). Further ones are dropped silently.`);
+    this.#domain.deliver(topicOf(sessionId, "error"), { kind: "decryption", context, message: error.message, sessionId });
+  }
+
+  /** Snapshot votes differed: a `(sessionId, "divergence")` event, and a console line if this replica diverged. */
+  divergence(report: DivergenceReport): void {
+    if (report.diverged) {
+      console.error(`[Lockstep] this replica diverged from the session at #${report.seq}: its state differs from the majority's. Model code must be deterministic.`);
+    } else if (this.#debug.has("session")) {
+      console.warn(`[Lockstep] another replica diverged from the session at #${report.seq}`);
+    }
+    this.#domain.deliver(topicOf(this.#sessionId(), "divergence"), report);
+  }
+}
