@@ -337,7 +337,7 @@ export class Session {
       return;
     }
     if (decision.counts.size > 1) {
-      this.#logger.warn("snapshot.divergence", { sessionId: this.id, seq: round.seq, votes: [...decision.counts.values()] });
+      this.#logger.warn("snapshot.divergence", { sessionId: this.id, seq: round.seq, votes: [...decision.counts.values()].sort((a, b) => b - a) });
       this.#broadcast(encodeServerMessage({ type: MessageType.Divergence, seq: round.seq, hash: Buffer.from(decision.majority, "hex") }));
     }
     this.#askForUpload();
