@@ -18,7 +18,7 @@ import { SessionReporter } from "./reporter";
 import { JoinError, SessionError, UsageError } from "./errors";
 import { computeIdentity, type SessionIdentity } from "./identity";
 import type { Model, ModelClass } from "./model";
-import { decodeEvent, decodeViewData, encodeEvent, encodeViewData } from "./payload";
+import { PayloadCodec } from "./payload";
 import { registry } from "./registry";
 import { bootVM, serializeVM } from "./boot";
 import { Snapshotter } from "./snapshotter";
@@ -70,6 +70,7 @@ export class SessionController implements ViewRealm {
   readonly #reporter: SessionReporter;
   #vm: VirtualMachine | undefined;
   #host: VMHost | undefined;
+  #payloads: PayloadCodec | undefined;
   #snapshotter: Snapshotter | undefined;
   #catchUpScheduled = false;
   #catchUpTotal = 0;
@@ -135,11 +136,14 @@ export class SessionController implements ViewRealm {
     if (p.debug.has("session")) {
       console.log(`[Lockstep] Joining session (sessionId: ${identity.sessionId}, persistentId: ${identity.persistentId}, versionId: ${identity.versionId}, viewId: ${this.viewId})`);
     }
+    const payloads = new PayloadCodec(registry, (id) => this.vm.getModel(id));
+    this.#payloads = payloads;
     this.#host = {
       sessionId: identity.sessionId,
       registry,
-      decodeEvent: (payload) => decodeEvent(registry, (id) => this.vm.getModel(id), open(keys.message, payload)),
-      decodeViewData: (bytes) => (bytes.length === 0 ? undefined : decodeViewData(registry, open(keys.viewData, bytes))),
+      decodeEvent: (payload) => payloads.decodeEvent(open(keys.message, payload)),
+      // Empty view data was never encrypted: the client joined without any.
+      decodeViewData: (bytes) => (bytes.length === 0 ? undefined : payloads.decodeViewData(open(keys.viewData, bytes))),
       modelEvent: (topic, data) => this.domain.deliver(topic, data),
       reportError: (context, error) => this.reportError(context, error),
     };
@@ -160,7 +164,7 @@ export class SessionController implements ViewRealm {
         viewId: this.viewId,
         tps: p.tps,
         auth: joinAuth(keys, identity.sessionId),
-        viewData: p.viewData === undefined ? new Uint8Array(0) : seal(keys.viewData, encodeViewData(registry, p.viewData)),
+        viewData: p.viewData === undefined ? new Uint8Array(0) : seal(keys.viewData, payloads.encodeViewData(p.viewData)),
       }),
     );
     return joined;
@@ -381,7 +385,7 @@ export class SessionController implements ViewRealm {
     if (this.#state !== "joined") {
       throw new UsageError(`cannot publish "${scope}:${event}": the session is ${this.#state}`);
     }
-    const payload = seal(this.#keys!.message, encodeEvent(registry, scope, event, data));
+    const payload = seal(this.#keys!.message, this.#payloads!.encodeEvent(scope, event, data));
     if (payload.length > DEFAULT_LIMITS.maxPayloadBytes) {
       throw new UsageError(`event "${scope}:${event}" is ${payload.length} bytes; the limit is ${DEFAULT_LIMITS.maxPayloadBytes}. Send less data per event.`);
     }
