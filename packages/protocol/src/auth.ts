@@ -1,9 +1,13 @@
 import { CloseCode } from "./codes";
 import { Reader, Writer } from "./encoding";
 import { ProtocolError } from "./errors";
+import { isValidId } from "./ids";
 
-/** Version byte of the {@link JoinAuth} layout inside a Join's `auth` field. */
-export const JOIN_AUTH_VERSION = 1;
+/** Longest persistence slot name in a JoinAuth. */
+const MAX_SLOT_BYTES = 64;
+
+/** Version byte of the {@link JoinAuth} layout a client writes into a Join's `auth` field (1 is still read). */
+export const JOIN_AUTH_VERSION = 2;
 /** Length of an access token and of its verifier (SHA-256), in bytes. */
 export const ACCESS_TOKEN_BYTES = 32;
 /** Largest password check envelope a client may register, in bytes. */
@@ -23,15 +27,24 @@ export interface JoinAuth {
   readonly verifier: Uint8Array;
   /** Password check envelope; registered by the client that creates the session. */
   readonly check: Uint8Array;
+  /**
+   * The persistence slot whose latest data a new session starts from (usually the persistentId),
+   * or empty for none. Only the Join that creates the session uses it.
+   */
+  readonly slot: string;
+  /** The slot's access token (32 bytes, or empty with no slot): checked against the slot's verifier. */
+  readonly slotToken: Uint8Array;
 }
 
-/** Encodes a {@link JoinAuth} as `[version][bytes token][bytes verifier][bytes check]`. */
+/** Encodes a {@link JoinAuth} as `[version 2][bytes token][bytes verifier][bytes check][string slot][bytes slotToken]`. */
 export function encodeJoinAuth(auth: JoinAuth): Uint8Array {
-  const w = new Writer(8 + ACCESS_TOKEN_BYTES * 2 + auth.check.length);
+  const w = new Writer(16 + ACCESS_TOKEN_BYTES * 3 + auth.check.length + auth.slot.length * 3);
   w.u8(JOIN_AUTH_VERSION);
   w.bytes(auth.token);
   w.bytes(auth.verifier);
   w.bytes(auth.check);
+  w.string(auth.slot);
+  w.bytes(auth.slotToken);
   return w.finish();
 }
 
@@ -46,15 +59,21 @@ export function decodeJoinAuth(bytes: Uint8Array): JoinAuth {
   try {
     const r = new Reader(bytes);
     const version = r.u8();
-    if (version !== JOIN_AUTH_VERSION) throw new ProtocolError(`join auth version ${version} is not supported`);
+    if (version !== 1 && version !== 2) throw new ProtocolError(`join auth version ${version} is not supported`);
     const token = r.bytes(ACCESS_TOKEN_BYTES);
     const verifier = r.bytes(ACCESS_TOKEN_BYTES);
     const check = r.bytes(MAX_CHECK_BYTES);
+    // Version 1 predates persistence: such a client declares no slot.
+    const slot = version === 1 ? "" : r.string(MAX_SLOT_BYTES);
+    const slotToken = version === 1 ? new Uint8Array(0) : r.bytes(ACCESS_TOKEN_BYTES);
     r.end();
     if (token.length !== ACCESS_TOKEN_BYTES || verifier.length !== ACCESS_TOKEN_BYTES || check.length === 0) {
       throw new ProtocolError(`join auth needs a ${ACCESS_TOKEN_BYTES}-byte token and verifier and a check envelope`);
     }
-    return { token, verifier, check };
+    if (slot !== "" && (!isValidId(slot, MAX_SLOT_BYTES) || slotToken.length !== ACCESS_TOKEN_BYTES)) {
+      throw new ProtocolError(`join auth slot must be a base64url id with a ${ACCESS_TOKEN_BYTES}-byte token`);
+    }
+    return { token, verifier, check, slot, slotToken };
   } catch (error) {
     if (error instanceof ProtocolError && error.code === CloseCode.AuthFailed) throw error;
     throw new ProtocolError(`malformed join auth: ${(error as Error).message}`, CloseCode.AuthFailed, { cause: error });

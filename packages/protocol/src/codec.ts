@@ -72,6 +72,25 @@ export function encodeClientMessage(msg: ClientMessage): Uint8Array {
       w.bytes(msg.snapshot);
       return w.finish();
     }
+    case MessageType.PersistUpload: {
+      const w = new Writer(64 + msg.slot.length * 3 + msg.token.length + msg.hash.length + msg.blob.length);
+      header(w, msg.type);
+      w.string(msg.slot);
+      w.bytes(msg.token);
+      w.varUint(msg.seq);
+      w.bytes(msg.hash);
+      w.varUint(msg.size);
+      w.bytes(msg.blob);
+      return w.finish();
+    }
+    case MessageType.PersistLoad: {
+      const w = new Writer(32 + msg.slot.length * 3 + msg.token.length);
+      header(w, msg.type);
+      w.string(msg.slot);
+      w.bytes(msg.token);
+      w.varUint(msg.requestSeq);
+      return w.finish();
+    }
   }
 }
 
@@ -91,8 +110,11 @@ export function encodeSend(payload: Uint8Array): Uint8Array {
  * @throws {ProtocolError} with the close code to disconnect the sender with.
  */
 export function decodeClientMessage(frame: Uint8Array, limits: Limits = DEFAULT_LIMITS): ClientMessage {
-  // Snapshots are the one frame that may be larger than maxFrameBytes.
-  const maxBytes = frame[1] === MessageType.SnapshotUpload ? limits.maxSnapshotBytes + 1024 : limits.maxFrameBytes;
+  // Snapshots and persisted data are the frames that may be larger than maxFrameBytes.
+  const maxBytes =
+    frame[1] === MessageType.SnapshotUpload ? limits.maxSnapshotBytes + 1024
+    : frame[1] === MessageType.PersistUpload ? limits.maxPersistBytes + 1024
+    : limits.maxFrameBytes;
   if (frame.length > maxBytes) {
     throw new ProtocolError(`frame of ${frame.length} bytes exceeds limit ${maxBytes}`, CloseCode.TooLarge);
   }
@@ -131,11 +153,34 @@ export function decodeClientMessage(frame: Uint8Array, limits: Limits = DEFAULT_
       msg = { type, seq, hash, snapshot };
       break;
     }
+    case MessageType.PersistUpload: {
+      const slot = readSlot(r, limits);
+      const token = r.bytes(MAX_HASH_BYTES);
+      const seq = r.varUint();
+      const hash = r.bytes(MAX_HASH_BYTES);
+      const size = r.varUint();
+      const blob = r.bytes();
+      if (blob.length > limits.maxPersistBytes) {
+        throw new ProtocolError(`persisted data of ${blob.length} bytes exceeds limit ${limits.maxPersistBytes}`, CloseCode.TooLarge);
+      }
+      msg = { type, slot, token, seq, hash, size, blob };
+      break;
+    }
+    case MessageType.PersistLoad:
+      msg = { type, slot: readSlot(r, limits), token: r.bytes(MAX_HASH_BYTES), requestSeq: r.varUint() };
+      break;
     default:
       throw new ProtocolError(`unknown client frame type 0x${type.toString(16).padStart(2, "0")}`);
   }
   r.end();
   return msg;
+}
+
+/** A persistence slot name: an id, like sessionId and persistentId. */
+function readSlot(r: Reader, limits: Limits): string {
+  const slot = r.string(limits.maxIdLength * 4);
+  if (!isValidId(slot, limits.maxIdLength)) throw new ProtocolError(`persistence slot ${JSON.stringify(slot.slice(0, 80))} is not a base64url id`);
+  return slot;
 }
 
 function decodeJoin(r: Reader, limits: Limits): JoinMessage {
@@ -171,7 +216,9 @@ export function encodeServerMessage(msg: ServerMessage): Uint8Array {
       return encodeRelay(msg.seq, msg.time, msg.payload);
     case MessageType.ViewJoin:
     case MessageType.ViewExit:
-    case MessageType.SnapshotRequest: {
+    case MessageType.SnapshotRequest:
+    case MessageType.Persisted:
+    case MessageType.PersistData: {
       const w = new Writer(8 + entrySizeEstimate(msg));
       header(w, msg.type);
       writeEntryBody(w, msg);
@@ -188,6 +235,16 @@ export function encodeServerMessage(msg: ServerMessage): Uint8Array {
       header(w, msg.type);
       w.varUint(msg.seq);
       w.bytes(msg.hash);
+      return w.finish();
+    }
+    case MessageType.PersistAck: {
+      const w = new Writer(32 + msg.slot.length * 3 + msg.message.length * 3);
+      header(w, msg.type);
+      w.string(msg.slot);
+      w.varUint(msg.seq);
+      w.u8(msg.outcome);
+      w.varUint(msg.version);
+      w.string(msg.message);
       return w.finish();
     }
     case MessageType.Sync:
@@ -265,7 +322,12 @@ export function decodeServerMessage(frame: Uint8Array): ServerMessage {
     case MessageType.ViewJoin:
     case MessageType.ViewExit:
     case MessageType.SnapshotRequest:
+    case MessageType.Persisted:
+    case MessageType.PersistData:
       msg = readEntryBody(r, type);
+      break;
+    case MessageType.PersistAck:
+      msg = { type, slot: r.string(), seq: r.varUint(), outcome: r.u8(), version: r.varUint(), message: r.string() };
       break;
     case MessageType.UploadRequest:
       msg = { type, seq: r.varUint() };

@@ -8,7 +8,7 @@ export const PROTOCOL_VERSION = 1;
 
 /**
  * Frame types. Client-to-reflector frames use 0x01–0x3f, reflector-to-client frames 0x40–0x7f.
- * The four stream entry types (`Relay`, `ViewJoin`, `ViewExit`, `SnapshotRequest`) carry a sequence number and a time;
+ * The six stream entry types (`Relay`, `ViewJoin`, `ViewExit`, `SnapshotRequest`, `Persisted`, `PersistData`) carry a sequence number and a time;
  * they also appear, without their version byte, inside a `Sync` frame.
  */
 export const MessageType = {
@@ -24,6 +24,10 @@ export const MessageType = {
   SnapshotVote: 0x05,
   /** The elected client's encrypted snapshot for a `SnapshotRequest` entry. */
   SnapshotUpload: 0x06,
+  /** The elected client's encrypted persisted data for a slot, to store durably (§13). */
+  PersistUpload: 0x07,
+  /** Client asks for the latest persisted data of a slot, delivered to everyone as a `PersistData` entry (§13). */
+  PersistLoad: 0x08,
   /** Reflector answers a join with the session's state so far. */
   Sync: 0x41,
   /** An ordered, time-stamped message from some client. */
@@ -44,6 +48,12 @@ export const MessageType = {
   UploadRequest: 0x49,
   /** Votes for a snapshot differed: `hash` is the majority's; replicas with another hash diverged. */
   Divergence: 0x4a,
+  /** Answer to `PersistUpload`, sent once the data is durable (or why it was not stored). */
+  PersistAck: 0x4b,
+  /** A stream entry: persisted data of a slot up to some seq is durable. */
+  Persisted: 0x4c,
+  /** A stream entry: the latest persisted data of a slot, answering a `PersistLoad`. */
+  PersistData: 0x4d,
 } as const;
 
 /** A frame type code. */
@@ -89,3 +99,20 @@ const closeCodeNames: ReadonlyMap<number, string> = new Map(
 export function closeCodeName(code: number): string | undefined {
   return closeCodeNames.get(code);
 }
+
+/** How a reflector answered a `PersistUpload` (the `outcome` of `PersistAck`). */
+export const PersistOutcome = {
+  /** Stored durably as a new version of the slot. */
+  Stored: 0,
+  /** Identical (same keyed hash) to the slot's latest version: nothing new to store; it is durable. */
+  Unchanged: 1,
+  /** This session already stored newer data (a higher seq) in the slot; the upload was dropped. */
+  Superseded: 2,
+  /** The slot access token does not match the one the slot was created with (another password). */
+  Denied: 3,
+  /** The reflector could not store it; the data is not durable. Retry later. */
+  Failed: 4,
+} as const;
+
+/** A `PersistAck` outcome. */
+export type PersistOutcomeValue = (typeof PersistOutcome)[keyof typeof PersistOutcome];

@@ -20,6 +20,17 @@ export function writeEntryBody(w: Writer, e: StreamEntry): void {
       break;
     case MessageType.SnapshotRequest:
       break;
+    case MessageType.Persisted:
+      w.string(e.slot);
+      w.varUint(e.upTo);
+      w.varUint(e.size);
+      w.bytes(e.hash);
+      break;
+    case MessageType.PersistData:
+      w.string(e.slot);
+      w.varUint(e.requestSeq);
+      w.bytes(e.blob);
+      break;
   }
 }
 
@@ -36,6 +47,10 @@ export function readEntryBody(r: Reader, type: number): StreamEntry {
       return { type, seq, time, viewId: r.string() };
     case MessageType.SnapshotRequest:
       return { type, seq, time };
+    case MessageType.Persisted:
+      return { type, seq, time, slot: r.string(), upTo: r.varUint(), size: r.varUint(), hash: r.bytes(64) };
+    case MessageType.PersistData:
+      return { type, seq, time, slot: r.string(), requestSeq: r.varUint(), blob: r.bytes() };
     default:
       throw new ProtocolError(`unknown stream entry type 0x${type.toString(16).padStart(2, "0")}`);
   }
@@ -46,7 +61,16 @@ const MIN_ENTRY_BYTES = 3;
 
 /** A rough size of an entry's encoding, to pre-size buffers. */
 export function entrySizeEstimate(e: StreamEntry): number {
-  return 24 + (e.type === MessageType.Relay ? e.payload.length : e.type === MessageType.ViewJoin ? e.viewData.length : 0);
+  switch (e.type) {
+    case MessageType.Relay:
+      return 24 + e.payload.length;
+    case MessageType.ViewJoin:
+      return 24 + e.viewData.length;
+    case MessageType.PersistData:
+      return 96 + e.blob.length;
+    default:
+      return 96;
+  }
 }
 
 /** Writes `count` then each entry as type byte + body (the list inside a Sync frame). */

@@ -3,8 +3,8 @@
  * See `PROTOCOL.md` in this package for the frame layouts.
  * @packageDocumentation
  */
-export { PROTOCOL_VERSION, MessageType, CloseCode, closeCodeName } from "./codes";
-export type { MessageTypeCode, CloseCodeValue } from "./codes";
+export { PROTOCOL_VERSION, MessageType, CloseCode, PersistOutcome, closeCodeName } from "./codes";
+export type { MessageTypeCode, CloseCodeValue, PersistOutcomeValue } from "./codes";
 export { DEFAULT_LIMITS, DEFAULT_TPS } from "./limits";
 export type { Limits } from "./limits";
 export { ProtocolError } from "./errors";
@@ -37,6 +37,11 @@ export type {
   SnapshotRequestEntry,
   SnapshotVoteMessage,
   SnapshotUploadMessage,
+  PersistUploadMessage,
+  PersistLoadMessage,
+  PersistAckMessage,
+  PersistedEntry,
+  PersistDataEntry,
   UploadRequestMessage,
   DivergenceMessage,
   TickMessage,

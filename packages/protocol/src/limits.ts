@@ -4,6 +4,8 @@ export interface Limits {
   readonly maxFrameBytes: number;
   /** Largest snapshot a client may upload (`SnapshotUpload` is the one frame allowed past maxFrameBytes). */
   readonly maxSnapshotBytes: number;
+  /** Largest persisted-data blob a client may upload (`PersistUpload` may also exceed maxFrameBytes). */
+  readonly maxPersistBytes: number;
   /** Largest payload of one `Send`, in bytes. */
   readonly maxPayloadBytes: number;
   /** Largest `viewData` in a `Join`, in bytes. */
@@ -25,6 +27,7 @@ export interface Limits {
 export const DEFAULT_LIMITS: Limits = Object.freeze({
   maxFrameBytes: 1024 * 1024,
   maxSnapshotBytes: 64 * 1024 * 1024,
+  maxPersistBytes: 16 * 1024 * 1024,
   maxPayloadBytes: 256 * 1024,
   maxViewDataBytes: 16 * 1024,
   maxAuthBytes: 1024,

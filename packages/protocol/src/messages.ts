@@ -49,8 +49,46 @@ export interface SnapshotUploadMessage {
   readonly snapshot: Uint8Array;
 }
 
+/**
+ * Client → reflector: encrypted persisted data for `slot`, as of the client's state right after
+ * entry `seq`. The reflector stores it durably as the slot's next version and answers with
+ * {@link PersistAckMessage}.
+ */
+export interface PersistUploadMessage {
+  readonly type: typeof MessageType.PersistUpload;
+  /** The persistence slot (an id: the persistentId, or a keyed slot derived from it or the appId). */
+  readonly slot: string;
+  /** Slot access token; the reflector keeps SHA-256 of the first one a slot saw and checks later ones against it. */
+  readonly token: Uint8Array;
+  /** Seq of the entry after which the data was taken; a slot never goes back to a lower seq of one session. */
+  readonly seq: number;
+  /** Keyed hash of the plaintext, so identical data is not stored twice. */
+  readonly hash: Uint8Array;
+  /** Plaintext size in bytes (for logs and listings). */
+  readonly size: number;
+  /** The encrypted data (an envelope). */
+  readonly blob: Uint8Array;
+}
+
+/** Client → reflector: append the latest data of `slot` to the stream as a {@link PersistDataEntry}. */
+export interface PersistLoadMessage {
+  readonly type: typeof MessageType.PersistLoad;
+  readonly slot: string;
+  readonly token: Uint8Array;
+  /** Seq of the entry at which the session started waiting for this slot (names the request). */
+  readonly requestSeq: number;
+}
+
 /** Every frame a client may send. */
-export type ClientMessage = JoinMessage | SendMessage | LeaveMessage | PingMessage | SnapshotVoteMessage | SnapshotUploadMessage;
+export type ClientMessage =
+  | JoinMessage
+  | SendMessage
+  | LeaveMessage
+  | PingMessage
+  | SnapshotVoteMessage
+  | SnapshotUploadMessage
+  | PersistUploadMessage
+  | PersistLoadMessage;
 
 /** An ordered client message: the session's `seq`-th entry, stamped with session time `time` (ms). */
 export interface RelayEntry {
@@ -84,8 +122,31 @@ export interface SnapshotRequestEntry {
   readonly time: number;
 }
 
+/** Persisted data of `slot`, taken right after entry `upTo`, is durable: replicas may forget their copy. */
+export interface PersistedEntry {
+  readonly type: typeof MessageType.Persisted;
+  readonly seq: number;
+  readonly time: number;
+  readonly slot: string;
+  readonly upTo: number;
+  /** Plaintext size the uploader reported, in bytes. */
+  readonly size: number;
+  /** The upload's keyed hash, so a replica can tell whether it is the data it holds. */
+  readonly hash: Uint8Array;
+}
+
+/** The latest data of `slot` (an envelope, or empty if none), answering the PersistLoad named `requestSeq`. */
+export interface PersistDataEntry {
+  readonly type: typeof MessageType.PersistData;
+  readonly seq: number;
+  readonly time: number;
+  readonly slot: string;
+  readonly requestSeq: number;
+  readonly blob: Uint8Array;
+}
+
 /** One entry of a session's ordered stream. Sequence numbers start at 1 and have no gaps. */
-export type StreamEntry = RelayEntry | ViewJoinEntry | ViewExitEntry | SnapshotRequestEntry;
+export type StreamEntry = RelayEntry | ViewJoinEntry | ViewExitEntry | SnapshotRequestEntry | PersistedEntry | PersistDataEntry;
 
 /**
  * Reflector → client: the answer to a join. The client rebuilds the session from `snapshot`
@@ -144,5 +205,26 @@ export interface DivergenceMessage {
   readonly hash: Uint8Array;
 }
 
+/** Reflector → uploader: what became of its {@link PersistUploadMessage} for `slot` at `seq`. */
+export interface PersistAckMessage {
+  readonly type: typeof MessageType.PersistAck;
+  readonly slot: string;
+  readonly seq: number;
+  /** A `PersistOutcome` code. */
+  readonly outcome: number;
+  /** The slot's version number holding the data (0 unless Stored or Unchanged). */
+  readonly version: number;
+  /** Why, for Denied and Failed; empty otherwise. */
+  readonly message: string;
+}
+
 /** Every frame a reflector may send. */
-export type ServerMessage = SyncMessage | StreamEntry | TickMessage | PongMessage | ErrorMessage | UploadRequestMessage | DivergenceMessage;
+export type ServerMessage =
+  | SyncMessage
+  | StreamEntry
+  | TickMessage
+  | PongMessage
+  | ErrorMessage
+  | UploadRequestMessage
+  | DivergenceMessage
+  | PersistAckMessage;

@@ -59,6 +59,8 @@ describe("headers", () => {
       MessageType.Ping,
       MessageType.SnapshotVote,
       MessageType.SnapshotUpload,
+      MessageType.PersistUpload,
+      MessageType.PersistLoad,
     ]);
     for (let type = 0; type < 256; type++) {
       if (client.has(type)) continue;
@@ -79,6 +81,9 @@ describe("headers", () => {
       MessageType.SnapshotRequest,
       MessageType.UploadRequest,
       MessageType.Divergence,
+      MessageType.PersistAck,
+      MessageType.Persisted,
+      MessageType.PersistData,
     ]);
     for (let type = 0; type < 256; type++) {
       if (server.has(type)) continue;
@@ -158,7 +163,10 @@ describe("malformed fields", () => {
       MessageType.Send,
       MessageType.SnapshotVote,
       MessageType.SnapshotUpload,
-      0x4b,
+      MessageType.PersistUpload,
+      MessageType.PersistLoad,
+      MessageType.PersistAck,
+      0x4e,
       0xff,
     ];
     for (const type of notEntries) {

@@ -13,6 +13,8 @@ test("frame type codes never change", () => {
     Ping: 0x04,
     SnapshotVote: 0x05,
     SnapshotUpload: 0x06,
+    PersistUpload: 0x07,
+    PersistLoad: 0x08,
     Sync: 0x41,
     Relay: 0x42,
     ViewJoin: 0x43,
@@ -23,11 +25,14 @@ test("frame type codes never change", () => {
     SnapshotRequest: 0x48,
     UploadRequest: 0x49,
     Divergence: 0x4a,
+    PersistAck: 0x4b,
+    Persisted: 0x4c,
+    PersistData: 0x4d,
   });
 });
 
 test("client types are in 0x01-0x3f, server types in 0x40-0x7f, all distinct", () => {
-  const client = [MessageType.Join, MessageType.Send, MessageType.Leave, MessageType.Ping, MessageType.SnapshotVote, MessageType.SnapshotUpload];
+  const client = [MessageType.Join, MessageType.Send, MessageType.Leave, MessageType.Ping, MessageType.SnapshotVote, MessageType.SnapshotUpload, MessageType.PersistUpload, MessageType.PersistLoad];
   const all: number[] = Object.values(MessageType);
   const server = all.filter((code) => !client.some((c) => c === code));
   for (const code of client) expect(code >= 0x01 && code <= 0x3f).toBe(true);
@@ -61,6 +66,7 @@ test("default limits are the documented values and frozen", () => {
   expect(DEFAULT_LIMITS).toEqual({
     maxFrameBytes: 1048576,
     maxSnapshotBytes: 67108864,
+    maxPersistBytes: 16777216,
     maxPayloadBytes: 262144,
     maxViewDataBytes: 16384,
     maxAuthBytes: 1024,

@@ -104,7 +104,7 @@ describe("malformed input", () => {
   });
 
   test("entry types that are not stream entries", () => {
-    const entryTypes = new Set<number>([MessageType.Relay, MessageType.ViewJoin, MessageType.ViewExit, MessageType.SnapshotRequest]);
+    const entryTypes = new Set<number>([MessageType.Relay, MessageType.ViewJoin, MessageType.ViewExit, MessageType.SnapshotRequest, MessageType.Persisted, MessageType.PersistData]);
     for (let type = 0; type < 256; type++) {
       if (entryTypes.has(type)) continue;
       const error = expectProtocolError(() => decodeEntries(Uint8Array.of(1, type, 1, 0, 0)));

@@ -72,6 +72,17 @@ const clientFrames: ReadonlyArray<readonly [string, string, ClientMessage]> = [
     `01 06  05  01 ee  80 01  ${"00 ".repeat(128)}`,
     { type: MessageType.SnapshotUpload, seq: 5, hash: Uint8Array.of(0xee), snapshot: new Uint8Array(128) },
   ],
+  [
+    "PersistUpload slot 'P' seq 300",
+    // ver type | slot "P" | token 2: 0a 0b | seq 300 | hash 1: ee | size 1000 | blob 3: 01 02 03
+    "01 07  01 50  02 0a 0b  ac 02  01 ee  e8 07  03 01 02 03",
+    { type: MessageType.PersistUpload, slot: "P", token: Uint8Array.of(10, 11), seq: 300, hash: Uint8Array.of(0xee), size: 1000, blob: Uint8Array.of(1, 2, 3) },
+  ],
+  [
+    "PersistLoad slot 'k-1' request 7",
+    "01 08  03 6b 2d 31  01 0c  07",
+    { type: MessageType.PersistLoad, slot: "k-1", token: Uint8Array.of(12), requestSeq: 7 },
+  ],
 ];
 
 const serverFrames: ReadonlyArray<readonly [string, string, ServerMessage]> = [
@@ -167,6 +178,27 @@ const serverFrames: ReadonlyArray<readonly [string, string, ServerMessage]> = [
         { type: MessageType.SnapshotRequest, seq: 302, time: 1000 },
       ],
     },
+  ],
+  [
+    "PersistAck Stored version 3",
+    // ver type | slot "P" | seq 300 | outcome 0 | version 3 | message ""
+    "01 4b  01 50  ac 02  00  03  00",
+    { type: MessageType.PersistAck, slot: "P", seq: 300, outcome: 0, version: 3, message: "" },
+  ],
+  [
+    "PersistAck Denied",
+    "01 4b  01 50  05  03  00  02 6e 6f",
+    { type: MessageType.PersistAck, slot: "P", seq: 5, outcome: 3, version: 0, message: "no" },
+  ],
+  [
+    "Persisted seq 301 time 1000: slot 'P' up to 300, 1000 bytes",
+    "01 4c  ad 02  e8 07  01 50  ac 02  e8 07  02 ab cd",
+    { type: MessageType.Persisted, seq: 301, time: 1000, slot: "P", upTo: 300, size: 1000, hash: Uint8Array.of(0xab, 0xcd) },
+  ],
+  [
+    "PersistData seq 9 time 50: slot 'k' for request 7, 2-byte blob",
+    "01 4d  09  32  01 6b  07  02 aa bb",
+    { type: MessageType.PersistData, seq: 9, time: 50, slot: "k", requestSeq: 7, blob: Uint8Array.of(0xaa, 0xbb) },
   ],
   ["Error with 2-, 3- and 4-byte UTF-8", "01 47  a1 1f  09 c3 a9 e2 82 ac f0 9f 98 80", { type: MessageType.Error, code: CloseCode.VersionMismatch, message: "é€😀" }],
 ];

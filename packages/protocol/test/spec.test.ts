@@ -75,7 +75,7 @@ test("the Sync entry types listed are exactly the types an entry list decodes", 
     }
   }
   expect(documented).toEqual(decodable);
-  expect(documented).toEqual([MessageType.Relay, MessageType.ViewJoin, MessageType.ViewExit, MessageType.SnapshotRequest]);
+  expect(documented).toEqual([MessageType.Relay, MessageType.ViewJoin, MessageType.ViewExit, MessageType.SnapshotRequest, MessageType.Persisted, MessageType.PersistData]);
 });
 
 test("the keys table names every HKDF purpose, snapshots included", () => {
