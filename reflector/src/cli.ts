@@ -2,6 +2,8 @@ import { DEFAULT_LIMITS } from "@lockstep/protocol";
 import { LOG_LEVELS, createConsoleLogger, silentLogger, type LogLevel } from "./logger";
 import { DEFAULT_HOST, DEFAULT_PORT } from "./options";
 import { startReflector, type Reflector } from "./reflector";
+import { runPersistCommand } from "./persist-cli";
+import { createPostgresStore, type BlobStore } from "./storage/index";
 
 /** Settings the command line can give. */
 export interface CliSettings {
@@ -10,8 +12,13 @@ export interface CliSettings {
   /** Tick rate forced on every session, or `undefined` to let each session's first joiner choose. */
   readonly tps: number | undefined;
   readonly logLevel: LogLevel;
-  /** Directory of the filesystem store, or `undefined` to keep sessions in memory only (`--memory`). */
+  /**
+   * Directory of the filesystem store, or `undefined` to keep sessions in memory only (`--memory`)
+   * or in PostgreSQL (`--postgres`).
+   */
   readonly dataDir: string | undefined;
+  /** PostgreSQL connection URL to store sessions in (`--postgres`), or `undefined`. */
+  readonly postgres: string | undefined;
   /** Entries between snapshots, or `undefined` for the default. */
   readonly snapshotMessages: number | undefined;
 }
@@ -39,9 +46,14 @@ Options:
   --data-dir D       store sessions (snapshots, message logs) under D (default ./${"lockstep-data"});
                      sessions survive clients leaving and reflector restarts, even kill -9
   --memory           keep sessions in memory only (lost when the reflector stops)
+  --postgres URL     store sessions in PostgreSQL instead, e.g. postgres://user:pass@host:5432/db
+                     (table lockstep_blobs, created if missing); not with --memory or --data-dir
   --snapshot-messages N
                      ask clients for a snapshot every N messages (default 1000)
   -h, --help         show this help
+
+Persisted data (see \`lockstep-reflector persist --help\`):
+  persist slots | list <slot> | export <slot> [--version N] | rollback <slot> --to N
 
 GET /health answers {"status":"ok",...}. SIGINT or SIGTERM shuts down cleanly.`;
 
@@ -55,17 +67,21 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   let tps: number | undefined;
   let logLevel: LogLevel = "info";
   let dataDir: string | undefined = DEFAULT_DATA_DIR;
+  let postgres: string | undefined;
+  // Where sessions go is one choice: remember which flags made it, to refuse contradictions.
+  const storageFlags = new Set<string>();
   let snapshotMessages: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "--help" || arg === "-h") return { kind: "help" };
     if (arg === "--memory") {
       dataDir = undefined;
+      storageFlags.add("--memory");
       continue;
     }
     const eq = arg.indexOf("=");
     const flag = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
-    if (flag !== "--port" && flag !== "--host" && flag !== "--tps" && flag !== "--log-level" && flag !== "--data-dir" && flag !== "--snapshot-messages") {
+    if (flag !== "--port" && flag !== "--host" && flag !== "--tps" && flag !== "--log-level" && flag !== "--data-dir" && flag !== "--snapshot-messages" && flag !== "--postgres") {
       return { kind: "error", message: `unknown argument ${JSON.stringify(arg)}` };
     }
     let value: string | undefined;
@@ -109,10 +125,25 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       case "--data-dir":
         if (value.length === 0) return { kind: "error", message: "--data-dir must not be empty" };
         dataDir = value;
+        storageFlags.add("--data-dir");
+        break;
+      case "--postgres":
+        if (!/^postgres(ql)?:\/\/./.test(value)) {
+          return { kind: "error", message: `--postgres must be a connection URL like postgres://user:password@host:5432/database, got ${JSON.stringify(value)}` };
+        }
+        postgres = value;
+        storageFlags.add("--postgres");
         break;
     }
   }
-  return { kind: "run", settings: { port, host, tps, logLevel, dataDir, snapshotMessages } };
+  if (postgres !== undefined) {
+    if (storageFlags.size > 1) {
+      const others = [...storageFlags].filter((f) => f !== "--postgres").join(" and ");
+      return { kind: "error", message: `--postgres cannot be combined with ${others}: sessions are stored in one place, so pick one` };
+    }
+    dataDir = undefined;
+  }
+  return { kind: "run", settings: { port, host, tps, logLevel, dataDir, postgres, snapshotMessages } };
 }
 
 function parseInteger(text: string): number | undefined {
@@ -158,6 +189,10 @@ const nodeIo: CliIo = {
  * a failed start exits 1. Resolves once the reflector is listening (or startup failed).
  */
 export async function main(argv: readonly string[], io: CliIo = nodeIo): Promise<void> {
+  if (argv[0] === "persist") {
+    io.exit(await runPersistCommand(argv.slice(1), io));
+    return;
+  }
   const parsed = parseArgs(argv);
   if (parsed.kind === "help") {
     io.out(USAGE);
@@ -169,18 +204,23 @@ export async function main(argv: readonly string[], io: CliIo = nodeIo): Promise
     io.exit(2);
     return;
   }
-  const { port, host, tps, logLevel, dataDir, snapshotMessages } = parsed.settings;
+  const { port, host, tps, logLevel, dataDir, postgres, snapshotMessages } = parsed.settings;
   let reflector: Reflector;
+  let storage: BlobStore | undefined;
   try {
+    storage = postgres !== undefined ? await createPostgresStore({ connectionString: postgres }) : undefined;
     reflector = await startReflector({
       port,
       host,
       tps,
       ...(dataDir !== undefined ? { dataDir } : {}),
+      ...(storage !== undefined ? { storage } : {}),
       ...(snapshotMessages !== undefined ? { snapshots: { everyMessages: snapshotMessages } } : {}),
       logger: logLevel === "silent" ? silentLogger : createConsoleLogger(logLevel),
     });
   } catch (error) {
+    // startReflector closes the store when it fails to listen, but not when it rejects an option.
+    await storage?.close().catch(() => undefined);
     io.err(`lockstep-reflector: ${error instanceof Error ? error.message : String(error)}`);
     io.exit(1);
     return;

@@ -12,6 +12,7 @@ import {
 } from "@lockstep/protocol";
 import type { Connection } from "./connection";
 import type { Logger } from "./logger";
+import type { PersistService } from "./persistence";
 import type { Session } from "./session";
 import type { SessionRegistry } from "./session-registry";
 
@@ -22,6 +23,8 @@ export interface DispatcherOptions {
   readonly logger: Logger;
   /** Tick rate imposed on new sessions, or `undefined` to use the creating Join's `tps`. */
   readonly tps: number | undefined;
+  /** Stores and loads persisted data (PROTOCOL.md §13). */
+  readonly persist: PersistService;
 }
 
 const NORMAL_CLOSURE = 1000;
@@ -36,6 +39,7 @@ export class Dispatcher {
   readonly #limits: Limits;
   readonly #logger: Logger;
   readonly #tps: number | undefined;
+  readonly #persist: PersistService;
   #relayed = 0;
 
   constructor(options: DispatcherOptions) {
@@ -43,6 +47,7 @@ export class Dispatcher {
     this.#limits = options.limits;
     this.#logger = options.logger;
     this.#tps = options.tps;
+    this.#persist = options.persist;
   }
 
   /** Client messages relayed so far. */
@@ -82,6 +87,16 @@ export class Dispatcher {
         case MessageType.SnapshotUpload:
           joinedSession(conn, "SnapshotUpload").upload(conn, msg.seq, msg.hash, msg.snapshot);
           break;
+        case MessageType.PersistUpload: {
+          const session = joinedSession(conn, "PersistUpload");
+          this.#persist.upload(session, conn, msg).catch((error: unknown) => this.#onError(conn, error));
+          break;
+        }
+        case MessageType.PersistLoad: {
+          const session = joinedSession(conn, "PersistLoad");
+          this.#persist.load(session, msg).catch((error: unknown) => this.#onError(conn, error));
+          break;
+        }
         case MessageType.Ping: {
           const session = joinedSession(conn, "Ping");
           conn.send(encodeServerMessage({ type: MessageType.Pong, id: msg.id, time: session.now() }));
@@ -117,7 +132,14 @@ export class Dispatcher {
     const auth = decodeJoinAuth(msg.auth);
     conn.state = "joining";
     conn.viewId = msg.viewId;
-    const session = await this.#registry.open({ sessionId: msg.sessionId, persistentId: msg.persistentId, tps: this.#tps ?? msg.tps, access: auth });
+    const session = await this.#registry.open({
+      sessionId: msg.sessionId,
+      persistentId: msg.persistentId,
+      tps: this.#tps ?? msg.tps,
+      access: auth,
+      slot: auth.slot,
+      slotToken: auth.slotToken,
+    });
     if (conn.state !== "joining") {
       this.#registry.release(session); // the socket went away while the session loaded
       return;

@@ -1,6 +1,7 @@
 import { DEFAULT_LIMITS, type Limits } from "@lockstep/protocol";
 import { performanceClock, type Clock } from "./clock";
 import { ReflectorError } from "./errors";
+import { DEFAULT_PERSIST_VERSIONS } from "./storage/index";
 import { createConsoleLogger, type Logger } from "./logger";
 import type { SnapshotPolicy } from "./session";
 import type { BlobStore } from "./storage/index";
@@ -45,6 +46,8 @@ export interface ReflectorOptions {
   readonly dataDir?: string;
   /** Stored sessions inactive this long are deleted, in ms. Default 30 days. */
   readonly retentionMs?: number;
+  /** Versions of persisted data kept per slot (the newest; older ones are deleted). Default 10. */
+  readonly persistVersions?: number;
 }
 
 /** {@link ReflectorOptions} with every default filled in and validated. */
@@ -61,6 +64,7 @@ export interface ResolvedOptions {
   readonly storage: BlobStore | undefined;
   readonly dataDir: string | undefined;
   readonly retentionMs: number;
+  readonly persistVersions: number;
 }
 
 /** Default port of a reflector. */
@@ -100,6 +104,9 @@ export function resolveOptions(options: ReflectorOptions = {}): ResolvedOptions 
   if (options.storage !== undefined && options.dataDir !== undefined) {
     throw new ReflectorError("give either option storage or option dataDir, not both");
   }
+  if (options.persistVersions !== undefined && !(Number.isSafeInteger(options.persistVersions) && options.persistVersions >= 1)) {
+    throw new ReflectorError(`option persistVersions must be a positive integer, got ${String(options.persistVersions)}`);
+  }
   if (options.retentionMs !== undefined && !(options.retentionMs > 0)) {
     throw new ReflectorError(`option retentionMs must be a positive number of ms, got ${String(options.retentionMs)}`);
   }
@@ -125,6 +132,7 @@ export function resolveOptions(options: ReflectorOptions = {}): ResolvedOptions 
     storage: options.storage,
     dataDir: options.dataDir,
     retentionMs: options.retentionMs ?? 30 * 24 * 60 * 60 * 1000,
+    persistVersions: options.persistVersions ?? DEFAULT_PERSIST_VERSIONS,
   };
 }
 

@@ -9,7 +9,8 @@ import { ReflectorError } from "./errors";
 import { handleHttpRequest } from "./http";
 import { resolveOptions, type ReflectorOptions, type ResolvedOptions } from "./options";
 import { SessionRegistry } from "./session-registry";
-import { SessionStore, createFsStore, createMemoryStore, type BlobStore } from "./storage/index";
+import { PersistStore, SessionStore, createFsStore, createMemoryStore, type BlobStore } from "./storage/index";
+import { PersistService } from "./persistence";
 
 /** Counters of a running reflector. */
 export interface ReflectorStats {
@@ -97,8 +98,13 @@ class ReflectorServer {
     this.#options = options;
     this.#blobs = blobs;
     this.#store = new SessionStore(blobs, { retentionMs: options.retentionMs });
-    this.#registry = new SessionRegistry({ ...options, store: this.#store });
-    this.#dispatcher = new Dispatcher({ registry: this.#registry, limits: options.limits, logger: options.logger, tps: options.tps });
+    const persist = new PersistService(new PersistStore(blobs, { keep: options.persistVersions }), options.logger);
+    this.#registry = new SessionRegistry({
+      ...options,
+      store: this.#store,
+      startingPoint: (sessionId, slot, token) => persist.startingPoint(sessionId, slot, token),
+    });
+    this.#dispatcher = new Dispatcher({ registry: this.#registry, limits: options.limits, logger: options.logger, tps: options.tps, persist });
     this.#http = createServer((req, res) => {
       try {
         handleHttpRequest(req, res, () => ({ sessions: this.#registry.size, connections: this.#connections.size }));
@@ -113,7 +119,7 @@ class ReflectorServer {
     this.#wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
-      maxPayload: Math.max(2 * options.limits.maxFrameBytes, options.limits.maxSnapshotBytes + 4096),
+      maxPayload: Math.max(2 * options.limits.maxFrameBytes, options.limits.maxSnapshotBytes + 4096, options.limits.maxPersistBytes + 4096),
       perMessageDeflate: false,
     });
     this.#wss.on("error", (error) => options.logger.error("ws.error", { error }));

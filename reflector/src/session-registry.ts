@@ -12,6 +12,11 @@ export interface SessionRegistryOptions {
   readonly snapshots: SnapshotPolicy;
   /** Durable storage; undefined keeps sessions in memory only. */
   readonly store: SessionStore | undefined;
+  /**
+   * The persisted data a new session of `slot` starts from (PROTOCOL.md §13.2); throws (AuthFailed)
+   * if the token is not the slot's. Undefined: sessions start with none.
+   */
+  readonly startingPoint?: (sessionId: string, slot: string, token: Uint8Array) => Promise<Uint8Array>;
 }
 
 /** What a join says about the session it wants. */
@@ -20,6 +25,9 @@ export interface SessionRequest {
   readonly persistentId: string;
   readonly tps: number;
   readonly access: SessionAccess;
+  /** The persistence slot a new session starts from, or empty. */
+  readonly slot: string;
+  readonly slotToken: Uint8Array;
 }
 
 /**
@@ -70,8 +78,11 @@ export class SessionRegistry {
     const { sessionId } = request;
     const store = this.#options.store;
     const stored = store ? await store.load(sessionId) : undefined;
-    if (store && !stored) {
-      await store.create({ sessionId, persistentId: request.persistentId, tps: request.tps, verifier: request.access.verifier, check: request.access.check, createdAt: Date.now() });
+    let persisted = stored?.persisted;
+    if (!stored) {
+      const { startingPoint } = this.#options;
+      persisted = request.slot !== "" && startingPoint ? await startingPoint(sessionId, request.slot, request.slotToken) : undefined;
+      await store?.create({ sessionId, persistentId: request.persistentId, tps: request.tps, verifier: request.access.verifier, check: request.access.check, createdAt: Date.now() }, persisted);
     }
     const session = new Session({
       sessionId,
@@ -86,6 +97,7 @@ export class SessionRegistry {
         appendEntries: (entries) => store.appendEntries(sessionId, entries),
         putSnapshot: (snapshot) => store.putSnapshot(sessionId, snapshot),
       },
+      persisted,
       restored: stored && { snapshot: stored.snapshot, entries: stored.entries, lastSeq: stored.lastSeq, lastTime: stored.lastTime },
     });
     this.#sessions.set(sessionId, session);

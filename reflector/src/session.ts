@@ -4,6 +4,8 @@ import {
   encodeRelay,
   encodeServerMessage,
   encodeTick,
+  type PersistDataEntry,
+  type PersistedEntry,
   type SnapshotRequestEntry,
   type StreamEntry,
   type ViewExitEntry,
@@ -51,6 +53,8 @@ export interface SessionOptions {
   };
   /** The session cannot go on (storage failed): its members were closed; forget it. */
   readonly onBroken?: (session: Session) => void;
+  /** Persisted data (opaque) the session started from, sent to joiners until the first snapshot. */
+  readonly persisted?: Uint8Array;
 }
 
 /** When a session asks its clients for a snapshot, and how long it waits for them. */
@@ -113,6 +117,7 @@ export class Session {
   #sentSinceTick = false;
   #ticker: ReturnType<typeof setInterval> | undefined;
   #disposed = false;
+  readonly #persisted: Uint8Array;
 
   constructor(options: SessionOptions) {
     this.id = options.sessionId;
@@ -126,6 +131,7 @@ export class Session {
     this.#policy = options.snapshots;
     this.#storage = options.storage;
     this.#onBroken = options.onBroken;
+    this.#persisted = options.persisted ?? EMPTY;
     this.#outbox = new Outbox({
       persist: options.storage?.appendEntries,
       deliver: (frame, entry) => {
@@ -203,7 +209,8 @@ export class Session {
         time,
         seq: this.#relayedSeq,
         snapshot: this.#snapshot?.bytes ?? EMPTY,
-        persisted: EMPTY,
+        // After a snapshot, the state already holds what init made of the persisted data.
+        persisted: this.#snapshot === undefined ? this.#persisted : EMPTY,
         auth: this.#access.check,
         entries: this.#lastSeq === this.#relayedSeq ? this.#log : this.#log.slice(0, this.#log.length - (this.#lastSeq - this.#relayedSeq)),
       }),
@@ -249,6 +256,25 @@ export class Session {
       this.#onEmpty(this);
     }
     return true;
+  }
+
+  /** Whether the session was disposed (dropped from memory, shut down or broken): it stamps nothing more. */
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** Stamps a Persisted entry: data of `slot` taken right after entry `upTo` is durable. */
+  appendPersisted(slot: string, upTo: number, size: number, hash: Uint8Array): void {
+    if (this.#disposed) return;
+    const entry: PersistedEntry = { type: MessageType.Persisted, seq: ++this.#lastSeq, time: this.now(), slot, upTo, size, hash };
+    this.#append(entry, encodeServerMessage(entry));
+  }
+
+  /** Stamps a PersistData entry: the latest data of `slot`, answering the load named `requestSeq`. */
+  appendPersistData(slot: string, requestSeq: number, blob: Uint8Array): void {
+    if (this.#disposed) return;
+    const entry: PersistDataEntry = { type: MessageType.PersistData, seq: ++this.#lastSeq, time: this.now(), slot, requestSeq, blob };
+    this.#append(entry, encodeServerMessage(entry));
   }
 
   /** Stops the ticks and forgets every member, without stamping exits (reflector shutdown). */

@@ -112,8 +112,8 @@ test("an oversized payload is refused with TooLarge and never relayed", async ()
 });
 
 test("a frame over maxFrameBytes gets TooLarge; one past what even a snapshot may be, ws closes with 1009", async () => {
-  // ws buffers frames up to max(2 × maxFrameBytes, maxSnapshotBytes + 4096) so uploads fit.
-  await h.start({ limits: { maxFrameBytes: 4096, maxSnapshotBytes: 2048 } });
+  // ws buffers frames up to max(2 × maxFrameBytes, maxSnapshotBytes + 4096, maxPersistBytes + 4096) so uploads fit.
+  await h.start({ limits: { maxFrameBytes: 4096, maxSnapshotBytes: 2048, maxPersistBytes: 1024 } });
   const other = await bystander();
   const a = await h.connect();
   await a.join();

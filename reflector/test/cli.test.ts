@@ -1,4 +1,4 @@
-import { parseArgs } from "../src/cli";
+import { USAGE, parseArgs } from "../src/cli";
 
 describe("parseArgs", () => {
   test("defaults", () => {
@@ -35,5 +35,43 @@ describe("parseArgs", () => {
     const parsed = parseArgs(argv);
     expect(parsed.kind).toBe("error");
     expect(parsed.kind === "error" && parsed.message).toContain(message);
+  });
+});
+
+describe("parseArgs --postgres", () => {
+  const url = "postgres://lockstep:secret@db.internal:5432/lockstep";
+
+  test("stores sessions in PostgreSQL instead of the default data directory", () => {
+    expect(parseArgs(["--postgres", url])).toEqual({
+      kind: "run",
+      settings: { port: 8787, host: "127.0.0.1", tps: undefined, logLevel: "info", dataDir: undefined, postgres: url, snapshotMessages: undefined },
+    });
+    expect(parseArgs([`--postgres=${url}`, "--port", "0"])).toMatchObject({ kind: "run", settings: { port: 0, dataDir: undefined, postgres: url } });
+    expect(parseArgs(["--postgres", "postgresql://me@127.0.0.1/db"])).toMatchObject({ kind: "run", settings: { postgres: "postgresql://me@127.0.0.1/db" } });
+  });
+
+  test("without --postgres, settings.postgres is undefined", () => {
+    expect(parseArgs([])).toMatchObject({ kind: "run", settings: { postgres: undefined, dataDir: "lockstep-data" } });
+    expect(parseArgs(["--memory"])).toMatchObject({ kind: "run", settings: { postgres: undefined, dataDir: undefined } });
+  });
+
+  test.each([
+    [["--postgres", url, "--memory"], "--postgres cannot be combined with --memory"],
+    [["--memory", "--postgres", url], "--postgres cannot be combined with --memory"],
+    [["--postgres", url, "--data-dir", "/tmp/x"], "--postgres cannot be combined with --data-dir"],
+    [["--data-dir=/tmp/x", `--postgres=${url}`], "--postgres cannot be combined with --data-dir"],
+    [["--postgres"], "--postgres needs a value"],
+    [["--postgres", "--memory"], "--postgres must be a connection URL"],
+    [["--postgres="], "--postgres must be a connection URL"],
+    [["--postgres", "mysql://x@y/z"], "--postgres must be a connection URL"],
+    [["--postgres", "postgres://"], "--postgres must be a connection URL"],
+  ])("%j is an error", (argv, message) => {
+    const parsed = parseArgs(argv);
+    expect(parsed.kind).toBe("error");
+    expect(parsed.kind === "error" && parsed.message).toContain(message);
+  });
+
+  test("--help documents --postgres", () => {
+    expect(USAGE).toMatch(/--postgres URL .*PostgreSQL/);
   });
 });

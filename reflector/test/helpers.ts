@@ -226,7 +226,7 @@ export function bytes(n: number, seed = 0): Uint8Array {
 export function testAuth(password = "pw"): Uint8Array {
   const token = createHash("sha256").update(`token:${password}`).digest();
   const verifier = createHash("sha256").update(token).digest();
-  return encodeJoinAuth({ token, verifier, check: testCheck(password) });
+  return encodeJoinAuth({ token, verifier, check: testCheck(password), slot: "", slotToken: new Uint8Array(0) });
 }
 
 /** The check envelope {@link testAuth} registers. */

@@ -14,11 +14,13 @@ function checkText(sessionId: string): string {
  * The Join's auth field: the access token that proves the key to the reflector, plus the verifier
  * and check envelope it registers if this join creates the session (PROTOCOL.md §10.3).
  */
-export function joinAuth(keys: SessionKeys, sessionId: string): Uint8Array {
+export function joinAuth(keys: SessionKeys, sessionId: string, persist: { slot: string; token: Uint8Array }): Uint8Array {
   return encodeJoinAuth({
     token: keys.accessToken,
     verifier: keys.verifier,
     check: seal(keys.check, utf8.encode(checkText(sessionId))),
+    slot: persist.slot,
+    slotToken: persist.token,
   });
 }
 

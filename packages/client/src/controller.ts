@@ -22,6 +22,7 @@ import { PayloadCodec } from "./payload";
 import { registry } from "./registry";
 import { bootVM, serializeVM } from "./boot";
 import { Snapshotter } from "./snapshotter";
+import { Persister } from "./persister";
 import { StreamQueue } from "./stream-queue";
 import { View, setRealm, withRealm, type ViewRealm } from "./view";
 import { ViewDomain } from "./view-domain";
@@ -72,6 +73,8 @@ export class SessionController implements ViewRealm {
   #host: VMHost | undefined;
   #payloads: PayloadCodec | undefined;
   #snapshotter: Snapshotter | undefined;
+  #persister: Persister | undefined;
+  #leaving: Promise<void> | undefined;
   #catchUpScheduled = false;
   #catchUpTotal = 0;
   #root: Model | undefined;
@@ -138,7 +141,24 @@ export class SessionController implements ViewRealm {
     }
     const payloads = new PayloadCodec(registry, (id) => this.vm.getModel(id));
     this.#payloads = payloads;
+    const persister = new Persister({
+      appId: p.appId,
+      password: p.password,
+      persistentId: identity.persistentId,
+      viewId: this.viewId,
+      debug: p.debug.has("session"),
+      model: p.model,
+      registry,
+      persistMaster: keys.persistMaster,
+      send: (frame) => this.#conn.send(frame),
+      vm: () => this.#vm,
+      live: () => this.#state === "joined",
+      reportError: (context, error) => this.reportError(context, error),
+    });
+    await persister.prepare();
+    this.#persister = persister;
     this.#host = {
+      persistence: persister,
       sessionId: identity.sessionId,
       registry,
       decodeEvent: (payload) => payloads.decodeEvent(open(keys.message, payload)),
@@ -163,7 +183,7 @@ export class SessionController implements ViewRealm {
         persistentId: identity.persistentId,
         viewId: this.viewId,
         tps: p.tps,
-        auth: joinAuth(keys, identity.sessionId),
+        auth: joinAuth(keys, identity.sessionId, persister.joinSlot()),
         viewData: p.viewData === undefined ? new Uint8Array(0) : seal(keys.viewData, payloads.encodeViewData(p.viewData)),
       }),
     );
@@ -182,6 +202,8 @@ export class SessionController implements ViewRealm {
         case MessageType.ViewJoin:
         case MessageType.ViewExit:
         case MessageType.SnapshotRequest:
+        case MessageType.Persisted:
+        case MessageType.PersistData:
           if (this.#state !== "syncing" && this.#state !== "joined") return;
           this.#queue.pushEntry(msg);
           this.#setExternalTime(msg.time);
@@ -196,6 +218,9 @@ export class SessionController implements ViewRealm {
           this.#serverError = { code: msg.code, message: msg.message };
           return;
         case MessageType.Pong:
+          return;
+        case MessageType.PersistAck:
+          this.#persister?.acknowledged(msg);
           return;
         case MessageType.UploadRequest:
           this.#snapshotter?.uploadRequested(msg.seq);
@@ -229,7 +254,8 @@ export class SessionController implements ViewRealm {
       snapshot: msg.snapshot,
       model: this.#params.model,
       options: this.#params.options,
-      persisted: undefined,
+      // A snapshot already holds what init made of the persisted data; only a fresh start reads it.
+      persisted: msg.snapshot.length === 0 ? this.#persister!.startingPoint(msg.persisted) : undefined,
     });
     this.#vm = vm;
     this.#root = root;
@@ -296,6 +322,7 @@ export class SessionController implements ViewRealm {
       if (this.#state === "left") return true;
       if ((n & 63) === 0 && this.#params.clock() > deadline) return false;
     }
+    if (this.#state === "joined") this.#persister?.poll();
     return true;
   }
 
@@ -314,6 +341,7 @@ export class SessionController implements ViewRealm {
     if (p.step === "auto") this.#stopLoop = startFrameLoop((time) => this.step(time));
     this.#join?.resolve();
     this.#join = undefined;
+    this.#persister?.poll();
   }
 
   #onClose(code: number, reason: string): void {
@@ -324,7 +352,19 @@ export class SessionController implements ViewRealm {
       return;
     }
     if (this.#join && (this.#serverError?.code ?? code) === CloseCode.AuthFailed) {
-      this.#fail(this.#wrongPassword(new Error(this.#serverError?.message ?? reason)));
+      const cause = new Error(this.#serverError?.message ?? reason);
+      if (cause.message.includes("persisted data")) {
+        const p = this.#params;
+        this.#fail(
+          new JoinError(
+            `wrong password for the persisted data of session "${p.name}" of ${p.appId} (persistentId ${this.identity.persistentId}): ` +
+              `join with the password its earlier sessions used; nothing was created or overwritten`,
+            { cause, code: CloseCode.AuthFailed },
+          ),
+        );
+        return;
+      }
+      this.#fail(this.#wrongPassword(cause));
       return;
     }
     const detail = this.#serverError ? `${this.#serverError.message} (${closeCodeName(this.#serverError.code) ?? this.#serverError.code})` : `close code ${code}${reason ? `: ${reason}` : ""}`;
@@ -335,6 +375,7 @@ export class SessionController implements ViewRealm {
   #fail(error: Error): void {
     const wasJoining = this.#join !== undefined;
     if (this.#state === "left") return;
+    this.#persister?.dispose();
     this.#state = wasJoining ? "left" : "disconnected";
     this.#stopLoop?.();
     if (wasJoining) {
@@ -395,8 +436,33 @@ export class SessionController implements ViewRealm {
 
   // ---- session API ----
 
-  async leave(): Promise<void> {
+  leave(): Promise<void> {
+    this.#leaving ??= this.#leave();
+    return this.#leaving;
+  }
+
+  /**
+   * Uploads persisted data not yet acknowledged (saves still waiting for their delay included) and
+   * resolves once the reflector has it durably, or after a timeout.
+   */
+  async flushPersistence(): Promise<void> {
+    if (this.#state !== "joined") return;
+    this.#processPending();
+    await this.#persister?.flush();
+  }
+
+  async #leave(): Promise<void> {
     if (this.#state === "left") return;
+    // What this client saw saved must not leave with it: flush before saying goodbye.
+    if (this.#state === "joined" && this.#conn.isOpen) {
+      try {
+        await this.flushPersistence();
+      } catch (error) {
+        this.reportError("saving persisted data", error);
+      }
+    }
+    if ((this.#state as State) === "left") return;
+    this.#persister?.dispose();
     const wasOpen = this.#conn.isOpen;
     this.#state = "left";
     this.#stopLoop?.();

@@ -38,8 +38,12 @@ function subtle(): SubtleCrypto {
 
 /** Derives the 32-byte master key of a password for one persistentId (slow on purpose: PBKDF2). */
 export async function deriveMasterKey(password: string, persistentId: string, iterations = PBKDF2_ITERATIONS): Promise<Uint8Array> {
+  return pbkdf2(password, `lockstep/v1/salt/${persistentId}`, iterations);
+}
+
+async function pbkdf2(password: string, saltText: string, iterations: number): Promise<Uint8Array> {
   const s = subtle();
-  const salt = await s.digest("SHA-256", utf8.encode(`lockstep/v1/salt/${persistentId}`));
+  const salt = await s.digest("SHA-256", utf8.encode(saltText));
   const base = await s.importKey("raw", utf8.encode(password), "PBKDF2", false, ["deriveBits"]);
   const bits = await s.deriveBits({ name: "PBKDF2", hash: "SHA-256", salt, iterations }, base, 256);
   return new Uint8Array(bits);
@@ -94,21 +98,24 @@ export interface SessionKeys {
   readonly accessToken: Uint8Array;
   /** SHA-256 of the access token: what the session's first client registers with the reflector. */
   readonly verifier: Uint8Array;
+  /** Master of the persistentId's persistence slot keys (independent of the sessionId, so every code version shares it). */
+  readonly persistMaster: Uint8Array;
 }
 
 /** Derives every key a client needs in a session. */
 export async function deriveSessionKeys(password: string, persistentId: string, sessionId: string): Promise<SessionKeys> {
   const master = await deriveMasterKey(password, persistentId);
-  const [message, viewData, check, accessToken, snapshot, snapshotHash] = await Promise.all([
+  const [message, viewData, check, accessToken, snapshot, snapshotHash, persistMaster] = await Promise.all([
     deriveSubkey(master, `lockstep/v1/message/${sessionId}`),
     deriveSubkey(master, `lockstep/v1/view-data/${sessionId}`),
     deriveSubkey(master, `lockstep/v1/check/${sessionId}`),
     deriveSubkey(master, `lockstep/v1/access/${sessionId}`),
     deriveSubkey(master, `lockstep/v1/snapshot/${sessionId}`),
     deriveSubkey(master, `lockstep/v1/snapshot-hash/${sessionId}`),
+    deriveSubkey(master, "lockstep/v1/persist"),
   ]);
   master.fill(0);
-  return { message, viewData, check, accessToken, snapshot, snapshotHash, verifier: await sha256(accessToken) };
+  return { message, viewData, check, accessToken, snapshot, snapshotHash, persistMaster, verifier: await sha256(accessToken) };
 }
 
 /** HMAC-SHA-256 of `bytes` under `key` (a keyed hash: equal states give equal hashes only under the same key). */
@@ -116,4 +123,60 @@ export async function hmac(key: Uint8Array, bytes: Uint8Array): Promise<Uint8Arr
   const s = subtle();
   const k = await s.importKey("raw", key as Uint8Array<ArrayBuffer>, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   return new Uint8Array(await s.sign("HMAC", k, bytes as Uint8Array<ArrayBuffer>));
+}
+
+const HMAC_BLOCK = 128;
+
+/**
+ * HMAC-SHA-512 of `data` under `key`, computed synchronously (tweetnacl's SHA-512), so model code
+ * and stream processing can derive slot names and keys without awaiting WebCrypto.
+ */
+export function hmacSha512(key: Uint8Array, data: Uint8Array): Uint8Array {
+  const k = key.length > HMAC_BLOCK ? nacl.hash(key) : key;
+  const block = new Uint8Array(HMAC_BLOCK);
+  block.set(k);
+  const inner = new Uint8Array(HMAC_BLOCK + data.length);
+  const outer = new Uint8Array(HMAC_BLOCK + 64);
+  for (let i = 0; i < HMAC_BLOCK; i++) {
+    inner[i] = block[i]! ^ 0x36;
+    outer[i] = block[i]! ^ 0x5c;
+  }
+  inner.set(data, HMAC_BLOCK);
+  outer.set(nacl.hash(inner), HMAC_BLOCK);
+  return nacl.hash(outer);
+}
+
+/** A 32-byte key or id derived from `master` for `purpose` (HMAC-SHA-512, truncated). */
+export function derive32(master: Uint8Array, purpose: string): Uint8Array {
+  return hmacSha512(master, utf8.encode(purpose)).subarray(0, 32);
+}
+
+/** The keys of one persistence slot (PROTOCOL.md §13.1). */
+export interface SlotKeys {
+  /** Encrypts the slot's data. */
+  readonly enc: Uint8Array;
+  /** Shown to the reflector, which keeps SHA-256 of the first one a slot sees. */
+  readonly token: Uint8Array;
+  /** Keys the hash that lets the reflector skip storing identical data. */
+  readonly hashKey: Uint8Array;
+}
+
+/** Derives a slot's keys from a persistence master key (synchronous). */
+export function slotKeys(persistMaster: Uint8Array, slot: string): SlotKeys {
+  return {
+    enc: derive32(persistMaster, `lockstep/v1/persist/enc/${slot}`),
+    token: derive32(persistMaster, `lockstep/v1/persist/access/${slot}`),
+    hashKey: derive32(persistMaster, `lockstep/v1/persist/hash/${slot}`),
+  };
+}
+
+/**
+ * The persistence master of a password for a whole app: the keys of its global and keyed slots,
+ * shared by every session name of the appId (PBKDF2 with an appId salt).
+ */
+export async function deriveAppPersistMaster(password: string, appId: string): Promise<Uint8Array> {
+  const master = await pbkdf2(password, `lockstep/v1/app-salt/${appId}`, PBKDF2_ITERATIONS);
+  const persist = await deriveSubkey(master, "lockstep/v1/persist");
+  master.fill(0);
+  return persist;
 }

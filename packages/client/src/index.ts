@@ -17,3 +17,5 @@ export { DecryptionError } from "./crypto";
 export type { TypeSpec } from "./registry";
 export type { SocketFactory, SocketLike } from "./connection";
 export type { SessionIdentity } from "./identity";
+export { persist, session, global, withKey, DEFAULT_PERSIST_DELAY_MS } from "./persist";
+export type { PersistOptions, PersistSpec, KeyStrategy } from "./persist";

@@ -3,6 +3,7 @@ import { currentVM } from "./execution";
 import { checkConstructing, vmOfModel } from "./model-internals";
 import { registry, type TypeSpec } from "./registry";
 import type { VirtualMachine } from "./vm";
+import { BASE_WRITER, persistDelayOf } from "./vm-persistence";
 
 /** A Model subclass (what `Session.join({ model })` and `Model.create` take). */
 export type ModelClass<T extends Model = Model> = (new () => T) & typeof Model;
@@ -205,6 +206,28 @@ export class Model {
   modelOnly(message?: string): boolean {
     if (currentVM() === undefined) throw new UsageError(message ?? `${this.constructor.name}: this may only be called from model code`);
     return true;
+  }
+
+  /**
+   * Saves data that outlives code changes (root model only). `fn` returns JSON-compatible data;
+   * Lockstep calls it when the save is due (model time + the root class's static `persistDelay`,
+   * default 1000 ms; latest call wins), stable-stringifies it, skips it if unchanged, and one
+   * client uploads it encrypted. A later code version's root `init(options, persisted)` receives it.
+   *
+   * @example
+   * ```ts
+   * save() {
+   *   this.persistSession(() => ({ version: 2, documents: [...this.documents] }));
+   * }
+   * ```
+   */
+  persistSession(fn: () => unknown): void {
+    const vm = modelCode(this, "persistSession");
+    if (vm.wellKnownModel("modelRoot") !== this) {
+      throw new UsageError(`persistSession() belongs to the root model; ${this.constructor.name} is not it. Call it on this.wellKnownModel("modelRoot").`);
+    }
+    if (typeof fn !== "function") throw new UsageError("persistSession(fn): fn must be a function returning the data to keep");
+    vm.persistence.request(BASE_WRITER, () => fn.call(this), persistDelayOf(this));
   }
 
   /** The session this model belongs to (code-dependent id). */

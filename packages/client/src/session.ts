@@ -69,8 +69,17 @@ export interface LockstepSession<M extends Model = Model, V extends View = View>
   readonly view: V;
   /** Processes received events and runs one frame (for `step: "manual"`). */
   step(time?: number): void;
-  /** Leaves the session and detaches the root view. */
+  /**
+   * Leaves the session and detaches the root view. Persisted data not yet acknowledged (including
+   * saves still waiting for their delay) is uploaded first, and the reflector's durable
+   * acknowledgement awaited (at most 5 s).
+   */
   leave(): Promise<void>;
+  /**
+   * Lockstep extension: uploads persisted data not yet acknowledged now (without waiting for the
+   * save delay) and resolves once the reflector stored it durably. Call it before a page unloads.
+   */
+  flushPersistence(): Promise<void>;
   /** The serialized replicated state now: identical on every replica at the same point of the stream. */
   stateBytes(): Uint8Array;
   /** SHA-256 (base64url) of {@link LockstepSession.stateBytes}. */
@@ -110,6 +119,9 @@ class JoinedSession implements LockstepSession {
   leave(): Promise<void> {
     live.delete(this);
     return this.#controller.leave();
+  }
+  flushPersistence(): Promise<void> {
+    return this.#controller.flushPersistence();
   }
   stateBytes(): Uint8Array {
     return this.#controller.stateBytes();

@@ -6,6 +6,7 @@ import { FutureQueue, type FutureMessage } from "./future-queue";
 import type { Model, ModelClass } from "./model";
 import { bindModel, newModelInstance } from "./model-internals";
 import type { ClassRegistry } from "./registry";
+import { VMPersistence, jsonHash, type PersistenceHost, type PersistenceState } from "./vm-persistence";
 
 /** A model method subscribed to a topic. Stored by name so it survives serialization. */
 interface Subscriber {
@@ -32,6 +33,8 @@ export interface VMHost {
   modelEvent(topic: string, data: unknown): void;
   /** Model code threw, or a relayed message could not be decoded. Every replica reports the same. */
   reportError(context: string, error: unknown): void;
+  /** Slots, keys and upload hooks of persisted data; default: a local stand-in (unit tests). */
+  readonly persistence?: PersistenceHost;
 }
 
 /** The topic string of a scope and event. */
@@ -59,6 +62,8 @@ export class VirtualMachine {
   readonly #views: string[] = [];
   readonly #rng: seedrandom.StatefulPRNG<seedrandom.State.Alea>;
   readonly #host: VMHost;
+  /** Persisted data: what is due, saved, waiting for acknowledgement or loading. */
+  readonly persistence: VMPersistence;
 
   /** Replaces `Math.random` while model code runs. */
   readonly randomFn: () => number;
@@ -74,6 +79,7 @@ export class VirtualMachine {
     const rng = this.#rng;
     this.randomFn = () => rng();
     this.nowFn = () => this.time;
+    this.persistence = new VMPersistence(this, host.persistence ?? localPersistence(host), saved?.persist);
     if (saved) this.#restore(saved);
   }
 
@@ -100,6 +106,11 @@ export class VirtualMachine {
     return this.#host.registry;
   }
 
+  /** The view that joined first among those present (it uploads persisted data), if any. */
+  get firstView(): string | undefined {
+    return this.#views[0];
+  }
+
   /** Number of views currently in the session. */
   get viewCount(): number {
     return this.#views.length;
@@ -109,8 +120,8 @@ export class VirtualMachine {
   createRoot(cls: ModelClass, options: unknown, persisted: unknown): Model {
     return runAsModel(this, () => {
       const root = this.createModel(cls, options, persisted, true);
-      this.#wellKnown.set("modelRoot", root);
       this.#drainFutures(this.time);
+      this.persistence.afterStep();
       return root;
     });
   }
@@ -125,12 +136,16 @@ export class VirtualMachine {
     (model as { id: string }).id = id;
     bindModel(model, this);
     this.#models.set(id, model);
-    if (isRoot) model.init(options, persisted);
+    // Named before init, so init may already call root-only APIs such as persistSession.
+    if (isRoot) this.#wellKnown.set("modelRoot", model);
+    const given = this.persistence.modelCreated(model, isRoot, persisted);
+    if (isRoot) model.init(options, given);
     else model.init(options);
     return model;
   }
 
   destroyModel(model: Model): void {
+    this.persistence.modelDestroyed(model);
     this.unsubscribeAll(model);
     this.#futures.removeAll((f) => f.receiver === model);
     this.#models.delete(model.id);
@@ -230,14 +245,17 @@ export class VirtualMachine {
 
   /** Runs every future due at or before `time`, in (time, seq) order, advancing model time as it goes. */
   #drainFutures(time: number): void {
+    let ran = false;
     for (let next = this.#futures.peek(); next !== undefined && next.time <= time; next = this.#futures.peek()) {
       this.#futures.pop();
+      ran = true;
       if (next.time > this.time) this.time = next.time;
       const model = next.receiver as Model;
       if (!this.#models.has(model.id)) continue;
       this.#invoke(model, next.selector, next.args, `future ${model.constructor.name}.${next.selector}`);
     }
     if (time > this.time) this.time = time;
+    if (ran) this.persistence.changed();
   }
 
   // ---- the ordered stream ----
@@ -245,7 +263,10 @@ export class VirtualMachine {
   /** Advances model time to `time` (a tick), running futures due by then. */
   advanceTo(time: number): void {
     if (time <= this.time && (this.#futures.peek()?.time ?? Infinity) > time) return;
-    runAsModel(this, () => this.#drainFutures(time));
+    runAsModel(this, () => {
+      this.#drainFutures(time);
+      this.persistence.afterStep();
+    });
   }
 
   /**
@@ -267,6 +288,7 @@ export class VirtualMachine {
           }
           // A view published this; its own views already had it locally. Only models get it here.
           this.#deliver(topicOf(decoded.scope, decoded.event), decoded.data);
+          this.persistence.changed();
           break;
         }
         case MessageType.ViewJoin: {
@@ -278,6 +300,7 @@ export class VirtualMachine {
             this.#host.reportError(`view data of ${entry.viewId}`, error);
           }
           this.publish(this.sessionId, "view-join", viewData === undefined ? entry.viewId : { viewId: entry.viewId, viewData });
+          this.persistence.changed();
           break;
         }
         case MessageType.ViewExit: {
@@ -285,12 +308,23 @@ export class VirtualMachine {
           if (i < 0) break; // an exit without a join is not ours to announce
           this.#views.splice(i, 1);
           this.publish(this.sessionId, "view-exit", entry.viewId);
+          this.persistence.changed();
           break;
         }
         case MessageType.SnapshotRequest:
           break; // a point in the stream; the session snapshots right after it
+        case MessageType.Persisted:
+          this.persistence.persisted(entry);
+          break;
+        case MessageType.PersistData:
+          this.persistence.data(entry);
+          this.persistence.changed();
+          break;
       }
       this.#drainFutures(entry.time);
+      this.persistence.afterStep();
+      // Snapshots hold no functions: every save still pending is taken now, on every replica alike.
+      if (entry.type === MessageType.SnapshotRequest) this.persistence.takeAll();
     });
   }
 
@@ -316,6 +350,7 @@ export class VirtualMachine {
       wellKnown: [...this.#wellKnown],
       subscriptions,
       futures: this.#futures.sorted().map((f) => [f.time, f.seq, f.receiver as Model, f.selector, f.args]),
+      persist: this.persistence.state(),
     };
   }
 }
@@ -334,6 +369,7 @@ export interface SavedState {
   readonly wellKnown: Array<[string, Model]>;
   readonly subscriptions: unknown[];
   readonly futures: Array<[number, number, Model, string, unknown[]]>;
+  readonly persist: PersistenceState;
 }
 
 /** Checks that a deserialized snapshot is a VM state of this session before anything trusts it. */
@@ -342,8 +378,21 @@ function checkState(state: unknown, sessionId: string): SavedState {
   const ok =
     typeof s === "object" && s !== null && s.v === 1 && typeof s.time === "number" && typeof s.seq === "number" &&
     typeof s.futureSeq === "number" && typeof s.nextModelId === "number" && typeof s.random === "object" &&
-    Array.isArray(s.views) && Array.isArray(s.models) && Array.isArray(s.wellKnown) && Array.isArray(s.subscriptions) && Array.isArray(s.futures);
+    Array.isArray(s.views) && Array.isArray(s.models) && Array.isArray(s.wellKnown) && Array.isArray(s.subscriptions) && Array.isArray(s.futures) && Array.isArray(s.persist);
   if (!ok) throw new Error("snapshot is not a Lockstep VM state (version 1)");
   if (s.sessionId !== sessionId) throw new Error(`snapshot belongs to session ${String(s.sessionId)}, not ${sessionId}`);
   return s as SavedState;
+}
+
+/** Persistence for a VM with no client behind it (unit tests): slots are names, data is plain JSON. */
+function localPersistence(host: VMHost): PersistenceHost {
+  return {
+    baseSlot: () => "local",
+    keyedSlot: (key) => `key-${key}`,
+    hashOf: (_slot, json) => new TextEncoder().encode(jsonHash(json)),
+    openSlotData: (_slot, blob) => JSON.parse(new TextDecoder().decode(blob)) as unknown,
+    wakeUp: () => undefined,
+    saved: () => undefined,
+    reportError: (context, error) => host.reportError(context, error),
+  };
 }

@@ -5,7 +5,14 @@ import { isCount, type StoredSessionMeta } from "./records";
 
 // Validation of what callers hand to SessionStore, so bad input fails before anything is written.
 
-const ENTRY_TYPES: ReadonlySet<number> = new Set([MessageType.Relay, MessageType.ViewJoin, MessageType.ViewExit, MessageType.SnapshotRequest]);
+const ENTRY_TYPES: ReadonlySet<number> = new Set([
+  MessageType.Relay,
+  MessageType.ViewJoin,
+  MessageType.ViewExit,
+  MessageType.SnapshotRequest,
+  MessageType.Persisted,
+  MessageType.PersistData,
+]);
 
 /** Returns `sessionId` if it can be one key segment, else throws a {@link StorageError}. */
 export function checkSessionId(sessionId: string): string {

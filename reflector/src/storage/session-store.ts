@@ -4,6 +4,9 @@
  *   sessions/<id>/meta            JSON {format: 1, sessionId, persistentId, tps, verifier, check
  *                                 (base64), createdAt}. Written once by create(); its presence is
  *                                 what makes a session exist.
+ *   sessions/<id>/persisted       The persisted data (opaque) the session started from, if any: the
+ *                                 slot's latest version when the session was created. Written
+ *                                 before meta, never changed.
  *   sessions/<id>/snapshot        "S", format 1, varUint seq, varUint time, then the opaque
  *                                 snapshot bytes. Replaced whole by putSnapshot().
  *   sessions/<id>/log/<seq16>     One segment per appendEntries() call: "L", format 1, then
@@ -53,6 +56,8 @@ export interface StoredSession {
   readonly lastSeq: number;
   /** Time of the last entry stored (or of the snapshot; 0 for a new session). */
   readonly lastTime: number;
+  /** The persisted data the session started from (opaque), or empty. */
+  readonly persisted: Uint8Array;
 }
 
 /** Options of a {@link SessionStore}. */
@@ -82,6 +87,7 @@ interface Tail {
 
 const metaKey = (id: string): string => `sessions/${id}/meta`;
 const snapshotKey = (id: string): string => `sessions/${id}/snapshot`;
+const persistedKey = (id: string): string => `sessions/${id}/persisted`;
 const sessionPrefix = (id: string): string => `sessions/${id}/`;
 const logPrefix = (id: string): string => `sessions/${id}/log/`;
 const segmentKey = (id: string, firstSeq: number): string => logPrefix(id) + String(firstSeq).padStart(SEQ_DIGITS, "0");
@@ -124,10 +130,11 @@ export class SessionStore {
   }
 
   /**
-   * Registers a new session with its admission data and marks it active now.
+   * Registers a new session with its admission data and the persisted data it starts from (if
+   * any), and marks it active now.
    * @throws {StorageError} if the session already exists, or the meta is malformed.
    */
-  async create(meta: StoredSessionMeta): Promise<void> {
+  async create(meta: StoredSessionMeta, persisted: Uint8Array = new Uint8Array(0)): Promise<void> {
     const id = checkSessionId(meta.sessionId);
     checkMeta(meta);
     return this.#maintenance.run(id, async () => {
@@ -138,6 +145,7 @@ export class SessionStore {
       // Leftovers of a deletion interrupted by a crash must not leak into the new session.
       for (const key of keys) await this.#store.delete(key);
       await this.#store.put(activityKey(id), encodeActivity(this.#wallClock()));
+      if (persisted.length > 0) await this.#store.put(persistedKey(id), persisted);
       await this.#store.put(metaKey(id), encodeMeta(meta));
       this.#tails.set(id, { lastSeq: 0, lastTime: 0, snapshotSeq: 0, timeFromEntry: false });
     });
@@ -285,6 +293,7 @@ export class SessionStore {
     const meta = decodeMeta(metaKey(id), metaBytes, id);
     const snapshotBytes = await this.#store.get(snapshotKey(id));
     const snapshot = snapshotBytes === undefined ? undefined : decodeSnapshot(snapshotKey(id), snapshotBytes);
+    const persisted = (await this.#store.get(persistedKey(id))) ?? new Uint8Array(0);
     const segments = parseSegmentKeys(id, await this.#store.list(logPrefix(id)), true);
     const start = (snapshot?.seq ?? 0) + 1;
     const entries: StreamEntry[] = [];
@@ -321,6 +330,7 @@ export class SessionStore {
       entries,
       lastSeq: expected - 1,
       lastTime: lastEntry?.time ?? snapshot?.time ?? 0,
+      persisted,
     };
   }
 

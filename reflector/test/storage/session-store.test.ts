@@ -83,7 +83,7 @@ describe.each(adapters)("SessionStore on %s", (_name, make) => {
     expect(await sessions.load("S")).toBeUndefined();
     await sessions.create(metaOf("S"));
     for (const s of [sessions, restarted()]) {
-      expect(await s.load("S")).toEqual({ meta: metaOf("S"), snapshot: undefined, entries: [], lastSeq: 0, lastTime: 0 });
+      expect(await s.load("S")).toEqual({ meta: metaOf("S"), snapshot: undefined, entries: [], lastSeq: 0, lastTime: 0, persisted: new Uint8Array(0) });
     }
     expect(await sessions.sessionIds()).toEqual(["S"]);
   });

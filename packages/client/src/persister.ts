@@ -1,0 +1,287 @@
+import {
+  DEFAULT_LIMITS,
+  MessageType,
+  PersistOutcome,
+  encodeClientMessage,
+  toBase64Url,
+  type PersistAckMessage,
+} from "@lockstep/protocol";
+import { DecryptionError, deriveAppPersistMaster, derive32, hmacSha512, open, seal, slotKeys, type SlotKeys } from "./crypto";
+import { JoinError, UsageError } from "./errors";
+import { runAsModel } from "./execution";
+import type { ModelClass } from "./model";
+import type { PersistSpec } from "./persist";
+import type { ClassRegistry } from "./registry";
+import type { VirtualMachine } from "./vm";
+import type { PersistenceHost, Unacked } from "./vm-persistence";
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** How long a leaving client waits for its last save to be acknowledged, in ms. */
+export const FLUSH_TIMEOUT_MS = 5000;
+/** How long after a failed upload the client tries again, in ms. */
+const RETRY_MS = 2000;
+
+/** What a {@link Persister} needs from the session controller. */
+export interface PersisterContext {
+  readonly appId: string;
+  readonly password: string;
+  readonly persistentId: string;
+  readonly viewId: string;
+  readonly debug: boolean;
+  readonly model: ModelClass;
+  readonly registry: ClassRegistry;
+  /** Key of the persistentId's slot, derived with the session keys. */
+  readonly persistMaster: Uint8Array;
+  send(frame: Uint8Array): void;
+  /** The VM once booted. */
+  vm(): VirtualMachine | undefined;
+  /** Whether this client is live (joined, caught up) and may upload or ask for loads. */
+  live(): boolean;
+  reportError(context: string, error: unknown): void;
+}
+
+/** A byte count the way the session log prints it: `512B`, `1.2KB`, `3.4MB`. */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n}B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)}KB`;
+  return `${(n / (1024 * 1024)).toFixed(1)}MB`;
+}
+
+function specOfClass(cls: Function): PersistSpec | undefined {
+  const spec = (cls as { persistent?: PersistSpec }).persistent;
+  return typeof spec === "object" && spec !== null && typeof spec.defaultsJson === "string" ? spec : undefined;
+}
+
+/**
+ * One client's side of persistence (PROTOCOL.md §13): slot names and keys, the join's starting
+ * data, uploads when this client is the elected uploader, loads of keyed slots, acknowledgements,
+ * and the flush of a leaving client. The decisions themselves live in the VM (`vm-persistence.ts`).
+ */
+export class Persister implements PersistenceHost {
+  readonly #ctx: PersisterContext;
+  #appMaster: Uint8Array | undefined;
+  #baseSlot = "";
+  readonly #keys = new Map<string, SlotKeys>();
+  readonly #keyedSlots = new Map<string, string>();
+  /** Uploads sent and not answered, by `slot@seq`. */
+  readonly #inFlight = new Map<string, Promise<PersistAckMessage>>();
+  readonly #waiters = new Map<string, (ack: PersistAckMessage) => void>();
+  /** Uploads answered for good (stored, unchanged, superseded or denied): never sent again. */
+  readonly #done = new Set<string>();
+  /** Loads asked for, by `slot@requestSeq`. */
+  readonly #loadsSent = new Set<string>();
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #named = new WeakMap<Unacked, { key: string; plain: Uint8Array; hash: Uint8Array }>();
+  /** The last upload sent for each `slot@seq` (acks name only slot and seq). */
+  readonly #sentKeys = new Map<string, string>();
+
+  constructor(ctx: PersisterContext) {
+    this.#ctx = ctx;
+  }
+
+  /**
+   * Derives what the declared key strategies need before joining: app-wide slots (global, withKey)
+   * need a second key, derived from the password and appId.
+   */
+  async prepare(): Promise<void> {
+    const root = specOfClass(this.#ctx.model);
+    const needsApp = root?.key.kind === "global" || this.#ctx.registry.classes().some(({ cls }) => specOfClass(cls)?.key.kind === "key");
+    if (needsApp) this.#appMaster = await deriveAppPersistMaster(this.#ctx.password, this.#ctx.appId);
+    this.#baseSlot = root?.key.kind === "global" ? toBase64Url(derive32(this.#app(), "lockstep/v1/persist/global")) : this.#ctx.persistentId;
+  }
+
+  #app(): Uint8Array {
+    if (this.#appMaster === undefined) throw new UsageError("withKey()/global() persistence needs its class registered before Session.join");
+    return this.#appMaster;
+  }
+
+  /** The slot and token a Join names (the slot a new session starts from). */
+  joinSlot(): { slot: string; token: Uint8Array } {
+    return { slot: this.#baseSlot, token: this.keysOf(this.#baseSlot).token };
+  }
+
+  keysOf(slot: string): SlotKeys {
+    let keys = this.#keys.get(slot);
+    if (keys === undefined) {
+      keys = slotKeys(slot === this.#ctx.persistentId ? this.#ctx.persistMaster : this.#app(), slot);
+      this.#keys.set(slot, keys);
+    }
+    return keys;
+  }
+
+  // ---- PersistenceHost (called from the VM, synchronously) ----
+
+  baseSlot(): string {
+    return this.#baseSlot;
+  }
+
+  keyedSlot(key: string): string {
+    let slot = this.#keyedSlots.get(key);
+    if (slot === undefined) {
+      slot = toBase64Url(derive32(this.#app(), `lockstep/v1/persist/key/${key}`));
+      this.#keyedSlots.set(key, slot);
+    }
+    return slot;
+  }
+
+  hashOf(slot: string, json: string): Uint8Array {
+    return hmacSha512(this.keysOf(slot).hashKey, utf8.encode(json)).subarray(0, 32);
+  }
+
+  openSlotData(slot: string, blob: Uint8Array): unknown {
+    return JSON.parse(utf8Decoder.decode(open(this.keysOf(slot).enc, blob)));
+  }
+
+  wakeUp(): void {
+    // The controller polls after every batch it processes; nothing to do between.
+  }
+
+  saved(_slot: string, size: number): void {
+    if (this.#ctx.debug && this.#ctx.live()) console.log(`[Lockstep] Persistent data saved (${formatBytes(size)})`);
+  }
+
+  reportError(context: string, error: unknown): void {
+    this.#ctx.reportError(context, error);
+  }
+
+  // ---- joining ----
+
+  /**
+   * Opens the persisted data a new session starts from (Sync `persisted`): the value root `init`
+   * receives, or undefined if there is none.
+   * @throws {JoinError} naming the persistentId if it does not decrypt or parse; nothing is overwritten.
+   */
+  startingPoint(persisted: Uint8Array): unknown {
+    if (persisted.length === 0) return undefined;
+    const slot = this.#baseSlot;
+    if (this.#ctx.debug) {
+      console.log(`[Lockstep] Session loaded from persistent data (persistentId: ${this.#ctx.persistentId})`);
+    }
+    let text: string;
+    try {
+      text = utf8Decoder.decode(open(this.keysOf(slot).enc, persisted));
+    } catch (cause) {
+      const why = cause instanceof DecryptionError ? "could not be decrypted (corrupt, or saved under another password)" : "is not UTF-8 text";
+      throw new JoinError(
+        `the persisted data of persistentId ${this.#ctx.persistentId} ${why}. Nothing was overwritten; the reflector keeps earlier versions ` +
+          `(\`lockstep-reflector persist list ${slot}\`, then \`persist rollback\`).`,
+        { cause },
+      );
+    }
+    if (this.#ctx.debug) console.log(`[Lockstep] Restoring ${formatBytes(utf8.encode(text).length)} of persistent data`);
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (cause) {
+      throw new JoinError(`the persisted data of persistentId ${this.#ctx.persistentId} is corrupt (not JSON). Nothing was overwritten.`, { cause });
+    }
+  }
+
+  // ---- uploads and loads ----
+
+  /** Uploads what waits for acknowledgement (if this client is elected) and asks for awaited keyed slots. */
+  poll(): void {
+    const vm = this.#ctx.vm();
+    if (vm === undefined || !this.#ctx.live()) return;
+    if (vm.firstView === this.#ctx.viewId) {
+      for (const u of vm.persistence.unacked()) this.#upload(u);
+    }
+    for (const [slot, requestSeq] of vm.persistence.loading()) {
+      const key = `${slot}@${requestSeq}`;
+      if (this.#loadsSent.has(key)) continue;
+      this.#loadsSent.add(key);
+      this.#ctx.send(encodeClientMessage({ type: MessageType.PersistLoad, slot, token: this.keysOf(slot).token, requestSeq }));
+    }
+  }
+
+  /** `slot@seq#hash`: names one piece of data (futures may change data without a new seq). */
+  #keyOf(u: Unacked): { key: string; plain: Uint8Array; hash: Uint8Array } {
+    let known = this.#named.get(u);
+    if (known === undefined) {
+      const plain = utf8.encode(u.json);
+      const hash = hmacSha512(this.keysOf(u.slot).hashKey, plain).subarray(0, 32);
+      known = { key: `${u.slot}@${u.seq}#${toBase64Url(hash)}`, plain, hash };
+      this.#named.set(u, known);
+    }
+    return known;
+  }
+
+  #upload(u: Unacked): Promise<PersistAckMessage> | undefined {
+    const { key, plain, hash } = this.#keyOf(u);
+    if (this.#done.has(key)) return undefined;
+    const pending = this.#inFlight.get(key);
+    if (pending !== undefined) return pending;
+    const keys = this.keysOf(u.slot);
+    const blob = seal(keys.enc, plain);
+    if (blob.length > DEFAULT_LIMITS.maxPersistBytes) {
+      this.#done.add(key);
+      this.reportError("persistSession", new UsageError(`persisted data of ${formatBytes(plain.length)} exceeds the ${formatBytes(DEFAULT_LIMITS.maxPersistBytes)} limit; keep less`));
+      return undefined;
+    }
+    this.#sentKeys.set(`${u.slot}@${u.seq}`, key);
+    const answered = new Promise<PersistAckMessage>((resolve) => this.#waiters.set(key, resolve));
+    this.#inFlight.set(key, answered);
+    this.#ctx.send(encodeClientMessage({ type: MessageType.PersistUpload, slot: u.slot, token: keys.token, seq: u.seq, hash, size: plain.length, blob }));
+    return answered;
+  }
+
+  /** The reflector answered an upload. */
+  acknowledged(ack: PersistAckMessage): void {
+    const key = this.#sentKeys.get(`${ack.slot}@${ack.seq}`) ?? `${ack.slot}@${ack.seq}`;
+    this.#sentKeys.delete(`${ack.slot}@${ack.seq}`);
+    this.#inFlight.delete(key);
+    const resolve = this.#waiters.get(key);
+    this.#waiters.delete(key);
+    if (ack.outcome === PersistOutcome.Failed) {
+      this.reportError("saving persisted data", new Error(ack.message || "the reflector could not store it"));
+      if (this.#retryTimer === undefined) {
+        this.#retryTimer = setTimeout(() => {
+          this.#retryTimer = undefined;
+          this.poll();
+        }, RETRY_MS);
+      }
+    } else {
+      this.#done.add(key);
+      if (ack.outcome === PersistOutcome.Denied) this.reportError("saving persisted data", new Error(ack.message || "the reflector refused it"));
+    }
+    resolve?.(ack);
+  }
+
+  /**
+   * Uploads everything not yet acknowledged, including saves still waiting for their delay, and
+   * resolves once the reflector answered (or after `timeoutMs`). For a leaving client: nothing it
+   * saw saved is lost with it.
+   * @returns the answers received.
+   */
+  async flush(timeoutMs = FLUSH_TIMEOUT_MS): Promise<PersistAckMessage[]> {
+    const vm = this.#ctx.vm();
+    if (vm === undefined) return [];
+    let items: Unacked[];
+    try {
+      items = runAsModel(vm, () => vm.persistence.peek());
+    } catch (error) {
+      this.reportError("persistSession", error);
+      return [];
+    }
+    const answers = items.map((u) => this.#upload(u)).filter((p): p is Promise<PersistAckMessage> => p !== undefined);
+    if (answers.length === 0) return [];
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
+    const result = await Promise.race([Promise.all(answers), timeout]);
+    clearTimeout(timer);
+    if (result === "timeout") {
+      this.reportError("saving persisted data", new Error(`no acknowledgement from the reflector within ${timeoutMs} ms; the last changes may not be durable`));
+      return [];
+    }
+    return result;
+  }
+
+  /** Stops retrying (the session ended). */
+  dispose(): void {
+    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    for (const resolve of this.#waiters.values()) resolve({ type: MessageType.PersistAck, slot: "", seq: 0, outcome: PersistOutcome.Failed, version: 0, message: "session ended" });
+    this.#waiters.clear();
+  }
+}
