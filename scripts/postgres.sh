@@ -159,22 +159,20 @@ stop() {
   dir=$(cd "$dir" && pwd)
   check_ours "$dir"
   cd /
-  if [[ -f "$dir/data/postmaster.pid" ]]; then
-    bindir=$(find_bindir)
-    if [[ -n "$bindir" ]]; then
-      as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
-    else
-      # No pg_ctl: SIGINT is PostgreSQL's fast shutdown. Only if the pid really is a postgres
-      # process (a pid file left by a crash may name an unrelated one by now).
-      pid=$(head -n 1 "$dir/data/postmaster.pid" 2>/dev/null || true)
-      if [[ "$pid" =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "postgres.*$dir/data"; then
-        kill -INT "$pid" 2>/dev/null || true
-        for _ in $(seq 1 100); do
-          kill -0 "$pid" 2>/dev/null || break
-          sleep 0.1
-        done
-      fi
-    fi
+  bindir=$(find_bindir)
+  if [[ -f "$dir/data/postmaster.pid" && -n "$bindir" ]]; then
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+  fi
+  # Still running (no pg_ctl, or it failed, e.g. the cluster belongs to another user): SIGINT is
+  # PostgreSQL's fast shutdown. Only if the pid really is this cluster's postmaster: a pid file
+  # left by a crash may name an unrelated process by now.
+  pid=$(head -n 1 "$dir/data/postmaster.pid" 2>/dev/null || true)
+  if [[ "$pid" =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-D $dir/data"; then
+    kill -INT "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
   fi
   rm -rf "$dir"
 }

@@ -1,6 +1,7 @@
 /**
  * The reflector's storage subsystem: {@link SessionStore} owns layout, atomicity, retention and the
- * per-session message log on top of a byte-level {@link BlobStore} adapter (memory or filesystem).
+ * per-session message log, and {@link PersistStore} the versions of persisted data, on top of a
+ * byte-level {@link BlobStore} adapter (memory, filesystem or PostgreSQL).
  * @packageDocumentation
  */
 export type { BlobStore } from "./blob-store";
