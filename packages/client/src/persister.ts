@@ -134,10 +134,6 @@ export class Persister implements PersistenceHost {
     return JSON.parse(utf8Decoder.decode(open(this.keysOf(slot).enc, blob)));
   }
 
-  wakeUp(): void {
-    // The controller polls after every batch it processes; nothing to do between.
-  }
-
   saved(_slot: string, size: number): void {
     if (this.#ctx.debug && this.#ctx.live()) console.log(`[Lockstep] Persistent data saved (${formatBytes(size)})`);
   }

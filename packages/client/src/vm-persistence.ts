@@ -18,8 +18,6 @@ export interface PersistenceHost {
   hashOf(slot: string, json: string): Uint8Array;
   /** Decrypts and parses a slot's data (throws if it does not open or parse). */
   openSlotData(slot: string, blob: Uint8Array): unknown;
-  /** Something is waiting to be uploaded or loaded: the client should look. */
-  wakeUp(): void;
   /** Data of `slot` is durable (a Persisted entry was processed). */
   saved(slot: string, size: number): void;
   reportError(context: string, error: unknown): void;
@@ -220,7 +218,6 @@ export class VMPersistence {
     w.lastHash = null;
     w.blocked = false;
     w.loading = key === null ? 0 : this.#vm.seq;
-    if (key !== null) this.#host.wakeUp();
   }
 
   /** Takes a writer's pending data: JSON, hash, and (unless unchanged) keeps it for upload. */
@@ -242,7 +239,6 @@ export class VMPersistence {
     if (hash === w.lastHash) return;
     w.lastHash = hash;
     w.unacked = { slot, seq: this.#vm.seq, json };
-    this.#host.wakeUp();
   }
 
   /** The JSON a writer would save now (for a leaving client's flush); does not change any state. */

@@ -391,7 +391,6 @@ function localPersistence(host: VMHost): PersistenceHost {
     keyedSlot: (key) => `key-${key}`,
     hashOf: (_slot, json) => new TextEncoder().encode(jsonHash(json)),
     openSlotData: (_slot, blob) => JSON.parse(new TextDecoder().decode(blob)) as unknown,
-    wakeUp: () => undefined,
     saved: () => undefined,
     reportError: (context, error) => host.reportError(context, error),
   };
