@@ -149,6 +149,15 @@ export class Dispatcher {
       this.#logger.warn("auth.failed", { sessionId: msg.sessionId, viewId: msg.viewId, connectionId: conn.id, remote: conn.remote });
       throw new ProtocolError("access token does not match this session: wrong password?", CloseCode.AuthFailed);
     }
+    const previous = session.member(msg.viewId);
+    if (previous !== undefined && previous !== conn) {
+      // The same client rejoining before its old socket was noticed dead (a network drop, a
+      // sleeping tab): the newer connection wins. The old one's view-exit is stamped first, so
+      // every view-join still pairs with one view-exit.
+      session.exit(previous);
+      previous.fail(CloseCode.DuplicateView, `viewId ${msg.viewId} rejoined on a newer connection; this one is replaced`);
+      this.#logger.info("view.replaced", { sessionId: session.id, viewId: msg.viewId, connectionId: conn.id, views: session.size });
+    }
     if (!session.join(conn, msg.viewData)) {
       this.#registry.release(session);
       throw new ProtocolError(

@@ -193,6 +193,11 @@ export class Session {
     return this.#members.has(viewId);
   }
 
+  /** The joined member with this view id, if any. */
+  member(viewId: string): SessionMember | undefined {
+    return this.#members.get(viewId);
+  }
+
   /**
    * Admits `member`: sends it a `Sync` with the log so far, then stamps its view-join and broadcasts
    * it to every member including the joiner. Returns `false` (and does nothing) when the view id

@@ -76,7 +76,7 @@ export const CloseCode = {
   TooLarge: 4004,
   /** The client sent faster than the reflector's rate limit allows. Reconnect and slow down. */
   RateLimited: 4005,
-  /** Another live connection in this session already uses this viewId. */
+  /** A newer connection joined the session with this viewId (the same client rejoining) and replaced this one. */
   DuplicateView: 4006,
   /** The reflector is shutting down. Reconnect (with backoff) to another or the restarted one. */
   ServerShutdown: 4007,

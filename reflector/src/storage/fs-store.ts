@@ -115,6 +115,8 @@ class FsStore implements BlobStore {
       try {
         await syncDir(dir);
       } catch (cause) {
+        // A concurrent delete in the same directory pruned it once empty: the entry is gone with it.
+        if (isMissing(cause)) return;
         throw ioError("delete", key, file, cause);
       }
       await this.#prune(dir);

@@ -91,6 +91,17 @@ describe("fs store on disk", () => {
     await store.close();
   });
 
+  test("concurrent deletes that empty one directory all succeed (one of them prunes it under the others)", async () => {
+    const store = await createFsStore(dir);
+    for (let round = 0; round < 60; round++) {
+      const keys = Array.from({ length: 8 }, (_, i) => `d${round}/k${i}`);
+      await Promise.all(keys.map((k) => store.put(k, new Uint8Array([1]))));
+      await expect(Promise.all(keys.map((k) => store.delete(k)))).resolves.toBeDefined();
+      expect(await store.list(`d${round}/`)).toEqual([]);
+    }
+    await store.close();
+  });
+
   test("a storage path that is a file fails with an actionable StorageError", async () => {
     const file = join(dir, "plain-file");
     await writeFile(file, "x");
