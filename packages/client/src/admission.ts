@@ -40,3 +40,23 @@ export function wrongPassword(name: string, appId: string, sessionId: string, ca
     { cause, code: CloseCode.AuthFailed },
   );
 }
+
+/**
+ * The error of a join the reflector refused with AuthFailed: either the session's password, or
+ * (when the session would start from persisted data) the password of that data.
+ */
+export function authFailure(
+  session: { readonly name: string; readonly appId: string },
+  identity: { readonly sessionId: string; readonly persistentId: string },
+  detail: string,
+): JoinError {
+  const cause = new Error(detail);
+  if (detail.includes("persisted data")) {
+    return new JoinError(
+      `wrong password for the persisted data of session "${session.name}" of ${session.appId} (persistentId ${identity.persistentId}): ` +
+        `join with the password its earlier sessions used; nothing was created or overwritten`,
+      { cause, code: CloseCode.AuthFailed },
+    );
+  }
+  return wrongPassword(session.name, session.appId, identity.sessionId, cause);
+}

@@ -46,8 +46,9 @@ export class Connection {
     this.#events = events;
   }
 
-  /** Opens the socket; rejects if it closes or errors before opening. */
+  /** Opens the socket (dropping any previous one silently); rejects if it closes or errors before opening. */
   async open(url: string, factory: SocketFactory): Promise<void> {
+    this.#drop();
     const socket = await factory(url);
     socket.binaryType = "arraybuffer";
     this.#socket = socket;
@@ -84,6 +85,30 @@ export class Connection {
     const socket = this.#socket;
     if (!socket || socket.readyState !== OPEN) return false;
     socket.send(frame);
+    return true;
+  }
+
+  /**
+   * Gives up on the socket now: it no longer reports anything, and `close` is reported at once
+   * with `code` (a dead connection may take minutes to deliver its own close event).
+   */
+  abandon(code: number, reason: string): void {
+    if (!this.#drop()) return;
+    this.#events.close(code, reason);
+  }
+
+  /** Detaches and closes the current socket without reporting it; false if there was none. */
+  #drop(): boolean {
+    const socket = this.#socket;
+    if (!socket) return false;
+    this.#socket = undefined;
+    socket.onopen = socket.onmessage = socket.onerror = null;
+    socket.onclose = null;
+    try {
+      socket.close(1000, "abandoned");
+    } catch {
+      // already closing
+    }
     return true;
   }
 

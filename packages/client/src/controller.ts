@@ -10,7 +10,7 @@ import {
   type SyncMessage,
 } from "@lockstep/protocol";
 import { freezeConstants } from "./constants";
-import { joinAuth, passwordMatches, wrongPassword } from "./admission";
+import { authFailure, joinAuth, passwordMatches, wrongPassword } from "./admission";
 import { Connection, type SocketFactory } from "./connection";
 import { startFrameLoop } from "./frame-loop";
 import { deriveSessionKeys, open, seal, type SessionKeys } from "./crypto";
@@ -24,6 +24,8 @@ import { bootVM, serializeVM } from "./boot";
 import { Snapshotter } from "./snapshotter";
 import { Persister } from "./persister";
 import { StreamQueue } from "./stream-queue";
+import { Backoff, isRetryable, silenceLimitMs, startWatchdog, watchVisibility } from "./reconnect";
+import type { SessionUi } from "./session-ui";
 import { View, setRealm, withRealm, type ViewRealm } from "./view";
 import { ViewDomain } from "./view-domain";
 import { topicOf, type VirtualMachine, type VMHost } from "./vm";
@@ -45,9 +47,21 @@ export interface JoinParameters {
   readonly socket: SocketFactory;
   readonly clock: () => number;
   readonly progressReporter: ((progress: number) => void) | undefined;
+  /** Seconds a hidden page stays connected (0: never sleeps). */
+  readonly autoSleep: number;
+  /** The page's widgets (spinner, badge, toasts), if there is a page. */
+  readonly ui: SessionUi | undefined;
 }
 
-type State = "connecting" | "syncing" | "joined" | "disconnected" | "left";
+/**
+ * - connecting/syncing: opening the socket / catching up (first join or rejoin)
+ * - joined: live
+ * - disconnected: lost the connection, a rejoin is scheduled
+ * - sleeping: the page is hidden; rejoins when it is visible again
+ * - failed: ended by a fatal error (the view stays until `leave()`)
+ * - left: left, or the join failed
+ */
+type State = "connecting" | "syncing" | "joined" | "disconnected" | "sleeping" | "failed" | "left";
 
 /** How long one slice of catching up may block before yielding to the event loop, in ms. */
 const CATCH_UP_SLICE_MS = 50;
@@ -73,6 +87,17 @@ export class SessionController implements ViewRealm {
   #host: VMHost | undefined;
   #payloads: PayloadCodec | undefined;
   #snapshotter: Snapshotter | undefined;
+  #joinFrame: Uint8Array | undefined;
+  /** Whether this client was joined at least once: later connection losses rejoin. */
+  #joinedOnce = false;
+  /** This client's own view-join in the current connection comes after this seq. */
+  #joinAfterSeq = 0;
+  readonly #backoff = new Backoff();
+  #rejoinTimer: ReturnType<typeof setTimeout> | undefined;
+  #stopWatchdog: (() => void) | undefined;
+  #stopSleepWatch: (() => void) | undefined;
+  #lastHeard = 0;
+  #droppedWarned = false;
   #persister: Persister | undefined;
   #leaving: Promise<void> | undefined;
   #catchUpScheduled = false;
@@ -80,7 +105,7 @@ export class SessionController implements ViewRealm {
   #root: Model | undefined;
   #rootView: View | undefined;
   #session: unknown;
-  readonly #queue = new StreamQueue();
+  #queue = new StreamQueue();
   #externalTime = 0;
   #externalAt = 0;
   #serverError: { code: number; message: string } | undefined;
@@ -167,32 +192,52 @@ export class SessionController implements ViewRealm {
       modelEvent: (topic, data) => this.domain.deliver(topic, data),
       reportError: (context, error) => this.reportError(context, error),
     };
-    this.#snapshotter = new Snapshotter(keys, (frame) => this.#conn.send(frame), (error) => this.reportError("snapshot", error));
+    this.#joinFrame = encodeClientMessage({
+      type: MessageType.Join,
+      sessionId: identity.sessionId,
+      persistentId: identity.persistentId,
+      viewId: this.viewId,
+      tps: p.tps,
+      auth: joinAuth(keys, identity.sessionId, persister.joinSlot()),
+      viewData: p.viewData === undefined ? new Uint8Array(0) : seal(keys.viewData, payloads.encodeViewData(p.viewData)),
+    });
     const joined = new Promise<void>((resolve, reject) => (this.#join = { resolve, reject }));
     try {
-      await this.#conn.open(p.reflector, p.socket);
+      await this.#connect();
     } catch (cause) {
       this.#state = "left";
-      throw new JoinError(`cannot reach the Lockstep reflector at ${p.reflector}: is it running? (\`npm start\` runs one on ws://127.0.0.1:8787/)`, { cause });
+      this.#join = undefined;
+      throw new JoinError(
+        `cannot reach the Lockstep reflector at ${p.reflector}: is it running? (\`npm start\` runs one on ws://127.0.0.1:8787/; pass another with Session.join({ reflector }))`,
+        { cause },
+      );
+    }
+    return joined;
+  }
+
+  /** Opens a socket and sends the Join (the same one for the first join and every rejoin). */
+  async #connect(): Promise<void> {
+    const p = this.#params;
+    await this.#conn.open(p.reflector, p.socket);
+    if (this.#state === "left") {
+      this.#conn.close(1000, "left");
+      return;
     }
     this.#state = "syncing";
-    this.#conn.send(
-      encodeClientMessage({
-        type: MessageType.Join,
-        sessionId: identity.sessionId,
-        persistentId: identity.persistentId,
-        viewId: this.viewId,
-        tps: p.tps,
-        auth: joinAuth(keys, identity.sessionId, persister.joinSlot()),
-        viewData: p.viewData === undefined ? new Uint8Array(0) : seal(keys.viewData, payloads.encodeViewData(p.viewData)),
-      }),
-    );
-    return joined;
+    this.#snapshotter = new Snapshotter(this.#keys!, (frame) => this.#conn.send(frame), (error) => this.reportError("snapshot", error));
+    this.#lastHeard = p.clock();
+    this.#stopWatchdog?.();
+    const limit = silenceLimitMs(p.tps);
+    this.#stopWatchdog = startWatchdog(p.clock, () => this.#lastHeard, limit, () => {
+      this.#conn.abandon(1006, `nothing heard from the reflector for ${Math.round(limit / 1000)} s`);
+    });
+    this.#conn.send(this.#joinFrame!);
   }
 
   // ---- incoming ----
 
   #onMessage(msg: ServerMessage): void {
+    this.#lastHeard = this.#params.clock();
     try {
       switch (msg.type) {
         case MessageType.Sync:
@@ -248,6 +293,10 @@ export class SessionController implements ViewRealm {
       throw new SessionError(`reflector answered for session ${msg.sessionId}/${msg.viewId}, expected ${id}/${this.viewId}`);
     }
     if (!passwordMatches(this.#keys!, id, msg.auth)) throw this.#wrongPassword(new Error("the session's check token does not open with this password"));
+    // A rejoin starts over from what the reflector has: the old view and its subscriptions go, a
+    // new VM boots from the snapshot and log, and a new root view is built once caught up.
+    if (this.#joinedOnce) this.#retireView();
+    this.#joinAfterSeq = msg.seq;
     const { vm, root } = bootVM({
       host: this.#host!,
       keys: this.#keys!,
@@ -297,7 +346,7 @@ export class SessionController implements ViewRealm {
     const drained = this.#processPending(this.#params.clock() + CATCH_UP_SLICE_MS);
     if (this.#state !== "syncing") return;
     const total = Math.max(1, this.#catchUpTotal);
-    this.#params.progressReporter?.(Math.min(0.99, this.#queue.taken / total));
+    this.#progress(Math.min(0.99, this.#queue.taken / total));
     if (!drained) {
       this.#catchUpScheduled = true;
       setTimeout(() => {
@@ -318,7 +367,7 @@ export class SessionController implements ViewRealm {
       vm.processEntry(item);
       if (this.#afterEntry.size > 0) for (const cb of this.#afterEntry) cb(item.seq);
       if (item.type === MessageType.SnapshotRequest && this.#state === "joined") this.#snapshotter!.taken(item.seq, this.stateBytes());
-      if (this.#state === "syncing" && item.type === MessageType.ViewJoin && item.viewId === this.viewId) this.#finishJoin();
+      if (this.#state === "syncing" && item.type === MessageType.ViewJoin && item.viewId === this.viewId && item.seq > this.#joinAfterSeq) this.#finishJoin();
       if (this.#state === "left") return true;
       if ((n & 63) === 0 && this.#params.clock() > deadline) return false;
     }
@@ -336,39 +385,138 @@ export class SessionController implements ViewRealm {
       this.#fail(new JoinError(`the root view ${p.view.name} threw while being built`, { cause: error }));
       return;
     }
+    const rejoined = this.#joinedOnce;
     this.#state = "joined";
-    p.progressReporter?.(1);
+    this.#joinedOnce = true;
+    this.#droppedWarned = false;
+    this.#backoff.reset();
+    this.#progress(1);
+    const id = this.identity;
+    p.ui?.joined({ sessionId: id.sessionId, persistentId: id.persistentId, name: p.name, viewId: this.viewId });
+    if (rejoined) {
+      p.ui?.message("status", "Reconnected");
+      if (p.debug.has("session")) console.log(`[Lockstep] Rejoined session ${id.sessionId} at #${this.vm.seq}`);
+    }
     if (p.step === "auto") this.#stopLoop = startFrameLoop((time) => this.step(time));
+    this.#stopSleepWatch ??= watchVisibility(p.autoSleep, () => void this.#sleep(), () => this.#wake());
     this.#join?.resolve();
     this.#join = undefined;
     this.#persister?.poll();
   }
 
+  #progress(fraction: number): void {
+    this.#params.progressReporter?.(fraction);
+    if (fraction < 1) this.#params.ui?.syncing(fraction);
+  }
+
+  /** Detaches the root view and drops every view subscription (before a rejoin builds new ones). */
+  #retireView(): void {
+    const view = this.#rootView;
+    this.#rootView = undefined;
+    try {
+      view?.detach();
+    } catch (error) {
+      this.reportError(`${view?.constructor.name}.detach`, error);
+    }
+    this.domain.clear();
+  }
+
   #onClose(code: number, reason: string): void {
     this.#stopLoop?.();
+    this.#stopWatchdog?.();
     const state = this.#state;
     if (state === "left") {
       this.#left?.();
       return;
     }
-    if (this.#join && (this.#serverError?.code ?? code) === CloseCode.AuthFailed) {
-      const cause = new Error(this.#serverError?.message ?? reason);
-      if (cause.message.includes("persisted data")) {
-        const p = this.#params;
-        this.#fail(
-          new JoinError(
-            `wrong password for the persisted data of session "${p.name}" of ${p.appId} (persistentId ${this.identity.persistentId}): ` +
-              `join with the password its earlier sessions used; nothing was created or overwritten`,
-            { cause, code: CloseCode.AuthFailed },
-          ),
-        );
-        return;
-      }
-      this.#fail(this.#wrongPassword(cause));
+    if (state === "sleeping") return;
+    const serverCode = this.#serverError?.code ?? code;
+    const detail = this.#serverError ? `${this.#serverError.message} (${closeCodeName(this.#serverError.code) ?? this.#serverError.code})` : `close code ${code}${reason ? `: ${reason}` : ""}`;
+    this.#serverError = undefined;
+    if (this.#join && serverCode === CloseCode.AuthFailed) {
+      this.#fail(authFailure(this.#params, this.identity, detail));
       return;
     }
-    const detail = this.#serverError ? `${this.#serverError.message} (${closeCodeName(this.#serverError.code) ?? this.#serverError.code})` : `close code ${code}${reason ? `: ${reason}` : ""}`;
-    this.#fail(new SessionError(`connection to the reflector closed: ${detail}`, { code: this.#serverError?.code ?? code }));
+    if (this.#joinedOnce && isRetryable(serverCode)) {
+      this.#connectionLost(detail);
+      return;
+    }
+    const message =
+      serverCode === CloseCode.DuplicateView
+        ? "this view rejoined the session on another connection; this one stops"
+        : `connection to the reflector closed: ${detail}`;
+    this.#fail(new SessionError(message, { code: serverCode }));
+  }
+
+  /** The connection dropped while joined: keep the view on screen and rejoin with backoff. */
+  #connectionLost(detail: string): void {
+    const p = this.#params;
+    const first = this.#state === "joined";
+    this.#state = "disconnected";
+    this.#persister?.connectionLost();
+    this.#queue = new StreamQueue();
+    if (first) {
+      console.warn(`[Lockstep] lost the connection to the reflector (${detail}); reconnecting`);
+      p.ui?.message("warning", "Connection lost: reconnecting…");
+    }
+    p.ui?.syncing(undefined);
+    this.#scheduleRejoin();
+  }
+
+  #scheduleRejoin(): void {
+    if (this.#rejoinTimer !== undefined) return;
+    this.#rejoinTimer = setTimeout(() => {
+      this.#rejoinTimer = undefined;
+      void this.#rejoin();
+    }, this.#backoff.next());
+  }
+
+  async #rejoin(): Promise<void> {
+    if (this.#state !== "disconnected" && this.#state !== "sleeping") return;
+    this.#state = "connecting";
+    try {
+      await this.#connect();
+    } catch {
+      if (this.#state !== "connecting") return;
+      this.#state = "disconnected";
+      if (this.#backoff.attempts === 3) this.#params.ui?.message("warning", `Still trying to reach the reflector at ${this.#params.reflector}…`);
+      this.#scheduleRejoin();
+    }
+  }
+
+  /** The page stayed hidden for `autoSleep` seconds: save, then disconnect until it is visible. */
+  async #sleep(): Promise<void> {
+    if (this.#state !== "joined") return;
+    try {
+      await this.flushPersistence();
+    } catch (error) {
+      this.reportError("saving persisted data", error);
+    }
+    if (this.#state !== "joined") return;
+    this.#state = "sleeping";
+    this.#stopLoop?.();
+    this.#stopWatchdog?.();
+    this.#persister?.connectionLost();
+    this.#queue = new StreamQueue();
+    if (this.#params.debug.has("session")) console.log(`[Lockstep] Page hidden for ${this.#params.autoSleep} s: disconnecting until it is visible again`);
+    this.#conn.close(1000, "asleep");
+  }
+
+  /** The page is visible again. */
+  #wake(): void {
+    if (this.#state !== "sleeping") return;
+    this.#backoff.reset();
+    this.#params.ui?.syncing(undefined);
+    void this.#rejoin();
+  }
+
+  #stopTimers(): void {
+    this.#stopLoop?.();
+    this.#stopWatchdog?.();
+    this.#stopSleepWatch?.();
+    this.#stopSleepWatch = undefined;
+    if (this.#rejoinTimer !== undefined) clearTimeout(this.#rejoinTimer);
+    this.#rejoinTimer = undefined;
   }
 
   /** A fatal problem: fails a pending join, or ends a running session. */
@@ -376,8 +524,8 @@ export class SessionController implements ViewRealm {
     const wasJoining = this.#join !== undefined;
     if (this.#state === "left") return;
     this.#persister?.dispose();
-    this.#state = wasJoining ? "left" : "disconnected";
-    this.#stopLoop?.();
+    this.#state = wasJoining ? "left" : "failed";
+    this.#stopTimers();
     if (wasJoining) {
       const code = error instanceof SessionError || error instanceof JoinError ? error.code : undefined;
       const joinError = error instanceof JoinError ? error : new JoinError(`could not join: ${error.message}`, { cause: error, code });
@@ -386,6 +534,8 @@ export class SessionController implements ViewRealm {
       this.#conn.close(1000, "join failed");
     } else {
       this.reportError("session", error);
+      this.#params.ui?.message("error", error.message);
+      this.#params.ui?.ended(this.identity.sessionId);
       this.#conn.close(1000, "session failed");
     }
   }
@@ -424,6 +574,12 @@ export class SessionController implements ViewRealm {
 
   publish(scope: string, event: string, data: unknown): void {
     if (this.#state !== "joined") {
+      if (this.#joinedOnce && this.#state !== "left" && this.#state !== "failed") {
+        // Reconnecting or asleep: input made meanwhile cannot be ordered; drop it, say so once.
+        if (!this.#droppedWarned) console.warn(`[Lockstep] not connected (${this.#state}): dropped "${scope}:${event}" and any further events until rejoined`);
+        this.#droppedWarned = true;
+        return;
+      }
       throw new UsageError(`cannot publish "${scope}:${event}": the session is ${this.#state}`);
     }
     const payload = seal(this.#keys!.message, this.#payloads!.encodeEvent(scope, event, data));
@@ -465,7 +621,8 @@ export class SessionController implements ViewRealm {
     this.#persister?.dispose();
     const wasOpen = this.#conn.isOpen;
     this.#state = "left";
-    this.#stopLoop?.();
+    this.#stopTimers();
+    this.#params.ui?.ended(this.identity.sessionId);
     const closed = new Promise<void>((resolve) => (this.#left = resolve));
     if (wasOpen) {
       this.#conn.send(encodeClientMessage({ type: MessageType.Leave }));

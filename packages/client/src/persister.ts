@@ -273,6 +273,18 @@ export class Persister implements PersistenceHost {
     return result;
   }
 
+  /**
+   * The connection dropped: uploads and loads in flight will never be answered. Their waiters get
+   * `Failed`, and everything not acknowledged is sent again once the session rejoins.
+   */
+  connectionLost(): void {
+    for (const resolve of this.#waiters.values()) resolve({ type: MessageType.PersistAck, slot: "", seq: 0, outcome: PersistOutcome.Failed, version: 0, message: "connection lost" });
+    this.#waiters.clear();
+    this.#inFlight.clear();
+    this.#sentKeys.clear();
+    this.#loadsSent.clear();
+  }
+
   /** Stops retrying (the session ended). */
   dispose(): void {
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);

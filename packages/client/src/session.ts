@@ -6,6 +6,7 @@ import { hashBytes } from "./identity";
 import { Model } from "./model";
 import { registry } from "./registry";
 import { View } from "./view";
+import { DEFAULT_AUTO_SLEEP_S } from "./reconnect";
 
 /** Where `Session.join` connects when no `reflector` is given. */
 export const DEFAULT_REFLECTOR_URL = "ws://127.0.0.1:8787/";
@@ -37,9 +38,16 @@ export interface JoinOptions<M extends Model = Model, V extends View = View> {
   tps?: number | string;
   /** "auto" (default): frames run by requestAnimationFrame (or a timer in Node). "manual": call `session.step()`. */
   step?: "auto" | "manual";
-  /** Accepted for compatibility; reconnection arrives with the browser runtime. */
+  /**
+   * Accepted for Multisynq compatibility. A Lockstep session that loses its connection keeps its
+   * view on screen and rejoins with backoff (250 ms, doubling up to 10 s) until it succeeds or
+   * `leave()` is called; the root view is rebuilt from the rejoined state.
+   */
   rejoinLimit?: number;
-  /** Accepted for compatibility; hidden-tab sleeping arrives with the browser runtime. */
+  /**
+   * Seconds a hidden page (a background tab) stays connected before its session disconnects; it
+   * rejoins when the page is visible again. `true` = 10 (the default), `false` or 0 = never sleep.
+   */
   autoSleep?: number | boolean;
   /** Debug flags, e.g. "session" (identity and persistence logs); also read from `?debug=` in browsers. */
   debug?: string | string[];
@@ -157,6 +165,15 @@ function parseTps(tps: number | string | undefined): number {
   return Math.round(n);
 }
 
+function parseAutoSleep(autoSleep: number | boolean | undefined): number {
+  if (autoSleep === undefined || autoSleep === true) return DEFAULT_AUTO_SLEEP_S;
+  if (autoSleep === false) return 0;
+  if (typeof autoSleep !== "number" || !Number.isFinite(autoSleep) || autoSleep < 0) {
+    throw new UsageError(`Session.join: autoSleep must be a number of seconds, true or false, got ${String(autoSleep)}`);
+  }
+  return autoSleep;
+}
+
 async function validate(options: JoinOptions<any, any>): Promise<JoinParameters> {
   if (typeof options !== "object" || options === null) throw new UsageError("Session.join needs an options object");
   const { appId, model } = options;
@@ -199,6 +216,8 @@ async function validate(options: JoinOptions<any, any>): Promise<JoinParameters>
     socket: options.socket ?? defaultSocketFactory,
     clock: options.clock ?? (() => performance.now()),
     progressReporter: typeof options.progressReporter === "function" ? options.progressReporter : undefined,
+    autoSleep: parseAutoSleep(options.autoSleep),
+    ui: undefined,
   };
 }
 

@@ -15,6 +15,13 @@ export interface ProxyOptions {
 export interface Proxy {
   readonly url: string;
   readonly frames: CapturedFrame[];
+  /** Drops every connection now, both ways, as a network failure would (no close handshake). */
+  cut(): void;
+  /**
+   * Stops forwarding on the connections open now, without closing them: a connection that died
+   * silently. New connections work normally.
+   */
+  freeze(): void;
   close(): Promise<void>;
 }
 
@@ -28,12 +35,14 @@ export async function startProxy(target: string, options: ProxyOptions = {}): Pr
   const server = new WebSocketServer({ host: "127.0.0.1", port: 0 });
   await new Promise<void>((resolve) => server.once("listening", () => resolve()));
   const sockets = new Set<WebSocket>();
+  const frozen = new WeakSet<WebSocket>();
   server.on("connection", (client) => {
     const upstream = new WebSocket(target);
     sockets.add(client);
     sockets.add(upstream);
     const pending: Uint8Array[] = [];
     client.on("message", (data) => {
+      if (frozen.has(client)) return;
       const bytes = toBytes(data);
       frames.push({ direction: "toReflector", bytes });
       if (upstream.readyState === WebSocket.OPEN) upstream.send(bytes);
@@ -43,6 +52,7 @@ export async function startProxy(target: string, options: ProxyOptions = {}): Pr
       for (const bytes of pending.splice(0)) upstream.send(bytes);
     });
     upstream.on("message", (data) => {
+      if (frozen.has(client)) return;
       const bytes = toBytes(data);
       frames.push({ direction: "toClient", bytes });
       const out = options.tamper ? options.tamper(bytes) : bytes;
@@ -55,6 +65,8 @@ export async function startProxy(target: string, options: ProxyOptions = {}): Pr
     };
     client.on("close", closeBoth);
     upstream.on("close", closeBoth);
+    client.on("close", () => sockets.delete(client));
+    upstream.on("close", () => sockets.delete(upstream));
     client.on("error", () => {});
     upstream.on("error", () => {});
   });
@@ -62,6 +74,13 @@ export async function startProxy(target: string, options: ProxyOptions = {}): Pr
   return {
     url: `ws://127.0.0.1:${port}/`,
     frames,
+    cut: () => {
+      for (const s of sockets) s.terminate();
+      sockets.clear();
+    },
+    freeze: () => {
+      for (const s of sockets) frozen.add(s);
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.terminate();

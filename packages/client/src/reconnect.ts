@@ -1,0 +1,104 @@
+import { CloseCode } from "@lockstep/protocol";
+
+/**
+ * Close codes after which a running session rejoins by itself. Everything else (a protocol or
+ * version error, a refused password, this view replaced by a newer connection) would only fail
+ * again: the session ends with a clear error instead.
+ */
+const FATAL_CODES: ReadonlySet<number> = new Set([
+  CloseCode.ProtocolError,
+  CloseCode.VersionMismatch,
+  CloseCode.BadJoin,
+  CloseCode.DuplicateView,
+  CloseCode.AuthFailed,
+]);
+
+/** Whether a lost connection that closed with `code` is worth rejoining. */
+export function isRetryable(code: number): boolean {
+  return !FATAL_CODES.has(code);
+}
+
+/** Delay before the first reconnection attempt, in ms. */
+export const FIRST_RETRY_MS = 250;
+/** The longest wait between reconnection attempts, in ms. */
+export const MAX_RETRY_MS = 10_000;
+
+/**
+ * Exponential backoff with jitter for reconnection attempts: 250 ms, 500 ms, 1 s … up to 10 s,
+ * each ±25 %, so a restarted reflector is not hit by every client at the same instant.
+ */
+export class Backoff {
+  #attempt = 0;
+  readonly #random: () => number;
+
+  constructor(random: () => number = Math.random) {
+    this.#random = random;
+  }
+
+  /** Attempts made since the last success. */
+  get attempts(): number {
+    return this.#attempt;
+  }
+
+  /** The wait before the next attempt, in ms. */
+  next(): number {
+    const base = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** this.#attempt);
+    this.#attempt++;
+    return Math.round(base * (0.75 + this.#random() * 0.5));
+  }
+
+  /** A connection worked: start again from the shortest wait. */
+  reset(): void {
+    this.#attempt = 0;
+  }
+}
+
+/** Default `autoSleep`: seconds a tab stays hidden before its session disconnects. */
+export const DEFAULT_AUTO_SLEEP_S = 10;
+
+interface VisibilityDocument {
+  readonly visibilityState?: string;
+  addEventListener(type: "visibilitychange", listener: () => void): void;
+  removeEventListener(type: "visibilitychange", listener: () => void): void;
+}
+
+/**
+ * Puts a session to sleep when its page stays hidden for `seconds` and wakes it when the page is
+ * visible again. A hidden tab gets no animation frames, so it would only pile up events; asleep,
+ * it costs the reflector and the other users nothing. Returns a function that stops watching.
+ */
+export function watchVisibility(seconds: number, sleep: () => void, wake: () => void): () => void {
+  const doc = (globalThis as { document?: VisibilityDocument }).document;
+  if (!doc || typeof doc.addEventListener !== "function" || !(seconds > 0)) return () => {};
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const onChange = (): void => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    if (doc.visibilityState === "hidden") timer = setTimeout(sleep, seconds * 1000);
+    else wake();
+  };
+  doc.addEventListener("visibilitychange", onChange);
+  if (doc.visibilityState === "hidden") onChange();
+  return () => {
+    if (timer !== undefined) clearTimeout(timer);
+    doc.removeEventListener("visibilitychange", onChange);
+  };
+}
+
+/** How long without any frame from the reflector counts as a dead connection, at `tps` ticks/s. */
+export function silenceLimitMs(tps: number): number {
+  // Idle sessions get a tick every 1000/tps ms; a few missed ticks are scheduling noise.
+  return Math.max(5000, 10 * (1000 / tps));
+}
+
+/**
+ * Calls `dead()` when `lastHeard()` is older than `limitMs`: a connection that silently died (a
+ * laptop lid, a changed network) often never delivers a close event. Returns a stop function.
+ */
+export function startWatchdog(clock: () => number, lastHeard: () => number, limitMs: number, dead: () => void): () => void {
+  const timer = setInterval(() => {
+    if (clock() - lastHeard() > limitMs) dead();
+  }, Math.min(1000, limitMs / 2));
+  (timer as { unref?: () => void }).unref?.();
+  return () => clearInterval(timer);
+}
