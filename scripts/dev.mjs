@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The dev server behind `npm start`: a reflector with its default storage plus an HTTP server for
-// the examples, each bundled with esbuild (rebuilt on change with --watch). Loopback only.
+// The dev server behind `npm start`: a reflector with its embedded default storage plus an HTTP
+// server for the examples, each bundled with esbuild (rebuilt on change with --watch). Loopback
+// only. The browser tests start it too, on free ports (--port 0 --reflector-port 0).
 import { context } from "esbuild";
 import { startReflector } from "@lockstep/reflector";
 import { createServer } from "node:http";
@@ -12,34 +13,54 @@ import { parseArgs } from "node:util";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const examplesDir = join(root, "examples");
+const usage = `usage: node scripts/dev.mjs [options]
+  --host H            address to listen on (default 127.0.0.1)
+  --port N            HTTP port of the examples (default 8080; 0 = any free port)
+  --reflector-port N  WebSocket port of the reflector (default 8787; 0 = any free port)
+  --data-dir DIR      where the reflector keeps sessions (default .data/reflector)
+  --watch             rebuild an example when its code or the library changes`;
 
 const { values: args } = parseArgs({
   options: {
     host: { type: "string", default: "127.0.0.1" },
     port: { type: "string", default: "8080" },
     "reflector-port": { type: "string", default: "8787" },
+    "data-dir": { type: "string", default: join(root, ".data", "reflector") },
     watch: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
 if (args.help) {
-  console.log("usage: node scripts/dev.mjs [--host 127.0.0.1] [--port 8080] [--reflector-port 8787] [--watch]");
+  console.log(usage);
   process.exit(0);
 }
 
-/** Examples are folders of examples/ with a main.ts (browser entry) and an index.html. */
+/**
+ * Examples are folders of examples/ with a main.ts (browser entry) and an index.html, or such
+ * folders one level further down (examples/notes/v1): "hello", "notes/v1".
+ */
 function listExamples() {
-  return readdirSync(examplesDir)
-    .filter((name) => existsSync(join(examplesDir, name, "main.ts")) && existsSync(join(examplesDir, name, "index.html")))
-    .sort();
+  const found = [];
+  const isApp = (dir) => existsSync(join(dir, "main.ts")) && existsSync(join(dir, "index.html"));
+  for (const name of readdirSync(examplesDir).sort()) {
+    const dir = join(examplesDir, name);
+    if (!statSync(dir).isDirectory()) continue;
+    if (isApp(dir)) found.push(name);
+    else for (const sub of readdirSync(dir).sort()) if (statSync(join(dir, sub)).isDirectory() && isApp(join(dir, sub))) found.push(`${name}/${sub}`);
+  }
+  return found;
 }
 
+/** The first line of the example's README (or its parent's), without the "# ". */
 function exampleTitle(name) {
-  const readme = join(examplesDir, name, "README.md");
-  if (!existsSync(readme)) return name;
-  const first = readFileSync(readme, "utf8").split("\n")[0] ?? name;
-  return first.replace(/^#\s*/, "");
+  for (const dir of [name, name.split("/")[0]]) {
+    const readme = join(examplesDir, dir, "README.md");
+    if (existsSync(readme)) return (readFileSync(readme, "utf8").split("\n")[0] ?? name).replace(/^#\s*/, "");
+  }
+  return name;
 }
+
+const escapeHtml = (text) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 
 const examples = listExamples();
 const builds = [];
@@ -59,30 +80,51 @@ for (const name of examples) {
       "@lockstep/protocol": join(root, "packages/protocol/src/index.ts"),
     },
     logLevel: "warning",
+    plugins: args.watch ? [rebuildLog(name)] : [],
   });
   await ctx.rebuild();
   if (args.watch) await ctx.watch();
   builds.push(ctx);
 }
 
+function rebuildLog(name) {
+  let first = true;
+  return {
+    name: "rebuild-log",
+    setup(build) {
+      build.onEnd((result) => {
+        if (!first && result.errors.length === 0) console.log(`rebuilt ${name}`);
+        first = false;
+      });
+    },
+  };
+}
+
 // The embedded default storage: sessions survive restarts of the dev server (delete .data/ to reset).
-const reflector = await startReflector({ host: args.host, port: Number(args["reflector-port"]), dataDir: join(root, ".data", "reflector") });
+const reflector = await startReflector({ host: args.host, port: Number(args["reflector-port"]), dataDir: args["data-dir"] });
+// Examples connect to ws://<page host>:8787/ unless the page URL says ?reflector=…
+const reflectorQuery = Number(new URL(reflector.url).port) === 8787 ? "" : `?reflector=${encodeURIComponent(reflector.url)}`;
 
 const types = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".map": "application/json", ".css": "text/css", ".json": "application/json", ".svg": "image/svg+xml", ".png": "image/png" };
 
 function indexPage() {
-  const items = examples.map((name) => `<li><a href="/${name}/">${name}</a>: ${exampleTitle(name).replace(/</g, "&lt;")}</li>`).join("\n");
+  const items = examples
+    .map((name) => `<li><a href="/${name}/${reflectorQuery}">${escapeHtml(name)}</a> — ${escapeHtml(exampleTitle(name).replace(/^[\w-]+:\s*/, ""))}</li>`)
+    .join("\n");
   return `<!doctype html><meta charset="utf-8"><title>Lockstep examples</title>
-<style>body{font:16px system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}li{margin:.5rem 0}</style>
-<h1>Lockstep examples</h1><p>Open an example in two windows: they share one session.</p><ul>${items}</ul>
-<p>Reflector: <code>${reflector.url}</code></p>`;
+<style>body{font:16px system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem;color:#223}li{margin:.6rem 0}code{background:#eef;padding:0 .3em}</style>
+<h1>Lockstep examples</h1>
+<p>Open an example, then open its URL (it now names a session: <code>?q=…#pw=…</code>) in a second window: both are in one session.
+Add <code>&amp;debug=session</code> to see the session log in the browser console.</p>
+<ul>${items}</ul>
+<p>Reflector: <code>${escapeHtml(reflector.url)}</code></p>`;
 }
 
 const server = createServer(async (req, res) => {
   try {
     const url = new URL(req.url ?? "/", "http://localhost");
     if (url.pathname === "/") {
-      res.writeHead(200, { "content-type": types[".html"] }).end(indexPage());
+      res.writeHead(200, { "content-type": types[".html"], "cache-control": "no-store" }).end(indexPage());
       return;
     }
     let path = normalize(join(examplesDir, decodeURIComponent(url.pathname)));

@@ -173,3 +173,43 @@ test("a session left while it is reconnecting stops trying", async () => {
     warn.mockRestore();
   }
 });
+
+/** Just enough of a page's `document` for the visibility API. */
+class FakeDocument extends EventTarget {
+  visibilityState: "visible" | "hidden" = "visible";
+  set(state: "visible" | "hidden"): void {
+    this.visibilityState = state;
+    this.dispatchEvent(new Event("visibilitychange"));
+  }
+}
+
+test("autoSleep: a page hidden for autoSleep seconds disconnects (its view exits for the others), and rejoins when visible again", async () => {
+  const doc = new FakeDocument();
+  (globalThis as { document?: unknown }).document = doc;
+  const name = `sleep-${Date.now()}`;
+  const log = jest.spyOn(console, "log").mockImplementation(() => {});
+  try {
+    const a = (await Session.join({ ...base, name, reflector: reflector.url, autoSleep: 0.2, debug: "session" })) as R;
+    const b = (await Session.join({ ...base, name, reflector: reflector.url, autoSleep: false })) as R;
+    await writeAndCompare(a, "awake", [a, b]);
+    const exited = captureWhen(b, () => b.model.exits.includes(a.viewId));
+    doc.set("hidden");
+    await exited; // a's view-exit: it disconnected
+    expect(log.mock.calls.some(([line]) => String(line).includes("Page hidden for 0.2 s"))).toBe(true);
+    expect(b.model.present).toEqual([b.viewId]);
+    // Hidden and visible again within autoSleep: nothing happens.
+    doc.set("visible");
+    await viewsBuilt(a, 2);
+    const [ha, hb] = await writeAndCompare(a, "awake again", [a, b]);
+    expect(ha).toBe(hb);
+    expect(b.model.present.sort()).toEqual([a.viewId, b.viewId].sort());
+    doc.set("hidden");
+    doc.set("visible");
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(b.model.exits).toEqual([a.viewId]);
+    await Promise.all([a.leave(), b.leave()]);
+  } finally {
+    log.mockRestore();
+    delete (globalThis as { document?: unknown }).document;
+  }
+});
