@@ -1,4 +1,11 @@
 import { toBase64Url } from "@lockstep/protocol";
+import type { WidgetDockOptions } from "./app-dock";
+import { browserDocument } from "./app-dom";
+import type { ShowMessageOptions } from "./app-messages";
+import { renderQRCanvas } from "./app-qr";
+import type { QRCanvasOptions } from "./app-qr";
+import { pageWidgets } from "./app-widgets";
+import type { BrowserWidgets } from "./app-widgets";
 
 interface BrowserLocation {
   href: string;
@@ -25,13 +32,29 @@ function hashParams(hash: string): URLSearchParams {
   return new URLSearchParams(hash.replace(/^#/, ""));
 }
 
+/** `App.root` as the app set it; `undefined` (or `null`) means `<body>`. */
+let rootElement: HTMLElement | null | undefined;
+
+/** The page's widgets, created on first use; `undefined` outside a browser, where every widget call is a no-op. */
+function widgets(): BrowserWidgets | undefined {
+  return pageWidgets(App);
+}
+
 /**
  * Browser helpers (Multisynq-compatible). `autoSession` and `autoPassword` return promises, which
- * `Session.join` accepts for `name` and `password`.
+ * `Session.join` accepts for `name` and `password`. The widgets (sync spinner, toasts, a dock with
+ * the session badge and a QR code of the join link) are made only when first used, and only in a
+ * browser: in Node every widget call does nothing and `makeQRCanvas` returns `null`.
  *
  * @example
  * ```ts
- * Session.join({ appId, name: App.autoSession(), password: App.autoPassword(), model, view });
+ * App.makeWidgetDock();                 // badge + QR code of the join link, bottom-left
+ * App.messages = false;                 // only errors become toasts
+ * const session = await Session.join({
+ *   appId, name: App.autoSession(), password: App.autoPassword(), model, view,
+ * });
+ * App.showMessage("Welcome!", { level: "status", only: "once" });
+ * document.body.append(App.makeQRCanvas({ width: 200 }) ?? "");
  * ```
  */
 export const App = {
@@ -75,5 +98,75 @@ export const App = {
   /** The page's URL (with session name and password): the link to share. */
   get sessionURL(): string {
     return browserLocation()?.href ?? "";
+  },
+
+  /**
+   * Where widgets are attached. Defaults to `document.body` (`null` outside a browser); setting
+   * `null` restores the default. Widgets already on the page stay where they are.
+   */
+  get root(): HTMLElement | null {
+    return rootElement ?? browserDocument()?.body ?? null;
+  },
+  set root(element: HTMLElement | null) {
+    rootElement = element;
+  },
+
+  /** Show the "catching up" spinner while a session joins or rejoins. Default true. */
+  sync: true,
+
+  /** Show statuses and warnings as toasts. Default true. Errors are shown regardless. */
+  messages: true,
+
+  /** Show the session badge in the widget dock. Default true. */
+  badge: true,
+
+  /**
+   * Adds a small dock in the bottom-left corner (`#lockstep-dock`) with the session badge and a QR
+   * code of the join link ({@link App.sessionURL}, with `?q=` and `#pw=`). Until a session joins
+   * it shows a placeholder. Clicking collapses it to the badge and expands it again, unless
+   * `alwaysPinned`. Calling it again replaces the dock. Unknown options are ignored.
+   *
+   * @returns The dock element, or `null` outside a browser.
+   */
+  makeWidgetDock(options: WidgetDockOptions = {}): HTMLElement | null {
+    return widgets()?.makeWidgetDock(options) ?? null;
+  },
+
+  /**
+   * Shows `sessionId`'s badge and QR code in the widget dock (if one was made). Sessions do this
+   * themselves when they join; this is for Multisynq compatibility.
+   */
+  makeSessionWidgets(sessionId: string): void {
+    widgets()?.showSession(sessionId);
+  },
+
+  /**
+   * A canvas with the QR code of `options.text`, by default {@link App.sessionURL}.
+   *
+   * @returns The canvas (`class="lockstep-qr"`), or `null` outside a browser or without a 2D context.
+   * @throws UsageError if the text is too long for a QR code.
+   */
+  makeQRCanvas(options: QRCanvasOptions = {}): HTMLCanvasElement | null {
+    const doc = browserDocument();
+    return doc ? renderQRCanvas(doc, options.text ?? App.sessionURL, options) : null;
+  },
+
+  /**
+   * Shows (or with `false` removes) the centred overlay `#lockstep-sync`: a spinner and the text
+   * `.lockstep-sync-progress`, "Catching up… NN%" for `progress` 0–1, else "Joining…". Sessions
+   * call it while they join if {@link App.sync} is set.
+   */
+  showSyncWait(show: boolean, progress?: number): void {
+    widgets()?.showSyncWait(show, progress);
+  },
+
+  /**
+   * Shows a toast in the top-right corner (`#lockstep-toasts` > `.lockstep-toast.lockstep-toast-<level>`).
+   * Statuses and warnings go after `duration` ms (default 3000 and 6000); errors stay until
+   * clicked. With {@link App.messages} off only errors are shown. `only: "once"` shows a text the
+   * first time only. It does not write to the console: callers log what they need logged.
+   */
+  showMessage(text: string, options: ShowMessageOptions = {}): void {
+    widgets()?.showMessage(text, options);
   },
 };
