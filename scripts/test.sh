@@ -18,3 +18,12 @@ if [[ -z "${LOCKSTEP_PG_URL:-}" ]]; then
   export LOCKSTEP_PG_URL
 fi
 npx jest --ci --maxWorkers=2 "$@"
+# Browser tests last, one file at a time (each runs Chromium and a dev server): Debian's Chromium
+# is installed if missing (LOCKSTEP_SKIP_BROWSER=1 skips them, for machines that cannot).
+if [[ "${LOCKSTEP_SKIP_BROWSER:-}" == "1" ]]; then
+  echo "browser tests skipped (LOCKSTEP_SKIP_BROWSER=1)"
+else
+  LOCKSTEP_CHROMIUM=$(bash scripts/chromium.sh)
+  export LOCKSTEP_CHROMIUM
+  npx jest --ci -c e2e/jest.config.cjs --runInBand
+fi

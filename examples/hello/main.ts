@@ -1,36 +1,39 @@
-import { Session, View } from "@lockstep/client";
+import { App, Session, View } from "@lockstep/client";
 import { HelloModel } from "./model";
 
-/** Shows the count; a click anywhere resets it for everyone. */
+/** Shows the count; the button resets it for everyone. */
 class HelloView extends View {
   readonly #model: HelloModel;
   readonly #display = document.getElementById("count")!;
+  readonly #reset = document.getElementById("reset")!;
 
   constructor(model: HelloModel) {
     super(model);
     this.#model = model;
     this.subscribe("counter", "changed", this.show);
     this.show();
-    document.getElementById("reset")!.onclick = () => this.publish("counter", "reset");
+    this.#reset.onclick = () => this.publish("counter", "reset");
   }
 
   show(): void {
     this.#display.textContent = String(this.#model.count);
   }
 
+  // After a lost connection the session rejoins and builds a new root view: let go of the page.
   override detach(): void {
     super.detach();
-    document.getElementById("reset")!.onclick = null;
+    this.#reset.onclick = null;
   }
 }
 
-const params = new URLSearchParams(location.search);
+App.makeWidgetDock(); // the session badge and a QR code of this page's link, bottom left
 const session = await Session.join({
   appId: "dev.lockstep.hello",
-  name: params.get("q") ?? "hello",
-  password: new URLSearchParams(location.hash.slice(1)).get("pw") ?? "hello-demo",
+  name: App.autoSession(), // ?q=… in the URL, or a new random name written there
+  password: App.autoPassword(), // #pw=… in the URL fragment (never sent to a server), or a new one
   model: HelloModel,
   view: HelloView,
-  reflector: params.get("reflector") ?? `ws://${location.hostname}:8787/`,
+  reflector: new URLSearchParams(location.search).get("reflector") ?? `ws://${location.hostname}:8787/`,
 });
 document.getElementById("session")!.textContent = `session ${session.id.slice(0, 8)} · view ${session.viewId}`;
+Object.assign(window, { session }); // handy in the devtools console (and used by the browser tests)

@@ -126,6 +126,11 @@ export class SessionController implements ViewRealm {
     });
   }
 
+  /** The sessionId once computed (early in `start`). */
+  get sessionIdIfKnown(): string | undefined {
+    return this.#identity?.sessionId;
+  }
+
   get identity(): SessionIdentity {
     if (!this.#identity) throw new Error("identity not computed yet");
     return this.#identity;

@@ -7,6 +7,8 @@ import { Model } from "./model";
 import { registry } from "./registry";
 import { View } from "./view";
 import { DEFAULT_AUTO_SLEEP_S } from "./reconnect";
+import { createBrowserUi } from "./app-ui";
+import type { SessionUi } from "./session-ui";
 
 /** Where `Session.join` connects when no `reflector` is given. */
 export const DEFAULT_REFLECTOR_URL = "ws://127.0.0.1:8787/";
@@ -174,7 +176,7 @@ function parseAutoSleep(autoSleep: number | boolean | undefined): number {
   return autoSleep;
 }
 
-async function validate(options: JoinOptions<any, any>): Promise<JoinParameters> {
+async function validate(options: JoinOptions<any, any>, ui: SessionUi | undefined): Promise<JoinParameters> {
   if (typeof options !== "object" || options === null) throw new UsageError("Session.join needs an options object");
   const { appId, model } = options;
   const [name, password] = await Promise.all([options.name, options.password]);
@@ -217,7 +219,7 @@ async function validate(options: JoinOptions<any, any>): Promise<JoinParameters>
     clock: options.clock ?? (() => performance.now()),
     progressReporter: typeof options.progressReporter === "function" ? options.progressReporter : undefined,
     autoSleep: parseAutoSleep(options.autoSleep),
-    ui: undefined,
+    ui,
   };
 }
 
@@ -238,12 +240,23 @@ export class Session {
    * client's own view-join has been simulated and its root view built.
    */
   static async join<M extends Model, V extends View>(options: JoinOptions<M, V>): Promise<LockstepSession<M, V>> {
-    const params = await validate(options);
-    const controller = new SessionController(params);
-    const session = new JoinedSession(controller);
-    await controller.start(session);
-    live.add(session);
-    return session as unknown as LockstepSession<M, V>;
+    // In a page: the "catching up" spinner now, and a toast if joining fails (a fatal error must
+    // be visible to the user, not only in the console).
+    const ui = createBrowserUi();
+    ui?.syncing(undefined);
+    let controller: SessionController | undefined;
+    try {
+      const params = await validate(options, ui);
+      controller = new SessionController(params);
+      const session = new JoinedSession(controller);
+      await controller.start(session);
+      live.add(session);
+      return session as unknown as LockstepSession<M, V>;
+    } catch (error) {
+      ui?.message("error", error instanceof Error ? error.message : String(error));
+      ui?.ended(controller?.sessionIdIfKnown ?? "");
+      throw error;
+    }
   }
 
   /** Leaves every session of this runtime with the given sessionId. */
