@@ -3,7 +3,7 @@ import { currentVM } from "./execution";
 import type { Model } from "./model";
 import { vmOfModel } from "./model-internals";
 import type { Handling, ViewDomain } from "./view-domain";
-import { topicOf, type VirtualMachine } from "./vm";
+import { SYSTEM_EVENTS, topicOf, type VirtualMachine } from "./vm";
 
 /** What a view needs from the session it belongs to. Implemented by the session controller. */
 export interface ViewRealm {
@@ -114,6 +114,9 @@ export class View {
   /** Publishes an event: it goes through the reflector to every replica's models, and to local view subscribers. */
   publish(scope: string, event: string, data?: unknown): void {
     if (typeof scope !== "string" || typeof event !== "string") throw new UsageError("publish(scope, event, data): scope and event must be strings");
+    if (SYSTEM_EVENTS.has(event) && scope === this.#realm.wellKnownModel("modelRoot")?.sessionId) {
+      throw new UsageError(`"${event}" in the session scope comes from the reflector only; views cannot publish it (models would drop it)`);
+    }
     this.#realm.publish(scope, event, data);
   }
 

@@ -8,6 +8,9 @@ import { bindModel, newModelInstance } from "./model-internals";
 import type { ClassRegistry } from "./registry";
 import { VMPersistence, jsonHash, type PersistenceHost, type PersistenceState } from "./vm-persistence";
 
+/** Events in the session's scope that only the reflector's stream entries produce. */
+export const SYSTEM_EVENTS: ReadonlySet<string> = new Set(["view-join", "view-exit"]);
+
 /** A model method subscribed to a topic. Stored by name so it survives serialization. */
 interface Subscriber {
   readonly model: Model;
@@ -284,6 +287,13 @@ export class VirtualMachine {
             decoded = this.#host.decodeEvent(entry.payload);
           } catch (error) {
             this.#host.reportError(`relayed message #${entry.seq}`, error);
+            break;
+          }
+          // The session's system events come from the reflector only. A client (a bug, or one
+          // that bypassed the library) must not fake a view-join or view-exit: every replica
+          // drops it the same way.
+          if (decoded.scope === this.sessionId && SYSTEM_EVENTS.has(decoded.event)) {
+            this.#host.reportError(`relayed message #${entry.seq}`, new Error(`a client published the system event "${decoded.event}" of the session scope; dropped`));
             break;
           }
           // A view published this; its own views already had it locally. Only models get it here.

@@ -127,6 +127,14 @@ test("view-to-view events are delivered locally in the next frame, not to other 
   await Promise.all([a.leave(), b.leave()]);
 });
 
+test("a view cannot publish the session's system events (view-join/view-exit come from the reflector)", async () => {
+  const a = await join("system");
+  expect(() => a.view.publish(a.id, "view-join", "someone")).toThrow(/comes from the reflector only/);
+  expect(() => a.view.publish(a.id, "view-exit", a.viewId)).toThrow(UsageError);
+  a.view.publish("lobby", "view-join", "fine"); // an app scope may use the name
+  await a.leave();
+});
+
 test("view futures run after their delay of session time; detach cancels them", async () => {
   const s = await join("futures");
   clockNow = 1000;

@@ -249,6 +249,39 @@ describe("models", () => {
     expect(m.seen).toEqual(["+a:1", "+b:2", "-a:1"]);
   });
 
+  test("a relayed view-join or view-exit in the session scope (a forged system event) is dropped and reported", () => {
+    class Guests extends Model {
+      seen: string[] = [];
+      override init() {
+        this.subscribe(this.sessionId, "view-join", this.joined);
+        this.subscribe(this.sessionId, "view-exit", this.exited);
+        this.subscribe("room", "view-join", this.other);
+      }
+      joined(viewId: string) {
+        this.seen.push(`+${viewId}`);
+      }
+      exited(viewId: string) {
+        this.seen.push(`-${viewId}`);
+      }
+      other(name: string) {
+        this.seen.push(`room:${name}`);
+      }
+    }
+    Guests.register("VmTest.Guests");
+    const t = makeVM("sess-1");
+    const m = t.root<Guests>(Guests);
+    t.join(1, "real");
+    t.relay(2, "sess-1", "view-join", "forged");
+    t.relay(3, "sess-1", "view-exit", "real");
+    t.relay(4, "room", "view-join", "fine"); // the same event name in an app scope is the app's business
+    expect(m.seen).toEqual(["+real", "room:fine"]);
+    expect(m.viewCount).toBe(1);
+    expect(t.errors.map((e) => String(e.error))).toEqual([
+      expect.stringContaining('system event "view-join"'),
+      expect.stringContaining('system event "view-exit"'),
+    ]);
+  });
+
   test("a throwing handler is reported and the stream goes on", () => {
     class Fragile extends Model {
       count = 0;
