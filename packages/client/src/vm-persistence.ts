@@ -178,11 +178,32 @@ export class VMPersistence {
   }
 
   /**
-   * Runs after each entry and tick (inside model code): re-evaluates keys, and takes the saves
-   * that are due.
+   * Runs after each stream entry (inside model code): re-evaluates keys, and takes the saves that
+   * are due. Never on ticks: ticks are not part of the stream a late joiner replays, so nothing
+   * replicated may depend on when they arrive.
    */
   afterStep(): void {
-    for (const w of this.#writers) if (w.model !== null && w.id !== BASE_WRITER) this.#checkKey(w);
+    this.#checkKeys();
+    this.takeDue();
+  }
+
+  /** Runs after each future message (inside model code): declared fields may have changed, keys too. */
+  afterFuture(): void {
+    this.changed();
+    this.#checkKeys();
+  }
+
+  /**
+   * Model time at which the next save falls due (Infinity if none). The VM takes saves exactly at
+   * that time, between the futures before and after it, so every replica takes them at the same
+   * point whatever ticks it saw.
+   */
+  get nextDue(): number {
+    return this.#nextDue;
+  }
+
+  /** Takes every save due at or before the current model time. */
+  takeDue(): void {
     if (this.#vm.time < this.#nextDue) return;
     this.#nextDue = Infinity;
     for (const w of this.#writers) {
@@ -191,6 +212,10 @@ export class VMPersistence {
       if (p.due <= this.#vm.time) this.#take(w);
       else if (p.due < this.#nextDue) this.#nextDue = p.due;
     }
+  }
+
+  #checkKeys(): void {
+    for (const w of this.#writers) if (w.model !== null && w.id !== BASE_WRITER) this.#checkKey(w);
   }
 
   /** A snapshot is taken right after this entry: take every pending save first (snapshots hold no functions). */

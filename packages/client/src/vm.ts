@@ -246,19 +246,30 @@ export class VirtualMachine {
     return this.#futures.removeFirst((f) => f.receiver === model && f.selector === selector) !== undefined;
   }
 
-  /** Runs every future due at or before `time`, in (time, seq) order, advancing model time as it goes. */
+  /**
+   * Runs every future due at or before `time`, in (time, seq) order, advancing model time as it
+   * goes. Saves of persisted data are taken at their own due time, after the futures of that time:
+   * a point fixed by the stream, not by when ticks happened to arrive.
+   */
   #drainFutures(time: number): void {
-    let ran = false;
-    for (let next = this.#futures.peek(); next !== undefined && next.time <= time; next = this.#futures.peek()) {
+    const persistence = this.persistence;
+    for (;;) {
+      const next = this.#futures.peek();
+      const due = persistence.nextDue;
+      if (due <= time && due < (next?.time ?? Infinity)) {
+        if (due > this.time) this.time = due;
+        persistence.takeDue();
+        continue;
+      }
+      if (next === undefined || next.time > time) break;
       this.#futures.pop();
-      ran = true;
       if (next.time > this.time) this.time = next.time;
       const model = next.receiver as Model;
       if (!this.#models.has(model.id)) continue;
       this.#invoke(model, next.selector, next.args, `future ${model.constructor.name}.${next.selector}`);
+      persistence.afterFuture();
     }
     if (time > this.time) this.time = time;
-    if (ran) this.persistence.changed();
   }
 
   // ---- the ordered stream ----
@@ -266,10 +277,7 @@ export class VirtualMachine {
   /** Advances model time to `time` (a tick), running futures due by then. */
   advanceTo(time: number): void {
     if (time <= this.time && (this.#futures.peek()?.time ?? Infinity) > time) return;
-    runAsModel(this, () => {
-      this.#drainFutures(time);
-      this.persistence.afterStep();
-    });
+    runAsModel(this, () => this.#drainFutures(time));
   }
 
   /**
