@@ -1,0 +1,62 @@
+import type { Browser } from "playwright-core";
+import { joined, joinUser, launchBrowser, removeDir, screenshots, sessionName, startDevServer, stateHashes, type DevServer, type User } from "./harness";
+
+let browser: Browser;
+let server: DevServer;
+beforeAll(async () => {
+  [browser, server] = await Promise.all([launchBrowser(), startDevServer()]);
+});
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+  if (server) removeDir(server.dataDir);
+});
+
+async function rename(user: User, name: string): Promise<void> {
+  await user.page.locator("#name").fill(name);
+  await user.page.locator("#name").press("Enter");
+}
+
+async function post(user: User, text: string): Promise<void> {
+  await user.page.locator("#text").fill(text);
+  await user.page.locator("#text").press("Enter");
+}
+
+const userNames = (user: User) => user.page.locator("#users li .name").allTextContents();
+
+test("chat: names and messages show in the other page, the user list follows joins and exits, a reload keeps the history", async () => {
+  const url = server.exampleUrl("chat", sessionName("chat"), "chat-pw");
+  const a = await joinUser(browser, url);
+  const b = await joinUser(browser, url);
+  await rename(a, "Alice");
+  await rename(b, "Bob");
+  await a.page.locator("#users li", { hasText: "Bob" }).waitFor();
+  await b.page.locator("#users li.me", { hasText: "Bob" }).waitFor();
+  await post(a, "hi Bob");
+  const received = b.page.locator("#messages li.msg", { hasText: "hi Bob" });
+  await received.waitFor();
+  expect(await received.locator(".name").textContent()).toContain("Alice");
+  await post(b, "hello Alice");
+  await a.page.locator("#messages li.msg", { hasText: "hello Alice" }).waitFor();
+  const [ha, hb] = await stateHashes([a, b]);
+  expect(ha).toBe(hb);
+  await screenshots("chat", [a, b]);
+
+  // A third user comes and goes: the list follows view-join and view-exit.
+  const c = await joinUser(browser, url);
+  await a.page.waitForFunction(() => document.querySelectorAll("#users li").length === 3);
+  await c.context.close();
+  await a.page.waitForFunction(() => document.querySelectorAll("#users li").length === 2);
+
+  // Bob reloads: the history is there, and he is Bob again (his name is remembered by the page).
+  await b.page.reload();
+  await joined(b.page);
+  await b.page.locator("#messages li.msg", { hasText: "hi Bob" }).waitFor();
+  await b.page.locator("#messages li.msg", { hasText: "hello Alice" }).waitFor();
+  await a.page.waitForFunction(() => document.querySelectorAll("#users li").length === 2);
+  expect((await userNames(a)).some((n) => n.includes("Bob"))).toBe(true);
+  const [ha2, hb2] = await stateHashes([a, b]);
+  expect(ha2).toBe(hb2);
+  expect([...a.errors, ...b.errors]).toEqual([]);
+  await Promise.all([a.context.close(), b.context.close()]);
+});

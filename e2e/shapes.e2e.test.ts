@@ -1,0 +1,84 @@
+import type { Browser } from "playwright-core";
+import { joined, joinUser, launchBrowser, removeDir, screenshots, sessionName, startDevServer, stateHashes, type DevServer, type User } from "./harness";
+
+let browser: Browser;
+let server: DevServer;
+beforeAll(async () => {
+  [browser, server] = await Promise.all([launchBrowser(), startDevServer()]);
+});
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+  if (server) removeDir(server.dataDir);
+});
+
+interface ShapeState {
+  x: number;
+  y: number;
+  owner: string;
+}
+
+const shapeIn = (user: User, id: string): Promise<ShapeState> =>
+  user.page.evaluate((shapeId) => {
+    const el = document.querySelector(`#board g.shape[data-shape-id="${shapeId}"]`)!;
+    return { x: Number(el.getAttribute("data-x")), y: Number(el.getAttribute("data-y")), owner: el.getAttribute("data-owner") ?? "" };
+  }, id);
+
+/** Screen pixels per board unit (the 800×500 board is scaled to fit the page). */
+const scaleOf = (user: User): Promise<number> =>
+  user.page.evaluate(() => (document.getElementById("board") as unknown as SVGSVGElement).getBoundingClientRect().width / 800);
+
+test("shapes: a drag in one page moves the shape in the other, with the dragger's cursor live; a reload keeps positions", async () => {
+  const url = server.exampleUrl("shapes", sessionName("shapes"), "shapes-pw");
+  const a = await joinUser(browser, url);
+  const b = await joinUser(browser, url);
+  const viewA = await joined(a.page);
+  const shape = b.page.locator('#board g.shape[data-shape-id="s0"]');
+  await shape.waitFor();
+
+  const start = await shapeIn(a, "s0");
+  const scale = await scaleOf(a);
+  // Move towards the board's middle, so clamping at the edges never shortens the move.
+  const dx = (start.x < 400 ? 120 : -120) * scale;
+  const dy = (start.y < 250 ? 80 : -80) * scale;
+  const box = (await a.page.locator('#board g.shape[data-shape-id="s0"]').boundingBox())!;
+  const from = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+  await a.page.mouse.move(from.x, from.y);
+  await a.page.mouse.down();
+  await a.page.mouse.move(from.x + dx / 2, from.y + dy / 2, { steps: 5 });
+  // Mid-drag, the other page shows the shape held by a and a's pointer.
+  await b.page.waitForFunction((v) => document.querySelector('#board g.shape[data-shape-id="s0"]')!.getAttribute("data-owner") === v, viewA);
+  await b.page.locator(`#board g.cursor[data-view-id="${viewA}"]`).waitFor();
+  await a.page.mouse.move(from.x + dx, from.y + dy, { steps: 5 });
+  await a.page.mouse.up();
+  await b.page.waitForFunction(() => document.querySelector('#board g.shape[data-shape-id="s0"]')!.getAttribute("data-owner") === "");
+
+  const inA = await shapeIn(a, "s0");
+  await b.page.waitForFunction(
+    (p) => {
+      const el = document.querySelector('#board g.shape[data-shape-id="s0"]')!;
+      return Number(el.getAttribute("data-x")) === p.x && Number(el.getAttribute("data-y")) === p.y;
+    },
+    { x: inA.x, y: inA.y },
+  );
+  expect(Math.abs(inA.x - start.x - dx / scale)).toBeLessThan(4);
+  expect(Math.abs(inA.y - start.y - dy / scale)).toBeLessThan(4);
+  // View-side smoothing settles exactly on the model position.
+  await b.page.waitForFunction(
+    (p) => document.querySelector('#board g.shape[data-shape-id="s0"]')!.getAttribute("transform") === `translate(${p.x.toFixed(1)} ${p.y.toFixed(1)})`,
+    { x: inA.x, y: inA.y },
+  );
+  const [ha, hb] = await stateHashes([a, b]);
+  expect(ha).toBe(hb);
+  await screenshots("shapes", [a, b]);
+
+  // A reload joins the running session: the shape is where it was left.
+  await b.page.reload();
+  await joined(b.page);
+  await b.page.locator('#board g.shape[data-shape-id="s0"]').waitFor();
+  expect(await shapeIn(b, "s0")).toEqual({ x: inA.x, y: inA.y, owner: "" });
+  const [ha2, hb2] = await stateHashes([a, b]);
+  expect(ha2).toBe(hb2);
+  expect([...a.errors, ...b.errors]).toEqual([]);
+  await Promise.all([a.context.close(), b.context.close()]);
+});
