@@ -1,57 +1,35 @@
 import {
   DEFAULT_LIMITS,
   MessageType,
-  closeCodeName,
-  CloseCode,
   encodeClientMessage,
   encodeSend,
   toBase64Url,
   type ServerMessage,
+  type StreamEntry,
   type SyncMessage,
 } from "@lockstep/protocol";
 import { freezeConstants } from "./constants";
-import { authFailure, joinAuth, passwordMatches, wrongPassword } from "./admission";
-import { Connection, type SocketFactory } from "./connection";
+import { authFailure } from "./admission";
+import { Connection } from "./connection";
 import { startFrameLoop } from "./frame-loop";
-import { deriveSessionKeys, open, seal, type SessionKeys } from "./crypto";
+import { deriveSessionKeys, seal, type SessionKeys } from "./crypto";
 import { SessionReporter } from "./reporter";
 import { JoinError, SessionError, UsageError } from "./errors";
 import { computeIdentity, type SessionIdentity } from "./identity";
-import type { Model, ModelClass } from "./model";
-import { PayloadCodec } from "./payload";
+import { checkSyncAnswer, prepareJoin, type JoinParameters, type PreparedJoin } from "./join";
+import type { Model } from "./model";
 import { registry } from "./registry";
 import { bootVM, serializeVM } from "./boot";
 import { Snapshotter } from "./snapshotter";
-import { Persister } from "./persister";
-import { StreamQueue } from "./stream-queue";
-import { Backoff, isRetryable, silenceLimitMs, startWatchdog, watchVisibility } from "./reconnect";
-import type { SessionUi } from "./session-ui";
+import type { Persister } from "./persister";
+import { StreamFeeder } from "./stream-queue";
+import { classifyClose } from "./reconnect";
+import { Rejoiner } from "./rejoiner";
 import { View, setRealm, withRealm, type ViewRealm } from "./view";
 import { ViewDomain } from "./view-domain";
-import { topicOf, type VirtualMachine, type VMHost } from "./vm";
+import { topicOf, type VirtualMachine } from "./vm";
 
-/** Validated `Session.join` parameters. */
-export interface JoinParameters {
-  readonly appId: string;
-  readonly name: string;
-  readonly password: string;
-  readonly model: ModelClass;
-  readonly view: new (model: any, viewOptions?: any) => View;
-  readonly options: Record<string, unknown>;
-  readonly viewOptions: unknown;
-  readonly viewData: unknown;
-  readonly tps: number;
-  readonly step: "auto" | "manual";
-  readonly debug: ReadonlySet<string>;
-  readonly reflector: string;
-  readonly socket: SocketFactory;
-  readonly clock: () => number;
-  readonly progressReporter: ((progress: number) => void) | undefined;
-  /** Seconds a hidden page stays connected (0: never sleeps). */
-  readonly autoSleep: number;
-  /** The page's widgets (spinner, badge, toasts), if there is a page. */
-  readonly ui: SessionUi | undefined;
-}
+export type { JoinParameters } from "./join";
 
 /**
  * - connecting/syncing: opening the socket / catching up (first join or rejoin)
@@ -63,16 +41,15 @@ export interface JoinParameters {
  */
 type State = "connecting" | "syncing" | "joined" | "disconnected" | "sleeping" | "failed" | "left";
 
-/** How long one slice of catching up may block before yielding to the event loop, in ms. */
-const CATCH_UP_SLICE_MS = 50;
-
 function randomViewId(): string {
   return toBase64Url(globalThis.crypto.getRandomValues(new Uint8Array(12)));
 }
 
 /**
- * Runs one client's replica of a session: joins through the reflector, feeds the ordered stream
- * to the VM, delivers model events to views and drives frames. Also the realm of its views.
+ * Runs one client's replica of a session and owns its state: joins through the reflector, hands
+ * the ordered stream to a {@link StreamFeeder}, rejoins when a connection is lost (a
+ * {@link Rejoiner} says when), delivers model events to views and drives frames. Also the realm
+ * of its views.
  */
 export class SessionController implements ViewRealm {
   readonly viewId = randomViewId();
@@ -84,36 +61,24 @@ export class SessionController implements ViewRealm {
   #keys: SessionKeys | undefined;
   readonly #reporter: SessionReporter;
   #vm: VirtualMachine | undefined;
-  #host: VMHost | undefined;
-  #payloads: PayloadCodec | undefined;
+  #prepared: PreparedJoin | undefined;
   #snapshotter: Snapshotter | undefined;
-  #joinFrame: Uint8Array | undefined;
   /** Whether this client was joined at least once: later connection losses rejoin. */
   #joinedOnce = false;
   /** This client's own view-join in the current connection comes after this seq. */
   #joinAfterSeq = 0;
-  readonly #backoff = new Backoff();
-  #rejoinTimer: ReturnType<typeof setTimeout> | undefined;
-  #stopWatchdog: (() => void) | undefined;
-  #stopSleepWatch: (() => void) | undefined;
-  #lastHeard = 0;
+  readonly #rejoiner: Rejoiner;
   #droppedWarned = false;
   #persister: Persister | undefined;
   #leaving: Promise<void> | undefined;
-  #catchUpScheduled = false;
-  #catchUpTotal = 0;
   #root: Model | undefined;
   #rootView: View | undefined;
   #session: unknown;
-  #queue = new StreamQueue();
-  #externalTime = 0;
-  #externalAt = 0;
+  readonly #feeder: StreamFeeder;
   #serverError: { code: number; message: string } | undefined;
-  #processScheduled = false;
   #stopLoop: (() => void) | undefined;
   #join: { resolve: () => void; reject: (error: Error) => void } | undefined;
   #left: (() => void) | undefined;
-  readonly #afterEntry = new Set<(seq: number) => void>();
 
   constructor(params: JoinParameters) {
     this.#params = params;
@@ -123,6 +88,20 @@ export class SessionController implements ViewRealm {
       message: (msg) => this.#onMessage(msg),
       malformed: (error) => this.#fail(new SessionError("the reflector sent a malformed frame", { cause: error })),
       close: (code, reason) => this.#onClose(code, reason),
+    });
+    this.#rejoiner = new Rejoiner(params, {
+      rejoin: () => void this.#rejoin(),
+      silent: (reason) => this.#conn.abandon(1006, reason),
+      sleep: () => void this.#sleep(),
+      wake: () => this.#wake(),
+    });
+    this.#feeder = new StreamFeeder({
+      clock: params.clock,
+      vm: () => this.vm,
+      phase: () => (this.#state === "syncing" || this.#state === "joined" ? this.#state : "other"),
+      processed: (entry) => this.#processed(entry),
+      drained: () => this.#persister?.poll(),
+      progress: (fraction) => this.#progress(fraction),
     });
   }
 
@@ -169,43 +148,16 @@ export class SessionController implements ViewRealm {
     if (p.debug.has("session")) {
       console.log(`[Lockstep] Joining session (sessionId: ${identity.sessionId}, persistentId: ${identity.persistentId}, versionId: ${identity.versionId}, viewId: ${this.viewId})`);
     }
-    const payloads = new PayloadCodec(registry, (id) => this.vm.getModel(id));
-    this.#payloads = payloads;
-    const persister = new Persister({
-      appId: p.appId,
-      password: p.password,
-      persistentId: identity.persistentId,
-      viewId: this.viewId,
-      debug: p.debug.has("session"),
-      model: p.model,
-      registry,
-      persistMaster: keys.persistMaster,
-      send: (frame) => this.#conn.send(frame),
+    const prepared = await prepareJoin(p, identity, keys, this.viewId, {
       vm: () => this.#vm,
+      model: (id) => this.vm.getModel(id),
+      send: (frame) => this.#conn.send(frame),
       live: () => this.#state === "joined",
-      reportError: (context, error) => this.reportError(context, error),
-    });
-    await persister.prepare();
-    this.#persister = persister;
-    this.#host = {
-      persistence: persister,
-      sessionId: identity.sessionId,
-      registry,
-      decodeEvent: (payload) => payloads.decodeEvent(open(keys.message, payload)),
-      // Empty view data was never encrypted: the client joined without any.
-      decodeViewData: (bytes) => (bytes.length === 0 ? undefined : payloads.decodeViewData(open(keys.viewData, bytes))),
       modelEvent: (topic, data) => this.domain.deliver(topic, data),
       reportError: (context, error) => this.reportError(context, error),
-    };
-    this.#joinFrame = encodeClientMessage({
-      type: MessageType.Join,
-      sessionId: identity.sessionId,
-      persistentId: identity.persistentId,
-      viewId: this.viewId,
-      tps: p.tps,
-      auth: joinAuth(keys, identity.sessionId, persister.joinSlot()),
-      viewData: p.viewData === undefined ? new Uint8Array(0) : seal(keys.viewData, payloads.encodeViewData(p.viewData)),
     });
+    this.#prepared = prepared;
+    this.#persister = prepared.persister;
     const joined = new Promise<void>((resolve, reject) => (this.#join = { resolve, reject }));
     try {
       await this.#connect();
@@ -230,19 +182,14 @@ export class SessionController implements ViewRealm {
     }
     this.#state = "syncing";
     this.#snapshotter = new Snapshotter(this.#keys!, (frame) => this.#conn.send(frame), (error) => this.reportError("snapshot", error));
-    this.#lastHeard = p.clock();
-    this.#stopWatchdog?.();
-    const limit = silenceLimitMs(p.tps);
-    this.#stopWatchdog = startWatchdog(p.clock, () => this.#lastHeard, limit, () => {
-      this.#conn.abandon(1006, `nothing heard from the reflector for ${Math.round(limit / 1000)} s`);
-    });
-    this.#conn.send(this.#joinFrame!);
+    this.#rejoiner.connected();
+    this.#conn.send(this.#prepared!.joinFrame);
   }
 
   // ---- incoming ----
 
   #onMessage(msg: ServerMessage): void {
-    this.#lastHeard = this.#params.clock();
+    this.#rejoiner.heard();
     try {
       switch (msg.type) {
         case MessageType.Sync:
@@ -255,15 +202,12 @@ export class SessionController implements ViewRealm {
         case MessageType.Persisted:
         case MessageType.PersistData:
           if (this.#state !== "syncing" && this.#state !== "joined") return;
-          this.#queue.pushEntry(msg);
-          this.#setExternalTime(msg.time);
+          this.#feeder.entry(msg);
           break;
-        case MessageType.Tick: {
+        case MessageType.Tick:
           if (this.#state !== "syncing" && this.#state !== "joined") return;
-          this.#setExternalTime(msg.time);
-          this.#queue.pushTick(msg);
+          this.#feeder.tick(msg);
           break;
-        }
         case MessageType.Error:
           this.#serverError = { code: msg.code, message: msg.message };
           return;
@@ -279,31 +223,22 @@ export class SessionController implements ViewRealm {
           this.#reporter.divergence(this.#snapshotter!.divergence(msg.seq, msg.hash));
           return;
       }
-      if (this.#state === "syncing") this.#catchUp();
-      else if (this.#params.step === "auto") this.#scheduleProcessing();
+      if (this.#state === "syncing") this.#feeder.catchUp();
+      else if (this.#params.step === "auto") this.#feeder.feedSoon();
     } catch (error) {
       this.#fail(error instanceof Error ? error : new SessionError(String(error)));
     }
   }
 
-  #setExternalTime(time: number): void {
-    this.#externalTime = time;
-    this.#externalAt = this.#params.clock();
-  }
-
   #onSync(msg: SyncMessage): void {
     if (this.#state !== "syncing") throw new SessionError("unexpected sync from reflector");
-    const id = this.identity.sessionId;
-    if (msg.sessionId !== id || msg.viewId !== this.viewId) {
-      throw new SessionError(`reflector answered for session ${msg.sessionId}/${msg.viewId}, expected ${id}/${this.viewId}`);
-    }
-    if (!passwordMatches(this.#keys!, id, msg.auth)) throw this.#wrongPassword(new Error("the session's check token does not open with this password"));
+    checkSyncAnswer(msg, this.#params, this.identity.sessionId, this.viewId, this.#keys!);
     // A rejoin starts over from what the reflector has: the old view and its subscriptions go, a
     // new VM boots from the snapshot and log, and a new root view is built once caught up.
     if (this.#joinedOnce) this.#retireView();
     this.#joinAfterSeq = msg.seq;
     const { vm, root } = bootVM({
-      host: this.#host!,
+      host: this.#prepared!.host,
       keys: this.#keys!,
       snapshot: msg.snapshot,
       model: this.#params.model,
@@ -314,73 +249,18 @@ export class SessionController implements ViewRealm {
     this.#vm = vm;
     this.#root = root;
     setRealm(vm, this);
-    const first = msg.entries[0]?.seq ?? msg.seq + 1;
-    if (first !== vm.seq + 1) {
-      throw new SessionError(`reflector sent history starting at #${first}, but the ${msg.snapshot.length > 0 ? "snapshot ends" : "session starts"} at #${vm.seq}`);
-    }
-    msg.entries.forEach((e, i) => {
-      if (e.seq !== first + i) throw new SessionError(`history has a gap at #${first + i}`);
-    });
-    if (msg.entries.length > 0 && msg.entries[msg.entries.length - 1]!.seq !== msg.seq) {
-      throw new SessionError(`history ends at #${msg.entries[msg.entries.length - 1]!.seq}, reflector says #${msg.seq}`);
-    }
-    this.#catchUpTotal = msg.entries.length;
-    this.#setExternalTime(msg.time);
-    this.#queue.pushHistory(msg.entries, msg.seq, msg.time);
-  }
-
-  #wrongPassword(cause?: unknown): JoinError {
-    return wrongPassword(this.#params.name, this.#params.appId, this.identity.sessionId, cause);
-  }
-
-  #scheduleProcessing(): void {
-    if (this.#processScheduled) return;
-    this.#processScheduled = true;
-    queueMicrotask(() => {
-      this.#processScheduled = false;
-      if (this.#state === "joined") this.#processPending();
-    });
+    this.#feeder.history(msg, vm.seq);
   }
 
   /**
-   * Fast-forwards through the history while joining, a time slice at a time so a browser stays
-   * responsive, reporting progress; the join completes at this client's own view-join.
+   * After each entry the feeder processed: live, a snapshot request is voted on; catching up, this
+   * client's own view-join completes the join. True stops the feeding: the session was left.
    */
-  #catchUp(): void {
-    if (this.#catchUpScheduled) return;
-    const drained = this.#processPending(this.#params.clock() + CATCH_UP_SLICE_MS);
-    if (this.#state !== "syncing") return;
-    const total = Math.max(1, this.#catchUpTotal);
-    this.#progress(Math.min(0.99, this.#queue.taken / total));
-    if (!drained) {
-      this.#catchUpScheduled = true;
-      setTimeout(() => {
-        this.#catchUpScheduled = false;
-        if (this.#state === "syncing") this.#catchUp();
-      }, 0);
-    }
+  #processed(entry: StreamEntry): boolean {
+    if (entry.type === MessageType.SnapshotRequest && this.#state === "joined") this.#snapshotter!.taken(entry.seq, this.stateBytes());
+    if (this.#state === "syncing" && entry.type === MessageType.ViewJoin && entry.viewId === this.viewId && entry.seq > this.#joinAfterSeq) this.#finishJoin();
+    return this.#state === "left";
   }
-
-  /** Feeds received entries and ticks to the VM, in order, until drained (true) or past `deadline`. */
-  #processPending(deadline = Infinity): boolean {
-    const vm = this.vm;
-    for (let item = this.#queue.next(), n = 1; item !== undefined; item = this.#queue.next(), n++) {
-      if (item.type === MessageType.Tick) {
-        vm.advanceTo(item.time);
-        continue;
-      }
-      vm.processEntry(item);
-      if (this.#afterEntry.size > 0) for (const cb of this.#afterEntry) cb(item.seq);
-      if (item.type === MessageType.SnapshotRequest && this.#state === "joined") this.#snapshotter!.taken(item.seq, this.stateBytes());
-      if (this.#state === "syncing" && item.type === MessageType.ViewJoin && item.viewId === this.viewId && item.seq > this.#joinAfterSeq) this.#finishJoin();
-      if (this.#state === "left") return true;
-      if ((n & 63) === 0 && this.#params.clock() > deadline) return false;
-    }
-    if (this.#state === "joined") this.#persister?.poll();
-    return true;
-  }
-
-
 
   #finishJoin(): void {
     const p = this.#params;
@@ -394,7 +274,6 @@ export class SessionController implements ViewRealm {
     this.#state = "joined";
     this.#joinedOnce = true;
     this.#droppedWarned = false;
-    this.#backoff.reset();
     this.#progress(1);
     const id = this.identity;
     p.ui?.joined({ sessionId: id.sessionId, persistentId: id.persistentId, name: p.name, viewId: this.viewId });
@@ -403,7 +282,7 @@ export class SessionController implements ViewRealm {
       if (p.debug.has("session")) console.log(`[Lockstep] Rejoined session ${id.sessionId} at #${this.vm.seq}`);
     }
     if (p.step === "auto") this.#stopLoop = startFrameLoop((time) => this.step(time));
-    this.#stopSleepWatch ??= watchVisibility(p.autoSleep, () => void this.#sleep(), () => this.#wake());
+    this.#rejoiner.joined();
     this.#join?.resolve();
     this.#join = undefined;
     this.#persister?.poll();
@@ -428,29 +307,20 @@ export class SessionController implements ViewRealm {
 
   #onClose(code: number, reason: string): void {
     this.#stopLoop?.();
-    this.#stopWatchdog?.();
+    this.#rejoiner.disconnected();
     const state = this.#state;
     if (state === "left") {
       this.#left?.();
       return;
     }
-    if (state === "sleeping") return;
-    const serverCode = this.#serverError?.code ?? code;
-    const detail = this.#serverError ? `${this.#serverError.message} (${closeCodeName(this.#serverError.code) ?? this.#serverError.code})` : `close code ${code}${reason ? `: ${reason}` : ""}`;
+    // Asleep, the close was ours. Failed, the session is over: it closed the socket itself, and
+    // that close must not look like a lost connection and bring the session back.
+    if (state === "sleeping" || state === "failed") return;
+    const verdict = classifyClose({ code, reason }, this.#serverError, { joining: this.#join !== undefined, joinedOnce: this.#joinedOnce });
     this.#serverError = undefined;
-    if (this.#join && serverCode === CloseCode.AuthFailed) {
-      this.#fail(authFailure(this.#params, this.identity, detail));
-      return;
-    }
-    if (this.#joinedOnce && isRetryable(serverCode)) {
-      this.#connectionLost(detail);
-      return;
-    }
-    const message =
-      serverCode === CloseCode.DuplicateView
-        ? "this view rejoined the session on another connection; this one stops"
-        : `connection to the reflector closed: ${detail}`;
-    this.#fail(new SessionError(message, { code: serverCode }));
+    if (verdict.kind === "authFailed") this.#fail(authFailure(this.#params, this.identity, verdict.detail));
+    else if (verdict.kind === "rejoin") this.#connectionLost(verdict.detail);
+    else this.#fail(new SessionError(verdict.message, { code: verdict.code }));
   }
 
   /** The connection dropped while joined: keep the view on screen and rejoin with backoff. */
@@ -459,21 +329,13 @@ export class SessionController implements ViewRealm {
     const first = this.#state === "joined";
     this.#state = "disconnected";
     this.#persister?.connectionLost();
-    this.#queue = new StreamQueue();
+    this.#feeder.reset();
     if (first) {
       console.warn(`[Lockstep] lost the connection to the reflector (${detail}); reconnecting`);
       p.ui?.message("warning", "Connection lost: reconnecting…");
     }
     p.ui?.syncing(undefined);
-    this.#scheduleRejoin();
-  }
-
-  #scheduleRejoin(): void {
-    if (this.#rejoinTimer !== undefined) return;
-    this.#rejoinTimer = setTimeout(() => {
-      this.#rejoinTimer = undefined;
-      void this.#rejoin();
-    }, this.#backoff.next());
+    this.#rejoiner.retry();
   }
 
   async #rejoin(): Promise<void> {
@@ -484,8 +346,8 @@ export class SessionController implements ViewRealm {
     } catch {
       if (this.#state !== "connecting") return;
       this.#state = "disconnected";
-      if (this.#backoff.attempts === 3) this.#params.ui?.message("warning", `Still trying to reach the reflector at ${this.#params.reflector}…`);
-      this.#scheduleRejoin();
+      if (this.#rejoiner.attempts === 3) this.#params.ui?.message("warning", `Still trying to reach the reflector at ${this.#params.reflector}…`);
+      this.#rejoiner.retry();
     }
   }
 
@@ -497,12 +359,13 @@ export class SessionController implements ViewRealm {
     } catch (error) {
       this.reportError("saving persisted data", error);
     }
-    if (this.#state !== "joined") return;
+    // The page may have become visible again while saving: then it stays awake.
+    if (this.#state !== "joined" || !this.#rejoiner.sleepWanted) return;
     this.#state = "sleeping";
     this.#stopLoop?.();
-    this.#stopWatchdog?.();
+    this.#rejoiner.disconnected();
     this.#persister?.connectionLost();
-    this.#queue = new StreamQueue();
+    this.#feeder.reset();
     if (this.#params.debug.has("session")) console.log(`[Lockstep] Page hidden for ${this.#params.autoSleep} s: disconnecting until it is visible again`);
     this.#conn.close(1000, "asleep");
   }
@@ -510,18 +373,14 @@ export class SessionController implements ViewRealm {
   /** The page is visible again. */
   #wake(): void {
     if (this.#state !== "sleeping") return;
-    this.#backoff.reset();
+    this.#rejoiner.woke();
     this.#params.ui?.syncing(undefined);
     void this.#rejoin();
   }
 
   #stopTimers(): void {
     this.#stopLoop?.();
-    this.#stopWatchdog?.();
-    this.#stopSleepWatch?.();
-    this.#stopSleepWatch = undefined;
-    if (this.#rejoinTimer !== undefined) clearTimeout(this.#rejoinTimer);
-    this.#rejoinTimer = undefined;
+    this.#rejoiner.stop();
   }
 
   /** A fatal problem: fails a pending join, or ends a running session. */
@@ -550,7 +409,7 @@ export class SessionController implements ViewRealm {
   /** Processes everything received so far, delivers view events and updates the root view. */
   step(time: number = this.#params.clock()): void {
     if (this.#state !== "joined") return;
-    this.#processPending();
+    this.#feeder.feed();
     this.domain.frame(this.extrapolatedNow());
     try {
       this.#rootView?.update(time);
@@ -566,11 +425,11 @@ export class SessionController implements ViewRealm {
   }
 
   externalNow(): number {
-    return this.#externalTime;
+    return this.#feeder.externalTime;
   }
 
   extrapolatedNow(): number {
-    return this.#externalTime + Math.max(0, this.#params.clock() - this.#externalAt);
+    return this.#feeder.extrapolatedTime();
   }
 
   wellKnownModel(name: string): Model | undefined {
@@ -587,7 +446,7 @@ export class SessionController implements ViewRealm {
       }
       throw new UsageError(`cannot publish "${scope}:${event}": the session is ${this.#state}`);
     }
-    const payload = seal(this.#keys!.message, this.#payloads!.encodeEvent(scope, event, data));
+    const payload = seal(this.#keys!.message, this.#prepared!.payloads.encodeEvent(scope, event, data));
     if (payload.length > DEFAULT_LIMITS.maxPayloadBytes) {
       throw new UsageError(`event "${scope}:${event}" is ${payload.length} bytes; the limit is ${DEFAULT_LIMITS.maxPayloadBytes}. Send less data per event.`);
     }
@@ -608,7 +467,7 @@ export class SessionController implements ViewRealm {
    */
   async flushPersistence(): Promise<void> {
     if (this.#state !== "joined") return;
-    this.#processPending();
+    this.#feeder.feed();
     await this.#persister?.flush();
   }
 
@@ -644,8 +503,7 @@ export class SessionController implements ViewRealm {
 
   /** Registers a callback run right after each stream entry is processed (with its seq). */
   afterEntry(cb: (seq: number) => void): () => void {
-    this.#afterEntry.add(cb);
-    return () => this.#afterEntry.delete(cb);
+    return this.#feeder.afterEntry(cb);
   }
 
   /** The whole replicated state, serialized (identical bytes on every replica at the same point). */

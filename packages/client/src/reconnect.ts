@@ -1,4 +1,4 @@
-import { CloseCode } from "@lockstep/protocol";
+import { CloseCode, closeCodeName } from "@lockstep/protocol";
 
 /**
  * Close codes after which a running session rejoins by itself. Everything else (a protocol or
@@ -16,6 +16,36 @@ const FATAL_CODES: ReadonlySet<number> = new Set([
 /** Whether a lost connection that closed with `code` is worth rejoining. */
 export function isRetryable(code: number): boolean {
   return !FATAL_CODES.has(code);
+}
+
+/** What a closed connection means for its session (see {@link classifyClose}). */
+export type CloseVerdict =
+  /** The reflector refused the join's password, or that of the persisted data it would start from. */
+  | { readonly kind: "authFailed"; readonly detail: string }
+  /** A session that was joined lost its connection for a reason worth rejoining after. */
+  | { readonly kind: "rejoin"; readonly detail: string }
+  /** The session ends with this message and code. */
+  | { readonly kind: "fatal"; readonly code: number; readonly message: string };
+
+/**
+ * Classifies a connection's close. The Error frame the reflector sent before closing, if any,
+ * carries the same code and a message saying what went wrong, so the verdict is made from it.
+ * `joining`: the first join is still pending; `joinedOnce`: the session was joined at some point.
+ */
+export function classifyClose(
+  close: { readonly code: number; readonly reason: string },
+  serverError: { readonly code: number; readonly message: string } | undefined,
+  session: { readonly joining: boolean; readonly joinedOnce: boolean },
+): CloseVerdict {
+  const code = serverError?.code ?? close.code;
+  const detail = serverError
+    ? `${serverError.message} (${closeCodeName(serverError.code) ?? serverError.code})`
+    : `close code ${close.code}${close.reason ? `: ${close.reason}` : ""}`;
+  if (session.joining && code === CloseCode.AuthFailed) return { kind: "authFailed", detail };
+  if (session.joinedOnce && isRetryable(code)) return { kind: "rejoin", detail };
+  const message =
+    code === CloseCode.DuplicateView ? "this view rejoined the session on another connection; this one stops" : `connection to the reflector closed: ${detail}`;
+  return { kind: "fatal", code, message };
 }
 
 /** Delay before the first reconnection attempt, in ms. */

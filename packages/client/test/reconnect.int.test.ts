@@ -213,3 +213,31 @@ test("autoSleep: a page hidden for autoSleep seconds disconnects (its view exits
     delete (globalThis as { document?: unknown }).document;
   }
 });
+
+test("a session ended by a fatal error stays ended: it does not rejoin by itself", async () => {
+  let garble = false;
+  const garbling = await startProxy(reflector.url, { tamper: (frame) => (garble ? new Uint8Array([0xff, 0xff, 0xff]) : frame) });
+  const errors = jest.spyOn(console, "error").mockImplementation(() => {});
+  try {
+    const a = (await Session.join({ ...base, name: `fatal-${Date.now()}`, reflector: garbling.url })) as R;
+    garble = true; // the next frame from the reflector (a tick) is malformed: fatal
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (errors.mock.calls.some(([line]) => String(line).includes("error in session"))) {
+          clearInterval(poll);
+          resolve();
+        }
+      }, 20);
+    });
+    garble = false;
+    // Longer than the first backoff steps: a rejoin would have built a second root view by now.
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    expect(RoomView.built.get(a.viewId)).toBe(1);
+    expect(reflector.stats().connections).toBe(0);
+    expect(() => a.view.publish("room", "write", "x")).toThrow(/failed/);
+    await a.leave();
+  } finally {
+    errors.mockRestore();
+    await garbling.close();
+  }
+});
