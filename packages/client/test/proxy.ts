@@ -9,6 +9,8 @@ export interface CapturedFrame {
 export interface ProxyOptions {
   /** Rewrites reflector → client frames (a man in the middle); return the frame to forward. */
   readonly tamper?: (frame: Uint8Array) => Uint8Array;
+  /** Holds every reflector → client frame this long before forwarding it (a slow link), in order. */
+  readonly delayMs?: number;
 }
 
 /** A WebSocket proxy on 127.0.0.1 between clients and a reflector that records every frame both ways. */
@@ -56,7 +58,11 @@ export async function startProxy(target: string, options: ProxyOptions = {}): Pr
       const bytes = toBytes(data);
       frames.push({ direction: "toClient", bytes });
       const out = options.tamper ? options.tamper(bytes) : bytes;
-      if (client.readyState === WebSocket.OPEN) client.send(out);
+      const forward = (): void => {
+        if (client.readyState === WebSocket.OPEN) client.send(out);
+      };
+      if (options.delayMs) setTimeout(forward, options.delayMs);
+      else forward();
     });
     const closeBoth = (code: number, reason: Buffer) => {
       const safe = code >= 4000 || code === 1000 ? code : 1000;

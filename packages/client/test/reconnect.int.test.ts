@@ -241,3 +241,38 @@ test("a session ended by a fatal error stays ended: it does not rejoin by itself
     await garbling.close();
   }
 });
+
+/** A room whose lines are persisted: going to sleep has something to save first. */
+class SavedRoom extends Room {
+  override write(line: string): void {
+    super.write(line);
+    this.persistSession(() => ({ lines: this.lines }));
+  }
+}
+SavedRoom.register("ReconnectInt.SavedRoom");
+
+test("autoSleep: a page visible again while it saves before sleeping stays awake", async () => {
+  const doc = new FakeDocument();
+  (globalThis as { document?: unknown }).document = doc;
+  // Acknowledgements of the save take 300 ms to arrive: the page is visible again before that.
+  const slow = await startProxy(reflector.url, { delayMs: 300 });
+  const name = `sleep-save-${Date.now()}`;
+  const room = { ...base, model: SavedRoom, name };
+  try {
+    const a = (await Session.join({ ...room, reflector: slow.url, autoSleep: 0.1 })) as R;
+    const b = (await Session.join({ ...room, reflector: reflector.url, autoSleep: false })) as R;
+    await writeAndCompare(a, "unsaved", [a, b]);
+    doc.set("hidden");
+    await new Promise((resolve) => setTimeout(resolve, 180)); // asleep is due at 100 ms: saving now
+    doc.set("visible");
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    expect(b.model.exits).toEqual([]);
+    expect(RoomView.built.get(a.viewId)).toBe(1);
+    const [ha, hb] = await writeAndCompare(a, "still here", [a, b]);
+    expect(ha).toBe(hb);
+    await Promise.all([a.leave(), b.leave()]);
+  } finally {
+    await slow.close();
+    delete (globalThis as { document?: unknown }).document;
+  }
+});
