@@ -119,14 +119,21 @@ class Statements {
 }
 
 async function createTable(pool: pg.Pool, sql: Statements, table: string, target: string): Promise<void> {
+  // CREATE TABLE IF NOT EXISTS is not atomic: two stores creating the same new table at once race
+  // on the catalog, and the loser fails on the table, its row type or its index, with one of
+  // several codes. A transaction-scoped advisory lock on the table's name makes them take turns.
+  const client = await pool.connect();
+  let broken: Error | undefined;
   try {
-    await pool.query(sql.create);
+    await client.query("BEGIN");
+    await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`lockstep:${table}`]);
+    await client.query(sql.create);
+    await client.query("COMMIT");
   } catch (error) {
-    // Two stores opening the same new table at once: IF NOT EXISTS is not atomic, so the loser of
-    // the race sees a unique violation on the catalog (23505) or "already exists" (42P07). The
-    // table is there either way.
-    const code = sqlState(error);
-    if (code !== "23505" && code !== "42P07") throw error;
+    await client.query("ROLLBACK").catch((rollback: Error) => (broken = rollback));
+    throw error;
+  } finally {
+    client.release(broken); // a connection that cannot even roll back is discarded
   }
   try {
     await pool.query(sql.probe);
