@@ -66,7 +66,9 @@ test("shapes: a drag in one page moves the shape in the other, with the dragger'
   await b.page.locator(`#board g.cursor[data-view-id="${viewA}"]`).waitFor();
   await a.page.mouse.move(from.x + dx, from.y + dy, { steps: 5 });
   await a.page.mouse.up();
-  await b.page.waitForFunction((sel) => document.querySelector(sel)!.getAttribute("data-owner") === "", selector);
+  // Both pages have rendered the drop (a's last frame may still show the last move before it).
+  const dropped = (sel: string): boolean => document.querySelector(sel)!.getAttribute("data-owner") === "";
+  await Promise.all([a.page.waitForFunction(dropped, selector), b.page.waitForFunction(dropped, selector)]);
 
   const inA = await shapeIn(a, id);
   await b.page.waitForFunction(
