@@ -14,6 +14,7 @@ import { startReflector, silentLogger, type Logger, type Reflector } from "@lock
 import type { LockstepSession, View as ViewType } from "@lockstep/client";
 import type { NotesModel } from "./editor-view";
 import { SCOPE, type TextEvent } from "./events";
+import { capture } from "../replicas";
 import { FakeField } from "./test-helpers";
 import { TextSync } from "./text-sync";
 import type * as V1 from "./v1/model";
@@ -87,17 +88,6 @@ function load<M>(path: "./v1/model" | "./v2/model"): { client: Client; DocumentE
     out = { client, DocumentEditor: mod.DocumentEditor, Typist: typistClass(client) };
   });
   return out;
-}
-
-/** Resolves with the seq and state hash of the first stream entry after which `reached()` holds: one point of the stream on every replica. */
-function capture(session: LockstepSession, reached: () => boolean): Promise<{ seq: number; hash: string }> {
-  return new Promise((resolve) => {
-    const stop = session.afterEntry((seq) => {
-      if (!reached()) return;
-      stop();
-      void session.stateHash().then((hash) => resolve({ seq, hash }));
-    });
-  });
 }
 
 let dataDir: string;

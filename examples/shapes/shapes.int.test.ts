@@ -1,6 +1,6 @@
 import { Session, type LockstepSession } from "@lockstep/client";
 import { startReflector, silentLogger, type Reflector } from "@lockstep/reflector";
-import { createHash } from "node:crypto";
+import { expectSame, hashesWhen, until } from "../replicas";
 import { ShapesModel } from "./model";
 
 type Board = LockstepSession<ShapesModel>;
@@ -28,41 +28,6 @@ async function join(name: string): Promise<Board> {
   });
   joined.push(session);
   return session;
-}
-
-/** Resolves once `pred()` holds, checking now and after every stream entry. */
-function until(s: Board, pred: () => boolean): Promise<void> {
-  if (pred()) return Promise.resolve();
-  return new Promise((resolve) => {
-    const stop = s.afterEntry(() => {
-      if (!pred()) return;
-      stop();
-      resolve();
-    });
-  });
-}
-
-/**
- * The seq and state hash of each replica right after the entry at which `reached` first holds:
- * the same point of the stream on every replica. Call it before publishing what makes it true.
- */
-function hashesWhen(sessions: Board[], reached: (s: Board) => boolean): Promise<Array<{ seq: number; hash: string }>> {
-  return Promise.all(
-    sessions.map(
-      (s) =>
-        new Promise<{ seq: number; hash: string }>((resolve) => {
-          const stop = s.afterEntry((seq) => {
-            if (!reached(s)) return;
-            stop();
-            resolve({ seq, hash: createHash("sha256").update(s.stateBytes()).digest("hex") });
-          });
-        }),
-    ),
-  );
-}
-
-function expectSame(points: Array<{ seq: number; hash: string }>): void {
-  for (const p of points.slice(1)) expect(p).toEqual(points[0]);
 }
 
 function send(s: Board, event: string, data?: unknown): void {
