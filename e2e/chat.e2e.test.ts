@@ -1,16 +1,6 @@
-import type { Browser } from "playwright-core";
-import { joined, joinUser, launchBrowser, removeDir, screenshots, sessionName, startDevServer, stateHashes, type DevServer, type User } from "./harness";
+import { joined, joinUser, screenshots, sessionName, stateHashes, useTestBed, type User } from "./harness";
 
-let browser: Browser;
-let server: DevServer;
-beforeAll(async () => {
-  [browser, server] = await Promise.all([launchBrowser(), startDevServer()]);
-});
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-  if (server) removeDir(server.dataDir);
-});
+const bed = useTestBed();
 
 async function rename(user: User, name: string): Promise<void> {
   await user.page.locator("#name").fill(name);
@@ -25,9 +15,9 @@ async function post(user: User, text: string): Promise<void> {
 const userNames = (user: User) => user.page.locator("#users li .name").allTextContents();
 
 test("chat: names and messages show in the other page, the user list follows joins and exits, a reload keeps the history", async () => {
-  const url = server.exampleUrl("chat", sessionName("chat"), "chat-pw");
-  const a = await joinUser(browser, url);
-  const b = await joinUser(browser, url);
+  const url = bed.server.exampleUrl("chat", sessionName("chat"), "chat-pw");
+  const a = await joinUser(bed.browser, url);
+  const b = await joinUser(bed.browser, url);
   await rename(a, "Alice");
   await rename(b, "Bob");
   await a.page.locator("#users li", { hasText: "Bob" }).waitFor();
@@ -43,7 +33,7 @@ test("chat: names and messages show in the other page, the user list follows joi
   await screenshots("chat", [a, b]);
 
   // A third user comes and goes: the list follows view-join and view-exit.
-  const c = await joinUser(browser, url);
+  const c = await joinUser(bed.browser, url);
   await a.page.waitForFunction(() => document.querySelectorAll("#users li").length === 3);
   await c.context.close();
   await a.page.waitForFunction(() => document.querySelectorAll("#users li").length === 2);

@@ -38,8 +38,14 @@ export interface DevServer {
   stop(): Promise<void>;
 }
 
+/** Where a dev server keeps its reflector's storage, and the reflector's port (0: any free one). */
+export interface DevServerOptions {
+  readonly dataDir?: string;
+  readonly reflectorPort?: number;
+}
+
 /** Starts `node scripts/dev.mjs` (which builds every example) and waits for its URL line. */
-export async function startDevServer(options: { dataDir?: string; reflectorPort?: number } = {}): Promise<DevServer> {
+export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "lockstep-e2e-"));
   const child: ChildProcess = spawn(
     process.execPath,
@@ -65,6 +71,56 @@ export async function startDevServer(options: { dataDir?: string; reflectorPort?
     stop: async () => {
       child.kill("SIGTERM");
       await exited;
+    },
+  };
+}
+
+/** What a browser test file runs against: one browser and one dev server, shared by its tests. */
+export interface TestBed {
+  readonly browser: Browser;
+  readonly server: DevServer;
+  /** Stops the dev server; its storage stays for {@link TestBed.startServer}. */
+  stopServer(): Promise<void>;
+  /** Starts the dev server again on the same storage and reflector port, as a redeploy would. */
+  startServer(): Promise<DevServer>;
+}
+
+/**
+ * Launches a browser and a dev server before the file's tests and stops both (removing the
+ * server's storage) after them. `serverOptions` is asked once, in `beforeAll`.
+ */
+export function useTestBed(serverOptions: () => DevServerOptions | Promise<DevServerOptions> = () => ({})): TestBed {
+  let browser: Browser | undefined;
+  let server: DevServer | undefined;
+  let stopped = false;
+  let restartWith: DevServerOptions = {};
+  beforeAll(async () => {
+    const options = await serverOptions();
+    [browser, server] = await Promise.all([launchBrowser(), startDevServer(options)]);
+    restartWith = { dataDir: server.dataDir, reflectorPort: Number(new URL(server.reflector).port) };
+  });
+  afterAll(async () => {
+    await browser?.close();
+    if (server && !stopped) await server.stop();
+    if (server) removeDir(server.dataDir);
+  });
+  return {
+    get browser() {
+      if (!browser) throw new Error("the browser is launched in beforeAll");
+      return browser;
+    },
+    get server() {
+      if (!server) throw new Error("the dev server is started in beforeAll");
+      return server;
+    },
+    async stopServer() {
+      stopped = true;
+      await server?.stop();
+    },
+    async startServer() {
+      server = await startDevServer(restartWith);
+      stopped = false;
+      return server;
     },
   };
 }

@@ -1,23 +1,13 @@
-import type { Browser } from "playwright-core";
-import { joined, launchBrowser, joinUser, removeDir, screenshots, sessionName, startDevServer, stateHashes, type DevServer } from "./harness";
+import { joined, joinUser, screenshots, sessionName, stateHashes, useTestBed } from "./harness";
 
-let browser: Browser;
-let server: DevServer;
-beforeAll(async () => {
-  [browser, server] = await Promise.all([launchBrowser(), startDevServer()]);
-});
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-  if (server) removeDir(server.dataDir);
-});
+const bed = useTestBed();
 
 const count = (text: string | null): number => Number(text);
 
 test("hello: two users count together, a reset in one shows in the other, a reload resumes the count", async () => {
-  const url = server.exampleUrl("hello", sessionName("hello"), "secret");
-  const a = await joinUser(browser, url);
-  const b = await joinUser(browser, url);
+  const url = bed.server.exampleUrl("hello", sessionName("hello"), "secret");
+  const a = await joinUser(bed.browser, url);
+  const b = await joinUser(bed.browser, url);
   // Both climb together: the model counts once a second of session time.
   await b.page.waitForFunction(() => Number(document.getElementById("count")!.textContent) >= 3);
   await a.page.click("#reset");

@@ -1,16 +1,6 @@
-import type { Browser } from "playwright-core";
-import { joinUser, launchBrowser, removeDir, screenshots, sessionName, startDevServer, stateHashes, type DevServer, type User } from "./harness";
+import { joinUser, screenshots, sessionName, stateHashes, useTestBed, type User } from "./harness";
 
-let browser: Browser;
-let server: DevServer;
-beforeAll(async () => {
-  [browser, server] = await Promise.all([launchBrowser(), startDevServer()]);
-});
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-  if (server) removeDir(server.dataDir);
-});
+const bed = useTestBed();
 
 async function typeAtEnd(user: User, text: string): Promise<void> {
   const area = user.page.locator("#text");
@@ -25,9 +15,9 @@ const waitForText = (user: User, part: string) =>
 
 test("notes: two users edit one document under v1; after a server restart v2 code opens it migrated", async () => {
   const name = sessionName("notes");
-  const v1 = server.exampleUrl("notes/v1", name, "notes-pw", "&debug=session");
-  const a = await joinUser(browser, v1);
-  const b = await joinUser(browser, v1);
+  const v1 = bed.server.exampleUrl("notes/v1", name, "notes-pw", "&debug=session");
+  const a = await joinUser(bed.browser, v1);
+  const b = await joinUser(bed.browser, v1);
   expect(await a.page.textContent("#version")).toBe("v1");
 
   await typeAtEnd(a, " Alice was here.");
@@ -44,7 +34,7 @@ test("notes: two users edit one document under v1; after a server restart v2 cod
 
   // A reload joins the running session again: the text is there.
   await a.page.reload();
-  await joinUser(browser, v1).then((c) => c.context.close()); // a third user meanwhile, gone again
+  await joinUser(bed.browser, v1).then((c) => c.context.close()); // a third user meanwhile, gone again
   await a.page.waitForFunction(() => (window as unknown as { session?: { viewId?: string } }).session?.viewId);
   await waitForText(a, "Bob too.");
 
@@ -55,12 +45,11 @@ test("notes: two users edit one document under v1; after a server restart v2 cod
   await Promise.all([a.context.close(), b.context.close()]);
 
   // Deploy v2: restart the server (same storage) and open the v2 build of the same session name.
-  const { dataDir } = server;
-  await server.stop();
-  server = await startDevServer({ dataDir });
-  const v2 = server.exampleUrl("notes/v2", name, "notes-pw", "&debug=session");
-  const c = await joinUser(browser, v2);
-  const d = await joinUser(browser, v2);
+  await bed.stopServer();
+  await bed.startServer();
+  const v2 = bed.server.exampleUrl("notes/v2", name, "notes-pw", "&debug=session");
+  const c = await joinUser(bed.browser, v2);
+  const d = await joinUser(bed.browser, v2);
   expect(await c.page.textContent("#version")).toBe("v2");
   expect(await textOf(c)).toBe(typed);
   await c.page.locator("#migrated").waitFor();

@@ -1,17 +1,7 @@
 import { createServer } from "node:net";
-import type { Browser } from "playwright-core";
-import { joinUser, launchBrowser, openUser, removeDir, sessionName, startDevServer, stateHashes, type DevServer } from "./harness";
+import { joinUser, openUser, sessionName, stateHashes, useTestBed } from "./harness";
 
-let browser: Browser;
-let server: DevServer;
-beforeAll(async () => {
-  [browser, server] = await Promise.all([launchBrowser(), startDevServer({ reflectorPort: await freePort() })]);
-});
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-  if (server) removeDir(server.dataDir);
-});
+const bed = useTestBed(async () => ({ reflectorPort: await freePort() }));
 
 /** A loopback port nothing listens on right now. */
 function freePort(): Promise<number> {
@@ -28,8 +18,8 @@ function freePort(): Promise<number> {
 const countAtLeast = (n: number) => `Number(document.getElementById("count").textContent) >= ${n}`;
 
 test("?debug=session prints the session's identity in the browser console", async () => {
-  const url = server.exampleUrl("hello", sessionName("debug"), "pw", "&debug=session");
-  const user = await joinUser(browser, url);
+  const url = bed.server.exampleUrl("hello", sessionName("debug"), "pw", "&debug=session");
+  const user = await joinUser(bed.browser, url);
   const joining = user.console.find((line) => line.includes("[Lockstep] Joining session"));
   const ids = await user.page.evaluate(() => {
     const s = (window as unknown as { session: { id: string; persistentId: string; versionId: string; viewId: string } }).session;
@@ -37,15 +27,15 @@ test("?debug=session prints the session's identity in the browser console", asyn
   });
   expect(joining).toBe(`log: [Lockstep] Joining session (sessionId: ${ids.id}, persistentId: ${ids.persistentId}, versionId: ${ids.versionId}, viewId: ${ids.viewId})`);
   // Without the flag, the library says nothing.
-  const quiet = await joinUser(browser, server.exampleUrl("hello", sessionName("quiet"), "pw"));
+  const quiet = await joinUser(bed.browser, bed.server.exampleUrl("hello", sessionName("quiet"), "pw"));
   expect(quiet.console.filter((line) => line.includes("[Lockstep]"))).toEqual([]);
   await Promise.all([user.context.close(), quiet.context.close()]);
 });
 
 test("a wrong #pw= shows a clear error on the page and joins nothing", async () => {
   const name = sessionName("pw");
-  const owner = await joinUser(browser, server.exampleUrl("hello", name, "right"));
-  const intruder = await openUser(browser, server.exampleUrl("hello", name, "wrong"));
+  const owner = await joinUser(bed.browser, bed.server.exampleUrl("hello", name, "right"));
+  const intruder = await openUser(bed.browser, bed.server.exampleUrl("hello", name, "wrong"));
   const toast = intruder.page.locator(".lockstep-toast-error");
   await toast.waitFor();
   expect(await toast.textContent()).toMatch(/wrong password for session "pw-/);
@@ -56,8 +46,8 @@ test("a wrong #pw= shows a clear error on the page and joins nothing", async () 
 });
 
 test("an unreachable reflector gives a clear error on the page", async () => {
-  const url = `${server.url}hello/?q=${sessionName("down")}&reflector=${encodeURIComponent(`ws://127.0.0.1:${await freePort()}/`)}#pw=x`;
-  const user = await openUser(browser, url);
+  const url = `${bed.server.url}hello/?q=${sessionName("down")}&reflector=${encodeURIComponent(`ws://127.0.0.1:${await freePort()}/`)}#pw=x`;
+  const user = await openUser(bed.browser, url);
   const toast = user.page.locator(".lockstep-toast-error");
   await toast.waitFor();
   expect(await toast.textContent()).toMatch(/cannot reach the Lockstep reflector at ws:\/\/127\.0\.0\.1:\d+\/: is it running\?/);
@@ -66,15 +56,13 @@ test("an unreachable reflector gives a clear error on the page", async () => {
 
 test("after the reflector goes away and comes back, both pages reconnect by themselves and stay in sync", async () => {
   const name = sessionName("drop");
-  const url = server.exampleUrl("hello", name, "pw");
-  const a = await joinUser(browser, url);
-  const b = await joinUser(browser, url);
+  const url = bed.server.exampleUrl("hello", name, "pw");
+  const a = await joinUser(bed.browser, url);
+  const b = await joinUser(bed.browser, url);
   await b.page.waitForFunction(countAtLeast(2));
-  const { dataDir } = server;
-  const port = Number(new URL(server.reflector).port);
-  await server.stop();
+  await bed.stopServer();
   await a.page.locator(".lockstep-toast-warning", { hasText: "reconnecting" }).waitFor();
-  server = await startDevServer({ dataDir, reflectorPort: port });
+  await bed.startServer(); // the same reflector port: the pages' ?reflector= still points there
   await Promise.all([a, b].map((u) => u.page.locator(".lockstep-toast-status", { hasText: "Reconnected" }).waitFor()));
   await a.page.click("#reset");
   await b.page.waitForFunction(`Number(document.getElementById("count").textContent) <= 1`);
@@ -85,9 +73,9 @@ test("after the reflector goes away and comes back, both pages reconnect by them
 });
 
 test("autoSleep: a page hidden for 10 s disconnects, and rejoins when it is visible again", async () => {
-  const url = server.exampleUrl("hello", sessionName("sleep"), "pw", "&debug=session");
-  const a = await joinUser(browser, url);
-  const b = await joinUser(browser, url);
+  const url = bed.server.exampleUrl("hello", sessionName("sleep"), "pw", "&debug=session");
+  const a = await joinUser(bed.browser, url);
+  const b = await joinUser(bed.browser, url);
   const setVisibility = (state: "hidden" | "visible") =>
     a.page.evaluate((s) => {
       Object.defineProperty(document, "visibilityState", { value: s, configurable: true });

@@ -1,16 +1,6 @@
-import type { Browser } from "playwright-core";
-import { joined, joinUser, launchBrowser, removeDir, screenshots, sessionName, startDevServer, stateHashes, type DevServer, type User } from "./harness";
+import { joined, joinUser, screenshots, sessionName, stateHashes, useTestBed, type User } from "./harness";
 
-let browser: Browser;
-let server: DevServer;
-beforeAll(async () => {
-  [browser, server] = await Promise.all([launchBrowser(), startDevServer()]);
-});
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-  if (server) removeDir(server.dataDir);
-});
+const bed = useTestBed();
 
 interface ShapeState {
   x: number;
@@ -42,9 +32,9 @@ const scaleOf = (user: User): Promise<number> =>
   user.page.evaluate(() => (document.getElementById("board") as unknown as SVGSVGElement).getBoundingClientRect().width / 800);
 
 test("shapes: a drag in one page moves the shape in the other, with the dragger's cursor live; a reload keeps positions", async () => {
-  const url = server.exampleUrl("shapes", sessionName("shapes"), "shapes-pw");
-  const a = await joinUser(browser, url);
-  const b = await joinUser(browser, url);
+  const url = bed.server.exampleUrl("shapes", sessionName("shapes"), "shapes-pw");
+  const a = await joinUser(bed.browser, url);
+  const b = await joinUser(bed.browser, url);
   const viewA = await joined(a.page);
   await b.page.locator("#board g.shape").first().waitFor();
   await a.page.locator("#board g.shape").first().waitFor();
