@@ -91,6 +91,29 @@ export function encodeClientMessage(msg: ClientMessage): Uint8Array {
       w.varUint(msg.requestSeq);
       return w.finish();
     }
+    case MessageType.SnapshotChunk: {
+      const w = new Writer(48 + msg.hash.length + msg.data.length);
+      header(w, msg.type);
+      w.varUint(msg.seq);
+      w.bytes(msg.hash);
+      w.varUint(msg.total);
+      w.varUint(msg.offset);
+      w.bytes(msg.data);
+      return w.finish();
+    }
+    case MessageType.PersistChunk: {
+      const w = new Writer(80 + msg.slot.length * 3 + msg.token.length + msg.hash.length + msg.data.length);
+      header(w, msg.type);
+      w.string(msg.slot);
+      w.bytes(msg.token);
+      w.varUint(msg.seq);
+      w.bytes(msg.hash);
+      w.varUint(msg.size);
+      w.varUint(msg.total);
+      w.varUint(msg.offset);
+      w.bytes(msg.data);
+      return w.finish();
+    }
   }
 }
 
@@ -110,13 +133,9 @@ export function encodeSend(payload: Uint8Array): Uint8Array {
  * @throws {ProtocolError} with the close code to disconnect the sender with.
  */
 export function decodeClientMessage(frame: Uint8Array, limits: Limits = DEFAULT_LIMITS): ClientMessage {
-  // Snapshots and persisted data are the frames that may be larger than maxFrameBytes.
-  const maxBytes =
-    frame[1] === MessageType.SnapshotUpload ? limits.maxSnapshotBytes + 1024
-    : frame[1] === MessageType.PersistUpload ? limits.maxPersistBytes + 1024
-    : limits.maxFrameBytes;
-  if (frame.length > maxBytes) {
-    throw new ProtocolError(`frame of ${frame.length} bytes exceeds limit ${maxBytes}`, CloseCode.TooLarge);
+  // No frame is larger than maxFrameBytes: big snapshots and persisted data travel in chunks.
+  if (frame.length > limits.maxFrameBytes) {
+    throw new ProtocolError(`frame of ${frame.length} bytes exceeds limit ${limits.maxFrameBytes}; send large uploads in chunks`, CloseCode.TooLarge);
   }
   const { reader: r, type } = openFrame(frame);
   let msg: ClientMessage;
@@ -169,11 +188,43 @@ export function decodeClientMessage(frame: Uint8Array, limits: Limits = DEFAULT_
     case MessageType.PersistLoad:
       msg = { type, slot: readSlot(r, limits), token: r.bytes(MAX_HASH_BYTES), requestSeq: r.varUint() };
       break;
+    case MessageType.SnapshotChunk: {
+      const seq = r.varUint();
+      const hash = r.bytes(MAX_HASH_BYTES);
+      const { total, offset, data } = readChunk(r, limits, limits.maxSnapshotBytes, "snapshot");
+      msg = { type, seq, hash, total, offset, data };
+      break;
+    }
+    case MessageType.PersistChunk: {
+      const slot = readSlot(r, limits);
+      const token = r.bytes(MAX_HASH_BYTES);
+      const seq = r.varUint();
+      const hash = r.bytes(MAX_HASH_BYTES);
+      const size = r.varUint();
+      const { total, offset, data } = readChunk(r, limits, limits.maxPersistBytes, "persisted data");
+      msg = { type, slot, token, seq, hash, size, total, offset, data };
+      break;
+    }
     default:
       throw new ProtocolError(`unknown client frame type 0x${type.toString(16).padStart(2, "0")}`);
   }
   r.end();
   return msg;
+}
+
+/** The place and bytes of an upload chunk, checked against the upload's cap (`max`) and the chunk size limit. */
+function readChunk(r: Reader, limits: Limits, max: number, what: string): { total: number; offset: number; data: Uint8Array } {
+  const total = r.varUint();
+  const offset = r.varUint();
+  const data = r.bytes();
+  if (total > max) throw new ProtocolError(`${what} of ${total} bytes exceeds limit ${max}`, CloseCode.TooLarge);
+  if (data.length > limits.maxChunkBytes) {
+    throw new ProtocolError(`upload chunk of ${data.length} bytes exceeds limit ${limits.maxChunkBytes}`, CloseCode.TooLarge);
+  }
+  if (data.length === 0 || offset + data.length > total) {
+    throw new ProtocolError(`upload chunk of ${data.length} bytes at offset ${offset} does not fit an upload of ${total} bytes`);
+  }
+  return { total, offset, data };
 }
 
 /** A persistence slot name: an id, like sessionId and persistentId. */

@@ -28,6 +28,10 @@ export const MessageType = {
   PersistUpload: 0x07,
   /** Client asks for the latest persisted data of a slot, delivered to everyone as a `PersistData` entry (§13). */
   PersistLoad: 0x08,
+  /** One chunk of the elected client's encrypted snapshot (§11): uploads travel in bounded chunks. */
+  SnapshotChunk: 0x09,
+  /** One chunk of the elected uploader's encrypted persisted data for a slot (§13.3). */
+  PersistChunk: 0x0a,
   /** Reflector answers a join with the session's state so far. */
   Sync: 0x41,
   /** An ordered, time-stamped message from some client. */
@@ -86,6 +90,18 @@ export const CloseCode = {
   Timeout: 4009,
   /** An unexpected reflector fault; the session is unharmed, reconnecting is safe. */
   InternalError: 4010,
+  /** The client did not read what the reflector sent it fast enough (its unsent data passed the cap). Reconnect. */
+  SlowReader: 4011,
+  /** The session's stored data is damaged beyond recovery. Permanent: do not retry; the operator must restore it. */
+  SessionDamaged: 4012,
+  /** The reflector requires an app token and this one is missing, malformed, badly signed or not for this app or session. */
+  TokenRejected: 4013,
+  /** The app token has expired (or is not valid yet). Get a fresh one from the app's backend and reconnect. */
+  TokenExpired: 4014,
+  /** The session's log reached its cap because no snapshot succeeded; sends are refused for now. Reconnect with backoff. */
+  LogFull: 4015,
+  /** The reflector is at a configured capacity (sessions created per minute, connections). Reconnect with backoff. */
+  Overloaded: 4016,
 } as const;
 
 /** A Lockstep close/error code. */

@@ -5,14 +5,14 @@
  */
 export { PROTOCOL_VERSION, MessageType, CloseCode, PersistOutcome, closeCodeName } from "./codes";
 export type { MessageTypeCode, CloseCodeValue, PersistOutcomeValue } from "./codes";
-export { DEFAULT_LIMITS, DEFAULT_TPS } from "./limits";
+export { DEFAULT_LIMITS, DEFAULT_TPS, maxJoinFrameBytes } from "./limits";
 export type { Limits } from "./limits";
 export { ProtocolError } from "./errors";
 export { isValidId, toBase64Url } from "./ids";
 export { Writer, Reader, varUintSize } from "./encoding";
 export { encodeEntries, decodeEntries } from "./entries";
-export { encodeJoinAuth, decodeJoinAuth, JOIN_AUTH_VERSION, ACCESS_TOKEN_BYTES, MAX_CHECK_BYTES } from "./auth";
-export type { JoinAuth } from "./auth";
+export { encodeJoinAuth, decodeJoinAuth, JOIN_AUTH_VERSION, ACCESS_TOKEN_BYTES, MAX_CHECK_BYTES, MAX_APP_TOKEN_BYTES, MAX_APP_NAME_BYTES } from "./auth";
+export type { JoinAuth, JoinAuthInput } from "./auth";
 export {
   encodeClientMessage,
   decodeClientMessage,
@@ -39,6 +39,8 @@ export type {
   SnapshotUploadMessage,
   PersistUploadMessage,
   PersistLoadMessage,
+  SnapshotChunkMessage,
+  PersistChunkMessage,
   PersistAckMessage,
   PersistedEntry,
   PersistDataEntry,

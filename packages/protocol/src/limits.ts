@@ -14,10 +14,19 @@ export interface Limits {
   readonly maxAuthBytes: number;
   /** Longest id (sessionId, persistentId, viewId), in characters. */
   readonly maxIdLength: number;
-  /** Sustained `Send` frames per second per connection before it is closed with `RateLimited`. */
+  /** Largest data of one `SnapshotChunk` or `PersistChunk`, in bytes (uploads travel in chunks of at most this). */
+  readonly maxChunkBytes: number;
+  /** Sustained frames (of every type) per second per connection before it is closed with `RateLimited`. */
   readonly maxMessagesPerSecond: number;
-  /** Burst allowance on top of the sustained rate. */
+  /** Burst allowance of frames on top of the sustained rate. */
   readonly messageBurst: number;
+  /**
+   * Sustained bytes per second per connection, counting every frame but upload chunks (which are
+   * bounded by `maxSnapshotBytes`/`maxPersistBytes` per upload and come only from the elected uploader).
+   */
+  readonly maxBytesPerSecond: number;
+  /** Burst allowance of bytes on top of the sustained byte rate. */
+  readonly byteBurst: number;
   /** Lowest and highest ticks per second a session may ask for. */
   readonly minTps: number;
   readonly maxTps: number;
@@ -30,13 +39,26 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   maxPersistBytes: 16 * 1024 * 1024,
   maxPayloadBytes: 256 * 1024,
   maxViewDataBytes: 16 * 1024,
-  maxAuthBytes: 1024,
+  maxAuthBytes: 4096,
   maxIdLength: 64,
+  maxChunkBytes: 512 * 1024,
   maxMessagesPerSecond: 1000,
   messageBurst: 2000,
+  maxBytesPerSecond: 2 * 1024 * 1024,
+  byteBurst: 8 * 1024 * 1024,
   minTps: 1,
   maxTps: 60,
 });
 
 /** Ticks per second a session gets when the joiner does not ask for another rate. */
 export const DEFAULT_TPS = 20;
+
+/**
+ * The largest Join frame `limits` allow: three ids, the tps, a full `auth` and a full `viewData`.
+ * A reflector accepts no more than this (plus WebSocket framing) from a socket before it is admitted.
+ */
+export function maxJoinFrameBytes(limits: Limits): number {
+  // 2 header bytes; an id is a string of maxIdLength ASCII characters (a 2-byte length covers 16383);
+  // tps is a varuint (≤ 8 bytes); auth and viewData are byte fields with up to 3-byte lengths.
+  return 2 + 3 * (2 + limits.maxIdLength) + 8 + (3 + limits.maxAuthBytes) + (3 + limits.maxViewDataBytes);
+}

@@ -79,6 +79,41 @@ export interface PersistLoadMessage {
   readonly requestSeq: number;
 }
 
+/**
+ * Client → reflector: one chunk of the elected client's snapshot envelope for entry `seq` (§11).
+ * Chunks of one upload arrive in order: `offset` is the byte offset of `data` in the whole
+ * envelope of `total` bytes; the upload is complete when `offset + data.length === total`.
+ */
+export interface SnapshotChunkMessage {
+  readonly type: typeof MessageType.SnapshotChunk;
+  readonly seq: number;
+  /** The hash this client voted for `seq`. */
+  readonly hash: Uint8Array;
+  /** Size of the whole snapshot envelope, in bytes (≤ `maxSnapshotBytes`). */
+  readonly total: number;
+  readonly offset: number;
+  /** Bytes `offset … offset + data.length` of the envelope (≤ `maxChunkBytes`). */
+  readonly data: Uint8Array;
+}
+
+/**
+ * Client → reflector: one chunk of the elected uploader's persisted data for `slot` (§13.3); the
+ * fields of {@link PersistUploadMessage} plus the chunk's place in the whole envelope, as in
+ * {@link SnapshotChunkMessage}.
+ */
+export interface PersistChunkMessage {
+  readonly type: typeof MessageType.PersistChunk;
+  readonly slot: string;
+  readonly token: Uint8Array;
+  readonly seq: number;
+  readonly hash: Uint8Array;
+  readonly size: number;
+  /** Size of the whole envelope, in bytes (≤ `maxPersistBytes`). */
+  readonly total: number;
+  readonly offset: number;
+  readonly data: Uint8Array;
+}
+
 /** Every frame a client may send. */
 export type ClientMessage =
   | JoinMessage
@@ -88,7 +123,9 @@ export type ClientMessage =
   | SnapshotVoteMessage
   | SnapshotUploadMessage
   | PersistUploadMessage
-  | PersistLoadMessage;
+  | PersistLoadMessage
+  | SnapshotChunkMessage
+  | PersistChunkMessage;
 
 /** An ordered client message: the session's `seq`-th entry, stamped with session time `time` (ms). */
 export interface RelayEntry {

@@ -61,6 +61,8 @@ describe("headers", () => {
       MessageType.SnapshotUpload,
       MessageType.PersistUpload,
       MessageType.PersistLoad,
+      MessageType.SnapshotChunk,
+      MessageType.PersistChunk,
     ]);
     for (let type = 0; type < 256; type++) {
       if (client.has(type)) continue;
@@ -271,45 +273,43 @@ describe("limits", () => {
     expectProtocolError(() => decodeClientMessage(new Uint8Array(65).fill(1), small), CloseCode.TooLarge);
   });
 
-  test("a SnapshotUpload may exceed maxFrameBytes, up to maxSnapshotBytes + 1024", () => {
+  test("SnapshotUpload and PersistUpload are bound by maxFrameBytes like every frame (big uploads travel in chunks)", () => {
     const hash = patternBytes(32);
-    // Over maxFrameBytes but a fraction of maxSnapshotBytes: decodes, and the snapshot is not copied.
-    const snapshot = patternBytes(2 * DEFAULT_LIMITS.maxFrameBytes, 3);
-    const frame = encodeClientMessage({ type: MessageType.SnapshotUpload, seq: 9, hash, snapshot });
-    expect(frame.length).toBeGreaterThan(DEFAULT_LIMITS.maxFrameBytes);
-    const decoded = decodeClientMessage(frame);
-    if (decoded.type !== MessageType.SnapshotUpload) throw new Error("expected a SnapshotUpload");
-    expect(sameBytes(decoded.snapshot, snapshot)).toBe(true);
-    expect(decoded.snapshot.buffer).toBe(frame.buffer);
-    // The frame limit is exact: maxSnapshotBytes + 1024 bytes get parsed (here: to trailing garbage), one more is TooLarge.
-    const limits: Limits = { ...small, maxSnapshotBytes: 100 };
-    const atLimit = new Uint8Array(100 + 1024);
-    atLimit.set(hex("01 06  01 01 aa  03 01 02 03"));
-    expect(expectProtocolError(() => decodeClientMessage(atLimit, limits)).message).toBe(`${100 + 1024 - 9} unexpected trailing bytes`);
-    const over = new Uint8Array(100 + 1025);
-    over.set(hex("01 06  01 01 aa  03 01 02 03"));
-    const error = expectProtocolError(() => decodeClientMessage(over, limits), CloseCode.TooLarge);
-    expect(error.message).toBe("frame of 1125 bytes exceeds limit 1124");
-    // At the defaults too: a frame past maxSnapshotBytes + 1024 is refused before any field is read.
-    const huge = new Uint8Array(DEFAULT_LIMITS.maxSnapshotBytes + 1025);
-    huge.set(hex("01 06  01 01 aa  03 01 02 03"));
-    expectProtocolError(() => decodeClientMessage(huge), CloseCode.TooLarge);
+    const fits = encodeClientMessage({ type: MessageType.SnapshotUpload, seq: 9, hash, snapshot: patternBytes(DEFAULT_LIMITS.maxFrameBytes - 100, 3) });
+    expect(decodeClientMessage(fits).type).toBe(MessageType.SnapshotUpload);
+    const over = encodeClientMessage({ type: MessageType.SnapshotUpload, seq: 9, hash, snapshot: patternBytes(DEFAULT_LIMITS.maxFrameBytes, 3) });
+    expect(expectProtocolError(() => decodeClientMessage(over), CloseCode.TooLarge).message).toMatch(/exceeds limit 1048576; send large uploads in chunks/);
+    const persist = encodeClientMessage({ type: MessageType.PersistUpload, slot: "s", token: hash, seq: 1, hash, size: 1, blob: patternBytes(DEFAULT_LIMITS.maxFrameBytes) });
+    expectProtocolError(() => decodeClientMessage(persist), CloseCode.TooLarge);
   });
 
   test("a snapshot of maxSnapshotBytes decodes; one byte more is TooLarge", () => {
     const hash = patternBytes(32);
-    const limits: Limits = { ...small, maxSnapshotBytes: 100 };
+    const limits: Limits = { ...small, maxSnapshotBytes: 100, maxFrameBytes: 4096 };
     const upload = (size: number): Uint8Array => encodeClientMessage({ type: MessageType.SnapshotUpload, seq: 1, hash, snapshot: patternBytes(size) });
     expect(decodeClientMessage(upload(100), limits).type).toBe(MessageType.SnapshotUpload);
-    expect(upload(101).length).toBeLessThanOrEqual(100 + 1024);
     const error = expectProtocolError(() => decodeClientMessage(upload(101), limits), CloseCode.TooLarge);
     expect(error.message).toBe("snapshot of 101 bytes exceeds limit 100");
-    // The same at the default 64 MiB.
-    const max = DEFAULT_LIMITS.maxSnapshotBytes;
-    const big = new Uint8Array(max + 1);
-    const atMax = encodeClientMessage({ type: MessageType.SnapshotUpload, seq: 1, hash, snapshot: big.subarray(0, max) });
-    expect(decodeClientMessage(atMax).type).toBe(MessageType.SnapshotUpload);
-    expectProtocolError(() => decodeClientMessage(encodeClientMessage({ type: MessageType.SnapshotUpload, seq: 1, hash, snapshot: big })), CloseCode.TooLarge);
+  });
+
+  test("chunks: total within the upload's cap, data within maxChunkBytes, and the chunk inside the upload", () => {
+    const hash = patternBytes(32);
+    const chunk = (total: number, offset: number, data: Uint8Array): Uint8Array =>
+      encodeClientMessage({ type: MessageType.SnapshotChunk, seq: 3, hash, total, offset, data });
+    const decoded = decodeClientMessage(chunk(1000, 900, patternBytes(100)));
+    if (decoded.type !== MessageType.SnapshotChunk) throw new Error("expected a SnapshotChunk");
+    expect([decoded.seq, decoded.total, decoded.offset, decoded.data.length]).toEqual([3, 1000, 900, 100]);
+    // The chunk's data is a view into the frame, not a copy.
+    expect(expectProtocolError(() => decodeClientMessage(chunk(DEFAULT_LIMITS.maxSnapshotBytes + 1, 0, patternBytes(10))), CloseCode.TooLarge).message).toBe(
+      `snapshot of ${DEFAULT_LIMITS.maxSnapshotBytes + 1} bytes exceeds limit ${DEFAULT_LIMITS.maxSnapshotBytes}`,
+    );
+    expectProtocolError(() => decodeClientMessage(chunk(DEFAULT_LIMITS.maxFrameBytes, 0, patternBytes(DEFAULT_LIMITS.maxChunkBytes + 1))), CloseCode.TooLarge);
+    expect(expectProtocolError(() => decodeClientMessage(chunk(1000, 901, patternBytes(100)))).message).toMatch(/does not fit an upload of 1000 bytes/);
+    expectProtocolError(() => decodeClientMessage(chunk(1000, 0, new Uint8Array(0))));
+    const persist = (total: number): Uint8Array =>
+      encodeClientMessage({ type: MessageType.PersistChunk, slot: "slot1", token: hash, seq: 1, hash, size: 5, total, offset: 0, data: patternBytes(10) });
+    expect(decodeClientMessage(persist(10)).type).toBe(MessageType.PersistChunk);
+    expectProtocolError(() => decodeClientMessage(persist(DEFAULT_LIMITS.maxPersistBytes + 1)), CloseCode.TooLarge);
   });
 
   test("every other client frame stays bound by maxFrameBytes, however large maxSnapshotBytes is", () => {
@@ -318,9 +318,9 @@ describe("limits", () => {
     const send = encodeSend(new Uint8Array(DEFAULT_LIMITS.maxFrameBytes - 4));
     expect(send.length).toBe(DEFAULT_LIMITS.maxFrameBytes + 1);
     expect(expectProtocolError(() => decodeClientMessage(send, limits), CloseCode.TooLarge).message).toBe(
-      `frame of ${DEFAULT_LIMITS.maxFrameBytes + 1} bytes exceeds limit ${DEFAULT_LIMITS.maxFrameBytes}`,
+      `frame of ${DEFAULT_LIMITS.maxFrameBytes + 1} bytes exceeds limit ${DEFAULT_LIMITS.maxFrameBytes}; send large uploads in chunks`,
     );
-    const client = [MessageType.Join, MessageType.Send, MessageType.Leave, MessageType.Ping, MessageType.SnapshotVote];
+    const client = [MessageType.Join, MessageType.Send, MessageType.Leave, MessageType.Ping, MessageType.SnapshotVote, MessageType.SnapshotUpload, MessageType.SnapshotChunk, MessageType.PersistChunk];
     for (const type of [...client, 0x00, MessageType.Relay, 0xff]) {
       const frame = new Uint8Array(DEFAULT_LIMITS.maxFrameBytes + 1);
       frame.set([1, type]);

@@ -15,6 +15,8 @@ test("frame type codes never change", () => {
     SnapshotUpload: 0x06,
     PersistUpload: 0x07,
     PersistLoad: 0x08,
+    SnapshotChunk: 0x09,
+    PersistChunk: 0x0a,
     Sync: 0x41,
     Relay: 0x42,
     ViewJoin: 0x43,
@@ -32,7 +34,7 @@ test("frame type codes never change", () => {
 });
 
 test("client types are in 0x01-0x3f, server types in 0x40-0x7f, all distinct", () => {
-  const client = [MessageType.Join, MessageType.Send, MessageType.Leave, MessageType.Ping, MessageType.SnapshotVote, MessageType.SnapshotUpload, MessageType.PersistUpload, MessageType.PersistLoad];
+  const client = [MessageType.Join, MessageType.Send, MessageType.Leave, MessageType.Ping, MessageType.SnapshotVote, MessageType.SnapshotUpload, MessageType.PersistUpload, MessageType.PersistLoad, MessageType.SnapshotChunk, MessageType.PersistChunk];
   const all: number[] = Object.values(MessageType);
   const server = all.filter((code) => !client.some((c) => c === code));
   for (const code of client) expect(code >= 0x01 && code <= 0x3f).toBe(true);
@@ -53,6 +55,12 @@ test("close codes never change and sit in the 4000 application range", () => {
     AuthFailed: 4008,
     Timeout: 4009,
     InternalError: 4010,
+    SlowReader: 4011,
+    SessionDamaged: 4012,
+    TokenRejected: 4013,
+    TokenExpired: 4014,
+    LogFull: 4015,
+    Overloaded: 4016,
   });
 });
 
@@ -69,16 +77,20 @@ test("default limits are the documented values and frozen", () => {
     maxPersistBytes: 16777216,
     maxPayloadBytes: 262144,
     maxViewDataBytes: 16384,
-    maxAuthBytes: 1024,
+    maxAuthBytes: 4096,
     maxIdLength: 64,
+    maxChunkBytes: 524288,
     maxMessagesPerSecond: 1000,
     messageBurst: 2000,
+    maxBytesPerSecond: 2097152,
+    byteBurst: 8388608,
     minTps: 1,
     maxTps: 60,
   });
   expect(Object.isFrozen(DEFAULT_LIMITS)).toBe(true);
-  // A snapshot upload is the one client frame allowed past maxFrameBytes, so its limit must be the larger one.
+  // Snapshots are larger than any frame: they travel in chunks, and a chunk with its header fits a frame.
   expect(DEFAULT_LIMITS.maxSnapshotBytes).toBeGreaterThan(DEFAULT_LIMITS.maxFrameBytes);
+  expect(DEFAULT_LIMITS.maxChunkBytes + 1024).toBeLessThanOrEqual(DEFAULT_LIMITS.maxFrameBytes);
   expect(DEFAULT_TPS).toBe(20);
   expect(DEFAULT_TPS >= DEFAULT_LIMITS.minTps && DEFAULT_TPS <= DEFAULT_LIMITS.maxTps).toBe(true);
 });

@@ -62,6 +62,18 @@ const clientFrames: ReadonlyArray<readonly [string, string, ClientMessage]> = [
     { type: MessageType.SnapshotVote, seq: 128, hash: new Uint8Array(64).fill(0xaa) },
   ],
   [
+    "SnapshotChunk seq 300, total 5, offset 2, 3 bytes",
+    // ver type | seq 300 | hash len 2 ab cd | total 5 | offset 2 | data len 3 01 02 03
+    "01 09  ac 02  02 ab cd  05  02  03 01 02 03",
+    { type: MessageType.SnapshotChunk, seq: 300, hash: Uint8Array.of(0xab, 0xcd), total: 5, offset: 2, data: Uint8Array.of(1, 2, 3) },
+  ],
+  [
+    "PersistChunk slot 'sl', 1-byte token and hash, size 9, the whole 2-byte envelope",
+    // ver type | slot "sl" | token len 1 aa | seq 7 | hash len 1 bb | size 9 | total 2 | offset 0 | data len 2 01 02
+    "01 0a  02 73 6c  01 aa  07  01 bb  09  02  00  02 01 02",
+    { type: MessageType.PersistChunk, slot: "sl", token: Uint8Array.of(0xaa), seq: 7, hash: Uint8Array.of(0xbb), size: 9, total: 2, offset: 0, data: Uint8Array.of(1, 2) },
+  ],
+  [
     "SnapshotUpload seq 300",
     // ver type | seq 300 | hash len 2 ab cd | snapshot len 3 01 02 03
     "01 06  ac 02  02 ab cd  03 01 02 03",

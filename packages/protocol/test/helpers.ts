@@ -124,6 +124,19 @@ export const sampleClientMessages: readonly ClientMessage[] = [
   { type: MessageType.SnapshotVote, seq: 300, hash: patternBytes(64, 5) },
   { type: MessageType.SnapshotUpload, seq: 4, hash: patternBytes(32, 4), snapshot: patternBytes(300, 6) },
   { type: MessageType.SnapshotUpload, seq: 128, hash: Uint8Array.of(7), snapshot: new Uint8Array(0) },
+  { type: MessageType.SnapshotChunk, seq: 4, hash: patternBytes(32, 4), total: 1000, offset: 0, data: patternBytes(300, 7) },
+  { type: MessageType.SnapshotChunk, seq: 300, hash: Uint8Array.of(9), total: 128, offset: 127, data: Uint8Array.of(1) },
+  {
+    type: MessageType.PersistChunk,
+    slot: "AbC-_".repeat(8),
+    token: patternBytes(32, 8),
+    seq: 17,
+    hash: patternBytes(32, 9),
+    size: 5000,
+    total: 4000,
+    offset: 3000,
+    data: patternBytes(1000, 10),
+  },
 ];
 
 /** One valid message of each server frame type (several of some). */
