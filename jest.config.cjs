@@ -4,6 +4,8 @@ module.exports = {
   roots: ["<rootDir>/packages", "<rootDir>/reflector", "<rootDir>/examples"],
   testMatch: ["**/*.test.ts"],
   testPathIgnorePatterns: ["/node_modules/", "/dist/"],
+  // jose (the reflector's JWT library) ships only ESM; compile it to CommonJS like our sources.
+  transformIgnorePatterns: ["/node_modules/(?!\\.pnpm/jose@|jose/)"],
   transform: {
     "^.+\\.(t|j)sx?$": ["@swc/jest", { jsc: { target: "es2022", parser: { syntax: "typescript" } }, module: { type: "commonjs" } }],
   },

@@ -3,32 +3,53 @@ import { MessageType, closeCodeName, encodeServerMessage } from "@lockstep/proto
 import type { Clock } from "./clock";
 import { TokenBucket } from "./rate-limiter";
 import type { Session, SessionMember } from "./session";
+import type { PersistAssembly } from "./uploads";
 
 /**
  * Where a socket is in its life: `"open"` until it sends Join, `"joining"` while its session loads,
  * `"joined"` while in a session,
  * `"closing"` once the reflector (or the client's Leave) ended it, `"closed"` after the socket closed.
- * Frames arriving in `"closing"` or `"closed"` are ignored.
+ * Frames arriving in `"closing"` or `"closed"` are ignored, and nothing more is sent.
  */
 export type ConnectionState = "open" | "joining" | "joined" | "closing" | "closed";
 
 /** Options of a {@link Connection}. */
 export interface ConnectionOptions {
   readonly id: number;
+  /** The client's address (per-address caps), as the reflector determined it. */
+  readonly address: string;
+  /** Remote address and port, for logs. */
   readonly remote: string;
   readonly clock: Clock;
   readonly maxMessagesPerSecond: number;
   readonly messageBurst: number;
+  readonly maxBytesPerSecond: number;
+  readonly byteBurst: number;
+  /** Unsent bytes allowed beyond a Sync being sent; past them the reader is too slow. */
+  readonly maxBufferedBytes: number;
+  /** Called (once) when the client fell too far behind reading; the owner detaches and closes it. */
+  readonly onSlowReader: (conn: Connection) => void;
 }
+
+/** How long a connection told to close may take to finish the closing handshake before it is cut off, in ms. */
+const CLOSE_GRACE_MS = 1000;
 
 /** One client socket and what the reflector knows about it. */
 export class Connection implements SessionMember {
   /** Reflector-local id, for logs. */
   readonly id: number;
-  /** Remote address, for logs. */
+  /** The client's address, for per-address caps. */
+  readonly address: string;
+  /** Remote address and port, for logs. */
   readonly remote: string;
   readonly #ws: WebSocket;
-  readonly #sendBucket: TokenBucket;
+  readonly #frames: TokenBucket;
+  readonly #bytes: TokenBucket;
+  readonly #maxBuffered: number;
+  readonly #onSlowReader: (conn: Connection) => void;
+  /** Extra unsent bytes allowed while a Sync (which may be large) drains. */
+  #allowance = 0;
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
   state: ConnectionState = "open";
   /** The session joined, while `state` is `"joined"`. */
   session: Session | undefined;
@@ -36,51 +57,100 @@ export class Connection implements SessionMember {
   viewId = "";
   /** Whether it showed signs of life (a pong or any frame) since the last heartbeat ping. */
   alive = true;
+  /** The persisted-data upload this connection is sending in chunks, if any. */
+  persistUpload: PersistAssembly | undefined;
+  /** Called once when the socket closed (the owner's per-connection timers and listeners go). */
+  onClosed: (() => void) | undefined;
 
   constructor(ws: WebSocket, options: ConnectionOptions) {
     this.#ws = ws;
     this.id = options.id;
+    this.address = options.address;
     this.remote = options.remote;
-    this.#sendBucket = new TokenBucket(options.maxMessagesPerSecond, options.messageBurst, options.clock);
+    this.#frames = new TokenBucket(options.maxMessagesPerSecond, options.messageBurst, options.clock);
+    this.#bytes = new TokenBucket(options.maxBytesPerSecond, options.byteBurst, options.clock);
+    this.#maxBuffered = options.maxBufferedBytes;
+    this.#onSlowReader = options.onSlowReader;
   }
 
-  /** Sends a frame if the socket is open; never throws (a dying socket's close event cleans up). */
+  /**
+   * Sends a frame if the connection is live; never throws (a dying socket's close event cleans
+   * up). A client that does not read lets unsent bytes pile up here: past the cap it is closed.
+   */
   send(frame: Uint8Array): void {
-    if (this.#ws.readyState !== WebSocket.OPEN) return;
+    if (this.state === "closing" || this.state === "closed" || this.#ws.readyState !== WebSocket.OPEN) return;
     try {
       this.#ws.send(frame);
     } catch {
       // The close or error event that follows removes this connection.
+      return;
+    }
+    const buffered = this.#ws.bufferedAmount;
+    if (buffered <= this.#maxBuffered) {
+      this.#allowance = 0;
+    } else if (buffered > this.#maxBuffered + this.#allowance) {
+      this.#onSlowReader(this);
     }
   }
 
-  /** Charges one `Send` to the rate limit; `false` when the client is over it. */
-  takeSendToken(): boolean {
-    return this.#sendBucket.take();
+  /** Sends a Sync: its own size is allowed on top of the unsent-bytes cap until it drained. */
+  sendSync(frame: Uint8Array): void {
+    this.#allowance = frame.length;
+    this.send(frame);
+  }
+
+  /**
+   * Charges one frame of `bytes` bytes to the rate limits (`countBytes`: false for upload chunks,
+   * which are bounded per upload instead); `false` when the client is over one of them.
+   */
+  takeFrame(bytes: number, countBytes: boolean): boolean {
+    return this.#frames.take() && (!countBytes || this.#bytes.take(bytes));
   }
 
   /** Sends an `Error` frame with `code`, then closes the socket with the same code. */
   fail(code: number, message: string): void {
     if (this.state === "closing" || this.state === "closed") return;
-    this.state = "closing";
-    this.send(encodeServerMessage({ type: MessageType.Error, code, message }));
+    // The Error frame and the close go out after whatever is queued; send() refuses more from now on.
+    if (this.#ws.readyState === WebSocket.OPEN) {
+      try {
+        this.#ws.send(encodeServerMessage({ type: MessageType.Error, code, message }));
+      } catch {
+        // closing anyway
+      }
+    }
     this.close(code, closeCodeName(code) ?? "error");
   }
 
-  /** Starts the closing handshake (no Error frame). */
+  /**
+   * Starts the closing handshake (no Error frame). A client that does not finish it promptly (it
+   * may not be reading at all) is cut off, so a closed connection never holds memory for long.
+   */
   close(code: number, reason: string): void {
     if (this.state !== "closed") this.state = "closing";
     try {
       this.#ws.close(code, reason);
     } catch {
       this.terminate();
+      return;
     }
+    this.#closeTimer ??= setTimeout(() => this.terminate(), CLOSE_GRACE_MS);
+    this.#closeTimer.unref?.();
   }
 
   /** Destroys the socket at once, without a closing handshake. */
   terminate(): void {
     if (this.state !== "closed") this.state = "closing";
     this.#ws.terminate();
+  }
+
+  /** The socket closed: nothing more to wait for. */
+  closed(): void {
+    this.state = "closed";
+    this.onClosed?.();
+    this.onClosed = undefined;
+    if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    this.#closeTimer = undefined;
+    this.persistUpload = undefined;
   }
 
   /** Sends a WebSocket ping and marks the connection as waiting for a sign of life. */
@@ -93,4 +163,9 @@ export class Connection implements SessionMember {
       // Same as send: the socket is going away and its close event cleans up.
     }
   }
+}
+
+/** The reason text of a slow reader's close, for logs and the Error frame. */
+export function slowReaderMessage(maxBufferedBytes: number): string {
+  return `more than ${maxBufferedBytes} bytes sent to this client are still unread; it reads too slowly. Reconnect (it rejoins from the reflector's state)`;
 }

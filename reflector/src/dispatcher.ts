@@ -2,6 +2,7 @@ import type { RawData } from "ws";
 import {
   CloseCode,
   MessageType,
+  PersistOutcome,
   ProtocolError,
   closeCodeName,
   decodeClientMessage,
@@ -9,12 +10,16 @@ import {
   encodeServerMessage,
   type JoinMessage,
   type Limits,
+  type PersistChunkMessage,
 } from "@lockstep/protocol";
+import type { AppAuthVerifier } from "./app-auth";
 import type { Connection } from "./connection";
 import type { Logger } from "./logger";
 import type { PersistService } from "./persistence";
 import type { Session } from "./session";
 import type { SessionRegistry } from "./session-registry";
+import { findDamage, isDamaged } from "./storage/index";
+import { PersistAssembly, mismatchedChunk } from "./uploads";
 
 /** Options of a {@link Dispatcher}. */
 export interface DispatcherOptions {
@@ -25,14 +30,18 @@ export interface DispatcherOptions {
   readonly tps: number | undefined;
   /** Stores and loads persisted data (PROTOCOL.md §13). */
   readonly persist: PersistService;
+  /** Checks app tokens (PROTOCOL.md §14), when the reflector requires them. */
+  readonly appAuth: AppAuthVerifier | undefined;
 }
 
 const NORMAL_CLOSURE = 1000;
+/** How often a join re-reads the stored log when it keeps being evicted from memory meanwhile. */
+const HISTORY_ATTEMPTS = 3;
 
 /**
- * The protocol rules for frames arriving on a socket: decode and validate at the edge, admit joins,
- * relay sends, answer pings, and turn every violation into an Error frame plus close code.
- * Nothing thrown while handling a frame escapes {@link Dispatcher.onFrame}.
+ * The protocol rules for frames arriving on a socket: rate limits, decode and validate at the
+ * edge, admit joins, relay sends, answer pings, assemble uploads, and turn every violation into an
+ * Error frame plus close code. Nothing thrown while handling a frame escapes {@link Dispatcher.onFrame}.
  */
 export class Dispatcher {
   readonly #registry: SessionRegistry;
@@ -40,6 +49,7 @@ export class Dispatcher {
   readonly #logger: Logger;
   readonly #tps: number | undefined;
   readonly #persist: PersistService;
+  readonly #appAuth: AppAuthVerifier | undefined;
   #relayed = 0;
 
   constructor(options: DispatcherOptions) {
@@ -48,6 +58,7 @@ export class Dispatcher {
     this.#logger = options.logger;
     this.#tps = options.tps;
     this.#persist = options.persist;
+    this.#appAuth = options.appAuth;
   }
 
   /** Client messages relayed so far. */
@@ -61,18 +72,25 @@ export class Dispatcher {
     conn.alive = true;
     try {
       if (!isBinary) throw new ProtocolError("text frames are not part of the Lockstep protocol; send binary frames");
-      const msg = decodeClientMessage(toBytes(data), this.#limits);
+      const bytes = toBytes(data);
+      // Upload chunks are bounded per upload (and only the elected uploader sends them), not by the byte rate.
+      const chunk = bytes[1] === MessageType.SnapshotChunk || bytes[1] === MessageType.PersistChunk;
+      if (!conn.takeFrame(bytes.length, !chunk)) {
+        this.#rateLimited(conn);
+        return;
+      }
+      const msg = decodeClientMessage(bytes, this.#limits);
       switch (msg.type) {
         case MessageType.Join:
           this.#join(conn, msg).catch((error: unknown) => this.#onError(conn, error));
           break;
         case MessageType.Send: {
           const session = joinedSession(conn, "Send");
-          if (!conn.takeSendToken()) {
-            this.#rateLimited(conn, session);
+          if (session.relay(msg.payload) === undefined) {
+            this.#logger.warn("log.full", { sessionId: session.id, viewId: conn.viewId, connectionId: conn.id, logBytes: session.logBytes });
+            this.fail(conn, CloseCode.LogFull, "the session's log is full because no snapshot succeeded lately; the message was not relayed. Reconnect with backoff");
             return;
           }
-          session.relay(msg.payload);
           this.#relayed++;
           break;
         }
@@ -85,13 +103,17 @@ export class Dispatcher {
           joinedSession(conn, "SnapshotVote").vote(conn, msg.seq, msg.hash);
           break;
         case MessageType.SnapshotUpload:
-          joinedSession(conn, "SnapshotUpload").upload(conn, msg.seq, msg.hash, msg.snapshot);
+          joinedSession(conn, "SnapshotUpload").uploadChunk(conn, msg.seq, msg.hash, msg.snapshot.length, 0, msg.snapshot);
           break;
-        case MessageType.PersistUpload: {
-          const session = joinedSession(conn, "PersistUpload");
-          this.#persist.upload(session, conn, msg).catch((error: unknown) => this.#onError(conn, error));
+        case MessageType.SnapshotChunk:
+          joinedSession(conn, "SnapshotChunk").uploadChunk(conn, msg.seq, msg.hash, msg.total, msg.offset, msg.data);
           break;
-        }
+        case MessageType.PersistUpload:
+          this.#persistChunk(conn, joinedSession(conn, "PersistUpload"), { ...msg, type: MessageType.PersistChunk, total: msg.blob.length, offset: 0, data: msg.blob });
+          break;
+        case MessageType.PersistChunk:
+          this.#persistChunk(conn, joinedSession(conn, "PersistChunk"), msg);
+          break;
         case MessageType.PersistLoad: {
           const session = joinedSession(conn, "PersistLoad");
           this.#persist.load(session, msg).catch((error: unknown) => this.#onError(conn, error));
@@ -111,6 +133,7 @@ export class Dispatcher {
   /** Takes a joined connection out of its session, stamping and broadcasting its view-exit. Idempotent. */
   detach(conn: Connection, reason: string): void {
     const session = conn.session;
+    conn.persistUpload = undefined;
     if (session === undefined) return;
     conn.session = undefined;
     if (session.exit(conn)) {
@@ -124,7 +147,42 @@ export class Dispatcher {
     conn.fail(code, message);
   }
 
-  /** Admits a Join: loads or creates the session, checks the access token, syncs the joiner. */
+  /**
+   * A chunk of persisted data. Only the session's first member (the uploader the clients elect)
+   * may upload, one upload at a time; the whole upload goes to storage when its last chunk arrives.
+   */
+  #persistChunk(conn: Connection, session: Session, msg: PersistChunkMessage): void {
+    if (msg.offset === 0) {
+      if (!session.isFirst(conn)) {
+        this.#logger.warn("persist.denied", { sessionId: session.id, viewId: conn.viewId, slot: msg.slot, seq: msg.seq, reason: "not the elected uploader" });
+        conn.send(
+          encodeServerMessage({
+            type: MessageType.PersistAck,
+            slot: msg.slot,
+            seq: msg.seq,
+            outcome: PersistOutcome.Denied,
+            version: 0,
+            message: "only the view that joined first among those present uploads persisted data; this one was not stored",
+          }),
+        );
+        return;
+      }
+      conn.persistUpload = new PersistAssembly(msg, msg.total);
+    }
+    const upload = conn.persistUpload;
+    if (upload === undefined) {
+      // The upload was abandoned (its first chunk was refused): later chunks are dropped quietly.
+      return;
+    }
+    if (!upload.matches(msg, msg.total)) throw mismatchedChunk("persisted-data");
+    const blob = upload.add(msg.offset, msg.data);
+    if (blob === undefined) return;
+    conn.persistUpload = undefined;
+    const { slot, token, seq, hash, size } = upload.header;
+    this.#persist.upload(session, conn, { type: MessageType.PersistUpload, slot, token, seq, hash, size, blob }).catch((error: unknown) => this.#onError(conn, error));
+  }
+
+  /** Admits a Join: checks the app token, loads or creates the session, checks the access token, syncs the joiner. */
   async #join(conn: Connection, msg: JoinMessage): Promise<void> {
     if (conn.state !== "open") {
       throw new ProtocolError("this socket already joined a session; open a new socket to join again", CloseCode.BadJoin);
@@ -132,6 +190,10 @@ export class Dispatcher {
     const auth = decodeJoinAuth(msg.auth);
     conn.state = "joining";
     conn.viewId = msg.viewId;
+    if (this.#appAuth !== undefined) {
+      await this.#appAuth.verify(auth, msg.persistentId);
+      if (conn.state !== "joining") return;
+    }
     const session = await this.#registry.open({
       sessionId: msg.sessionId,
       persistentId: msg.persistentId,
@@ -139,6 +201,7 @@ export class Dispatcher {
       access: auth,
       slot: auth.slot,
       slotToken: auth.slotToken,
+      address: conn.address,
     });
     if (conn.state !== "joining") {
       this.#registry.release(session); // the socket went away while the session loaded
@@ -149,6 +212,33 @@ export class Dispatcher {
       this.#logger.warn("auth.failed", { sessionId: msg.sessionId, viewId: msg.viewId, connectionId: conn.id, remote: conn.remote });
       throw new ProtocolError("access token does not match this session: wrong password?", CloseCode.AuthFailed);
     }
+    if (session.persistentId !== "" && session.persistentId !== msg.persistentId) {
+      this.#registry.release(session);
+      throw new ProtocolError("this Join's persistentId is not the session's; join with the appId and name the session was created with", CloseCode.BadJoin);
+    }
+    let outcome = this.#admit(conn, session, msg);
+    for (let attempt = 0; outcome === "needs-history" && attempt < HISTORY_ATTEMPTS; attempt++) {
+      // Older entries left memory: read them back from storage, then admit with them.
+      const history = await session.readHistory();
+      if (conn.state !== "joining") {
+        this.#registry.release(session);
+        return;
+      }
+      outcome = this.#admit(conn, session, msg, history);
+    }
+    if (outcome !== "joined") {
+      this.#registry.release(session);
+      if (outcome === "taken") {
+        throw new ProtocolError(`viewId ${msg.viewId} is already live in this session; every client needs its own random viewId`, CloseCode.DuplicateView);
+      }
+      throw new Error(`the stored log of session ${session.id} kept changing while a join read it`);
+    }
+    conn.state = "joined";
+    conn.session = session;
+    this.#logger.info("view.joined", { sessionId: session.id, viewId: conn.viewId, connectionId: conn.id, views: session.size, seq: session.lastSeq });
+  }
+
+  #admit(conn: Connection, session: Session, msg: JoinMessage, history?: Parameters<Session["join"]>[2]): ReturnType<Session["join"]> {
     const previous = session.member(msg.viewId);
     if (previous !== undefined && previous !== conn) {
       // The same client rejoining before its old socket was noticed dead (a network drop, a
@@ -158,22 +248,17 @@ export class Dispatcher {
       previous.fail(CloseCode.DuplicateView, `viewId ${msg.viewId} rejoined on a newer connection; this one is replaced`);
       this.#logger.info("view.replaced", { sessionId: session.id, viewId: msg.viewId, connectionId: conn.id, views: session.size });
     }
-    if (!session.join(conn, msg.viewData)) {
-      this.#registry.release(session);
-      throw new ProtocolError(
-        `viewId ${msg.viewId} is already live in this session; every client needs its own random viewId`,
-        CloseCode.DuplicateView,
-      );
-    }
-    conn.state = "joined";
-    conn.session = session;
-    this.#logger.info("view.joined", { sessionId: session.id, viewId: conn.viewId, connectionId: conn.id, views: session.size, seq: session.lastSeq });
+    return session.join(conn, msg.viewData, history);
   }
 
-  #rateLimited(conn: Connection, session: Session): void {
-    const { maxMessagesPerSecond, messageBurst } = this.#limits;
-    this.#logger.warn("rate.limited", { sessionId: session.id, viewId: conn.viewId, connectionId: conn.id, remote: conn.remote });
-    this.fail(conn, CloseCode.RateLimited, `more than ${maxMessagesPerSecond} messages per second (burst ${messageBurst}); slow down, then reconnect`);
+  #rateLimited(conn: Connection): void {
+    const { maxMessagesPerSecond, messageBurst, maxBytesPerSecond, byteBurst } = this.#limits;
+    this.#logger.warn("rate.limited", { sessionId: conn.session?.id, viewId: conn.viewId || undefined, connectionId: conn.id, remote: conn.remote });
+    this.fail(
+      conn,
+      CloseCode.RateLimited,
+      `more than ${maxMessagesPerSecond} frames (burst ${messageBurst}) or ${maxBytesPerSecond} bytes (burst ${byteBurst}) per second; slow down, then reconnect`,
+    );
   }
 
   #onError(conn: Connection, error: unknown): void {
@@ -189,6 +274,11 @@ export class Dispatcher {
           remote: conn.remote,
         });
         this.fail(conn, error.code, error.message);
+      } else if (isDamaged(error)) {
+        // Stored data damaged beyond what loading repairs: retrying cannot help, so the client is told not to.
+        const damage = findDamage(error);
+        this.#logger.error("storage.damaged", { sessionId: conn.session?.id ?? damage?.sessionId, key: damage?.key, error, viewId: conn.viewId || undefined, connectionId: conn.id });
+        this.fail(conn, CloseCode.SessionDamaged, "the session's stored data is damaged and cannot be recovered; do not retry — the reflector's operator must restore it");
       } else {
         this.#logger.error("internal.error", { error, connectionId: conn.id, sessionId: conn.session?.id });
         this.fail(conn, CloseCode.InternalError, "unexpected reflector fault; the session is unharmed, reconnecting is safe");

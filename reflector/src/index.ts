@@ -5,13 +5,17 @@
  */
 export { startReflector } from "./reflector";
 export type { Reflector, ReflectorStats } from "./reflector";
-export type { ReflectorOptions } from "./options";
+export type { ReflectorOptions, ReflectorCaps } from "./options";
+export { DEFAULT_CAPS } from "./options";
 export { ReflectorError } from "./errors";
+export { createAppAuth, loadAppAuth } from "./app-auth";
+export type { AppAuthOptions, AppAuthVerifier, AppAuthFiles } from "./app-auth";
 export { silentLogger, createConsoleLogger } from "./logger";
 export type { Logger, LogLevel, LogFields, ConsoleLoggerOptions } from "./logger";
 export type { Clock } from "./clock";
 export type { SnapshotPolicy } from "./session";
 export { createMemoryStore, createFsStore, StorageError, PersistStore, DEFAULT_PERSIST_VERSIONS } from "./storage/index";
+export { SessionDamagedError, isDamaged, checkWritable } from "./storage/index";
 export type { PersistVersion, PersistVersionInfo, PersistStoreOptions } from "./storage/index";
 export type { BlobStore } from "./storage/index";
 export { createPostgresStore, checkKey, checkPrefix } from "./storage/index";

@@ -5,6 +5,48 @@ import { DEFAULT_PERSIST_VERSIONS } from "./storage/index";
 import { createConsoleLogger, type Logger } from "./logger";
 import type { SnapshotPolicy } from "./session";
 import type { BlobStore } from "./storage/index";
+import type { AppAuthOptions } from "./app-auth";
+
+/**
+ * Bounds on what clients can make the reflector hold, beyond the per-frame {@link Limits}. Every
+ * field has a default (see {@link DEFAULT_CAPS}); the reflector README lists them with their flags.
+ */
+export interface ReflectorCaps {
+  /** Open WebSockets in total; an upgrade beyond it is refused with HTTP 503. */
+  readonly maxConnections: number;
+  /** Open WebSockets per client address; an upgrade beyond it is refused with HTTP 429. */
+  readonly maxConnectionsPerAddress: number;
+  /** A socket that has not sent its Join this long after connecting is closed with `Timeout` (4009), in ms. */
+  readonly joinTimeoutMs: number;
+  /**
+   * Bytes sent to a connection that it has not read yet (beyond a Sync still being sent); a reader
+   * that falls further behind is closed with `SlowReader` (4011) and rejoins from the reflector's state.
+   */
+  readonly maxBufferedBytes: number;
+  /**
+   * Bytes of a session's log since its last snapshot. At half of it the session asks its members for
+   * a snapshot; at the cap their Sends are refused with `LogFull` (4015) until a snapshot trims the log.
+   */
+  readonly maxLogBytes: number;
+  /** Of a session's log, the newest bytes kept in memory; older entries are read back from storage for joiners. */
+  readonly maxLogMemoryBytes: number;
+  /** Sessions the whole reflector creates per minute; a Join that would create one more is refused with `Overloaded` (4016). */
+  readonly newSessionsPerMinute: number;
+  /** Sessions created per minute from one client address; beyond it a creating Join is refused with `RateLimited` (4005). */
+  readonly newSessionsPerAddressPerMinute: number;
+}
+
+/** The default {@link ReflectorCaps}. */
+export const DEFAULT_CAPS: ReflectorCaps = Object.freeze({
+  maxConnections: 10_000,
+  maxConnectionsPerAddress: 256,
+  joinTimeoutMs: 5_000,
+  maxBufferedBytes: 16 * 1024 * 1024,
+  maxLogBytes: 64 * 1024 * 1024,
+  maxLogMemoryBytes: 8 * 1024 * 1024,
+  newSessionsPerMinute: 600,
+  newSessionsPerAddressPerMinute: 60,
+});
 
 /** Options of {@link startReflector}. Every field is optional. */
 export interface ReflectorOptions {
@@ -48,6 +90,18 @@ export interface ReflectorOptions {
   readonly retentionMs?: number;
   /** Versions of persisted data kept per slot (the newest; older ones are deleted). Default 10. */
   readonly persistVersions?: number;
+  /** Overrides of {@link DEFAULT_CAPS}: connections, pre-join time, send queues, logs, session creation. */
+  readonly caps?: Partial<ReflectorCaps>;
+  /**
+   * Take the client address (for per-address caps and logs) from the last `X-Forwarded-For` entry,
+   * as a reverse proxy in front of the reflector appends it. Only behind such a proxy. Default false.
+   */
+  readonly trustProxy?: boolean;
+  /**
+   * Admit only clients presenting a token the app's backend signed (a JWT; PROTOCOL.md §14).
+   * Default: none (any client that proves the session key may join).
+   */
+  readonly appAuth?: AppAuthOptions;
 }
 
 /** {@link ReflectorOptions} with every default filled in and validated. */
@@ -65,6 +119,9 @@ export interface ResolvedOptions {
   readonly dataDir: string | undefined;
   readonly retentionMs: number;
   readonly persistVersions: number;
+  readonly caps: ReflectorCaps;
+  readonly trustProxy: boolean;
+  readonly appAuth: AppAuthOptions | undefined;
 }
 
 /** Default port of a reflector. */
@@ -119,6 +176,15 @@ export function resolveOptions(options: ReflectorOptions = {}): ResolvedOptions 
     everyMs: nonNegative("snapshots.everyMs", options.snapshots?.everyMs ?? 30_000),
     voteTimeoutMs: nonNegative("snapshots.voteTimeoutMs", options.snapshots?.voteTimeoutMs ?? 5_000),
   });
+  const caps: ReflectorCaps = Object.freeze({ ...DEFAULT_CAPS, ...options.caps });
+  for (const key of Object.keys(DEFAULT_CAPS) as (keyof ReflectorCaps)[]) {
+    const value = caps[key];
+    if (!Number.isSafeInteger(value) || value < 1) throw new ReflectorError(`cap ${key} must be a positive integer, got ${String(value)}`);
+  }
+  nonNegative("caps.joinTimeoutMs", caps.joinTimeoutMs);
+  if (caps.maxLogMemoryBytes > caps.maxLogBytes) {
+    throw new ReflectorError(`cap maxLogMemoryBytes (${caps.maxLogMemoryBytes}) must not exceed maxLogBytes (${caps.maxLogBytes})`);
+  }
   return {
     port,
     host,
@@ -133,6 +199,9 @@ export function resolveOptions(options: ReflectorOptions = {}): ResolvedOptions 
     dataDir: options.dataDir,
     retentionMs: options.retentionMs ?? 30 * 24 * 60 * 60 * 1000,
     persistVersions: options.persistVersions ?? DEFAULT_PERSIST_VERSIONS,
+    caps,
+    trustProxy: options.trustProxy ?? false,
+    appAuth: options.appAuth,
   };
 }
 

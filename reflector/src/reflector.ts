@@ -2,14 +2,15 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
-import { CloseCode } from "@lockstep/protocol";
-import { Connection } from "./connection";
+import { CloseCode, maxJoinFrameBytes } from "@lockstep/protocol";
+import { createAppAuth } from "./app-auth";
+import { Connection, slowReaderMessage } from "./connection";
 import { Dispatcher } from "./dispatcher";
 import { ReflectorError } from "./errors";
 import { handleHttpRequest } from "./http";
 import { resolveOptions, type ReflectorOptions, type ResolvedOptions } from "./options";
 import { SessionRegistry } from "./session-registry";
-import { PersistStore, SessionStore, createFsStore, createMemoryStore, type BlobStore } from "./storage/index";
+import { PersistStore, SessionStore, checkWritable, createFsStore, createMemoryStore, type BlobStore } from "./storage/index";
 import { PersistService } from "./persistence";
 
 /** Counters of a running reflector. */
@@ -20,6 +21,8 @@ export interface ReflectorStats {
   readonly connections: number;
   /** Client messages relayed since start. */
   readonly relayed: number;
+  /** Upgrades refused because of the connection caps, since start. */
+  readonly refused: number;
 }
 
 /** A running reflector, as returned by {@link startReflector}. */
@@ -40,6 +43,8 @@ export interface Reflector {
 
 // How long close() waits for clients to finish the closing handshake before cutting them off.
 const SHUTDOWN_GRACE_MS = 2000;
+/** WebSocket framing a client may add to its Join before it is admitted (header, mask, a pong). */
+const PRE_JOIN_SLACK_BYTES = 1024;
 const NORMAL_CLOSURE = 1000;
 const GC_INTERVAL_MS = 60 * 60 * 1000;
 
@@ -56,11 +61,19 @@ const GC_INTERVAL_MS = 60 * 60 * 1000;
  * // …
  * await reflector.close();
  * ```
- * @throws {ReflectorError} (as a rejection) for invalid options or when the port cannot be listened on.
+ * @throws {ReflectorError} (as a rejection) for invalid options, storage that cannot be written, or when
+ *   the port cannot be listened on.
  */
 export async function startReflector(options?: ReflectorOptions): Promise<Reflector> {
   const resolved = resolveOptions(options);
   const blobs = resolved.storage ?? (resolved.dataDir !== undefined ? await createFsStore(resolved.dataDir) : createMemoryStore());
+  try {
+    // A read-only or full store would otherwise be noticed only by the first session that writes.
+    await checkWritable(blobs);
+  } catch (cause) {
+    await blobs.close().catch(() => undefined);
+    throw new ReflectorError(`cannot start: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
   const server = new ReflectorServer(resolved, blobs);
   try {
     await server.listen();
@@ -84,6 +97,9 @@ class ReflectorServer {
   readonly #registry: SessionRegistry;
   readonly #dispatcher: Dispatcher;
   readonly #connections = new Set<Connection>();
+  /** Open connections per client address (the per-address cap). */
+  readonly #perAddress = new Map<string, number>();
+  #refused = 0;
   #nextConnectionId = 1;
   #port = 0;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -101,10 +117,18 @@ class ReflectorServer {
     const persist = new PersistService(new PersistStore(blobs, { keep: options.persistVersions }), options.logger);
     this.#registry = new SessionRegistry({
       ...options,
+      caps: options.caps,
       store: this.#store,
       startingPoint: (sessionId, slot, token) => persist.startingPoint(sessionId, slot, token),
     });
-    this.#dispatcher = new Dispatcher({ registry: this.#registry, limits: options.limits, logger: options.logger, tps: options.tps, persist });
+    this.#dispatcher = new Dispatcher({
+      registry: this.#registry,
+      limits: options.limits,
+      logger: options.logger,
+      tps: options.tps,
+      persist,
+      appAuth: options.appAuth && createAppAuth(options.appAuth),
+    });
     this.#http = createServer((req, res) => {
       try {
         handleHttpRequest(req, res, () => ({ sessions: this.#registry.size, connections: this.#connections.size }));
@@ -116,10 +140,11 @@ class ReflectorServer {
     // Frames up to maxFrameBytes are decoded; from there up to 2× they are still received whole so
     // that the client gets our documented Error frame and TooLarge (4004) close. Beyond 2× ws itself
     // closes the socket with 1009 (Message Too Big) without buffering the frame: no Error frame then.
+    // No frame may be larger (uploads travel in chunks), so this bounds what one socket buffers.
     this.#wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
-      maxPayload: Math.max(2 * options.limits.maxFrameBytes, options.limits.maxSnapshotBytes + 4096, options.limits.maxPersistBytes + 4096),
+      maxPayload: 2 * options.limits.maxFrameBytes,
       perMessageDeflate: false,
     });
     this.#wss.on("error", (error) => options.logger.error("ws.error", { error }));
@@ -171,7 +196,7 @@ class ReflectorServer {
   }
 
   stats(): ReflectorStats {
-    return { sessions: this.#registry.size, connections: this.#connections.size, relayed: this.#dispatcher.relayed };
+    return { sessions: this.#registry.size, connections: this.#connections.size, relayed: this.#dispatcher.relayed, refused: this.#refused };
   }
 
   close(): Promise<void> {
@@ -221,26 +246,54 @@ class ReflectorServer {
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     try {
       if (this.#closing !== undefined) {
-        socket.end("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+        refuse(socket, 503, "the reflector is shutting down");
         return;
       }
-      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req));
+      const { maxConnections, maxConnectionsPerAddress } = this.#options.caps;
+      const address = clientAddress(req, this.#options.trustProxy);
+      // Refused before the upgrade: an over-cap client costs one HTTP response, no WebSocket.
+      if (this.#connections.size >= maxConnections) {
+        this.#refuseUpgrade(socket, 503, `the reflector is at its cap of ${maxConnections} connections; retry later`, address);
+        return;
+      }
+      if ((this.#perAddress.get(address) ?? 0) >= maxConnectionsPerAddress) {
+        this.#refuseUpgrade(socket, 429, `more than ${maxConnectionsPerAddress} connections from your address; close some first`, address);
+        return;
+      }
+      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, req, address));
     } catch (error) {
       this.#options.logger.error("upgrade.failed", { error });
       socket.destroy();
     }
   }
 
-  #accept(ws: WebSocket, req: IncomingMessage): void {
-    const { clock, limits } = this.#options;
+  #refuseUpgrade(socket: Duplex, status: number, message: string, address: string): void {
+    this.#refused++;
+    // One line per refusal would let a flood flood the log too: every 100th is enough to see it.
+    if (this.#refused % 100 === 1) this.#options.logger.warn("connection.refused", { status, address, refused: this.#refused });
+    refuse(socket, status, message);
+  }
+
+  #accept(ws: WebSocket, req: IncomingMessage, address: string): void {
+    const { clock, limits, caps } = this.#options;
     const conn = new Connection(ws, {
       id: this.#nextConnectionId++,
+      address,
       remote: `${req.socket.remoteAddress ?? "?"}:${req.socket.remotePort ?? "?"}`,
       clock,
       maxMessagesPerSecond: limits.maxMessagesPerSecond,
       messageBurst: limits.messageBurst,
+      maxBytesPerSecond: limits.maxBytesPerSecond,
+      byteBurst: limits.byteBurst,
+      maxBufferedBytes: caps.maxBufferedBytes,
+      onSlowReader: (slow) => {
+        this.#options.logger.warn("connection.slow_reader", { connectionId: slow.id, sessionId: slow.session?.id, viewId: slow.viewId || undefined, remote: slow.remote });
+        this.#dispatcher.fail(slow, CloseCode.SlowReader, slowReaderMessage(caps.maxBufferedBytes));
+      },
     });
     this.#connections.add(conn);
+    this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
+    this.#guardPreJoin(conn, req.socket);
     ws.on("message", (data: RawData, isBinary: boolean) => this.#dispatcher.onFrame(conn, data, isBinary));
     ws.on("pong", () => {
       conn.alive = true;
@@ -261,9 +314,46 @@ class ReflectorServer {
     }
   }
 
+  /**
+   * Until it is admitted, a socket may send no more than one Join (it is cut off beyond that, before
+   * ws buffers more) and must send it within the join timeout.
+   */
+  #guardPreJoin(conn: Connection, socket: Duplex): void {
+    const budget = maxJoinFrameBytes(this.#options.limits) + PRE_JOIN_SLACK_BYTES;
+    let received = 0;
+    const onData = (chunk: Buffer): void => {
+      if (conn.state === "joined" || conn.state === "closed") {
+        socket.off("data", onData);
+        return;
+      }
+      received += chunk.length;
+      if (received > budget) {
+        socket.off("data", onData);
+        this.#options.logger.warn("connection.prejoin_too_large", { connectionId: conn.id, remote: conn.remote, bytes: received, budget });
+        conn.terminate();
+      }
+    };
+    socket.on("data", onData);
+    const timer = setTimeout(() => {
+      socket.off("data", onData);
+      if (conn.state === "open") {
+        this.#options.logger.warn("connection.join_timeout", { connectionId: conn.id, remote: conn.remote });
+        conn.fail(CloseCode.Timeout, `no Join within ${this.#options.caps.joinTimeoutMs} ms of connecting; send Join right after the socket opens`);
+      }
+    }, this.#options.caps.joinTimeoutMs);
+    timer.unref();
+    conn.onClosed = () => {
+      clearTimeout(timer);
+      socket.off("data", onData);
+    };
+  }
+
   #onClose(conn: Connection, code: number): void {
     try {
-      conn.state = "closed";
+      conn.closed();
+      const left = (this.#perAddress.get(conn.address) ?? 1) - 1;
+      if (left > 0) this.#perAddress.set(conn.address, left);
+      else this.#perAddress.delete(conn.address);
       this.#dispatcher.detach(conn, code === NORMAL_CLOSURE ? "closed" : `closed ${code}`);
       this.#connections.delete(conn);
       if (this.#connections.size === 0) this.#drained?.();
@@ -292,4 +382,25 @@ class ReflectorServer {
       }
     }
   }
+}
+
+/** Answers an upgrade request with a plain HTTP error and closes the socket. */
+function refuse(socket: Duplex, status: number, message: string): void {
+  const reason = status === 429 ? "Too Many Requests" : "Service Unavailable";
+  const body = JSON.stringify({ error: message });
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nRetry-After: 10\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+}
+
+/**
+ * The client's address: the socket's peer, or (behind a trusted reverse proxy) the last
+ * `X-Forwarded-For` entry, the one the proxy itself appended.
+ */
+function clientAddress(req: IncomingMessage, trustProxy: boolean): string {
+  if (trustProxy) {
+    const header = req.headers["x-forwarded-for"];
+    const value = Array.isArray(header) ? header[header.length - 1] : header;
+    const last = value?.split(",").pop()?.trim();
+    if (last) return last;
+  }
+  return req.socket.remoteAddress ?? "?";
 }

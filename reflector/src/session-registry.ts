@@ -1,7 +1,15 @@
+import { CloseCode, ProtocolError } from "@lockstep/protocol";
 import type { Clock } from "./clock";
 import type { Logger } from "./logger";
-import { Session, type SessionAccess, type SnapshotPolicy } from "./session";
+import { KeyedBuckets, TokenBucket } from "./rate-limiter";
+import { Session, type SessionAccess, type SessionLogCaps, type SnapshotPolicy } from "./session";
 import type { SessionStore } from "./storage/index";
+
+/** How fast sessions may be created, whole reflector and per client address. */
+export interface CreationRates {
+  readonly newSessionsPerMinute: number;
+  readonly newSessionsPerAddressPerMinute: number;
+}
 
 /** Options of a {@link SessionRegistry}. */
 export interface SessionRegistryOptions {
@@ -17,6 +25,8 @@ export interface SessionRegistryOptions {
    * if the token is not the slot's. Undefined: sessions start with none.
    */
   readonly startingPoint?: (sessionId: string, slot: string, token: Uint8Array) => Promise<Uint8Array>;
+  /** Caps of every session's log. */
+  readonly caps: SessionLogCaps & CreationRates;
 }
 
 /** What a join says about the session it wants. */
@@ -28,6 +38,8 @@ export interface SessionRequest {
   /** The persistence slot a new session starts from, or empty. */
   readonly slot: string;
   readonly slotToken: Uint8Array;
+  /** The joining client's address (per-address creation rate). */
+  readonly address: string;
 }
 
 /**
@@ -40,9 +52,14 @@ export class SessionRegistry {
   readonly #sessions = new Map<string, Session>();
   readonly #dropTimers = new Map<Session, ReturnType<typeof setTimeout>>();
   readonly #opening = new Map<string, Promise<Session>>();
+  readonly #created: TokenBucket;
+  readonly #createdByAddress: KeyedBuckets;
 
   constructor(options: SessionRegistryOptions) {
     this.#options = options;
+    const { newSessionsPerMinute, newSessionsPerAddressPerMinute } = options.caps;
+    this.#created = new TokenBucket(newSessionsPerMinute / 60, newSessionsPerMinute, options.clock);
+    this.#createdByAddress = new KeyedBuckets(newSessionsPerAddressPerMinute / 60, newSessionsPerAddressPerMinute, options.clock);
   }
 
   /** Number of sessions in memory, including empty ones waiting to be dropped. */
@@ -78,14 +95,18 @@ export class SessionRegistry {
     const { sessionId } = request;
     const store = this.#options.store;
     const stored = store ? await store.load(sessionId) : undefined;
+    if (stored?.recovered) this.#options.logger.warn("storage.recovered", { ...stored.recovered });
     let persisted = stored?.persisted;
     if (!stored) {
+      this.#chargeCreation(request);
       const { startingPoint } = this.#options;
       persisted = request.slot !== "" && startingPoint ? await startingPoint(sessionId, request.slot, request.slotToken) : undefined;
       await store?.create({ sessionId, persistentId: request.persistentId, tps: request.tps, verifier: request.access.verifier, check: request.access.check, createdAt: Date.now() }, persisted);
     }
     const session = new Session({
       sessionId,
+      persistentId: stored?.meta.persistentId ?? request.persistentId,
+      caps: this.#options.caps,
       tps: stored?.meta.tps ?? request.tps,
       clock: this.#options.clock,
       logger: this.#options.logger,
@@ -96,6 +117,7 @@ export class SessionRegistry {
       storage: store && {
         appendEntries: (entries) => store.appendEntries(sessionId, entries),
         putSnapshot: (snapshot) => store.putSnapshot(sessionId, snapshot),
+        readEntries: async () => (await store.load(sessionId))?.entries ?? [],
       },
       persisted,
       restored: stored && { snapshot: stored.snapshot, entries: stored.entries, lastSeq: stored.lastSeq, lastTime: stored.lastTime },
@@ -108,6 +130,22 @@ export class SessionRegistry {
       this.#options.logger.info("session.created", { sessionId, tps: session.tps });
     }
     return session;
+  }
+
+  /**
+   * Takes a token for creating one more session, per address and for the whole reflector.
+   * @throws {ProtocolError} `RateLimited` (this address) or `Overloaded` (everyone) when out of them.
+   */
+  #chargeCreation(request: SessionRequest): void {
+    const { newSessionsPerMinute, newSessionsPerAddressPerMinute } = this.#options.caps;
+    if (!this.#createdByAddress.take(request.address)) {
+      this.#options.logger.warn("session.rate_limited", { sessionId: request.sessionId, address: request.address });
+      throw new ProtocolError(`more than ${newSessionsPerAddressPerMinute} new sessions per minute from your address; retry later`, CloseCode.RateLimited);
+    }
+    if (!this.#created.take()) {
+      this.#options.logger.warn("session.overloaded", { sessionId: request.sessionId, address: request.address });
+      throw new ProtocolError(`the reflector creates at most ${newSessionsPerMinute} sessions per minute; retry with backoff`, CloseCode.Overloaded);
+    }
   }
 
   /** Ids of the sessions in memory. */

@@ -1,6 +1,5 @@
 import {
   MessageType,
-  CloseCode,
   encodeRelay,
   encodeServerMessage,
   encodeTick,
@@ -12,23 +11,39 @@ import {
   type ViewJoinEntry,
 } from "@lockstep/protocol";
 import { createHash, timingSafeEqual } from "node:crypto";
+import { CloseCode } from "@lockstep/protocol";
 import { SessionClock, type Clock } from "./clock";
 import { Outbox, type PersistEntries } from "./outbox";
-import { SnapshotRound } from "./snapshot-round";
+import { SessionLog } from "./session-log";
+import { SessionSnapshots, type SessionSnapshot, type SnapshotPolicy } from "./session-snapshots";
 import type { Logger } from "./logger";
+
+export type { SessionSnapshot, SnapshotPolicy } from "./session-snapshots";
 
 /** A joined client as a session sees it: a view id and a way to send it frames. */
 export interface SessionMember {
   readonly viewId: string;
   /** Sends one encoded frame. Must not throw; a dead member is removed through {@link Session.exit}. */
   send(frame: Uint8Array): void;
+  /** Sends the joiner's Sync (which may be far larger than other frames). */
+  sendSync(frame: Uint8Array): void;
   /** Sends an Error frame and closes the member's socket with `code`. */
   fail(code: number, message: string): void;
+}
+
+/** Caps of one session's log (see `ReflectorCaps`). */
+export interface SessionLogCaps {
+  /** Bytes since the last snapshot: half asks for a snapshot, the cap refuses Sends. */
+  readonly maxLogBytes: number;
+  /** Bytes of the log kept in memory (with storage; without, everything is). */
+  readonly maxLogMemoryBytes: number;
 }
 
 /** Options of a {@link Session}. */
 export interface SessionOptions {
   readonly sessionId: string;
+  /** The public persistentId the session was created with (Joins must name the same). */
+  readonly persistentId?: string;
   /** Ticks per second while the session has members. */
   readonly tps: number;
   readonly clock: Clock;
@@ -39,10 +54,14 @@ export interface SessionOptions {
   readonly access: SessionAccess;
   /** When to take snapshots. */
   readonly snapshots: SnapshotPolicy;
+  /** Log caps; default: unbounded (tests). */
+  readonly caps?: SessionLogCaps;
   /** Durable storage of entries (relayed only once written) and snapshots; none: memory only. */
   readonly storage?: {
     readonly appendEntries: PersistEntries;
     readonly putSnapshot: (snapshot: SessionSnapshot) => Promise<void>;
+    /** The stored entries after the stored snapshot, for joiners when older entries left memory. */
+    readonly readEntries: () => Promise<readonly StreamEntry[]>;
   };
   /** What a restarted reflector loaded from storage, to continue from. */
   readonly restored?: {
@@ -57,30 +76,17 @@ export interface SessionOptions {
   readonly persisted?: Uint8Array;
 }
 
-/** When a session asks its clients for a snapshot, and how long it waits for them. */
-export interface SnapshotPolicy {
-  /** Ask after this many entries since the last snapshot. */
-  readonly everyMessages: number;
-  /** Ask when this much session time (ms) passed since the last snapshot and anything happened. */
-  readonly everyMs: number;
-  /** How long to wait for votes, and then for each elected uploader, in ms. */
-  readonly voteTimeoutMs: number;
-}
-
-/** A snapshot the session keeps: the encrypted state right after entry `seq`. */
-export interface SessionSnapshot {
-  readonly seq: number;
-  readonly time: number;
-  readonly bytes: Uint8Array;
-}
-
 /** A session's admission data, registered by the client that created it. */
 export interface SessionAccess {
   readonly verifier: Uint8Array;
   readonly check: Uint8Array;
 }
 
+/** What {@link Session.join} did: joined, refused (the view id is live), or needs the stored log read first. */
+export type JoinOutcome = "joined" | "taken" | "needs-history";
+
 const EMPTY = new Uint8Array(0);
+const UNBOUNDED: SessionLogCaps = { maxLogBytes: Infinity, maxLogMemoryBytes: Infinity };
 
 /**
  * One session's sequencer: it stamps every entry with the next sequence number and the session
@@ -93,6 +99,8 @@ const EMPTY = new Uint8Array(0);
 export class Session {
   /** The session's id (as sent by its joiners). */
   readonly id: string;
+  /** The public persistentId it was created with ("" if unknown). */
+  readonly persistentId: string;
   /** Ticks per second, fixed when the session was created. */
   readonly tps: number;
   readonly #clock: SessionClock;
@@ -100,14 +108,12 @@ export class Session {
   readonly #onEmpty: (session: Session) => void;
   readonly #access: SessionAccess;
   readonly #policy: SnapshotPolicy;
+  readonly #caps: SessionLogCaps;
   #snapshot: SessionSnapshot | undefined;
-  #round: SnapshotRound | undefined;
-  #roundTimer: ReturnType<typeof setTimeout> | undefined;
-  #sinceSnapshot = 0;
+  readonly #snapshots: SessionSnapshots;
   #lastSnapshotTime = 0;
   readonly #members = new Map<string, SessionMember>();
-  // Until snapshots trim it, the log is every entry since the session was created.
-  readonly #log: StreamEntry[] = [];
+  readonly #log: SessionLog;
   #lastSeq = 0;
   /** Seq of the last entry sent out (stamped entries wait for storage before that). */
   #relayedSeq = 0;
@@ -121,6 +127,7 @@ export class Session {
 
   constructor(options: SessionOptions) {
     this.id = options.sessionId;
+    this.persistentId = options.persistentId ?? "";
     this.tps = options.tps;
     const restored = options.restored;
     this.#clock = new SessionClock(options.clock, restored?.lastTime ?? 0);
@@ -129,9 +136,27 @@ export class Session {
     // Copies: the registered bytes may view a socket's receive buffer.
     this.#access = { verifier: new Uint8Array(options.access.verifier), check: new Uint8Array(options.access.check) };
     this.#policy = options.snapshots;
+    this.#caps = options.caps ?? UNBOUNDED;
     this.#storage = options.storage;
     this.#onBroken = options.onBroken;
     this.#persisted = options.persisted ?? EMPTY;
+    // Without storage nothing could be read back, so everything stays in memory.
+    this.#log = new SessionLog(options.storage ? this.#caps.maxLogMemoryBytes : Infinity, restored?.snapshot?.seq ?? 0);
+    this.#snapshots = new SessionSnapshots({
+      sessionId: this.id,
+      logger: this.#logger,
+      policy: this.#policy,
+      memberIds: () => this.#members.keys(),
+      isMember: (viewId) => this.#members.has(viewId),
+      sendTo: (viewId, frame) => this.#members.get(viewId)?.send(frame),
+      broadcast: (frame) => this.#broadcast(frame),
+      appendRequest: () => {
+        const entry: SnapshotRequestEntry = { type: MessageType.SnapshotRequest, seq: ++this.#lastSeq, time: this.now() };
+        this.#append(entry, encodeServerMessage(entry));
+        return entry;
+      },
+      stored: (snapshot) => this.#stored(snapshot),
+    });
     this.#outbox = new Outbox({
       persist: options.storage?.appendEntries,
       deliver: (frame, entry) => {
@@ -142,10 +167,10 @@ export class Session {
     });
     if (restored) {
       this.#snapshot = restored.snapshot;
-      this.#log.push(...restored.entries);
+      for (const e of restored.entries) this.#log.push(e);
       this.#lastSeq = this.#relayedSeq = restored.lastSeq;
-      this.#sinceSnapshot = restored.entries.length;
       this.#lastSnapshotTime = restored.snapshot?.time ?? 0;
+      this.#log.evict(this.#relayedSeq);
     }
   }
 
@@ -198,15 +223,34 @@ export class Session {
     return this.#members.get(viewId);
   }
 
+  /** Whether `member` is the one that joined first among those present (it uploads persisted data). */
+  isFirst(member: SessionMember): boolean {
+    for (const first of this.#members.values()) return first === member;
+    return false;
+  }
+
+  /** Whether a joiner's Sync needs the log's older entries read back from storage ({@link readHistory}). */
+  get needsHistory(): boolean {
+    return this.#storage !== undefined && this.#log.needsStorage;
+  }
+
+  /** Reads the stored log back (for {@link join} when older entries left memory). */
+  readHistory(): Promise<readonly StreamEntry[]> {
+    return this.#storage ? this.#storage.readEntries() : Promise.resolve([]);
+  }
+
   /**
    * Admits `member`: sends it a `Sync` with the log so far, then stamps its view-join and broadcasts
-   * it to every member including the joiner. Returns `false` (and does nothing) when the view id
-   * is already taken.
+   * it to every member including the joiner. `"taken"` (and nothing done) when the view id is
+   * already live; `"needs-history"` when older entries left memory and `history` (from
+   * {@link readHistory}) does not cover them: read it, then call again.
    */
-  join(member: SessionMember, viewData: Uint8Array): boolean {
-    if (this.#disposed || this.#members.has(member.viewId)) return false;
+  join(member: SessionMember, viewData: Uint8Array, history?: readonly StreamEntry[]): JoinOutcome {
+    if (this.#disposed || this.#members.has(member.viewId)) return "taken";
+    const entries = this.#log.entries(this.#relayedSeq, history);
+    if (entries === undefined) return "needs-history";
     const time = this.now();
-    member.send(
+    member.sendSync(
       encodeServerMessage({
         type: MessageType.Sync,
         sessionId: this.id,
@@ -217,7 +261,7 @@ export class Session {
         // After a snapshot, the state already holds what init made of the persisted data.
         persisted: this.#snapshot === undefined ? this.#persisted : EMPTY,
         auth: this.#access.check,
-        entries: this.#lastSeq === this.#relayedSeq ? this.#log : this.#log.slice(0, this.#log.length - (this.#lastSeq - this.#relayedSeq)),
+        entries,
       }),
     );
     this.#members.set(member.viewId, member);
@@ -226,14 +270,24 @@ export class Session {
     // copy); the log needs bytes of its own.
     const entry: ViewJoinEntry = { type: MessageType.ViewJoin, seq: ++this.#lastSeq, time, viewId: member.viewId, viewData: new Uint8Array(viewData) };
     this.#append(entry, encodeServerMessage(entry));
-    return true;
+    return "joined";
+  }
+
+  /** Whether the log since the last snapshot reached `maxLogBytes`: Sends are refused until a snapshot trims it. */
+  get logFull(): boolean {
+    return this.#log.bytes >= this.#caps.maxLogBytes;
   }
 
   /**
-   * Stamps `payload` and relays it to every member, the sender included. Returns its sequence number.
+   * Stamps `payload` and relays it to every member, the sender included. Returns its sequence
+   * number, or undefined (nothing stamped) when the log is full.
    * `payload` may be a view into a receive buffer: it is copied exactly once, into the outgoing frame.
    */
-  relay(payload: Uint8Array): number {
+  relay(payload: Uint8Array): number | undefined {
+    if (this.logFull) {
+      this.#snapshotSoon();
+      return undefined;
+    }
     const seq = ++this.#lastSeq;
     const time = this.now();
     const frame = encodeRelay(seq, time, payload);
@@ -253,9 +307,7 @@ export class Session {
     this.#members.delete(member.viewId);
     const entry: ViewExitEntry = { type: MessageType.ViewExit, seq: ++this.#lastSeq, time: this.now(), viewId: member.viewId };
     this.#append(entry, encodeServerMessage(entry));
-    // A round still collecting votes stops waiting for a member that left.
-    const round = this.#round;
-    if (round !== undefined && round.majority === undefined && round.forget(member.viewId)) this.#concludeVotes();
+    this.#snapshots.left(member.viewId);
     if (this.#members.size === 0) {
       this.#stopTicks();
       this.#onEmpty(this);
@@ -275,18 +327,26 @@ export class Session {
     this.#append(entry, encodeServerMessage(entry));
   }
 
-  /** Stamps a PersistData entry: the latest data of `slot`, answering the load named `requestSeq`. */
-  appendPersistData(slot: string, requestSeq: number, blob: Uint8Array): void {
-    if (this.#disposed) return;
+  /**
+   * Stamps a PersistData entry: the latest data of `slot`, answering the load named `requestSeq`.
+   * Returns false (nothing stamped) when the log is full.
+   */
+  appendPersistData(slot: string, requestSeq: number, blob: Uint8Array): boolean {
+    if (this.#disposed) return false;
+    if (this.logFull) {
+      this.#snapshotSoon();
+      return false;
+    }
     const entry: PersistDataEntry = { type: MessageType.PersistData, seq: ++this.#lastSeq, time: this.now(), slot, requestSeq, blob };
     this.#append(entry, encodeServerMessage(entry));
+    return true;
   }
 
   /** Stops the ticks and forgets every member, without stamping exits (reflector shutdown). */
   dispose(): void {
     this.#disposed = true;
     this.#stopTicks();
-    this.#clearRoundTimer();
+    this.#snapshots.dispose();
     this.#members.clear();
   }
 
@@ -294,7 +354,8 @@ export class Session {
     this.#log.push(entry);
     this.#sentSinceTick = true;
     this.#outbox.push(entry, frame);
-    if (++this.#sinceSnapshot >= this.#policy.everyMessages && this.#round === undefined) this.requestSnapshot();
+    this.#log.evict(this.#relayedSeq);
+    if (this.#log.length >= this.#policy.everyMessages || this.#log.bytes >= this.#caps.maxLogBytes / 2) this.#snapshotSoon();
   }
 
   /** The latest snapshot, if any. */
@@ -307,100 +368,54 @@ export class Session {
     return this.#log.length;
   }
 
+  /** Bytes of the log since the latest snapshot. */
+  get logBytes(): number {
+    return this.#log.bytes;
+  }
+
   /**
    * Appends a SnapshotRequest entry: every member snapshots right after it and votes. Returns its
    * seq, or undefined if there is nobody to ask or a round is under way.
    */
   requestSnapshot(): number | undefined {
-    if (this.#members.size === 0 || this.#round !== undefined || this.#disposed) return undefined;
-    const entry: SnapshotRequestEntry = { type: MessageType.SnapshotRequest, seq: ++this.#lastSeq, time: this.now() };
-    this.#round = new SnapshotRound(entry.seq, entry.time, this.#members.keys());
-    this.#append(entry, encodeServerMessage(entry));
-    this.#setRoundTimer(() => this.#concludeVotes());
-    return entry.seq;
+    if (this.#members.size === 0 || this.#disposed) return undefined;
+    return this.#snapshots.request();
+  }
+
+  #snapshotSoon(): void {
+    if (!this.#snapshots.active) this.requestSnapshot();
   }
 
   /** A member's vote for the snapshot at `seq`. */
   vote(member: SessionMember, seq: number, hash: Uint8Array): void {
-    const round = this.#round;
-    if (round === undefined || round.seq !== seq || round.majority !== undefined) return;
-    if (round.vote(member.viewId, hash)) this.#concludeVotes();
+    this.#snapshots.vote(member.viewId, seq, hash);
   }
 
-  /** A member's upload of the snapshot at `seq`. Kept only if its hash is the majority's. */
-  upload(member: SessionMember, seq: number, hash: Uint8Array, bytes: Uint8Array): boolean {
-    const round = this.#round;
-    if (round === undefined || !round.accepts(seq, hash)) {
-      this.#logger.warn("snapshot.rejected", { sessionId: this.id, viewId: member.viewId, seq, expected: round?.seq });
-      return false;
-    }
-    this.#clearRoundTimer();
-    this.#round = undefined;
-    this.#snapshot = { seq, time: round.time, bytes: new Uint8Array(bytes) };
-    let trim = 0;
-    while (trim < this.#log.length && this.#log[trim]!.seq <= seq) trim++;
-    this.#log.splice(0, trim);
-    this.#sinceSnapshot = this.#log.length;
-    this.#lastSnapshotTime = round.time;
-    this.#logger.info("snapshot.stored", { sessionId: this.id, seq, bytes: bytes.length, viewId: member.viewId, logKept: this.#log.length });
-    this.#storage?.putSnapshot(this.#snapshot).catch((error: unknown) => {
+  /**
+   * A chunk of a member's snapshot upload (a whole SnapshotUpload is one chunk). Kept only from
+   * the elected uploader, for the round's seq and majority hash.
+   * @throws {ProtocolError} if the elected uploader's chunks do not continue its upload.
+   */
+  uploadChunk(member: SessionMember, seq: number, hash: Uint8Array, total: number, offset: number, data: Uint8Array): boolean {
+    return this.#snapshots.chunk(member.viewId, seq, hash, total, offset, data) !== undefined;
+  }
+
+  #stored(snapshot: SessionSnapshot): void {
+    this.#snapshot = snapshot;
+    this.#log.trim(snapshot.seq);
+    this.#lastSnapshotTime = snapshot.time;
+    this.#logger.info("snapshot.stored", { sessionId: this.id, seq: snapshot.seq, bytes: snapshot.bytes.length, logKept: this.#log.length });
+    this.#storage?.putSnapshot(snapshot).catch((error: unknown) => {
       // The log still holds every entry since the previous stored snapshot: nothing is lost.
-      this.#logger.error("storage.snapshot.failed", { sessionId: this.id, seq, error });
+      this.#logger.error("storage.snapshot.failed", { sessionId: this.id, seq: snapshot.seq, error });
     });
     // Under load, the entries that arrived during this round may already call for the next one.
     if (this.#snapshotDue()) this.requestSnapshot();
-    return true;
   }
 
   #snapshotDue(): boolean {
-    if (this.#round !== undefined || this.#sinceSnapshot === 0) return false;
-    return this.#sinceSnapshot >= this.#policy.everyMessages || this.now() - this.#lastSnapshotTime >= this.#policy.everyMs;
-  }
-
-  #concludeVotes(): void {
-    const round = this.#round;
-    if (round === undefined) return;
-    this.#clearRoundTimer();
-    const decision = round.decide();
-    if (decision === undefined) {
-      this.#logger.warn("snapshot.abandoned", { sessionId: this.id, seq: round.seq, reason: "no votes" });
-      this.#round = undefined;
-      return;
-    }
-    if (decision.counts.size > 1) {
-      this.#logger.warn("snapshot.divergence", { sessionId: this.id, seq: round.seq, votes: [...decision.counts.values()].sort((a, b) => b - a) });
-      this.#broadcast(encodeServerMessage({ type: MessageType.Divergence, seq: round.seq, hash: Buffer.from(decision.majority, "hex") }));
-    }
-    this.#askForUpload();
-  }
-
-  #askForUpload(): void {
-    const round = this.#round;
-    if (round === undefined) return;
-    const viewId = round.elect((id) => this.#members.has(id));
-    if (viewId === undefined) {
-      this.#logger.warn("snapshot.abandoned", { sessionId: this.id, seq: round.seq, reason: "no uploader" });
-      this.#round = undefined;
-      return;
-    }
-    this.#members.get(viewId)!.send(encodeServerMessage({ type: MessageType.UploadRequest, seq: round.seq }));
-    this.#setRoundTimer(() => this.#askForUpload());
-  }
-
-  #setRoundTimer(fn: () => void): void {
-    this.#clearRoundTimer();
-    this.#roundTimer = setTimeout(() => {
-      try {
-        fn();
-      } catch (error) {
-        this.#logger.error("snapshot.failed", { sessionId: this.id, error });
-      }
-    }, this.#policy.voteTimeoutMs);
-  }
-
-  #clearRoundTimer(): void {
-    if (this.#roundTimer !== undefined) clearTimeout(this.#roundTimer);
-    this.#roundTimer = undefined;
+    if (this.#snapshots.active || this.#log.length === 0) return false;
+    return this.#log.length >= this.#policy.everyMessages || this.#log.bytes >= this.#caps.maxLogBytes / 2 || this.now() - this.#lastSnapshotTime >= this.#policy.everyMs;
   }
 
   #broadcast(frame: Uint8Array): void {
@@ -421,7 +436,6 @@ export class Session {
 
   #tick(): void {
     try {
-      // An entry carries its time, so a tick right after one would tell clients nothing new.
       if (this.#snapshotDue()) this.requestSnapshot();
       // An entry carries its time; and a tick must never overtake an entry still being stored.
       if (this.#sentSinceTick || this.#outbox.pending) {

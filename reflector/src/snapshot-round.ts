@@ -9,6 +9,7 @@ export class SnapshotRound {
   readonly #votes = new Map<string, string>(); // viewId → hash (hex), in arrival order
   #majority: string | undefined;
   #asked = new Set<string>();
+  #uploader: string | undefined;
 
   constructor(seq: number, time: number, members: Iterable<string>) {
     this.seq = seq;
@@ -61,10 +62,17 @@ export class SnapshotRound {
     for (const [viewId, hash] of this.#votes) {
       if (hash === this.#majority && !this.#asked.has(viewId) && isMember(viewId)) {
         this.#asked.add(viewId);
+        this.#uploader = viewId;
         return viewId;
       }
     }
+    this.#uploader = undefined;
     return undefined;
+  }
+
+  /** The member elected last (the only one whose upload is accepted), if any. */
+  get uploader(): string | undefined {
+    return this.#uploader;
   }
 
   /** Whether an upload of `hash` for this round is acceptable. */

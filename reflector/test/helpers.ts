@@ -14,6 +14,11 @@ import {
 } from "@lockstep/protocol";
 import { silentLogger, startReflector, type Reflector, type ReflectorOptions } from "@lockstep/reflector";
 
+/** The persistentId tests give a session when they do not choose one: derived from its id, the same for every Join. */
+export function sessionPersistentId(sessionId: string): string {
+  return toBase64Url(createHash("sha256").update(`test-persistent/${sessionId}`).digest());
+}
+
 /** A fresh random wire id (43 base64url characters, like a SHA-256). */
 export function randomId(): string {
   return toBase64Url(randomBytes(32));
@@ -125,10 +130,12 @@ export class TestClient {
   /** Sends a Join and waits for the Sync and this client's own ViewJoin. */
   async join(options: Partial<JoinOptions> = {}): Promise<{ sync: SyncMessage; viewJoin: ViewJoinEntry; viewId: string }> {
     const viewId = options.viewId ?? randomId();
+    const sessionId = options.sessionId ?? randomId();
     this.send({
       type: MessageType.Join,
-      sessionId: options.sessionId ?? randomId(),
-      persistentId: options.persistentId ?? randomId(),
+      sessionId,
+      // Every Join of a session names the persistentId it was created with (a real client's is H(appId/name)).
+      persistentId: options.persistentId ?? sessionPersistentId(sessionId),
       viewId,
       tps: options.tps ?? 20,
       auth: options.auth ?? testAuth(),

@@ -3,7 +3,7 @@ import { connect } from "node:net";
 import { WebSocket } from "ws";
 import { CloseCode, MessageType, encodeClientMessage } from "@lockstep/protocol";
 import { startReflector, createConsoleLogger, silentLogger } from "@lockstep/reflector";
-import { Harness, TestClient, bytes, randomId, testAuth } from "./helpers";
+import { Harness, TestClient, bytes, randomId, sessionPersistentId, testAuth } from "./helpers";
 
 const h = new Harness();
 afterEach(() => h.teardown());
@@ -86,7 +86,7 @@ test("a client that stops answering pings is dropped by the heartbeat with Timeo
   const closed = new Promise<number>((resolve) => deaf.on("close", (code) => resolve(code)));
   await new Promise((resolve) => deaf.once("open", resolve));
   const viewId = randomId();
-  deaf.send(encodeClientMessage({ type: MessageType.Join, sessionId, persistentId: randomId(), viewId, tps: 20, auth: testAuth(), viewData: new Uint8Array(0) }));
+  deaf.send(encodeClientMessage({ type: MessageType.Join, sessionId, persistentId: sessionPersistentId(sessionId), viewId, tps: 20, auth: testAuth(), viewData: new Uint8Array(0) }));
   expect(await a.nextOf(MessageType.ViewExit)).toMatchObject({ viewId });
   expect(await closed).toBe(CloseCode.Timeout);
   a.send({ type: MessageType.Ping, id: 7 });

@@ -10,6 +10,9 @@ class FakeMember implements SessionMember {
     this.raw.push(frame);
     this.frames.push(decodeServerMessage(frame));
   }
+  sendSync(frame: Uint8Array): void {
+    this.send(frame);
+  }
   failed: Array<[number, string]> = [];
   fail(code: number, message: string): void {
     this.failed.push([code, message]);
@@ -32,7 +35,7 @@ afterEach(() => {
 test("join syncs the log, then stamps and broadcasts the view-join", () => {
   const s = make();
   const a = new FakeMember("a");
-  expect(s.join(a, Uint8Array.of(9))).toBe(true);
+  expect(s.join(a, Uint8Array.of(9))).toBe("joined");
   expect(a.frames.map((f) => f.type)).toEqual([MessageType.Sync, MessageType.ViewJoin]);
   expect(a.frames[1]).toMatchObject({ seq: 1, time: 0, viewId: "a" });
   now += 5.7;
@@ -40,7 +43,7 @@ test("join syncs the log, then stamps and broadcasts the view-join", () => {
   s.join(b, new Uint8Array(0));
   expect(b.frames[0]).toMatchObject({ type: MessageType.Sync, seq: 1, time: 5, entries: [{ type: MessageType.ViewJoin, viewId: "a" }] });
   expect(a.frames[2]).toEqual(b.frames[1]);
-  expect(s.join(new FakeMember("a"), new Uint8Array(0))).toBe(false);
+  expect(s.join(new FakeMember("a"), new Uint8Array(0))).toBe("taken");
   s.dispose();
 });
 

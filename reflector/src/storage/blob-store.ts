@@ -34,6 +34,11 @@ export interface BlobStore {
   list(prefix: string): Promise<string[]>;
   /** Waits for operations in flight, then releases resources. Later calls fail with a {@link StorageError}. */
   close(): Promise<void>;
+  /**
+   * Where the bytes live, for messages to an operator: the directory of the filesystem adapter,
+   * the table and server of the PostgreSQL one. Optional; never parsed.
+   */
+  readonly location?: string;
 }
 
 /** Longest key accepted, in characters. */

@@ -1,18 +1,9 @@
-import { MessageType, type StreamEntry } from "@lockstep/protocol";
+import type { StreamEntry } from "@lockstep/protocol";
 import { checkKey } from "./blob-store";
 import { StorageError } from "./errors";
-import { isCount, type StoredSessionMeta } from "./records";
+import { isCount, isStoredEntryType, type StoredSessionMeta } from "./records";
 
 // Validation of what callers hand to SessionStore, so bad input fails before anything is written.
-
-const ENTRY_TYPES: ReadonlySet<number> = new Set([
-  MessageType.Relay,
-  MessageType.ViewJoin,
-  MessageType.ViewExit,
-  MessageType.SnapshotRequest,
-  MessageType.Persisted,
-  MessageType.PersistData,
-]);
 
 /** Returns `sessionId` if it can be one key segment, else throws a {@link StorageError}. */
 export function checkSessionId(sessionId: string): string {
@@ -45,7 +36,7 @@ export function checkAppend(id: string, lastSeq: number, minTime: number, entrie
   let previousTime = minTime;
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i] as StreamEntry;
-    const problem = !ENTRY_TYPES.has(e.type)
+    const problem = !isStoredEntryType(e.type)
       ? `has unknown type ${String(e.type)}`
       : e.seq !== expected
         ? `has seq ${String(e.seq)}, expected ${expected}: entries must continue the stored log without gaps (load() the session to learn its lastSeq)`

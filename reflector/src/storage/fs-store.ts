@@ -67,6 +67,10 @@ class FsStore implements BlobStore {
     this.#root = root;
   }
 
+  get location(): string {
+    return this.#root;
+  }
+
   get(key: string): Promise<Uint8Array | undefined> {
     return this.#track(async () => {
       const { file } = this.#paths(key);
@@ -230,6 +234,13 @@ function isMissing(error: unknown): boolean {
 
 function ioError(verb: string, key: string, path: string, cause: unknown): StorageError {
   const code = codeOf(cause);
-  const hint = code === "ENOSPC" ? "free disk space" : code === "EACCES" || code === "EPERM" ? "fix the permissions of the storage directory" : "check the storage directory and the disk";
+  const hint =
+    code === "ENOSPC"
+      ? "free disk space"
+      : code === "EACCES" || code === "EPERM"
+        ? "fix the permissions of the storage directory (the reflector's user must be able to write it)"
+        : code === "EROFS"
+          ? "the file system is mounted read-only: remount it read-write or use another directory"
+          : "check the storage directory and the disk";
   return new StorageError(`cannot ${verb} ${JSON.stringify(key)} at ${path} (${code}); ${hint}, then retry`, { cause, key });
 }

@@ -7,13 +7,15 @@
 export type { BlobStore } from "./blob-store";
 export { MAX_KEY_LENGTH, MAX_SEGMENT_LENGTH } from "./blob-store";
 export { checkKey, checkPrefix } from "./blob-store";
-export { StorageError } from "./errors";
+export { StorageError, SessionDamagedError, isDamaged, findDamage } from "./errors";
+export { checkWritable } from "./writable";
 export { createMemoryStore } from "./memory-store";
 export { createFsStore } from "./fs-store";
 export { createPostgresStore, DEFAULT_POSTGRES_TABLE, DEFAULT_POSTGRES_CONNECT_TIMEOUT_MS } from "./pg-store";
 export type { PostgresStoreOptions } from "./pg-store";
 export { SessionStore, DEFAULT_RETENTION_MS } from "./session-store";
 export type { StoredSession, SessionStoreOptions } from "./session-store";
+export type { SessionRecovery } from "./log";
 export type { StoredSessionMeta, StoredSnapshot } from "./records";
 export { PersistStore, DEFAULT_PERSIST_VERSIONS } from "./persist-store";
 export type { PersistVersion, PersistVersionInfo, PersistRecord, PersistStoreOptions } from "./persist-store";

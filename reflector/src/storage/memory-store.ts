@@ -15,6 +15,7 @@ export function createMemoryStore(): BlobStore {
 }
 
 class MemoryStore implements BlobStore {
+  readonly location = "memory";
   readonly #values = new Map<string, Uint8Array>();
   #closed = false;
 

@@ -160,6 +160,10 @@ class PostgresStore implements BlobStore {
     this.#target = target;
   }
 
+  get location(): string {
+    return `PostgreSQL table "${this.#table}" at ${this.#target}`;
+  }
+
   get(key: string): Promise<Uint8Array | undefined> {
     return this.#track("read", key, async () => {
       checkKey(key);

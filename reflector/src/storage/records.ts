@@ -1,10 +1,11 @@
-import { Reader, Writer, decodeEntries, encodeEntries, type StreamEntry } from "@lockstep/protocol";
-import { StorageError } from "./errors";
+import { MessageType, Reader, Writer, decodeEntries, encodeEntries, type StreamEntry } from "@lockstep/protocol";
+import { SessionDamagedError, StorageError } from "./errors";
 
 /**
  * Encoders and decoders of the records {@link SessionStore} keeps in a {@link BlobStore}. Each
- * decoder validates its input and throws a {@link StorageError} naming the key, so corrupt data is
- * reported, never used.
+ * decoder validates its input and throws a {@link SessionDamagedError} naming the key, so corrupt
+ * data is reported, never used. Log segments are the exception: {@link decodeSegmentPrefix} returns
+ * what is sound, so that the log can recover from a damaged tail (see `log.ts`).
  */
 
 /** What the session's first client registered, stored once at creation. */
@@ -38,12 +39,23 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
-/** Throws a {@link StorageError} for a bad stored record, saying what to do about it. */
-export function corrupt(key: string, problem: string, cause?: unknown): StorageError {
-  return new StorageError(
-    `stored record ${JSON.stringify(key)} is corrupt: ${problem}. Restore it from a backup, or delete the session's keys to drop the session.`,
-    { key, cause },
-  );
+const SESSION_KEY = /^sessions\/([^/]+)\//;
+const PERSIST_KEY = /^persist\/([^/]+)\//;
+
+/**
+ * The {@link SessionDamagedError} for a bad stored record under `key`, saying what the operator can
+ * do about it: damaged data never heals by retrying, so the message is for whoever runs the reflector.
+ */
+export function corrupt(key: string, problem: string, cause?: unknown): SessionDamagedError {
+  const session = SESSION_KEY.exec(key)?.[1];
+  const slot = PERSIST_KEY.exec(key)?.[1];
+  const remedy =
+    session !== undefined
+      ? `Session ${session} cannot be loaded until this is repaired: restore its keys (sessions/${session}/) from a backup, or delete them and activity/${session} to drop the session`
+      : slot !== undefined
+        ? `Restore it from a backup, or delete this key to drop that version (\`lockstep-reflector persist list ${slot}\` shows the versions kept, \`persist rollback\` makes an older one the newest)`
+        : "Restore it from a backup, or delete it";
+  return new SessionDamagedError(`stored record ${JSON.stringify(key)} is corrupt: ${problem}. ${remedy}.`, { key, cause, sessionId: session });
 }
 
 /** Whether `n` is a non-negative safe integer (seqs, times, wall-clock ms). */
@@ -129,18 +141,101 @@ export function encodeSegment(entries: readonly StreamEntry[]): Uint8Array {
   return out;
 }
 
-/** Decodes {@link encodeSegment}'s output stored under `key`; at least one entry. */
-export function decodeSegment(key: string, record: Uint8Array): StreamEntry[] {
-  if (record[0] !== SEGMENT_TAG) throw corrupt(key, "it is not a log segment");
-  if (record[1] !== SEGMENT_FORMAT) throw corrupt(key, `unknown log segment format ${String(record[1])} (this reflector reads format ${SEGMENT_FORMAT})`);
-  let entries: StreamEntry[];
-  try {
-    entries = decodeEntries(record.subarray(2));
-  } catch (cause) {
-    throw corrupt(key, `its entries do not decode (${cause instanceof Error ? cause.message : String(cause)})`, cause);
+/** A log segment as far as it could be read: its entries up to the first damaged one, and what was wrong. */
+export interface SegmentPrefix {
+  /** The entries that decode, in stored order (seqs are not checked here). */
+  readonly entries: StreamEntry[];
+  /** Why the rest could not be read, or `undefined` if the whole segment is sound. */
+  readonly problem: string | undefined;
+}
+
+/**
+ * Decodes {@link encodeSegment}'s output stored under `key` as far as it is sound: every entry up to
+ * the first one that does not decode, so a damaged segment still yields its valid prefix.
+ * @throws {SessionDamagedError} if it is a segment of a format this reflector does not read: that
+ *   may be a newer reflector's data, which must not be taken for damage and cut short.
+ */
+export function decodeSegmentPrefix(key: string, record: Uint8Array): SegmentPrefix {
+  if (record.length === 0) return { entries: [], problem: "it is empty" };
+  if (record[0] !== SEGMENT_TAG) return { entries: [], problem: "it is not a log segment" };
+  if (record.length === 1) return { entries: [], problem: "it is truncated after its tag" };
+  if (record[1] !== SEGMENT_FORMAT) {
+    throw corrupt(key, `unknown log segment format ${String(record[1])} (this reflector reads format ${SEGMENT_FORMAT}); if a newer reflector wrote it, run that one`);
   }
-  if (entries.length === 0) throw corrupt(key, "it holds no entries");
-  return entries;
+  const body = record.subarray(2);
+  try {
+    const entries = decodeEntries(body);
+    return { entries, problem: entries.length === 0 ? "it holds no entries" : undefined };
+  } catch {
+    // Slow path, only for damaged segments: find where the damage starts.
+    return decodeEntryByEntry(body);
+  }
+}
+
+type Field = "uint" | "bytes";
+
+/**
+ * The fields after the type byte of each entry type the log stores, as the protocol writes them
+ * (`writeEntryBody`: strings are length-prefixed bytes too). Only used to find where one entry ends
+ * in a damaged segment; the protocol's own decoder then validates that entry, so a mistake here can
+ * only make recovery stop early, never accept a bad entry. These are also the only types appends
+ * accept ({@link isStoredEntryType}), so the log never holds a type this table does not frame.
+ */
+const ENTRY_FIELDS: ReadonlyMap<number, readonly Field[]> = new Map<number, readonly Field[]>([
+  [MessageType.Relay, ["uint", "uint", "bytes"]],
+  [MessageType.ViewJoin, ["uint", "uint", "bytes", "bytes"]],
+  [MessageType.ViewExit, ["uint", "uint", "bytes"]],
+  [MessageType.SnapshotRequest, ["uint", "uint"]],
+  [MessageType.Persisted, ["uint", "uint", "bytes", "uint", "uint", "bytes"]],
+  [MessageType.PersistData, ["uint", "uint", "bytes", "uint", "bytes"]],
+]);
+
+/** Whether the log stores entries of `type`. */
+export function isStoredEntryType(type: number): boolean {
+  return ENTRY_FIELDS.has(type);
+}
+
+function decodeEntryByEntry(body: Uint8Array): SegmentPrefix {
+  const r = new Reader(body);
+  let count: number;
+  try {
+    count = r.varUint();
+  } catch {
+    return { entries: [], problem: "its entry count is truncated" };
+  }
+  const entries: StreamEntry[] = [];
+  for (let i = 0; i < count; i++) {
+    const start = r.offset;
+    try {
+      skipEntry(r);
+      entries.push(decodeOneEntry(body.subarray(start, r.offset)));
+    } catch (cause) {
+      return { entries, problem: `entry ${i} of the ${count} it claims does not decode (${cause instanceof Error ? cause.message : String(cause)})` };
+    }
+  }
+  if (entries.length === 0) return { entries, problem: "it holds no entries" };
+  if (r.remaining > 0) return { entries, problem: `${r.remaining} unexpected bytes follow its ${count} entries` };
+  // Every entry decoded on its own, so the segment should have as a whole: report it rather than trust either.
+  return { entries, problem: "its entries decode one by one but not as a whole" };
+}
+
+/** Moves `r` past one entry (type byte and fields); throws if it runs past the end or the type is unknown. */
+function skipEntry(r: Reader): void {
+  const type = r.u8();
+  const fields = ENTRY_FIELDS.get(type);
+  if (fields === undefined) throw new StorageError(`unknown entry type 0x${type.toString(16).padStart(2, "0")}`);
+  for (const field of fields) {
+    if (field === "uint") r.varUint();
+    else r.bytes();
+  }
+}
+
+/** Decodes exactly one entry (type byte and body) with the protocol's decoder. */
+function decodeOneEntry(bytes: Uint8Array): StreamEntry {
+  const list = new Uint8Array(bytes.length + 1);
+  list[0] = 1; // varUint entry count
+  list.set(bytes, 1);
+  return decodeEntries(list)[0] as StreamEntry;
 }
 
 /** Encodes a last-activity record: wall-clock ms as decimal ASCII. */

@@ -23,6 +23,10 @@
  *   wholly at or below the snapshot are skipped by load() and removed by the next snapshot.
  * - deletion removes meta first (the session is gone), then the rest, then activity; an activity
  *   record without meta is an orphan that collectGarbage() removes once it is old.
+ * - load() cuts a log whose tail is damaged back to its last good entry, in a crash-safe order (see
+ *   log.ts, which also says why that loses only unacknowledged entries after a torn write). Any
+ *   other damage (meta, snapshot, a damaged or missing segment before good ones) is a
+ *   SessionDamagedError: permanent until the operator restores or deletes the session's keys.
  *
  * One process writes a given store at a time: lastSeq is cached in memory per session.
  */
@@ -31,11 +35,10 @@ import type { BlobStore } from "./blob-store";
 import { checkAppend, checkMeta, checkSessionId } from "./checks";
 import { StorageError } from "./errors";
 import { KeyedQueue, mapLimit } from "./keyed-queue";
+import { parseSegmentKeys, readLog, type Segment, type SessionRecovery } from "./log";
 import {
-  corrupt,
   decodeActivity,
   decodeMeta,
-  decodeSegment,
   decodeSnapshot,
   encodeActivity,
   encodeMeta,
@@ -58,6 +61,11 @@ export interface StoredSession {
   readonly lastTime: number;
   /** The persisted data the session started from (opaque), or empty. */
   readonly persisted: Uint8Array;
+  /**
+   * Set when the log's tail was damaged and loading cut it back to the last good entry: what was
+   * lost, for the caller to log. `undefined` when nothing was lost.
+   */
+  readonly recovered?: SessionRecovery;
 }
 
 /** Options of a {@link SessionStore}. */
@@ -72,7 +80,8 @@ export interface SessionStoreOptions {
 export const DEFAULT_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
 
 const SEQ_DIGITS = 16;
-const SEQ_NAME = /^[0-9]{16}$/;
+/** What {@link SessionStore}'s read returns when the log's tail needs a repair it was not allowed to make. */
+const REPAIR = Symbol("repair");
 /** How many blobs collectGarbage() and sessionIds() read at once. */
 const SCAN_CONCURRENCY = 8;
 
@@ -116,6 +125,8 @@ export class SessionStore {
   readonly #retentionMs: number;
   readonly #tails = new Map<string, Tail>();
   readonly #loading = new Map<string, Promise<StoredSession | undefined>>();
+  /** Recoveries made by a read that was not a load() (an append before any load): the next load() reports them. */
+  readonly #unreported = new Map<string, SessionRecovery>();
   /** Serializes create, load, snapshot, touch and delete per session. */
   readonly #maintenance = new KeyedQueue();
   /** Serializes appends per session, apart from maintenance so a snapshot's trimming never delays them. */
@@ -154,15 +165,29 @@ export class SessionStore {
   /**
    * Loads everything a restarted reflector needs to continue the session: meta, snapshot and the
    * entries after it (entries at or below the snapshot's seq are dropped).
+   *
+   * A log whose tail is damaged (the last segments truncated, garbage, or with wrong seqs or times,
+   * and nothing valid after the damage) is cut back to its last good entry, durably, and the result
+   * says what was lost in {@link StoredSession.recovered}.
    * @returns `undefined` if the session is not stored.
-   * @throws {StorageError} naming the key, if stored data is corrupt or the log has a gap.
+   * @throws {SessionDamagedError} naming the key, if the meta, snapshot or a log segment before good
+   *   ones is damaged, or the log has a gap: permanent, see {@link isDamaged}.
+   * @throws {StorageError} if storage cannot be read (may be transient).
    */
   async load(sessionId: string): Promise<StoredSession | undefined> {
     const id = checkSessionId(sessionId);
     return this.#maintenance.run(id, async () => {
-      const loaded = await this.#read(id);
-      if (loaded !== undefined && !this.#tails.has(id)) this.#tails.set(id, tailOf(loaded));
-      return loaded;
+      // A live session's log is read back for joiners too, so reading must not hold its appends up
+      // (puts are atomic: a concurrent append cannot look like damage). Only a repair holds them,
+      // and reads again first, so it never races an append.
+      let loaded = await this.#read(id, false);
+      if (loaded === REPAIR) loaded = await this.#appends.run(id, () => this.#read(id, true));
+      if (loaded === undefined || loaded === REPAIR) return undefined;
+      const recovered = loaded.recovered ?? this.#unreported.get(id);
+      this.#unreported.delete(id);
+      // After a recovery the stored log ends earlier than any tail cached before the damage.
+      if (loaded.recovered !== undefined || !this.#tails.has(id)) this.#tails.set(id, tailOf(loaded));
+      return recovered === undefined ? loaded : { ...loaded, recovered };
     });
   }
 
@@ -273,11 +298,13 @@ export class SessionStore {
     if (cached !== undefined) return cached;
     let pending = this.#loading.get(id);
     if (pending === undefined) {
-      pending = this.#read(id).finally(() => this.#loading.delete(id));
+      // No append can be in flight: appends need this tail first. So the read may repair at once.
+      pending = this.#read(id, true).then((read) => (read === REPAIR ? undefined : read)).finally(() => this.#loading.delete(id));
       this.#loading.set(id, pending);
     }
     const loaded = await pending;
     if (loaded === undefined) throw unknownSession(id);
+    if (loaded.recovered !== undefined) this.#unreported.set(id, loaded.recovered);
     // Another caller may have filled the cache meanwhile; its tail is at least as new as ours.
     let tail = this.#tails.get(id);
     if (tail === undefined) {
@@ -287,56 +314,32 @@ export class SessionStore {
     return tail;
   }
 
-  async #read(id: string): Promise<StoredSession | undefined> {
+  /** Reads a session; with `repair` false, a damaged log tail returns {@link REPAIR} instead of being cut. */
+  async #read(id: string, repair: boolean): Promise<StoredSession | undefined | typeof REPAIR> {
     const metaBytes = await this.#store.get(metaKey(id));
     if (metaBytes === undefined) return undefined;
     const meta = decodeMeta(metaKey(id), metaBytes, id);
     const snapshotBytes = await this.#store.get(snapshotKey(id));
     const snapshot = snapshotBytes === undefined ? undefined : decodeSnapshot(snapshotKey(id), snapshotBytes);
     const persisted = (await this.#store.get(persistedKey(id))) ?? new Uint8Array(0);
-    const segments = parseSegmentKeys(id, await this.#store.list(logPrefix(id)), true);
-    const start = (snapshot?.seq ?? 0) + 1;
-    const entries: StreamEntry[] = [];
-    let expected = start;
-    let previousTime: number | undefined;
-    for (let i = 0; i < segments.length; i++) {
-      const { key, first } = segments[i] as Segment;
-      const next = segments[i + 1];
-      // Wholly covered by the snapshot: a trim interrupted by a crash left it behind.
-      if (next !== undefined && next.first <= start) continue;
-      if (first > expected) {
-        throw corrupt(key, `the log jumps from seq ${expected - 1} to ${first}, so entries are missing`);
-      }
-      const bytes = await this.#store.get(key);
-      if (bytes === undefined) throw corrupt(key, "it was listed but could not be read");
-      const decoded = decodeSegment(key, bytes);
-      for (let j = 0; j < decoded.length; j++) {
-        const entry = decoded[j] as StreamEntry;
-        if (entry.seq !== first + j) throw corrupt(key, `entry ${j} has seq ${entry.seq}, expected ${first + j}`);
-        if (entry.seq < start) continue;
-        if (entry.seq !== expected) throw corrupt(key, `it overlaps the previous segment at seq ${entry.seq}`);
-        if (previousTime !== undefined && entry.time < previousTime) {
-          throw corrupt(key, `time goes backwards at seq ${entry.seq} (${entry.time} < ${previousTime})`);
-        }
-        entries.push(entry);
-        previousTime = entry.time;
-        expected++;
-      }
-    }
-    const lastEntry = entries[entries.length - 1];
+    const segments = parseSegmentKeys(logPrefix(id), await this.#store.list(logPrefix(id)), true);
+    const log = await readLog(this.#store, id, segments, (snapshot?.seq ?? 0) + 1, repair);
+    if (log === undefined) return REPAIR;
+    const lastEntry = log.entries[log.entries.length - 1];
     return {
       meta,
       snapshot,
-      entries,
-      lastSeq: expected - 1,
+      entries: log.entries,
+      lastSeq: log.lastSeq,
       lastTime: lastEntry?.time ?? snapshot?.time ?? 0,
       persisted,
+      ...(log.recovery === undefined ? {} : { recovered: log.recovery }),
     };
   }
 
   /** Deletes segments wholly at or below `snapshotSeq`, oldest first. */
   async #trim(id: string, snapshotSeq: number, tail: Tail): Promise<void> {
-    const segments = parseSegmentKeys(id, await this.#store.list(logPrefix(id)), false);
+    const segments = parseSegmentKeys(logPrefix(id), await this.#store.list(logPrefix(id)), false);
     for (let i = 0; i < segments.length; i++) {
       const { key } = segments[i] as Segment;
       const next = segments[i + 1];
@@ -350,29 +353,11 @@ export class SessionStore {
   /** Removes a session: meta first (it no longer exists), then its other keys, then its activity record. */
   async #delete(id: string): Promise<void> {
     this.#tails.delete(id);
+    this.#unreported.delete(id);
     await this.#store.delete(metaKey(id));
     for (const key of await this.#store.list(sessionPrefix(id))) await this.#store.delete(key);
     await this.#store.delete(activityKey(id));
   }
-}
-
-interface Segment {
-  readonly key: string;
-  readonly first: number;
-}
-
-/** Log segment keys with their first seq, in seq order. Unexpected names are corrupt (`strict`) or skipped. */
-function parseSegmentKeys(id: string, keys: readonly string[], strict: boolean): Segment[] {
-  const prefix = logPrefix(id);
-  const segments: Segment[] = [];
-  for (const key of keys) {
-    const name = key.slice(prefix.length);
-    const first = SEQ_NAME.test(name) ? Number(name) : 0;
-    if (first >= 1 && Number.isSafeInteger(first)) segments.push({ key, first });
-    else if (strict) throw corrupt(key, `a log segment's name must be its first seq as ${SEQ_DIGITS} digits`);
-  }
-  // Zero-padding makes key order seq order already; sort anyway so a foreign adapter's order cannot matter.
-  return segments.sort((a, b) => a.first - b.first);
 }
 
 function tailOf(session: StoredSession): Tail {
