@@ -25,24 +25,32 @@ test("?debug=session prints the session's identity in the browser console", asyn
     const s = (window as unknown as { session: { id: string; persistentId: string; versionId: string; viewId: string } }).session;
     return { id: s.id, persistentId: s.persistentId, versionId: s.versionId, viewId: s.viewId };
   });
-  expect(joining).toBe(`log: [Lockstep] Joining session (sessionId: ${ids.id}, persistentId: ${ids.persistentId}, versionId: ${ids.versionId}, viewId: ${ids.viewId})`);
+  // reflectorId: the keyed id the reflector knows the session by (derived from the password).
+  expect(joining).toMatch(
+    new RegExp(`^log: \\[Lockstep\\] Joining session \\(sessionId: ${ids.id}, persistentId: ${ids.persistentId}, versionId: ${ids.versionId}, viewId: ${ids.viewId}, reflectorId: [A-Za-z0-9_-]{43}\\)$`),
+  );
   // Without the flag, the library says nothing.
   const quiet = await joinUser(bed.browser, bed.server.exampleUrl("hello", sessionName("quiet"), "pw"));
   expect(quiet.console.filter((line) => line.includes("[Lockstep]"))).toEqual([]);
   await Promise.all([user.context.close(), quiet.context.close()]);
 });
 
-test("a wrong #pw= shows a clear error on the page and joins nothing", async () => {
+test("another #pw= gets a session of its own: empty, showing no error, and neither page sees the other", async () => {
   const name = sessionName("pw");
   const owner = await joinUser(bed.browser, bed.server.exampleUrl("hello", name, "right"));
-  const intruder = await openUser(bed.browser, bed.server.exampleUrl("hello", name, "wrong"));
-  const toast = intruder.page.locator(".lockstep-toast-error");
-  await toast.waitFor();
-  expect(await toast.textContent()).toMatch(/wrong password for session "pw-/);
-  expect(await intruder.page.evaluate(() => (window as unknown as { session?: { viewId?: string } }).session?.viewId)).toBeUndefined();
-  // The spinner does not keep spinning over the error.
-  expect(await intruder.page.locator("#lockstep-sync").isVisible()).toBe(false);
-  await Promise.all([owner.context.close(), intruder.context.close()]);
+  await owner.page.waitForFunction(countAtLeast(3));
+  // The session's wire id is derived from the password: another one reaches a different, new session.
+  const other = await joinUser(bed.browser, bed.server.exampleUrl("hello", name, "other"));
+  const views = (page: typeof owner.page) => page.evaluate(() => (window as unknown as { session: { model: { viewCount: number } } }).session.model.viewCount);
+  const count = (page: typeof owner.page) => page.evaluate(() => (window as unknown as { session: { model: { count: number } } }).session.model.count);
+  expect(await count(other.page)).toBeLessThan(await count(owner.page));
+  expect(await views(other.page)).toBe(1);
+  expect(await views(owner.page)).toBe(1);
+  expect(await other.page.locator(".lockstep-toast-error").count()).toBe(0);
+  expect(other.errors).toEqual([]);
+  // The spinner is gone: the other page is simply joined.
+  expect(await other.page.locator("#lockstep-sync").isVisible()).toBe(false);
+  await Promise.all([owner.context.close(), other.context.close()]);
 });
 
 test("an unreachable reflector gives a clear error on the page", async () => {

@@ -4,11 +4,12 @@
  * restore = deserialize + `new VirtualMachine(host, state)`). `scripts/bench/snapshot.mjs` bundles
  * this file with esbuild at run time, so these modules need not be exported by the package.
  */
-import { MessageType } from "@lockstep/protocol";
+import { MessageType, Writer } from "@lockstep/protocol";
 import { serializeVM } from "../../packages/client/src/boot";
 import { Model, type ModelClass } from "../../packages/client/src/model";
 import { registry } from "../../packages/client/src/registry";
 import { deserialize } from "../../packages/client/src/serializer/index";
+import { openPayload, writeSenderStamp } from "../../packages/client/src/payload";
 import { VirtualMachine, type ViewEvent, type VMHost } from "../../packages/client/src/vm";
 
 /** The bundled copy's Model: classes the benchmark registers on it live in this bundle's registry. */
@@ -26,12 +27,15 @@ export class BenchVM {
   vm: VirtualMachine;
   readonly errors: Array<{ context: string; error: unknown }> = [];
   #time = 0;
+  /** The view relays come from (the last one joined): payloads carry its sender stamp. */
+  #sender = { viewId: "", joinSeq: 0, counter: 0 };
 
   constructor(sessionId: string) {
     this.host = {
       sessionId,
       registry,
-      decodeEvent: (payload) => JSON.parse(utf8Decoder.decode(payload)) as ViewEvent,
+      openPayload: (payload) => openPayload(payload),
+      decodeEvent: (event) => JSON.parse(utf8Decoder.decode(event)) as ViewEvent,
       decodeViewData: () => undefined,
       modelEvent: () => {},
       reportError: (context, error) => this.errors.push({ context, error }),
@@ -46,12 +50,16 @@ export class BenchVM {
 
   /** A view joins (as the first entry of every session). */
   viewJoin(viewId: string): void {
+    this.#sender = { viewId, joinSeq: this.vm.seq + 1, counter: 0 };
     this.vm.processEntry({ type: MessageType.ViewJoin, seq: this.vm.seq + 1, time: (this.#time += 50), viewId, viewData: new Uint8Array(0) });
   }
 
   /** Processes one relayed event, 50 ms of model time after the previous entry. */
   relay(scope: string, event: string, data?: unknown): void {
-    const payload = utf8.encode(JSON.stringify({ scope, event, data }));
+    const w = new Writer();
+    writeSenderStamp(w, { ...this.#sender, counter: ++this.#sender.counter });
+    w.raw(utf8.encode(JSON.stringify({ scope, event, data })));
+    const payload = w.finish();
     this.vm.processEntry({ type: MessageType.Relay, seq: this.vm.seq + 1, time: (this.#time += 50), payload });
   }
 

@@ -1,22 +1,11 @@
-import {
-  DEFAULT_LIMITS,
-  MessageType,
-  encodeClientMessage,
-  encodeSend,
-  toBase64Url,
-  type ServerMessage,
-  type StreamEntry,
-  type SyncMessage,
-} from "@lockstep/protocol";
-import { freezeConstants } from "./constants";
+import { MessageType, encodeClientMessage, type ServerMessage, type StreamEntry, type SyncMessage } from "@lockstep/protocol";
 import { authFailure } from "./admission";
 import { Connection } from "./connection";
 import { startFrameLoop } from "./frame-loop";
-import { deriveSessionKeys, seal, type SessionKeys } from "./crypto";
 import { SessionReporter } from "./reporter";
 import { JoinError, SessionError, UsageError } from "./errors";
-import { computeIdentity, type SessionIdentity } from "./identity";
-import { checkSyncAnswer, prepareJoin, type JoinParameters, type PreparedJoin } from "./join";
+import { randomViewId, type SessionIdentity } from "./identity";
+import { checkSyncAnswer, identify, prepareJoin, type JoinParameters, type PreparedJoin } from "./join";
 import type { Model } from "./model";
 import { registry } from "./registry";
 import { bootVM, serializeVM } from "./boot";
@@ -41,10 +30,6 @@ export type { JoinParameters } from "./join";
  */
 type State = "connecting" | "syncing" | "joined" | "disconnected" | "sleeping" | "failed" | "left";
 
-function randomViewId(): string {
-  return toBase64Url(globalThis.crypto.getRandomValues(new Uint8Array(12)));
-}
-
 /**
  * Runs one client's replica of a session and owns its state: joins through the reflector, hands
  * the ordered stream to a {@link StreamFeeder}, rejoins when a connection is lost (a
@@ -58,7 +43,6 @@ export class SessionController implements ViewRealm {
   readonly #conn: Connection;
   #state: State = "connecting";
   #identity: SessionIdentity | undefined;
-  #keys: SessionKeys | undefined;
   readonly #reporter: SessionReporter;
   #vm: VirtualMachine | undefined;
   #prepared: PreparedJoin | undefined;
@@ -68,7 +52,6 @@ export class SessionController implements ViewRealm {
   /** This client's own view-join in the current connection comes after this seq. */
   #joinAfterSeq = 0;
   readonly #rejoiner: Rejoiner;
-  #droppedWarned = false;
   #persister: Persister | undefined;
   #leaving: Promise<void> | undefined;
   #root: Model | undefined;
@@ -140,14 +123,8 @@ export class SessionController implements ViewRealm {
   async start(session: unknown): Promise<void> {
     this.#session = session;
     const p = this.#params;
-    const constantsHash = await freezeConstants();
-    const identity = await computeIdentity({ appId: p.appId, name: p.name, options: p.options, registry, constantsHash });
+    const { identity, keys } = await identify(p, this.viewId);
     this.#identity = identity;
-    const keys = await deriveSessionKeys(p.password, identity.persistentId, identity.sessionId);
-    this.#keys = keys;
-    if (p.debug.has("session")) {
-      console.log(`[Lockstep] Joining session (sessionId: ${identity.sessionId}, persistentId: ${identity.persistentId}, versionId: ${identity.versionId}, viewId: ${this.viewId})`);
-    }
     const prepared = await prepareJoin(p, identity, keys, this.viewId, {
       vm: () => this.#vm,
       model: (id) => this.vm.getModel(id),
@@ -164,6 +141,7 @@ export class SessionController implements ViewRealm {
     } catch (cause) {
       this.#state = "left";
       this.#join = undefined;
+      if (cause instanceof JoinError) throw cause; // the app token: its message says what is wrong
       throw new JoinError(
         `cannot reach the Lockstep reflector at ${p.reflector}: is it running? (\`npm start\` runs one on ws://127.0.0.1:8787/; pass another with Session.join({ reflector }))`,
         { cause },
@@ -172,18 +150,21 @@ export class SessionController implements ViewRealm {
     return joined;
   }
 
-  /** Opens a socket and sends the Join (the same one for the first join and every rejoin). */
+  /** Opens a socket and sends the Join (the same for the first join and every rejoin, but for a fresh app token). */
   async #connect(): Promise<void> {
     const p = this.#params;
+    const prepared = this.#prepared!;
+    // The token first: the reflector gives an open socket only a few seconds to send its Join.
+    const joinFrame = await prepared.joinFrame();
     await this.#conn.open(p.reflector, p.socket);
     if (this.#state === "left") {
       this.#conn.close(1000, "left");
       return;
     }
     this.#state = "syncing";
-    this.#snapshotter = new Snapshotter(this.#keys!, (frame) => this.#conn.send(frame), (error) => this.reportError("snapshot", error));
+    this.#snapshotter = new Snapshotter(prepared.keys, (frame) => this.#conn.send(frame), (error) => this.reportError("snapshot", error));
     this.#rejoiner.connected();
-    this.#conn.send(this.#prepared!.joinFrame);
+    this.#conn.send(joinFrame);
   }
 
   // ---- incoming ----
@@ -231,20 +212,21 @@ export class SessionController implements ViewRealm {
   }
 
   #onSync(msg: SyncMessage): void {
-    if (this.#state !== "syncing") throw new SessionError("unexpected sync from reflector");
-    checkSyncAnswer(msg, this.#params, this.identity.sessionId, this.viewId, this.#keys!);
+    const prepared = this.#prepared;
+    if (this.#state !== "syncing" || !prepared) throw new SessionError("unexpected sync from reflector");
+    checkSyncAnswer(msg, this.#params, this.identity.sessionId, this.viewId, prepared.keys);
     // A rejoin starts over from what the reflector has: the old view and its subscriptions go, a
     // new VM boots from the snapshot and log, and a new root view is built once caught up.
     if (this.#joinedOnce) this.#retireView();
     this.#joinAfterSeq = msg.seq;
     const { vm, root } = bootVM({
-      host: this.#prepared!.host,
-      keys: this.#keys!,
+      host: prepared.host,
+      keys: prepared.keys,
       snapshot: msg.snapshot,
       model: this.#params.model,
       options: this.#params.options,
       // A snapshot already holds what init made of the persisted data; only a fresh start reads it.
-      persisted: msg.snapshot.length === 0 ? this.#persister!.startingPoint(msg.persisted) : undefined,
+      persisted: msg.snapshot.length === 0 ? prepared.persister.startingPoint(msg.persisted) : undefined,
     });
     this.#vm = vm;
     this.#root = root;
@@ -258,12 +240,15 @@ export class SessionController implements ViewRealm {
    */
   #processed(entry: StreamEntry): boolean {
     if (entry.type === MessageType.SnapshotRequest && this.#state === "joined") this.#snapshotter!.taken(entry.seq, this.stateBytes());
-    if (this.#state === "syncing" && entry.type === MessageType.ViewJoin && entry.viewId === this.viewId && entry.seq > this.#joinAfterSeq) this.#finishJoin();
+    if (this.#state === "syncing" && entry.type === MessageType.ViewJoin && entry.viewId === this.viewId && entry.seq > this.#joinAfterSeq) this.#finishJoin(entry.seq);
     return this.#state === "left";
   }
 
-  #finishJoin(): void {
+  /** This client's own view-join, entry `joinSeq`, was processed: it is live on this connection. */
+  #finishJoin(joinSeq: number): void {
     const p = this.#params;
+    // Before the root view is built: its constructor may already publish.
+    this.#prepared!.publisher.joined(joinSeq);
     try {
       this.#rootView = withRealm(this, () => new p.view(this.#root, p.viewOptions));
     } catch (error) {
@@ -273,7 +258,6 @@ export class SessionController implements ViewRealm {
     const rejoined = this.#joinedOnce;
     this.#state = "joined";
     this.#joinedOnce = true;
-    this.#droppedWarned = false;
     this.#progress(1);
     const id = this.identity;
     p.ui?.joined({ sessionId: id.sessionId, persistentId: id.persistentId, name: p.name, viewId: this.viewId });
@@ -316,7 +300,11 @@ export class SessionController implements ViewRealm {
     // Asleep, the close was ours. Failed, the session is over: it closed the socket itself, and
     // that close must not look like a lost connection and bring the session back.
     if (state === "sleeping" || state === "failed") return;
-    const verdict = classifyClose({ code, reason }, this.#serverError, { joining: this.#join !== undefined, joinedOnce: this.#joinedOnce });
+    const verdict = classifyClose({ code, reason }, this.#serverError, {
+      joining: this.#join !== undefined,
+      joinedOnce: this.#joinedOnce,
+      renewableToken: typeof this.#params.token !== "string",
+    });
     this.#serverError = undefined;
     if (verdict.kind === "authFailed") this.#fail(authFailure(this.#params, this.identity, verdict.detail));
     else if (verdict.kind === "rejoin") this.#connectionLost(verdict.detail);
@@ -343,7 +331,9 @@ export class SessionController implements ViewRealm {
     this.#state = "connecting";
     try {
       await this.#connect();
-    } catch {
+    } catch (error) {
+      // The app's token function failed: say so (it may be why rejoining keeps failing), then retry.
+      if (error instanceof JoinError) this.reportError("fetching the app token to rejoin", error);
       if (this.#state !== "connecting") return;
       this.#state = "disconnected";
       if (this.#rejoiner.attempts === 3) this.#params.ui?.message("warning", `Still trying to reach the reflector at ${this.#params.reflector}…`);
@@ -438,19 +428,11 @@ export class SessionController implements ViewRealm {
 
   publish(scope: string, event: string, data: unknown): void {
     if (this.#state !== "joined") {
-      if (this.#joinedOnce && this.#state !== "left" && this.#state !== "failed") {
-        // Reconnecting or asleep: input made meanwhile cannot be ordered; drop it, say so once.
-        if (!this.#droppedWarned) console.warn(`[Lockstep] not connected (${this.#state}): dropped "${scope}:${event}" and any further events until rejoined`);
-        this.#droppedWarned = true;
-        return;
-      }
+      // Reconnecting or asleep: the event cannot be ordered now (dropped, and said so once).
+      if (this.#joinedOnce && this.#state !== "left" && this.#state !== "failed") return this.#prepared?.publisher.dropped(this.#state, scope, event);
       throw new UsageError(`cannot publish "${scope}:${event}": the session is ${this.#state}`);
     }
-    const payload = seal(this.#keys!.message, this.#prepared!.payloads.encodeEvent(scope, event, data));
-    if (payload.length > DEFAULT_LIMITS.maxPayloadBytes) {
-      throw new UsageError(`event "${scope}:${event}" is ${payload.length} bytes; the limit is ${DEFAULT_LIMITS.maxPayloadBytes}. Send less data per event.`);
-    }
-    this.#conn.send(encodeSend(payload));
+    this.#conn.send(this.#prepared!.publisher.frame(scope, event, data));
     this.domain.deliver(topicOf(scope, event), data);
   }
 

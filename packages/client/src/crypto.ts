@@ -1,4 +1,5 @@
 import nacl from "tweetnacl";
+import { toBase64Url } from "@lockstep/protocol";
 
 /**
  * End-to-end encryption of everything a session says. One envelope format for every purpose:
@@ -8,7 +9,8 @@ import nacl from "tweetnacl";
  * Keys: PBKDF2-SHA-256(password, salt = SHA-256("lockstep/v1/salt/" + persistentId)) gives a
  * 32-byte master key once per join; HKDF-SHA-256 derives one subkey per purpose (and, where the
  * data belongs to one session only, per sessionId), so an envelope made for one purpose or session
- * never opens as another.
+ * never opens as another. The ids the reflector sees (the session's wire id, its persistence
+ * slot) are derived from the same master, so nobody without the password can compute them.
  */
 
 /** Version byte of the envelope. */
@@ -84,6 +86,12 @@ export async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
 
 /** The keys of one client in one session, derived once at join. Kept in memory only. */
 export interface SessionKeys {
+  /**
+   * The id the reflector knows the session by (Join and Sync `sessionId`): base64url of a subkey
+   * of the password's master key, so that without the password nobody can name, create or occupy
+   * the session honest clients use. Not a key; the public `session.id` stays the sessionId.
+   */
+  readonly wireSessionId: string;
   /** Relayed message payloads of this session. */
   readonly message: Uint8Array;
   /** View data of view-joins in this session. */
@@ -105,7 +113,8 @@ export interface SessionKeys {
 /** Derives every key a client needs in a session. */
 export async function deriveSessionKeys(password: string, persistentId: string, sessionId: string): Promise<SessionKeys> {
   const master = await deriveMasterKey(password, persistentId);
-  const [message, viewData, check, accessToken, snapshot, snapshotHash, persistMaster] = await Promise.all([
+  const [wireId, message, viewData, check, accessToken, snapshot, snapshotHash, persistMaster] = await Promise.all([
+    deriveSubkey(master, `lockstep/v2/session-id/${sessionId}`),
     deriveSubkey(master, `lockstep/v1/message/${sessionId}`),
     deriveSubkey(master, `lockstep/v1/view-data/${sessionId}`),
     deriveSubkey(master, `lockstep/v1/check/${sessionId}`),
@@ -115,7 +124,17 @@ export async function deriveSessionKeys(password: string, persistentId: string, 
     deriveSubkey(master, "lockstep/v1/persist"),
   ]);
   master.fill(0);
-  return { message, viewData, check, accessToken, snapshot, snapshotHash, persistMaster, verifier: await sha256(accessToken) };
+  return {
+    wireSessionId: toBase64Url(wireId),
+    message,
+    viewData,
+    check,
+    accessToken,
+    snapshot,
+    snapshotHash,
+    persistMaster,
+    verifier: await sha256(accessToken),
+  };
 }
 
 /** HMAC-SHA-256 of `bytes` under `key` (a keyed hash: equal states give equal hashes only under the same key). */

@@ -30,3 +30,32 @@ export class SessionError extends Error {
     this.code = options?.code;
   }
 }
+
+/** Why a relayed message was refused as a replay (see {@link ReplayError}). */
+export type ReplayReason =
+  /** It names a view that is not in the session (never joined, or already exited). */
+  | "unknown-view"
+  /** It was sent on an earlier connection of its view, which has rejoined since. */
+  | "stale-join"
+  /** Its counter is not above the last one applied from that connection: a repeat, or out of order. */
+  | "repeated";
+
+/**
+ * A relayed message was dropped because it is not new: it repeats, or comes from an earlier
+ * connection of, a view (someone re-sent captured ciphertext). Every replica drops it alike, so
+ * the session stays consistent; it is reported once per session as a `(sessionId, "error")` view
+ * event of kind `"replay"`.
+ */
+export class ReplayError extends Error {
+  override readonly name = "ReplayError";
+  /** What made it a replay. */
+  readonly reason: ReplayReason;
+  /** The view the message claims to come from. */
+  readonly viewId: string;
+
+  constructor(message: string, reason: ReplayReason, viewId: string) {
+    super(message);
+    this.reason = reason;
+    this.viewId = viewId;
+  }
+}

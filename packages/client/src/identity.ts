@@ -24,6 +24,11 @@ export function normalizeSource(source: string): string {
   return source.replace(/\s+/g, " ").trim();
 }
 
+/** A fresh random id for this client's view (12 random bytes, base64url). */
+export function randomViewId(): string {
+  return toBase64Url(globalThis.crypto.getRandomValues(new Uint8Array(12)));
+}
+
 /** The three ids of a session. */
 export interface SessionIdentity {
   /** H(appId + "/" + name): survives code changes; keys persisted data. */

@@ -1,16 +1,67 @@
-import { Reader, Writer } from "@lockstep/protocol";
+import { DEFAULT_LIMITS, Reader, Writer } from "@lockstep/protocol";
 import { Model } from "./model";
 import type { ClassRegistry } from "./registry";
 import { deserialize, serialize, type DeserializeOptions, type SerializeOptions } from "./serializer/index";
 import type { ViewEvent } from "./vm";
+
+/** Version byte that starts a message payload's plaintext. */
+export const PAYLOAD_HEADER_VERSION = 1;
+
+/**
+ * Who sent a relayed message and which of its messages it is: the header every message payload's
+ * plaintext starts with. It travels inside the envelope, so only holders of the session key can
+ * write one, and every replica checks it the same way (replay protection, `senders.ts`).
+ */
+export interface SenderStamp {
+  /** The sending view. */
+  readonly viewId: string;
+  /** Seq of the sender's own view-join for the connection it sent on. */
+  readonly joinSeq: number;
+  /** 1, 2, 3 … per connection. */
+  readonly counter: number;
+}
+
+/** A message payload's plaintext split into its sender stamp and the event bytes after it. */
+export interface OpenedPayload {
+  readonly sender: SenderStamp;
+  /** What {@link PayloadCodec.decodeEvent} decodes. */
+  readonly event: Uint8Array;
+}
+
+/** Writes `[u8 1][string viewId][varuint joinSeq][varuint counter]`. */
+export function writeSenderStamp(w: Writer, sender: SenderStamp): void {
+  w.u8(PAYLOAD_HEADER_VERSION);
+  w.string(sender.viewId);
+  w.varUint(sender.joinSeq);
+  w.varUint(sender.counter);
+}
+
+/**
+ * Splits a message payload's plaintext into sender stamp and event bytes.
+ * @throws Error if the header is missing, of another version, or malformed.
+ */
+export function openPayload(plaintext: Uint8Array): OpenedPayload {
+  try {
+    const r = new Reader(plaintext);
+    const version = r.u8();
+    if (version !== PAYLOAD_HEADER_VERSION) throw new Error(`unknown header version ${version}`);
+    const viewId = r.string(DEFAULT_LIMITS.maxIdLength);
+    const joinSeq = r.varUint();
+    const counter = r.varUint();
+    return { sender: { viewId, joinSeq, counter }, event: plaintext.subarray(r.offset) };
+  } catch (cause) {
+    throw new Error(`relayed message has no valid sender header (${(cause as Error).message}); it was sent by an incompatible client`, { cause });
+  }
+}
 
 /**
  * Encodes what views publish and what they join with. Built once per session: every relayed
  * message passes through here on every replica, so the serializer options are made once, not per
  * message.
  *
- * An event payload is scope and event as length-prefixed UTF-8, then the event data serialized in
- * message mode (models travel as references by id); no data → nothing after the event.
+ * An event payload is the sender stamp ({@link writeSenderStamp}), then scope and event as
+ * length-prefixed UTF-8, then the event data serialized in message mode (models travel as
+ * references by id); no data → nothing after the event.
  */
 export class PayloadCodec {
   readonly #messageOut: SerializeOptions;
@@ -34,14 +85,17 @@ export class PayloadCodec {
     };
   }
 
-  encodeEvent(scope: string, event: string, data: unknown): Uint8Array {
-    const w = new Writer(16 + scope.length + event.length);
+  /** The plaintext of a message payload: sender stamp, then the event. */
+  encodeEvent(sender: SenderStamp, scope: string, event: string, data: unknown): Uint8Array {
+    const w = new Writer(48 + sender.viewId.length + scope.length + event.length);
+    writeSenderStamp(w, sender);
     w.string(scope);
     w.string(event);
     if (data !== undefined) w.raw(serialize(data, this.#messageOut));
     return w.finish();
   }
 
+  /** Decodes the event bytes of a payload (after its sender stamp: {@link openPayload}). */
   decodeEvent(payload: Uint8Array): ViewEvent {
     const r = new Reader(payload);
     const scope = r.string();

@@ -14,6 +14,7 @@ import type { PersistSpec } from "./persist";
 import type { ClassRegistry } from "./registry";
 import type { VirtualMachine } from "./vm";
 import type { PersistenceHost, Unacked } from "./vm-persistence";
+import { formatBytes, uploadChunks } from "./uploads";
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
@@ -32,7 +33,7 @@ export interface PersisterContext {
   readonly debug: boolean;
   readonly model: ModelClass;
   readonly registry: ClassRegistry;
-  /** Key of the persistentId's slot, derived with the session keys. */
+  /** Master of the session name's slot keys (and of its slot name), derived with the session keys. */
   readonly persistMaster: Uint8Array;
   send(frame: Uint8Array): void;
   /** The VM once booted. */
@@ -42,11 +43,13 @@ export interface PersisterContext {
   reportError(context: string, error: unknown): void;
 }
 
-/** A byte count the way the session log prints it: `512B`, `1.2KB`, `3.4MB`. */
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n}B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)}KB`;
-  return `${(n / (1024 * 1024)).toFixed(1)}MB`;
+/**
+ * The persistence slot of a session name's data (the `session()` strategy): derived from the
+ * password's persistence master rather than the public persistentId, so nobody without the
+ * password can name the slot, let alone claim or lock it first.
+ */
+export function sessionSlotOf(persistMaster: Uint8Array): string {
+  return toBase64Url(derive32(persistMaster, "lockstep/v2/persist/session"));
 }
 
 function specOfClass(cls: Function): PersistSpec | undefined {
@@ -62,6 +65,8 @@ function specOfClass(cls: Function): PersistSpec | undefined {
 export class Persister implements PersistenceHost {
   readonly #ctx: PersisterContext;
   #appMaster: Uint8Array | undefined;
+  /** The slot of this session name's own data, keyed by `persistMaster`. */
+  readonly #sessionSlot: string;
   #baseSlot = "";
   readonly #keys = new Map<string, SlotKeys>();
   readonly #keyedSlots = new Map<string, string>();
@@ -79,6 +84,7 @@ export class Persister implements PersistenceHost {
 
   constructor(ctx: PersisterContext) {
     this.#ctx = ctx;
+    this.#sessionSlot = sessionSlotOf(ctx.persistMaster);
   }
 
   /**
@@ -89,7 +95,7 @@ export class Persister implements PersistenceHost {
     const root = specOfClass(this.#ctx.model);
     const needsApp = root?.key.kind === "global" || this.#ctx.registry.classes().some(({ cls }) => specOfClass(cls)?.key.kind === "key");
     if (needsApp) this.#appMaster = await deriveAppPersistMaster(this.#ctx.password, this.#ctx.appId);
-    this.#baseSlot = root?.key.kind === "global" ? toBase64Url(derive32(this.#app(), "lockstep/v1/persist/global")) : this.#ctx.persistentId;
+    this.#baseSlot = root?.key.kind === "global" ? toBase64Url(derive32(this.#app(), "lockstep/v1/persist/global")) : this.#sessionSlot;
   }
 
   #app(): Uint8Array {
@@ -105,7 +111,7 @@ export class Persister implements PersistenceHost {
   keysOf(slot: string): SlotKeys {
     let keys = this.#keys.get(slot);
     if (keys === undefined) {
-      keys = slotKeys(slot === this.#ctx.persistentId ? this.#ctx.persistMaster : this.#app(), slot);
+      keys = slotKeys(slot === this.#sessionSlot ? this.#ctx.persistMaster : this.#app(), slot);
       this.#keys.set(slot, keys);
     }
     return keys;
@@ -147,7 +153,7 @@ export class Persister implements PersistenceHost {
   /**
    * Opens the persisted data a new session starts from (Sync `persisted`): the value root `init`
    * receives, or undefined if there is none.
-   * @throws {JoinError} naming the persistentId if it does not decrypt or parse; nothing is overwritten.
+   * @throws {JoinError} naming the persistentId and the slot if it does not decrypt or parse; nothing is overwritten.
    */
   startingPoint(persisted: Uint8Array): unknown {
     if (persisted.length === 0) return undefined;
@@ -170,7 +176,11 @@ export class Persister implements PersistenceHost {
     try {
       return JSON.parse(text) as unknown;
     } catch (cause) {
-      throw new JoinError(`the persisted data of persistentId ${this.#ctx.persistentId} is corrupt (not JSON). Nothing was overwritten.`, { cause });
+      throw new JoinError(
+        `the persisted data of persistentId ${this.#ctx.persistentId} (slot ${slot}) is corrupt (not JSON). Nothing was overwritten; the reflector keeps earlier versions ` +
+          `(\`lockstep-reflector persist list ${slot}\`, then \`persist rollback\`).`,
+        { cause },
+      );
     }
   }
 
@@ -218,7 +228,11 @@ export class Persister implements PersistenceHost {
     this.#sentKeys.set(`${u.slot}@${u.seq}`, key);
     const answered = new Promise<PersistAckMessage>((resolve) => this.#waiters.set(key, resolve));
     this.#inFlight.set(key, answered);
-    this.#ctx.send(encodeClientMessage({ type: MessageType.PersistUpload, slot: u.slot, token: keys.token, seq: u.seq, hash, size: plain.length, blob }));
+    // Back to back and in order: the reflector reassembles one upload per session at a time.
+    const { slot, seq } = u;
+    for (const { offset, data } of uploadChunks(blob)) {
+      this.#ctx.send(encodeClientMessage({ type: MessageType.PersistChunk, slot, token: keys.token, seq, hash, size: plain.length, total: blob.length, offset, data }));
+    }
     return answered;
   }
 
@@ -246,13 +260,14 @@ export class Persister implements PersistenceHost {
 
   /**
    * Uploads everything not yet acknowledged, including saves still waiting for their delay, and
-   * resolves once the reflector answered (or after `timeoutMs`). For a leaving client: nothing it
-   * saw saved is lost with it.
+   * resolves once the reflector answered (or after `timeoutMs`). For a leaving first view: nothing
+   * it saw saved is lost with it. Any other view resolves at once: the reflector takes persisted
+   * data only from the first view, which uploads the same (deterministic) saves when they are due.
    * @returns the answers received.
    */
   async flush(timeoutMs = FLUSH_TIMEOUT_MS): Promise<PersistAckMessage[]> {
     const vm = this.#ctx.vm();
-    if (vm === undefined) return [];
+    if (vm === undefined || vm.firstView !== this.#ctx.viewId) return [];
     let items: Unacked[];
     try {
       items = runAsModel(vm, () => vm.persistence.peek());

@@ -2,8 +2,10 @@ import { CloseCode, closeCodeName } from "@lockstep/protocol";
 
 /**
  * Close codes after which a running session rejoins by itself. Everything else (a protocol or
- * version error, a refused password, this view replaced by a newer connection) would only fail
- * again: the session ends with a clear error instead.
+ * version error, a refused password or app token, this view replaced by a newer connection, a
+ * session whose stored data is damaged) would only fail again: the session ends with a clear
+ * error instead. Codes of passing trouble (a slow reader, a full log, an overloaded or
+ * rate-limiting reflector, an expired app token) rejoin with backoff.
  */
 const FATAL_CODES: ReadonlySet<number> = new Set([
   CloseCode.ProtocolError,
@@ -11,6 +13,8 @@ const FATAL_CODES: ReadonlySet<number> = new Set([
   CloseCode.BadJoin,
   CloseCode.DuplicateView,
   CloseCode.AuthFailed,
+  CloseCode.SessionDamaged,
+  CloseCode.TokenRejected,
 ]);
 
 /** Whether a lost connection that closed with `code` is worth rejoining. */
@@ -24,28 +28,59 @@ export type CloseVerdict =
   | { readonly kind: "authFailed"; readonly detail: string }
   /** A session that was joined lost its connection for a reason worth rejoining after. */
   | { readonly kind: "rejoin"; readonly detail: string }
-  /** The session ends with this message and code. */
+  /** The session ends (or its first join fails) with this message and code. */
   | { readonly kind: "fatal"; readonly code: number; readonly message: string };
+
+/** What the session was doing when its connection closed (see {@link classifyClose}). */
+export interface CloseContext {
+  /** The first join is still pending. */
+  readonly joining: boolean;
+  /** The session was joined at some point. */
+  readonly joinedOnce: boolean;
+  /** Whether a rejoin would present a fresh app token (a token function); default true. */
+  readonly renewableToken?: boolean;
+}
 
 /**
  * Classifies a connection's close. The Error frame the reflector sent before closing, if any,
  * carries the same code and a message saying what went wrong, so the verdict is made from it.
- * `joining`: the first join is still pending; `joinedOnce`: the session was joined at some point.
  */
 export function classifyClose(
   close: { readonly code: number; readonly reason: string },
   serverError: { readonly code: number; readonly message: string } | undefined,
-  session: { readonly joining: boolean; readonly joinedOnce: boolean },
+  session: CloseContext,
 ): CloseVerdict {
   const code = serverError?.code ?? close.code;
   const detail = serverError
     ? `${serverError.message} (${closeCodeName(serverError.code) ?? serverError.code})`
     : `close code ${close.code}${close.reason ? `: ${close.reason}` : ""}`;
   if (session.joining && code === CloseCode.AuthFailed) return { kind: "authFailed", detail };
-  if (session.joinedOnce && isRetryable(code)) return { kind: "rejoin", detail };
-  const message =
-    code === CloseCode.DuplicateView ? "this view rejoined the session on another connection; this one stops" : `connection to the reflector closed: ${detail}`;
-  return { kind: "fatal", code, message };
+  // A fixed token string that expired would be refused on every rejoin.
+  const hopeless = code === CloseCode.TokenExpired && session.renewableToken === false;
+  if (session.joinedOnce && isRetryable(code) && !hopeless) return { kind: "rejoin", detail };
+  return { kind: "fatal", code, message: closeMessage(code, detail, session.renewableToken !== false) };
+}
+
+/** What a fatal close (or a refused first join) tells the app: what happened, and what to do. */
+function closeMessage(code: number, detail: string, renewableToken: boolean): string {
+  switch (code) {
+    case CloseCode.DuplicateView:
+      return "this view rejoined the session on another connection; this one stops";
+    case CloseCode.SessionDamaged:
+      return `the session's stored data is damaged; the reflector's operator must restore it (${detail})`;
+    case CloseCode.TokenRejected:
+      return `the reflector refused the app token: ${detail}. Pass Session.join({ token }) a token your app's backend issued for this appId and session name`;
+    case CloseCode.TokenExpired:
+      return renewableToken
+        ? `the app token has expired or is not valid yet (${detail}): have the token function return a fresh token from your app's backend, then join again`
+        : `the app token has expired or is not valid yet (${detail}): pass Session.join({ token }) a function that fetches a fresh token; it is called again on every reconnect`;
+    case CloseCode.Overloaded:
+      return `the reflector is at capacity (${detail}): join again in a moment`;
+    case CloseCode.RateLimited:
+      return `the reflector is rate limiting this client (${detail}): wait a moment, then join again`;
+    default:
+      return `connection to the reflector closed: ${detail}`;
+  }
 }
 
 /** Delay before the first reconnection attempt, in ms. */

@@ -1,4 +1,5 @@
 import { DecryptionError } from "./crypto";
+import { ReplayError } from "./errors";
 import type { DivergenceReport } from "./snapshotter";
 import type { ViewDomain } from "./view-domain";
 import { topicOf } from "./vm";
@@ -12,6 +13,7 @@ export class SessionReporter {
   readonly #sessionId: () => string;
   readonly #debug: ReadonlySet<string>;
   #rejected = 0;
+  #replayed = 0;
 
   constructor(domain: ViewDomain, sessionId: () => string, debug: ReadonlySet<string>) {
     this.#domain = domain;
@@ -19,10 +21,23 @@ export class SessionReporter {
     this.#debug = debug;
   }
 
-  /** Model code threw, a handler failed, or a relayed payload did not open. */
+  /** Model code threw, a handler failed, or a relayed payload did not open or was a replay. */
   error(context: string, error: unknown): void {
     if (error instanceof DecryptionError) this.#decryptionFailed(context, error);
+    else if (error instanceof ReplayError) this.#replayDropped(context, error);
     else console.error(`[Lockstep] error in ${context}:`, error);
+  }
+
+  /**
+   * A relayed payload opened but was not new (a repeat, or from an older connection of its view):
+   * every replica dropped it at the same point. Reported once per session, like a payload that
+   * failed authentication: someone with access to the traffic is re-sending it.
+   */
+  #replayDropped(context: string, error: ReplayError): void {
+    if (++this.#replayed > 1) return;
+    const sessionId = this.#sessionId();
+    console.warn(`[Lockstep] dropped ${context}: ${error.message} (someone re-sent captured traffic). Further replays are dropped silently.`);
+    this.#domain.deliver(topicOf(sessionId, "error"), { kind: "replay", context, message: error.message, sessionId });
   }
 
   /**

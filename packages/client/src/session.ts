@@ -1,6 +1,7 @@
-import { DEFAULT_LIMITS, DEFAULT_TPS } from "@lockstep/protocol";
+import { DEFAULT_LIMITS, DEFAULT_TPS, MAX_APP_NAME_BYTES, MAX_APP_TOKEN_BYTES } from "@lockstep/protocol";
 import { defaultSocketFactory, type SocketFactory } from "./connection";
 import { SessionController, type JoinParameters } from "./controller";
+import type { AppToken } from "./join";
 import { UsageError } from "./errors";
 import { hashBytes } from "./identity";
 import { Model } from "./model";
@@ -24,8 +25,22 @@ export interface JoinOptions<M extends Model = Model, V extends View = View> {
    * with a key derived from it; it never leaves this client.
    */
   password: string | Promise<string>;
-  /** Accepted for Multisynq compatibility; Lockstep needs no API key. */
+  /** Accepted for Multisynq compatibility; Lockstep needs no API key (see `token` for admission control). */
   apiKey?: string;
+  /**
+   * Lockstep extension: an app token, for reflectors that admit only clients the app's backend
+   * vouches for (started with `appAuth`/`--auth-secret`): a JWT whose claims name this appId and
+   * session name, or a function that returns (or resolves to) one. A function is called again
+   * before every connection (each rejoin, each wake-up), so it can fetch a fresh token when the
+   * last one expired; a string is sent as is every time. Without `token`, none is sent, and
+   * reflectors that require one refuse the join with a `JoinError` (code 4013, TokenRejected).
+   *
+   * @example
+   * ```ts
+   * await Session.join({ ...options, token: async () => (await fetch("/lockstep-token")).text() });
+   * ```
+   */
+  token?: AppToken;
   /** The root model class (registered). */
   model: new () => M;
   /** The root view class; built with (rootModel, viewOptions) once this client has joined. */
@@ -88,6 +103,8 @@ export interface LockstepSession<M extends Model = Model, V extends View = View>
   /**
    * Lockstep extension: uploads persisted data not yet acknowledged now (without waiting for the
    * save delay) and resolves once the reflector stored it durably. Call it before a page unloads.
+   * Only the session's first view uploads persisted data: in any other client this resolves at
+   * once (the first view saves the same data when it is due).
    */
   flushPersistence(): Promise<void>;
   /** The serialized replicated state now: identical on every replica at the same point of the stream. */
@@ -167,6 +184,25 @@ function parseTps(tps: number | string | undefined): number {
   return Math.round(n);
 }
 
+const utf8 = new TextEncoder();
+
+/** Checks the `token` option: the token is fetched (a function called) only when connecting. */
+function parseToken(token: unknown, appId: string, name: string): AppToken | undefined {
+  if (token === undefined) return undefined;
+  if (typeof token === "string") {
+    if (token.length === 0) throw new UsageError("Session.join: token must be a non-empty string (a JWT from your app's backend), a function returning one, or left out");
+    if (utf8.encode(token).length > MAX_APP_TOKEN_BYTES) throw new UsageError(`Session.join: token is ${utf8.encode(token).length} bytes; reflectors accept at most ${MAX_APP_TOKEN_BYTES}`);
+  } else if (typeof token !== "function") {
+    throw new UsageError(`Session.join: token must be a string or a function returning one (or a promise of one), got ${typeof token}`);
+  }
+  // With a token, the Join names the appId and session name so the reflector can check its claims.
+  for (const [what, value] of [["appId", appId], ["name", name]] as const) {
+    const bytes = utf8.encode(value).length;
+    if (bytes > MAX_APP_NAME_BYTES) throw new UsageError(`Session.join: with a token, ${what} may be at most ${MAX_APP_NAME_BYTES} bytes (UTF-8), got ${bytes}`);
+  }
+  return token as AppToken;
+}
+
 function parseAutoSleep(autoSleep: number | boolean | undefined): number {
   if (autoSleep === undefined || autoSleep === true) return DEFAULT_AUTO_SLEEP_S;
   if (autoSleep === false) return 0;
@@ -220,6 +256,7 @@ async function validate(options: JoinOptions<any, any>, ui: SessionUi | undefine
     progressReporter: typeof options.progressReporter === "function" ? options.progressReporter : undefined,
     autoSleep: parseAutoSleep(options.autoSleep),
     ui,
+    token: parseToken((options as { token?: unknown }).token, appId, name),
   };
 }
 

@@ -1,5 +1,7 @@
-import { MessageType, encodeClientMessage } from "@lockstep/protocol";
+import { DEFAULT_LIMITS, MessageType, encodeClientMessage } from "@lockstep/protocol";
 import { hmac, seal, type SessionKeys } from "./crypto";
+import { UsageError } from "./errors";
+import { formatBytes, uploadChunks } from "./uploads";
 
 /** What a {@link Snapshotter} reports when votes differed at a snapshot point. */
 export interface DivergenceReport {
@@ -66,11 +68,25 @@ export class Snapshotter {
     else taken.uploadWanted = true;
   }
 
+  /** Sends the encrypted snapshot as chunks, back to back and in order (the reflector reassembles them). */
   #upload(taken: Taken): void {
-    if (!taken.bytes) return; // kept too long; the reflector elects another uploader
-    const snapshot = seal(this.#keys.snapshot, taken.bytes);
+    const { bytes, hash, seq } = taken;
+    if (!bytes || !hash) return; // kept too long; the reflector elects another uploader
+    const snapshot = seal(this.#keys.snapshot, bytes);
     taken.bytes = undefined;
-    this.#send(encodeClientMessage({ type: MessageType.SnapshotUpload, seq: taken.seq, hash: taken.hash!, snapshot }));
+    const max = DEFAULT_LIMITS.maxSnapshotBytes;
+    if (snapshot.length > max) {
+      this.#onError(
+        new UsageError(
+          `the session's state is ${formatBytes(snapshot.length)} as a snapshot, over the reflector's ${formatBytes(max)} limit: it cannot be stored, ` +
+            `so late joiners replay ever more history. Keep less state in models (large media belongs outside the session)`,
+        ),
+      );
+      return;
+    }
+    for (const { offset, data } of uploadChunks(snapshot)) {
+      this.#send(encodeClientMessage({ type: MessageType.SnapshotChunk, seq, hash, total: snapshot.length, offset, data }));
+    }
   }
 
   /** Votes at `seq` differed; `majority` is the winning hash. */

@@ -5,7 +5,9 @@ import { runAsModel } from "./execution";
 import { FutureQueue, type FutureMessage } from "./future-queue";
 import type { Model, ModelClass } from "./model";
 import { bindModel, newModelInstance } from "./model-internals";
+import type { OpenedPayload } from "./payload";
 import type { ClassRegistry } from "./registry";
+import { Senders, type SendersState } from "./senders";
 import { VMPersistence, jsonHash, type PersistenceHost, type PersistenceState } from "./vm-persistence";
 
 /** Events in the session's scope that only the reflector's stream entries produce. */
@@ -28,8 +30,10 @@ export interface ViewEvent {
 export interface VMHost {
   readonly sessionId: string;
   readonly registry: ClassRegistry;
-  /** Decodes a relayed payload (runs as model code: custom type readers may run). */
-  decodeEvent(payload: Uint8Array): ViewEvent;
+  /** Opens a relayed payload: its sender stamp, checked for replays before anything else, and its event bytes. */
+  openPayload(payload: Uint8Array): OpenedPayload;
+  /** Decodes the event bytes of an opened payload (runs as model code: custom type readers may run). */
+  decodeEvent(event: Uint8Array): ViewEvent;
   /** Decodes view data of a view-join (empty → undefined). */
   decodeViewData(bytes: Uint8Array): unknown;
   /** A model published an event; views may want it. */
@@ -63,6 +67,8 @@ export class VirtualMachine {
   readonly #subscriptions = new Map<string, Subscriber[]>();
   readonly #futures = new FutureQueue();
   readonly #views: string[] = [];
+  /** Replay protection: each live view's connection and last message counter. */
+  readonly #senders: Senders;
   readonly #rng: seedrandom.StatefulPRNG<seedrandom.State.Alea>;
   readonly #host: VMHost;
   /** Persisted data: what is due, saved, waiting for acknowledgement or loading. */
@@ -83,6 +89,7 @@ export class VirtualMachine {
     this.randomFn = () => rng();
     this.nowFn = () => this.time;
     this.persistence = new VMPersistence(this, host.persistence ?? localPersistence(host), saved?.persist);
+    this.#senders = new Senders(saved?.senders);
     if (saved) this.#restore(saved);
   }
 
@@ -292,7 +299,10 @@ export class VirtualMachine {
         case MessageType.Relay: {
           let decoded: ViewEvent;
           try {
-            decoded = this.#host.decodeEvent(entry.payload);
+            const opened = this.#host.openPayload(entry.payload);
+            // Before decoding: a replayed message must not even run custom type readers.
+            this.#senders.admit(opened.sender);
+            decoded = this.#host.decodeEvent(opened.event);
           } catch (error) {
             this.#host.reportError(`relayed message #${entry.seq}`, error);
             break;
@@ -311,6 +321,7 @@ export class VirtualMachine {
         }
         case MessageType.ViewJoin: {
           this.#views.push(entry.viewId);
+          this.#senders.joined(entry.viewId, entry.seq);
           let viewData: unknown;
           try {
             viewData = this.#host.decodeViewData(entry.viewData);
@@ -322,6 +333,7 @@ export class VirtualMachine {
           break;
         }
         case MessageType.ViewExit: {
+          this.#senders.exited(entry.viewId);
           const i = this.#views.indexOf(entry.viewId);
           if (i < 0) break; // an exit without a join is not ours to announce
           this.#views.splice(i, 1);
@@ -356,7 +368,7 @@ export class VirtualMachine {
       subscriptions.push(topic, subs.map((s) => [s.model, s.method]));
     }
     return {
-      v: 1,
+      v: 2,
       sessionId: this.sessionId,
       time: this.time,
       seq: this.seq,
@@ -364,6 +376,7 @@ export class VirtualMachine {
       nextModelId: this.#nextModelId,
       random: this.#rng.state(),
       views: this.#views.slice(),
+      senders: this.#senders.state(),
       models: [...this.#models.values()],
       wellKnown: [...this.#wellKnown],
       subscriptions,
@@ -375,7 +388,7 @@ export class VirtualMachine {
 
 /** The shape {@link VirtualMachine.state} produces and a restoring VM accepts. */
 export interface SavedState {
-  readonly v: 1;
+  readonly v: 2;
   readonly sessionId: string;
   readonly time: number;
   readonly seq: number;
@@ -383,6 +396,8 @@ export interface SavedState {
   readonly nextModelId: number;
   readonly random: seedrandom.State.Alea;
   readonly views: string[];
+  /** Replay protection of the live views (`senders.ts`). */
+  readonly senders: SendersState;
   readonly models: Model[];
   readonly wellKnown: Array<[string, Model]>;
   readonly subscriptions: unknown[];
@@ -394,10 +409,10 @@ export interface SavedState {
 function checkState(state: unknown, sessionId: string): SavedState {
   const s = state as Partial<SavedState> | null;
   const ok =
-    typeof s === "object" && s !== null && s.v === 1 && typeof s.time === "number" && typeof s.seq === "number" &&
+    typeof s === "object" && s !== null && s.v === 2 && typeof s.time === "number" && typeof s.seq === "number" &&
     typeof s.futureSeq === "number" && typeof s.nextModelId === "number" && typeof s.random === "object" &&
-    Array.isArray(s.views) && Array.isArray(s.models) && Array.isArray(s.wellKnown) && Array.isArray(s.subscriptions) && Array.isArray(s.futures) && Array.isArray(s.persist);
-  if (!ok) throw new Error("snapshot is not a Lockstep VM state (version 1)");
+    Array.isArray(s.views) && Array.isArray(s.senders) && Array.isArray(s.models) && Array.isArray(s.wellKnown) && Array.isArray(s.subscriptions) && Array.isArray(s.futures) && Array.isArray(s.persist);
+  if (!ok) throw new Error("snapshot is not a Lockstep VM state of version 2 (made by this library version)");
   if (s.sessionId !== sessionId) throw new Error(`snapshot belongs to session ${String(s.sessionId)}, not ${sessionId}`);
   return s as SavedState;
 }

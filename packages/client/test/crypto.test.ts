@@ -76,4 +76,24 @@ describe("key derivation", () => {
     const all = [keys.message, keys.viewData, keys.check, keys.accessToken].map((k) => Buffer.from(k).toString("hex"));
     expect(new Set(all).size).toBe(4);
   });
+
+  test("the wire session id is keyed: 43 base64url characters, not the sessionId, and another for another password or session", async () => {
+    const keys = await deriveSessionKeys("secret", "pid", "sid");
+    expect(keys.wireSessionId).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(keys.wireSessionId).not.toBe("sid");
+    expect((await deriveSessionKeys("secret", "pid", "sid")).wireSessionId).toBe(keys.wireSessionId);
+    expect((await deriveSessionKeys("other", "pid", "sid")).wireSessionId).not.toBe(keys.wireSessionId);
+    expect((await deriveSessionKeys("secret", "pid", "sid2")).wireSessionId).not.toBe(keys.wireSessionId);
+  });
+
+  test("the session's persistence slot is keyed by the password, not the public persistentId", async () => {
+    const { sessionSlotOf } = await import("../src/persister");
+    const keys = await deriveSessionKeys("secret", "pid", "sid");
+    const slot = sessionSlotOf(keys.persistMaster);
+    expect(slot).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(slot).not.toBe("pid");
+    // Every code version (sessionId) of the name shares it; another password names another slot.
+    expect(sessionSlotOf((await deriveSessionKeys("secret", "pid", "sid2")).persistMaster)).toBe(slot);
+    expect(sessionSlotOf((await deriveSessionKeys("other", "pid", "sid")).persistMaster)).not.toBe(slot);
+  });
 });

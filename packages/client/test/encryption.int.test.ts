@@ -1,7 +1,7 @@
 import { DEFAULT_LIMITS, MessageType, decodeClientMessage, decodeServerMessage } from "@lockstep/protocol";
 import { createMemoryStore, startReflector, silentLogger, type BlobStore, type Reflector } from "@lockstep/reflector";
-import { JoinError, Model, Session, View, type LockstepSession } from "../src/index";
-import { captureWhen } from "./int-helpers";
+import { Model, Session, View, type LockstepSession } from "../src/index";
+import { captureWhen, recordingSockets } from "./int-helpers";
 import { startProxy } from "./proxy";
 
 const MARKERS = {
@@ -92,15 +92,21 @@ test("the reflector receives, stores and sends only ciphertext", async () => {
     // A late joiner is sent everything the reflector stored for the session.
     const late = await join(proxy.url, name);
     expect(late.model.notes).toEqual(b.model.notes);
-    const decoded = proxy.frames.map((f) => (f.direction === "toClient" ? decodeServerMessage(f.bytes) : decodeClientMessage(f.bytes, { ...DEFAULT_LIMITS, maxFrameBytes: 1 << 30 })));
+    // No client frame exceeds the frame limit: uploads travel in chunks.
+    const decoded = proxy.frames.map((f) => (f.direction === "toClient" ? decodeServerMessage(f.bytes) : decodeClientMessage(f.bytes, DEFAULT_LIMITS)));
     // The snapshot travelled both ways (uploaded, then synced to the late joiner), and was stored.
-    expect(decoded.some((m) => m.type === MessageType.SnapshotUpload)).toBe(true);
+    expect(decoded.some((m) => m.type === MessageType.SnapshotChunk)).toBe(true);
+    expect(decoded.some((m) => m.type === MessageType.SnapshotUpload)).toBe(false);
     expect(decoded.some((m) => m.type === MessageType.Sync && m.snapshot.length > 0)).toBe(true);
     expect(stored.length).toBeGreaterThan(3);
 
     expect(proxy.frames.length).toBeGreaterThan(10);
+    // The reflector knows the session only by its keyed wire id: the public sessionId never travels.
+    const joinFrame = decoded.find((m) => m.type === MessageType.Join);
+    expect(joinFrame?.type === MessageType.Join && joinFrame.sessionId).not.toBe(a.id);
+    const secrets = { ...MARKERS, sessionId: a.id };
     for (const bytes of [...proxy.frames.map((f) => f.bytes), ...stored]) {
-      for (const marker of Object.values(MARKERS)) expect({ marker, found: containsText(bytes, marker) }).toEqual({ marker, found: false });
+      for (const marker of Object.values(secrets)) expect({ marker, found: containsText(bytes, marker) }).toEqual({ marker, found: false });
     }
     await Promise.all([a.leave(), b.leave(), late.leave()]);
   } finally {
@@ -109,20 +115,71 @@ test("the reflector receives, stores and sends only ciphertext", async () => {
   }
 });
 
-test("a wrong password fails the join clearly and the session goes on unharmed", async () => {
-  const a = await join(reflector.url, "guarded");
+test("two passwords give two isolated sessions: the other password's client gets its own new session, and neither sees the other", async () => {
+  const sockets = recordingSockets();
+  const a = await join(reflector.url, "guarded", { socket: sockets.factory });
   const b = await join(reflector.url, "guarded");
-  const attempt = join(reflector.url, "guarded", { password: "not-the-password" });
-  await expect(attempt).rejects.toThrow(JoinError);
-  await expect(attempt).rejects.toThrow(/wrong password for session "guarded" of test\.lockstep\.encryption/);
-  const seen = [a, b].map((s) => captureWhen(s, () => s.model.notes.length === 2));
+  const seenA = [a, b].map((s) => captureWhen(s, () => s.model.notes.length === 2));
+  a.view.publish("vault", "note", "for the right password");
+  await Promise.all(seenA);
+  // No error: a wrong password cannot be told apart from a new session, by anyone.
+  const other = await join(reflector.url, "guarded", { password: "not-the-password", socket: sockets.factory });
+  expect(other.id).toBe(a.id); // the same public ids: same appId, name, options and code
+  expect(other.persistentId).toBe(a.persistentId);
+  const [joinA, joinOther] = sockets.joins();
+  expect(joinOther!.sessionId).not.toBe(joinA!.sessionId); // but another session on the reflector
+  expect(joinOther!.persistentId).toBe(joinA!.persistentId);
+  expect(other.model.notes).toEqual([]);
+  expect(other.model.viewCount).toBe(1);
+  expect(other.view.errors).toEqual([]);
+
+  const seenOther = captureWhen(other, () => other.model.notes.length === 2);
+  other.view.publish("vault", "note", "for the other password");
+  const seenAgain = [a, b].map((s) => captureWhen(s, () => s.model.notes.length === 4));
   a.view.publish("vault", "note", "still fine");
-  const [pa, pb] = await Promise.all(seen);
+  const [pa, pb] = await Promise.all(seenAgain);
+  await seenOther;
   expect(pa!.hash).toBe(pb!.hash);
-  // The refused client never showed up as a view.
-  expect(a.model.nicks).toHaveLength(2);
+  expect(a.model.notes.filter((n) => !n.includes(":"))).toEqual(["for the right password", "still fine"]);
+  expect(other.model.notes.filter((n) => !n.includes(":"))).toEqual(["for the other password"]);
+  // Neither session saw the other's client join.
   expect(a.model.viewCount).toBe(2);
-  await Promise.all([a.leave(), b.leave()]);
+  expect(a.model.nicks).toHaveLength(2);
+  expect(other.model.nicks).toHaveLength(1);
+  await Promise.all([a.leave(), b.leave(), other.leave()]);
+});
+
+test("a relayed message sent again (captured ciphertext replayed to the reflector) is dropped by every replica, reported once, and the replicas stay identical", async () => {
+  // Every Send of the client behind the proxy reaches the reflector twice.
+  const proxy = await startProxy(reflector.url, { replay: (frame) => frame[1] === MessageType.Send });
+  const warnings: unknown[] = [];
+  const warn = jest.spyOn(console, "warn").mockImplementation((...args) => void warnings.push(args));
+  try {
+    const sender = await join(proxy.url, "replayed");
+    const other = await join(reflector.url, "replayed");
+    const all = [sender, other];
+    const NOTES = 5;
+    const done = all.map((s) => captureWhen(s, () => s.model.notes.includes("end")));
+    for (let i = 0; i < NOTES; i++) sender.view.publish("vault", "note", `n${i}`);
+    sender.view.publish("vault", "note", "end");
+    const [ps, po] = await Promise.all(done);
+    // Each note once, although each was relayed twice.
+    for (const s of all) expect(s.model.notes.filter((n) => !n.includes(":"))).toEqual(["n0", "n1", "n2", "n3", "n4", "end"]);
+    // The copy of "end" comes right after it: compare again once both replicas processed it too.
+    const after = all.map((s) => captureWhen(s, () => s.model.notes.includes("after")));
+    other.view.publish("vault", "note", "after");
+    const [as, ao] = await Promise.all(after);
+    expect(ps!.hash).toBe(po!.hash);
+    expect(as!.seq).toBe(ao!.seq);
+    expect(as!.hash).toBe(ao!.hash);
+    await Promise.all(all.map((s) => s.view.firstError));
+    for (const s of all) expect(s.view.errors).toEqual([expect.objectContaining({ kind: "replay", sessionId: s.id })]);
+    expect(warnings).toHaveLength(2); // one per client
+    await Promise.all(all.map((s) => s.leave()));
+  } finally {
+    warn.mockRestore();
+    await proxy.close();
+  }
 });
 
 test("tampered relayed payloads are dropped identically, reported once, and replicas with the same frames stay identical", async () => {

@@ -1,4 +1,8 @@
 import { createHash } from "node:crypto";
+import { DEFAULT_LIMITS, MessageType, decodeClientMessage, type ClientMessage, type JoinMessage } from "@lockstep/protocol";
+import { defaultSocketFactory, type SocketFactory, type SocketLike } from "../src/connection";
+import { deriveSessionKeys } from "../src/crypto";
+import { sessionSlotOf } from "../src/persister";
 import type { LockstepSession } from "../src/index";
 
 export { mulberry32, testSeed } from "./serializer.helpers";
@@ -19,4 +23,39 @@ export function captureWhen(session: LockstepSession, reached: () => boolean): P
       resolve({ seq, hash: sha256(session.stateBytes()) });
     });
   });
+}
+
+/** A socket factory for `Session.join({ socket })` that records every frame the client sends, decoded. */
+export interface RecordingSockets {
+  readonly factory: SocketFactory;
+  /** Every frame sent so far, over every socket, in order. */
+  readonly sent: ClientMessage[];
+  /** Every socket made so far (the last one is the current connection). */
+  readonly sockets: SocketLike[];
+  /** The Join frames sent so far (one per connection). */
+  joins(): JoinMessage[];
+}
+
+export function recordingSockets(): RecordingSockets {
+  const sent: ClientMessage[] = [];
+  const sockets: SocketLike[] = [];
+  // Uploads travel in chunks within maxFrameBytes; nothing a client sends should need more.
+  const factory: SocketFactory = async (url) => {
+    const socket = await defaultSocketFactory(url);
+    const send = socket.send.bind(socket);
+    socket.send = (data: Uint8Array) => {
+      sent.push(decodeClientMessage(data, DEFAULT_LIMITS));
+      send(data);
+    };
+    sockets.push(socket);
+    return socket;
+  };
+  return { factory, sent, sockets, joins: () => sent.filter((m): m is JoinMessage => m.type === MessageType.Join) };
+}
+
+/** The persistence slot of a session name's data under `password` (what the reflector stores it under). */
+export async function sessionSlot(password: string, persistentId: string): Promise<string> {
+  // persistMaster does not depend on the sessionId.
+  const keys = await deriveSessionKeys(password, persistentId, "any-session");
+  return sessionSlotOf(keys.persistMaster);
 }

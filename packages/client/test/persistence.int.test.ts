@@ -2,13 +2,15 @@
  * Persistence across code versions, on a real reflector: the seeds' DocumentEditor story (v1 saves,
  * everyone leaves, v2 code joins the same appId + name and migrates), and what must never happen:
  * a corrupt blob or a wrong password overwriting data, an acknowledged save lost to kill -9.
+ * The session's data lives in a slot named from the password (not the public persistentId).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DEFAULT_LIMITS, MessageType, type PersistChunkMessage } from "@lockstep/protocol";
 import { PersistStore, createFsStore, startReflector, silentLogger, type Logger, type Reflector } from "@lockstep/reflector";
 import type { Model as ModelType } from "../src/index";
-import { captureWhen } from "./int-helpers";
+import { captureWhen, mulberry32, recordingSockets, sessionSlot, testSeed } from "./int-helpers";
 import { startReflectorProcess } from "./reflector-process";
 
 type ClientModule = typeof import("../src/index");
@@ -220,27 +222,45 @@ test("a leaving client flushes a save still waiting for its delay; identical dat
   reflector = undefined;
   const blobs = await createFsStore(dataDir);
   const slots = await new PersistStore(blobs).slots();
-  expect(slots).toEqual([a.persistentId]);
-  expect(await new PersistStore(blobs).versions(a.persistentId)).toHaveLength(1);
+  const slot = await sessionSlot(opts.password, a.persistentId);
+  expect(slot).not.toBe(a.persistentId);
+  expect(slots).toEqual([slot]);
+  expect(await new PersistStore(blobs).versions(slot)).toHaveLength(1);
   await blobs.close();
 });
 
-test("a wrong password for the persisted data fails the join clearly and creates nothing; the right one then works", async () => {
+test("a wrong password reaches another, empty session whose saves go to another slot; the right one still gets its data", async () => {
   const url = await start();
   const log = sessionLog();
-  await v1Saves(url, "pw", log);
+  const { persistentId } = await v1Saves(url, "pw", log);
   const v2 = editor(2);
-  const wrong = v2.client.Session.join({ ...opts, password: "wrong", name: "pw", model: v2.cls as never, view: v2.client.View, reflector: url });
-  await expect(wrong).rejects.toThrow(/wrong password.*persisted data/);
+  const docs = (s: { model: unknown }) => (s.model as unknown as { documents: Map<string, Doc> }).documents;
+  // Nobody can tell it from a new session: no error, no data, and its own saves land elsewhere.
+  const wrong = await v2.client.Session.join({ ...opts, password: "wrong", name: "pw", model: v2.cls as never, view: v2.client.View, reflector: url });
+  expect(docs(wrong).size).toBe(0);
+  const added = captureWhen(wrong, () => docs(wrong).size === 1);
+  add(wrong, "w1", "Intruder");
+  await added;
+  await wrong.leave(); // flushes its save: into the wrong password's slot
   const right = await v2.client.Session.join({ ...opts, name: "pw", model: v2.cls as never, view: v2.client.View, reflector: url });
-  expect((right.model as unknown as { documents: Map<string, Doc> }).documents.size).toBe(3);
+  expect([...docs(right).keys()].sort()).toEqual(["d1", "d2", "d3"]);
   await right.leave();
+  await reflector!.close();
+  reflector = undefined;
+  const blobs = await createFsStore(dataDir);
+  const store = new PersistStore(blobs);
+  const [rightSlot, wrongSlot] = await Promise.all([sessionSlot(opts.password, persistentId), sessionSlot("wrong", persistentId)]);
+  expect(rightSlot).not.toBe(wrongSlot);
+  expect((await store.slots()).sort()).toEqual([rightSlot, wrongSlot].sort());
+  expect(await store.versions(wrongSlot)).toHaveLength(1);
+  await blobs.close();
 });
 
 test("a corrupt blob fails the join naming the persistentId and is not overwritten; a rollback to the previous version recovers", async () => {
   let url = await start();
   const log = sessionLog();
   const { persistentId } = await v1Saves(url, "corrupt", log);
+  const slot = await sessionSlot(opts.password, persistentId);
   // A second v1 version: one more document, saved when the writer leaves.
   const v1 = editor(1);
   const a = await v1.client.Session.join({ ...opts, name: "corrupt", model: v1.cls as never, view: v1.client.View, reflector: url });
@@ -252,9 +272,9 @@ test("a corrupt blob fails the join naming the persistentId and is not overwritt
 
   let blobs = await createFsStore(dataDir);
   let store = new PersistStore(blobs);
-  const versions = await store.versions(persistentId);
+  const versions = await store.versions(slot);
   expect(versions.map((v) => v.version)).toEqual([1, 2]);
-  const key = `persist/${persistentId}/v/${"2".padStart(16, "0")}`;
+  const key = `persist/${slot}/v/${"2".padStart(16, "0")}`;
   const record = (await blobs.get(key))!;
   record[record.length - 5]! ^= 0xff; // inside the envelope: authentication must fail
   await blobs.put(key, record);
@@ -263,14 +283,14 @@ test("a corrupt blob fails the join naming the persistentId and is not overwritt
   url = await start();
   const v2 = editor(2);
   const failed = v2.client.Session.join({ ...opts, name: "corrupt", model: v2.cls as never, view: v2.client.View, reflector: url });
-  await expect(failed).rejects.toThrow(new RegExp(`persisted data of persistentId ${persistentId} could not be decrypted.*Nothing was overwritten`));
+  await expect(failed).rejects.toThrow(new RegExp(`persisted data of persistentId ${persistentId} could not be decrypted.*Nothing was overwritten.*persist list ${slot}`));
   await reflector!.close();
 
   blobs = await createFsStore(dataDir);
   store = new PersistStore(blobs);
   expect(await blobs.get(key)).toEqual(record);
-  expect((await store.versions(persistentId)).map((v) => v.version)).toEqual([1, 2]);
-  expect(await store.rollback(persistentId, 1)).toBe(3);
+  expect((await store.versions(slot)).map((v) => v.version)).toEqual([1, 2]);
+  expect(await store.rollback(slot, 1)).toBe(3);
   await blobs.close();
 
   url = await start();
@@ -338,4 +358,82 @@ test("persistSession outside the root model is a clear error", async () => {
   await done;
   expect((s.model as unknown as { error: string }).error).toMatch(/persistSession\(\) belongs to the root model; Child is not it/);
   await s.leave();
+});
+
+/** A root model that saves what it is sent, with a minute's delay (so only a flush saves it). */
+function slowSaver(): { client: ClientModule; cls: typeof ModelType } {
+  let out!: { client: ClientModule; cls: typeof ModelType };
+  jest.isolateModules(() => {
+    const client = require("../src/index") as ClientModule;
+    class Saver extends client.Model {
+      static persistDelay = 60_000;
+      texts: string[] = [];
+      override init(_o: unknown, persisted?: { texts: string[] }): void {
+        this.texts = persisted?.texts ?? [];
+        this.subscribe("s", "add", this.add);
+      }
+      add(text: string): void {
+        this.texts.push(text);
+        this.persistSession(() => ({ texts: this.texts }));
+      }
+    }
+    Saver.register("PersistInt.Saver");
+    out = { client, cls: Saver };
+  });
+  return out;
+}
+
+test("persisted data larger than a chunk is uploaded in chunks, and the next code version starts from all of it", async () => {
+  const url = await start();
+  const random = mulberry32(testSeed("big persisted data"));
+  const v1 = slowSaver();
+  const sockets = recordingSockets();
+  const a = await v1.client.Session.join({ ...opts, name: "big", model: v1.cls as never, view: v1.client.View, reflector: url, socket: sockets.factory });
+  const texts = Array.from({ length: 6 }, () => Array.from({ length: 200 * 1024 }, () => String.fromCharCode(97 + Math.floor(random() * 26))).join(""));
+  const added = captureWhen(a, () => (a.model as unknown as { texts: string[] }).texts.length === texts.length);
+  for (const t of texts) a.view.publish("s", "add", t);
+  await added;
+  await a.leave(); // the flush uploads ~1.2 MB
+  const chunks = sockets.sent.filter((m): m is PersistChunkMessage => m.type === MessageType.PersistChunk);
+  expect(sockets.sent.some((m) => m.type === MessageType.PersistUpload)).toBe(false);
+  expect(chunks.length).toBeGreaterThan(2);
+  let offset = 0;
+  for (const c of chunks) {
+    expect(c.offset).toBe(offset);
+    expect(c.total).toBe(chunks[0]!.total);
+    expect(c.data.length).toBeLessThanOrEqual(DEFAULT_LIMITS.maxChunkBytes);
+    offset += c.data.length;
+  }
+  expect(offset).toBe(chunks[0]!.total);
+  expect(events.filter((e) => e === "persist.stored")).toHaveLength(1);
+
+  // Other options: a new session of the same name, which starts from the persisted data.
+  const next = slowSaver();
+  const b = await next.client.Session.join({ ...opts, name: "big", options: { v: 2 }, model: next.cls as never, view: next.client.View, reflector: url });
+  expect(b.id).not.toBe(a.id);
+  expect((b.model as unknown as { texts: string[] }).texts).toEqual(texts);
+  await b.leave();
+});
+
+test("only the first view uploads persisted data: another view's flush sends nothing and resolves at once", async () => {
+  const url = await start();
+  const m = slowSaver();
+  const firstSockets = recordingSockets();
+  const otherSockets = recordingSockets();
+  const join = (socket: ReturnType<typeof recordingSockets>) =>
+    m.client.Session.join({ ...opts, name: "first-view", model: m.cls as never, view: m.client.View, reflector: url, socket: socket.factory });
+  const first = await join(firstSockets);
+  const other = await join(otherSockets);
+  const added = [first, other].map((s) => captureWhen(s, () => (s.model as unknown as { texts: string[] }).texts.length === 1));
+  other.view.publish("s", "add", "saved by the first view");
+  await Promise.all(added);
+  await other.flushPersistence();
+  expect(otherSockets.sent.filter((f) => f.type === MessageType.PersistChunk)).toEqual([]);
+  expect(events).not.toContain("persist.stored");
+  await other.leave(); // leaving flushes nothing either
+  expect(otherSockets.sent.filter((f) => f.type === MessageType.PersistChunk)).toEqual([]);
+  await first.flushPersistence();
+  expect(firstSockets.sent.filter((f) => f.type === MessageType.PersistChunk).length).toBeGreaterThan(0);
+  expect(events.filter((e) => e === "persist.stored")).toHaveLength(1);
+  await first.leave();
 });

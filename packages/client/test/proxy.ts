@@ -11,6 +11,8 @@ export interface ProxyOptions {
   readonly tamper?: (frame: Uint8Array) => Uint8Array;
   /** Holds every reflector → client frame this long before forwarding it (a slow link), in order. */
   readonly delayMs?: number;
+  /** Client → reflector frames for which this is true are sent to the reflector twice (a replay of captured traffic). */
+  readonly replay?: (frame: Uint8Array) => boolean;
 }
 
 /** A WebSocket proxy on 127.0.0.1 between clients and a reflector that records every frame both ways. */
@@ -47,8 +49,11 @@ export async function startProxy(target: string, options: ProxyOptions = {}): Pr
       if (frozen.has(client)) return;
       const bytes = toBytes(data);
       frames.push({ direction: "toReflector", bytes });
-      if (upstream.readyState === WebSocket.OPEN) upstream.send(bytes);
-      else pending.push(bytes);
+      const copies = options.replay?.(bytes) ? [bytes, bytes] : [bytes];
+      for (const copy of copies) {
+        if (upstream.readyState === WebSocket.OPEN) upstream.send(copy);
+        else pending.push(copy);
+      }
     });
     upstream.on("open", () => {
       for (const bytes of pending.splice(0)) upstream.send(bytes);

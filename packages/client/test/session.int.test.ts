@@ -1,6 +1,7 @@
+import { decodeJoinAuth } from "@lockstep/protocol";
 import { startReflector, silentLogger, type Reflector } from "@lockstep/reflector";
 import { Model, Session, View, type LockstepSession } from "../src/index";
-import { captureWhen, mulberry32, testSeed } from "./int-helpers";
+import { captureWhen, mulberry32, recordingSockets, testSeed } from "./int-helpers";
 
 /**
  * The shared state under test: an ordered log of everything every client published, with a
@@ -148,6 +149,36 @@ test("same code, appId, name and options share a session; other options or names
   await Promise.all([a, b, c, d].map((s) => s.leave()));
 });
 
+test("the reflector knows a session by a keyed wire id: not session.id, another for another password, printed by ?debug=session", async () => {
+  const sockets = recordingSockets();
+  const lines: string[] = [];
+  const log = jest.spyOn(console, "log").mockImplementation((...args: unknown[]) => void lines.push(args.map(String).join(" ")));
+  try {
+    const a = await join("wire", { socket: sockets.factory, debug: "session" });
+    const b = await join("wire", { socket: sockets.factory });
+    const c = await join("wire", { socket: sockets.factory, password: "another" });
+    const [ja, jb, jc] = sockets.joins();
+    expect(ja!.sessionId).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(ja!.sessionId).not.toBe(a.id);
+    expect(jb!.sessionId).toBe(ja!.sessionId);
+    expect(c.id).toBe(a.id);
+    expect(jc!.sessionId).not.toBe(ja!.sessionId);
+    expect(jc!.sessionId).not.toBe(c.id);
+    // The persistentId travels as is: the reflector stores it and checks app tokens against it.
+    expect(ja!.persistentId).toBe(a.persistentId);
+    expect(lines).toContain(
+      `[Lockstep] Joining session (sessionId: ${a.id}, persistentId: ${a.persistentId}, versionId: ${a.versionId}, viewId: ${a.viewId}, reflectorId: ${ja!.sessionId})`,
+    );
+    // Without a token, JoinAuth (version 3) carries none, nor the names.
+    expect(decodeJoinAuth(ja!.auth)).toMatchObject({ appToken: "", appId: "", name: "" });
+    expect(a.model.viewCount).toBe(2);
+    expect(c.model.viewCount).toBe(1);
+    await Promise.all([a, b, c].map((s) => s.leave()));
+  } finally {
+    log.mockRestore();
+  }
+});
+
 test("a changed class body gives a new sessionId and versionId, same persistentId", async () => {
   type ClientModule = typeof import("../src/index");
   const load = (variant: "v1" | "v2"): { client: ClientModule; cls: typeof Model } => {
@@ -190,4 +221,8 @@ test("bad join options fail before connecting", async () => {
   await expect(join("x", { password: "" })).rejects.toThrow(/password must be a non-empty string/);
   await expect(join("x", { appId: "bad/app" } as never)).rejects.toThrow(/appId/);
   await expect(join("x", { tps: 500 })).rejects.toThrow(/tps/);
+  await expect(join("x", { token: "" })).rejects.toThrow(/token must be a non-empty string/);
+  await expect(join("x", { token: 42 } as never)).rejects.toThrow(/token must be a string or a function/);
+  await expect(join("x", { token: "t".repeat(5000) })).rejects.toThrow(/token is 5000 bytes; reflectors accept at most 3072/);
+  await expect(join("n".repeat(300), { token: "t" })).rejects.toThrow(/with a token, name may be at most 256 bytes/);
 });

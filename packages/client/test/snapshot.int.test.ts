@@ -1,6 +1,8 @@
+import { DEFAULT_LIMITS, MessageType, decodeServerMessage, type SnapshotChunkMessage } from "@lockstep/protocol";
 import { startReflector, type Logger, type Reflector } from "@lockstep/reflector";
 import { Model, Session, View, type LockstepSession } from "../src/index";
-import { captureWhen } from "./int-helpers";
+import { captureWhen, mulberry32, recordingSockets, testSeed } from "./int-helpers";
+import { startProxy } from "./proxy";
 
 /** A busy model: a log, children with futures, and PRNG draws, all of which a snapshot must carry. */
 class Busy extends Model {
@@ -157,4 +159,74 @@ test("state that cannot be snapshotted fails the join with its property path, no
   Dated.register("SnapshotInt.Dated");
   const attempt = Session.join({ appId: "test.lockstep.snapshots", name: "dated", password: "pw", model: Dated, reflector: reflector.url });
   await expect(attempt).rejects.toThrow(/Dated's state cannot be snapshotted.*Date/);
+});
+
+/** Keeps every text it is sent: a few events make a state of megabytes. */
+class Archive extends Model {
+  texts: string[] = [];
+  override init(): void {
+    this.subscribe("archive", "put", this.put);
+  }
+  put(text: string): void {
+    this.texts.push(text);
+  }
+}
+Archive.register("SnapshotInt.Archive");
+
+test("a snapshot larger than three chunks is uploaded in chunks and a late joiner starts from it, identical", async () => {
+  const seed = testSeed("big snapshot");
+  const random = mulberry32(seed);
+  const big = await startReflector({ port: 0, host: "127.0.0.1", logger: recordingLogger(events), snapshots: { everyMessages: 8, voteTimeoutMs: 2000 } });
+  const proxy = await startProxy(big.url);
+  try {
+    const opts = { appId: "test.lockstep.snapshots", name: "big", password: "pw", model: Archive, view: View };
+    const sockets = [recordingSockets(), recordingSockets()];
+    const first = (await Session.join({ ...opts, reflector: big.url, socket: sockets[0]!.factory })) as LockstepSession<Archive>;
+    const second = (await Session.join({ ...opts, reflector: big.url, socket: sockets[1]!.factory })) as LockstepSession<Archive>;
+    // 8 texts of 240 KB (random letters, so nothing about the size is an accident): ~1.9 MB of state.
+    const TEXTS = 8;
+    const allIn = captureWhen(first, () => first.model.texts.length === TEXTS);
+    for (let i = 0; i < TEXTS; i++) {
+      const text = Array.from({ length: 240 * 1024 }, () => String.fromCharCode(97 + Math.floor(random() * 26))).join("");
+      [first, second][i % 2]!.view.publish("archive", "put", text);
+    }
+    const { seq: lastText } = await allIn;
+    // Small events (no model subscribes) until a snapshot taken after the last text is stored.
+    const snapshotPast = nextEvent((e) => e.event === "snapshot.stored" && (e.fields.seq as number) > lastText);
+    for (let i = 0; i < 10; i++) first.view.publish("archive", "noop", i);
+    await snapshotPast;
+
+    const sent = sockets.flatMap((r) => r.sent);
+    expect(sent.some((m) => m.type === MessageType.SnapshotUpload)).toBe(false);
+    const chunks = sent.filter((m): m is SnapshotChunkMessage => m.type === MessageType.SnapshotChunk);
+    const latest = Math.max(...chunks.map((c) => c.seq));
+    expect(latest).toBeGreaterThan(lastText);
+    const upload = chunks.filter((c) => c.seq === latest);
+    const total = upload[0]!.total;
+    expect(total).toBeGreaterThan(3 * DEFAULT_LIMITS.maxChunkBytes);
+    expect(upload.length).toBeGreaterThan(3);
+    // One upload: in order, back to back, each chunk within the limit, covering the envelope exactly.
+    let offset = 0;
+    for (const c of upload) {
+      expect(c.offset).toBe(offset);
+      expect(c.total).toBe(total);
+      expect(c.data.length).toBeLessThanOrEqual(DEFAULT_LIMITS.maxChunkBytes);
+      offset += c.data.length;
+    }
+    expect(offset).toBe(total);
+
+    const late = (await Session.join({ ...opts, reflector: proxy.url })) as LockstepSession<Archive>;
+    const sync = proxy.frames.filter((f) => f.direction === "toClient").map((f) => decodeServerMessage(f.bytes)).find((m) => m.type === MessageType.Sync);
+    expect(sync?.type === MessageType.Sync && sync.snapshot.length).toBe(total);
+    expect(late.model.texts).toEqual(first.model.texts);
+    const points = [first, second, late].map((s) => captureWhen(s, () => s.model.texts.length === TEXTS + 1));
+    late.view.publish("archive", "put", "late");
+    const [a, b, c] = await Promise.all(points);
+    expect(b!.hash).toBe(a!.hash);
+    expect(c!.hash).toBe(a!.hash);
+    await Promise.all([first, second, late].map((s) => s.leave()));
+  } finally {
+    await proxy.close();
+    await big.close();
+  }
 });

@@ -271,9 +271,9 @@ describe("models", () => {
     const t = makeVM("sess-1");
     const m = t.root<Guests>(Guests);
     t.join(1, "real");
-    t.relay(2, "sess-1", "view-join", "forged");
-    t.relay(3, "sess-1", "view-exit", "real");
-    t.relay(4, "room", "view-join", "fine"); // the same event name in an app scope is the app's business
+    t.relay(2, "sess-1", "view-join", "forged", "real");
+    t.relay(3, "sess-1", "view-exit", "real", "real");
+    t.relay(4, "room", "view-join", "fine", "real"); // the same event name in an app scope is the app's business
     expect(m.seen).toEqual(["+real", "room:fine"]);
     expect(m.viewCount).toBe(1);
     expect(t.errors.map((e) => String(e.error))).toEqual([

@@ -1,0 +1,78 @@
+import { ReplayError } from "./errors";
+import type { SenderStamp } from "./payload";
+
+/** One live view's connection as the replicas know it: its view-join's seq and the last counter applied. */
+interface Sender {
+  readonly joinSeq: number;
+  lastCounter: number;
+}
+
+/** How {@link Senders} appears in a VM state: `[viewId, joinSeq, lastCounter]` per live view, in join order. */
+export type SendersState = Array<[string, number, number]>;
+
+/**
+ * Replay protection, as replicated VM state: for every live view, the seq of its view-join and
+ * the highest message counter applied from it. A relayed message is new only if it names a live
+ * view, that view's current connection and a higher counter; anything else is ciphertext someone
+ * captured and sent again (or a message from an older connection of a view that rejoined since).
+ * Every replica holds the same table at the same point of the stream, so every replica drops
+ * the same messages.
+ */
+export class Senders {
+  readonly #live = new Map<string, Sender>();
+
+  /** Restores the table from {@link Senders.state}'s output (a snapshot). */
+  constructor(state?: SendersState) {
+    for (const entry of state ?? []) {
+      const [viewId, joinSeq, lastCounter] = Array.isArray(entry) ? entry : [];
+      if (typeof viewId !== "string" || !Number.isSafeInteger(joinSeq) || !Number.isSafeInteger(lastCounter)) {
+        throw new Error("the snapshot's table of live senders is malformed");
+      }
+      this.#live.set(viewId, { joinSeq: joinSeq as number, lastCounter: lastCounter as number });
+    }
+  }
+
+  /** A view joined at entry `joinSeq`: its messages count from 1 again. */
+  joined(viewId: string, joinSeq: number): void {
+    // Delete first: a rejoined view moves to the end, so the state's order is join order.
+    this.#live.delete(viewId);
+    this.#live.set(viewId, { joinSeq, lastCounter: 0 });
+  }
+
+  /** A view exited: nothing it sent before can be applied any more. */
+  exited(viewId: string): void {
+    this.#live.delete(viewId);
+  }
+
+  /**
+   * Applies a message's stamp if it is new, advancing its sender's counter.
+   * @throws {ReplayError} (changing nothing) if it is not.
+   */
+  admit(stamp: SenderStamp): void {
+    const { viewId, joinSeq, counter } = stamp;
+    const sender = this.#live.get(viewId);
+    if (sender === undefined) {
+      throw new ReplayError(`it claims to come from view ${viewId}, which is not in the session (it left, or never joined): a replay`, "unknown-view", viewId);
+    }
+    if (joinSeq !== sender.joinSeq) {
+      throw new ReplayError(
+        `it was sent on the connection of view ${viewId} that joined at #${joinSeq}, but that view's current connection joined at #${sender.joinSeq}: a replay`,
+        "stale-join",
+        viewId,
+      );
+    }
+    if (!(counter > sender.lastCounter)) {
+      throw new ReplayError(
+        `it is message ${counter} of view ${viewId}'s connection, whose messages up to ${sender.lastCounter} were applied already: a repeat or a replay`,
+        "repeated",
+        viewId,
+      );
+    }
+    sender.lastCounter = counter;
+  }
+
+  /** The table, for the VM state (insertion order: identical on every replica). */
+  state(): SendersState {
+    return [...this.#live].map(([viewId, s]) => [viewId, s.joinSeq, s.lastCounter]);
+  }
+}
