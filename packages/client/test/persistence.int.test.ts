@@ -7,102 +7,13 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createHash } from "node:crypto";
-import { WebSocket } from "ws";
-import {
-  DEFAULT_LIMITS,
-  MessageType,
-  PersistOutcome,
-  decodeServerMessage,
-  encodeClientMessage,
-  encodeJoinAuth,
-  type PersistChunkMessage,
-  type ServerMessage,
-} from "@lockstep/protocol";
+import { DEFAULT_LIMITS, MessageType, type PersistChunkMessage } from "@lockstep/protocol";
 import { PersistStore, createFsStore, startReflector, silentLogger, type Logger, type Reflector } from "@lockstep/reflector";
 import type { Model as ModelType } from "../src/index";
 import { captureWhen, mulberry32, recordingSockets, sessionSlot, testSeed } from "./int-helpers";
 import { startReflectorProcess } from "./reflector-process";
+import { add, editor, opts, sessionLog, v1Saves, type ClientModule, type Doc } from "./persistence-helpers";
 
-type ClientModule = typeof import("../src/index");
-type Doc = { title: string; body: string; tags?: string[] };
-
-/**
- * One code version of the seeds' document editor, loaded into its own module registry so that
- * several versions can live in one test process. v1 saves Map-based documents as entry arrays
- * (format 1); v2 adds tags and metadata (format 2) and follows the seeds' SafeModel pattern.
- */
-function editor(version: 1 | 2 | 3): { client: ClientModule; cls: typeof ModelType } {
-  let out!: { client: ClientModule; cls: typeof ModelType };
-  jest.isolateModules(() => {
-    const client = require("../src/index") as ClientModule;
-    class DocumentEditorV1 extends client.Model {
-      documents = new Map<string, Doc>();
-      restoredFrom: unknown = null;
-      override init(_options: unknown, persisted?: { version: number; documents: Array<[string, Doc]> }): void {
-        if (persisted) {
-          this.documents = new Map(persisted.documents);
-          this.restoredFrom = persisted.version;
-        }
-        this.subscribe("docs", "add", this.addDocument);
-      }
-      addDocument(doc: Doc & { id: string }): void {
-        this.documents.set(doc.id, { title: doc.title, body: doc.body });
-        this.save();
-      }
-      save(): void {
-        this.persistSession(() => ({ version: 1, documents: Array.from(this.documents.entries()) }));
-      }
-    }
-    class DocumentEditorV2 extends client.Model {
-      documents = new Map<string, Doc>();
-      metadata: Record<string, unknown> = {};
-      loadingPersistentData?: boolean;
-      loadingPersistentDataErrored?: boolean;
-      override init(_options: unknown, persisted?: unknown): void {
-        if (persisted) {
-          delete this.loadingPersistentDataErrored;
-          this.loadingPersistentData = true;
-          try {
-            this.fromSavedData(persisted as { version?: number; documents?: Array<[string, Doc]>; metadata?: Record<string, unknown> });
-          } catch {
-            this.loadingPersistentDataErrored = true;
-            this.documents = new Map();
-          } finally {
-            delete this.loadingPersistentData;
-          }
-        }
-        this.subscribe("docs", "add", this.addDocument);
-      }
-      fromSavedData(persisted: { version?: number; documents?: Array<[string, Doc]>; metadata?: Record<string, unknown> }): void {
-        if (!persisted.version) throw new Error("Missing version in persistent data");
-        if (persisted.version > 2) throw new Error(`Unsupported version: ${persisted.version}`);
-        // Format 1 had no tags: migrate every document.
-        const docs = (persisted.documents ?? []).map(([id, d]): [string, Doc] => [id, { ...d, tags: d.tags ?? [] }]);
-        this.documents = new Map(docs);
-        this.metadata = { ...(persisted.metadata ?? {}), migratedFrom: persisted.version };
-      }
-      addDocument(doc: Doc & { id: string }): void {
-        this.documents.set(doc.id, { title: doc.title, body: doc.body, tags: doc.tags ?? [] });
-        this.save();
-      }
-      save(): void {
-        if (this.loadingPersistentData || this.loadingPersistentDataErrored) return;
-        this.persistSession(() => ({ version: 2, documents: Array.from(this.documents.entries()), metadata: this.metadata }));
-      }
-    }
-    // v3 only differs from v2 in its source text: a third code version of the same app.
-    class DocumentEditorV3 extends DocumentEditorV2 {
-      readonly generation = 3;
-    }
-    const cls = version === 1 ? DocumentEditorV1 : version === 2 ? DocumentEditorV2 : DocumentEditorV3;
-    cls.register("PersistInt.DocumentEditor");
-    out = { client, cls };
-  });
-  return out;
-}
-
-const opts = { appId: "test.lockstep.persist", password: "correct horse" };
 
 let dataDir: string;
 let reflector: Reflector | undefined;
@@ -123,43 +34,6 @@ afterEach(async () => {
 async function start(): Promise<string> {
   reflector = await startReflector({ port: 0, logger, dataDir });
   return reflector.url;
-}
-
-/** Captures `[Lockstep]` console lines; `next(prefix)` resolves when one starting with it is printed. */
-function sessionLog(): { lines: string[]; next(prefix: string): Promise<string> } {
-  const lines: string[] = [];
-  const waiters: Array<[string, (line: string) => void]> = [];
-  jest.spyOn(console, "log").mockImplementation((...args: unknown[]) => {
-    const line = args.map(String).join(" ");
-    lines.push(line);
-    for (const [prefix, resolve] of waiters.splice(0)) {
-      if (line.startsWith(prefix)) resolve(line);
-      else waiters.push([prefix, resolve]);
-    }
-  });
-  return {
-    lines,
-    next: (prefix) => new Promise((resolve) => waiters.push([prefix, resolve])),
-  };
-}
-
-function add(session: { view: { publish(scope: string, event: string, data: unknown): void } }, id: string, title: string): void {
-  session.view.publish("docs", "add", { id, title, body: `${title} body` });
-}
-
-/** v1 writes three documents and saves them (the automatic, delayed save); everyone leaves. */
-async function v1Saves(url: string, name: string, log: ReturnType<typeof sessionLog>): Promise<{ sessionId: string; persistentId: string }> {
-  const v1 = editor(1);
-  const a = await v1.client.Session.join({ ...opts, name, model: v1.cls as never, view: v1.client.View, reflector: url, debug: "session" });
-  const b = await v1.client.Session.join({ ...opts, name, model: v1.cls as never, view: v1.client.View, reflector: url });
-  const saved = log.next("[Lockstep] Persistent data saved");
-  add(a, "d1", "Plans");
-  add(b, "d2", "Notes");
-  add(a, "d3", "Ideas");
-  expect(await saved).toMatch(/^\[Lockstep\] Persistent data saved \(\d+B\)$/);
-  const ids = { sessionId: a.id, persistentId: a.persistentId };
-  await Promise.all([a.leave(), b.leave()]);
-  return ids;
 }
 
 test("the seed's story: v1 saves, everyone leaves, v2 joins the same name, init gets v1's data and migrates it; a later v2 joiner ends identical", async () => {
@@ -448,80 +322,3 @@ test("only the first view uploads persisted data: another view's flush sends not
   expect(events.filter((e) => e === "persist.stored")).toHaveLength(1);
   await first.leave();
 });
-
-test("an outsider acting first (knowing the appId, the name and the code, not the password) cannot stop honest clients from creating, joining, saving and loading", async () => {
-  const url = await start();
-  const name = "squatted";
-  // What an outsider can compute: the public ids. Learn them from a throwaway client on another reflector.
-  const scout = await startReflector({ port: 0, logger: silentLogger });
-  const v1 = editor(1);
-  const probe = await v1.client.Session.join({ ...opts, password: "anything", name, model: v1.cls as never, view: v1.client.View, reflector: scout.url });
-  const publicIds = { sessionId: probe.id, persistentId: probe.persistentId };
-  await probe.leave();
-  await scout.close();
-
-  // The outsider, first: it creates the public sessionId with its own verifier, and from there
-  // registers its own token on every slot it can name from public information.
-  const squatter = await rawClient(url);
-  const squatToken = createHash("sha256").update("squatter").digest();
-  squatter.send(
-    encodeClientMessage({
-      type: MessageType.Join,
-      ...publicIds,
-      viewId: "squatter",
-      tps: 20,
-      auth: encodeJoinAuth({ token: squatToken, verifier: createHash("sha256").update(squatToken).digest(), check: new Uint8Array(48), slot: "", slotToken: new Uint8Array(0) }),
-      viewData: new Uint8Array(0),
-    }),
-  );
-  await squatter.next(MessageType.Sync);
-  const token = new Uint8Array(32).fill(7);
-  for (const slot of [publicIds.persistentId, publicIds.sessionId]) {
-    const blob = new Uint8Array(64).fill(1);
-    squatter.send(encodeClientMessage({ type: MessageType.PersistChunk, slot, token, seq: 1, hash: new Uint8Array(32), size: 1, total: blob.length, offset: 0, data: blob }));
-    const ack = await squatter.next(MessageType.PersistAck);
-    expect(ack.type === MessageType.PersistAck && ack.outcome).toBe(PersistOutcome.Stored); // it now "owns" that slot
-  }
-
-  // Honest clients: create, join, save, leave; a new code version loads the saved data.
-  const log = sessionLog();
-  const honest = await v1Saves(url, name, log);
-  expect(honest.sessionId).toBe(publicIds.sessionId); // the same public id the outsider squatted…
-  const v2 = editor(2);
-  const next = await v2.client.Session.join({ ...opts, name, model: v2.cls as never, view: v2.client.View, reflector: url });
-  const model = next.model as unknown as { documents: Map<string, Doc>; metadata: Record<string, unknown> };
-  expect([...model.documents.keys()].sort()).toEqual(["d1", "d2", "d3"]); // …yet its data loads
-  expect(model.metadata).toEqual({ migratedFrom: 1 });
-  // A second honest client joins the live session and ends identical.
-  const other = await v2.client.Session.join({ ...opts, name, model: v2.cls as never, view: v2.client.View, reflector: url });
-  const points = [next, other].map((s) => captureWhen(s, () => (s.model as unknown as { documents: Map<string, Doc> }).documents.has("d5")));
-  add(other, "d5", "after the squat");
-  const [pn, po] = await Promise.all(points);
-  expect(pn!.seq).toBe(po!.seq);
-  expect(pn!.hash).toBe(po!.hash);
-  // The outsider's session is its own: it saw none of this.
-  expect(squatter.seen.filter((f) => f.type === MessageType.Relay)).toHaveLength(0);
-  await Promise.all([next.leave(), other.leave()]);
-  squatter.close();
-});
-
-/** A bare protocol client (an outsider does not use the library): send frames, await decoded ones by type. */
-async function rawClient(url: string): Promise<{ send(frame: Uint8Array): void; next(type: number): Promise<ServerMessage>; seen: ServerMessage[]; close(): void }> {
-  const ws = new WebSocket(url);
-  ws.binaryType = "nodebuffer";
-  const seen: ServerMessage[] = [];
-  const waiters: Array<{ type: number; resolve: (m: ServerMessage) => void }> = [];
-  ws.on("message", (data: Buffer) => {
-    const msg = decodeServerMessage(new Uint8Array(data));
-    seen.push(msg);
-    const i = waiters.findIndex((w) => w.type === msg.type);
-    if (i >= 0) waiters.splice(i, 1)[0]!.resolve(msg);
-  });
-  await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
-  return {
-    send: (frame) => ws.send(frame),
-    next: (type) => new Promise((resolve) => waiters.push({ type, resolve })),
-    seen,
-    close: () => ws.close(),
-  };
-}
