@@ -18,6 +18,9 @@ if [[ -z "${LOCKSTEP_PG_URL:-}" ]]; then
   export LOCKSTEP_PG_URL
 fi
 npx jest --ci --maxWorkers=2 "$@"
+# The attack probe, short form: a reflector in its own process against every attack it must
+# withstand (issue 12); it exits non-zero if a figure misses its target. Full run: without --quick.
+node scripts/probe/attacks.mjs --quick
 # Browser tests last, one file at a time (each runs Chromium and a dev server): Debian's Chromium
 # is installed if missing (LOCKSTEP_SKIP_BROWSER=1 skips them, for machines that cannot).
 if [[ "${LOCKSTEP_SKIP_BROWSER:-}" == "1" ]]; then

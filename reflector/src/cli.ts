@@ -79,6 +79,8 @@ const NUMERIC_FLAGS: readonly NumericFlag[] = [
   { flag: "--message-burst", target: "limits", key: "messageBurst", min: 0, unit: "", description: "frames allowed in a burst on top of that" },
   { flag: "--max-bytes-per-second", target: "limits", key: "maxBytesPerSecond", min: 1, unit: "bytes", description: "sustained bytes per second per connection; beyond, 4005" },
   { flag: "--byte-burst", target: "limits", key: "byteBurst", min: 0, unit: "bytes", description: "bytes allowed in a burst on top of that" },
+  { flag: "--max-pings-per-second", target: "limits", key: "maxPingsPerSecond", min: 1, unit: "", description: "sustained Ping frames per second per connection; beyond, 4005" },
+  { flag: "--ping-burst", target: "limits", key: "pingBurst", min: 0, unit: "", description: "Pings allowed in a burst on top of that" },
 ];
 
 const NUMERIC_BY_FLAG: ReadonlyMap<string, NumericFlag> = new Map(NUMERIC_FLAGS.map((f) => [f.flag, f]));

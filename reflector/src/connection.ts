@@ -25,10 +25,24 @@ export interface ConnectionOptions {
   readonly messageBurst: number;
   readonly maxBytesPerSecond: number;
   readonly byteBurst: number;
+  readonly maxPingsPerSecond: number;
+  readonly pingBurst: number;
   /** Unsent bytes allowed beyond a Sync being sent; past them the reader is too slow. */
   readonly maxBufferedBytes: number;
   /** Called (once) when the client fell too far behind reading; the owner detaches and closes it. */
   readonly onSlowReader: (conn: Connection) => void;
+  /**
+   * The TCP socket under the WebSocket: frames sent in one turn of the event loop are corked into
+   * one write, and reading stops once the reflector ends the connection.
+   */
+  readonly socket?: SocketControl;
+}
+
+/** What a {@link Connection} does with its TCP socket directly. */
+export interface SocketControl {
+  pause(): unknown;
+  cork(): void;
+  uncork(): void;
 }
 
 /** How long a connection told to close may take to finish the closing handshake before it is cut off, in ms. */
@@ -45,8 +59,15 @@ export class Connection implements SessionMember {
   readonly #ws: WebSocket;
   readonly #frames: TokenBucket;
   readonly #bytes: TokenBucket;
+  readonly #pings: TokenBucket;
   readonly #maxBuffered: number;
   readonly #onSlowReader: (conn: Connection) => void;
+  readonly #socket: SocketControl | undefined;
+  #corked = false;
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.#socket?.uncork();
+  };
   /** Extra unsent bytes allowed while a Sync (which may be large) drains. */
   #allowance = 0;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -69,8 +90,10 @@ export class Connection implements SessionMember {
     this.remote = options.remote;
     this.#frames = new TokenBucket(options.maxMessagesPerSecond, options.messageBurst, options.clock);
     this.#bytes = new TokenBucket(options.maxBytesPerSecond, options.byteBurst, options.clock);
+    this.#pings = new TokenBucket(options.maxPingsPerSecond, options.pingBurst, options.clock);
     this.#maxBuffered = options.maxBufferedBytes;
     this.#onSlowReader = options.onSlowReader;
+    this.#socket = options.socket;
   }
 
   /**
@@ -79,6 +102,12 @@ export class Connection implements SessionMember {
    */
   send(frame: Uint8Array): void {
     if (this.state === "closing" || this.state === "closed" || this.#ws.readyState !== WebSocket.OPEN) return;
+    // Everything sent to this client in this turn (a burst of relays, pongs) leaves in one write.
+    if (!this.#corked && this.#socket !== undefined) {
+      this.#corked = true;
+      this.#socket.cork();
+      process.nextTick(this.#uncork);
+    }
     try {
       this.#ws.send(frame);
     } catch {
@@ -107,8 +136,17 @@ export class Connection implements SessionMember {
     return this.#frames.take() && (!countBytes || this.#bytes.take(bytes));
   }
 
-  /** Sends an `Error` frame with `code`, then closes the socket with the same code. */
-  fail(code: number, message: string): void {
+  /** Charges one Ping to its own, tighter limit: the reflector answers each one itself. */
+  takePing(): boolean {
+    return this.#pings.take();
+  }
+
+  /**
+   * Sends an `Error` frame with `code`, then closes the socket with the same code. `stopReading`
+   * (a flood): whatever else the client sends is not even parsed — it would cost everyone else
+   * CPU — and its closing handshake is cut short by the grace timer.
+   */
+  fail(code: number, message: string, stopReading = false): void {
     if (this.state === "closing" || this.state === "closed") return;
     // The Error frame and the close go out after whatever is queued; send() refuses more from now on.
     if (this.#ws.readyState === WebSocket.OPEN) {
@@ -119,6 +157,7 @@ export class Connection implements SessionMember {
       }
     }
     this.close(code, closeCodeName(code) ?? "error");
+    if (stopReading) this.#socket?.pause();
   }
 
   /**

@@ -32,6 +32,8 @@ export interface DispatcherOptions {
   readonly persist: PersistService;
   /** Checks app tokens (PROTOCOL.md §14), when the reflector requires them. */
   readonly appAuth: AppAuthVerifier | undefined;
+  /** A connection was closed for breaking a rate limit (its address is refused for a while). */
+  readonly onRateLimited?: (conn: Connection) => void;
 }
 
 const NORMAL_CLOSURE = 1000;
@@ -50,6 +52,7 @@ export class Dispatcher {
   readonly #tps: number | undefined;
   readonly #persist: PersistService;
   readonly #appAuth: AppAuthVerifier | undefined;
+  readonly #onRateLimited: ((conn: Connection) => void) | undefined;
   #relayed = 0;
 
   constructor(options: DispatcherOptions) {
@@ -59,6 +62,7 @@ export class Dispatcher {
     this.#tps = options.tps;
     this.#persist = options.persist;
     this.#appAuth = options.appAuth;
+    this.#onRateLimited = options.onRateLimited;
   }
 
   /** Client messages relayed so far. */
@@ -121,6 +125,10 @@ export class Dispatcher {
         }
         case MessageType.Ping: {
           const session = joinedSession(conn, "Ping");
+          if (!conn.takePing()) {
+            this.#rateLimited(conn);
+            return;
+          }
           conn.send(encodeServerMessage({ type: MessageType.Pong, id: msg.id, time: session.now() }));
           break;
         }
@@ -141,10 +149,10 @@ export class Dispatcher {
     }
   }
 
-  /** Detaches `conn`, sends it an Error frame with `code` and closes it with the same code. */
-  fail(conn: Connection, code: number, message: string): void {
+  /** Detaches `conn`, sends it an Error frame with `code` and closes it with the same code (`stopReading`: see {@link Connection.fail}). */
+  fail(conn: Connection, code: number, message: string, stopReading = false): void {
     this.detach(conn, closeCodeName(code) ?? `error ${code}`);
-    conn.fail(code, message);
+    conn.fail(code, message, stopReading);
   }
 
   /**
@@ -252,12 +260,14 @@ export class Dispatcher {
   }
 
   #rateLimited(conn: Connection): void {
-    const { maxMessagesPerSecond, messageBurst, maxBytesPerSecond, byteBurst } = this.#limits;
+    const { maxMessagesPerSecond, messageBurst, maxBytesPerSecond, byteBurst, maxPingsPerSecond } = this.#limits;
     this.#logger.warn("rate.limited", { sessionId: conn.session?.id, viewId: conn.viewId || undefined, connectionId: conn.id, remote: conn.remote });
+    this.#onRateLimited?.(conn);
     this.fail(
       conn,
       CloseCode.RateLimited,
-      `more than ${maxMessagesPerSecond} frames (burst ${messageBurst}) or ${maxBytesPerSecond} bytes (burst ${byteBurst}) per second; slow down, then reconnect`,
+      `more than ${maxMessagesPerSecond} frames (burst ${messageBurst}), ${maxBytesPerSecond} bytes (burst ${byteBurst}) or ${maxPingsPerSecond} Pings per second; slow down, then reconnect`,
+      true,
     );
   }
 
@@ -273,6 +283,8 @@ export class Dispatcher {
           connectionId: conn.id,
           remote: conn.remote,
         });
+        // Too many new sessions is flooding too: the address waits before it may connect again.
+        if (error.code === CloseCode.RateLimited) this.#onRateLimited?.(conn);
         this.fail(conn, error.code, error.message);
       } else if (isDamaged(error)) {
         // Stored data damaged beyond what loading repairs: retrying cannot help, so the client is told not to.

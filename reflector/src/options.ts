@@ -42,7 +42,7 @@ export const DEFAULT_CAPS: ReflectorCaps = Object.freeze({
   maxConnectionsPerAddress: 256,
   joinTimeoutMs: 5_000,
   maxBufferedBytes: 16 * 1024 * 1024,
-  maxLogBytes: 64 * 1024 * 1024,
+  maxLogBytes: 32 * 1024 * 1024,
   maxLogMemoryBytes: 8 * 1024 * 1024,
   newSessionsPerMinute: 600,
   newSessionsPerAddressPerMinute: 60,

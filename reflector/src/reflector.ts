@@ -6,6 +6,7 @@ import { CloseCode, maxJoinFrameBytes } from "@lockstep/protocol";
 import { createAppAuth } from "./app-auth";
 import { Connection, slowReaderMessage } from "./connection";
 import { Dispatcher } from "./dispatcher";
+import { Penalties } from "./penalties";
 import { ReflectorError } from "./errors";
 import { handleHttpRequest } from "./http";
 import { resolveOptions, type ReflectorOptions, type ResolvedOptions } from "./options";
@@ -99,6 +100,8 @@ class ReflectorServer {
   readonly #connections = new Set<Connection>();
   /** Open connections per client address (the per-address cap). */
   readonly #perAddress = new Map<string, number>();
+  /** Addresses just closed for flooding, refused new connections for a while. */
+  readonly #penalties: Penalties;
   #refused = 0;
   #nextConnectionId = 1;
   #port = 0;
@@ -113,6 +116,7 @@ class ReflectorServer {
   constructor(options: ResolvedOptions, blobs: BlobStore) {
     this.#options = options;
     this.#blobs = blobs;
+    this.#penalties = new Penalties(options.clock);
     this.#store = new SessionStore(blobs, { retentionMs: options.retentionMs });
     const persist = new PersistService(new PersistStore(blobs, { keep: options.persistVersions }), options.logger);
     this.#registry = new SessionRegistry({
@@ -128,6 +132,7 @@ class ReflectorServer {
       tps: options.tps,
       persist,
       appAuth: options.appAuth && createAppAuth(options.appAuth),
+      onRateLimited: (conn) => this.#penalties.strike(conn.address),
     });
     this.#http = createServer((req, res) => {
       try {
@@ -256,6 +261,11 @@ class ReflectorServer {
         this.#refuseUpgrade(socket, 503, `the reflector is at its cap of ${maxConnections} connections; retry later`, address);
         return;
       }
+      const penalty = this.#penalties.remaining(address);
+      if (penalty > 0) {
+        this.#refuseUpgrade(socket, 429, `your address was closed for exceeding a rate limit; wait ${Math.ceil(penalty / 1000)} s before reconnecting`, address);
+        return;
+      }
       if ((this.#perAddress.get(address) ?? 0) >= maxConnectionsPerAddress) {
         this.#refuseUpgrade(socket, 429, `more than ${maxConnectionsPerAddress} connections from your address; close some first`, address);
         return;
@@ -285,7 +295,10 @@ class ReflectorServer {
       messageBurst: limits.messageBurst,
       maxBytesPerSecond: limits.maxBytesPerSecond,
       byteBurst: limits.byteBurst,
+      maxPingsPerSecond: limits.maxPingsPerSecond,
+      pingBurst: limits.pingBurst,
       maxBufferedBytes: caps.maxBufferedBytes,
+      socket: req.socket,
       onSlowReader: (slow) => {
         this.#options.logger.warn("connection.slow_reader", { connectionId: slow.id, sessionId: slow.session?.id, viewId: slow.viewId || undefined, remote: slow.remote });
         this.#dispatcher.fail(slow, CloseCode.SlowReader, slowReaderMessage(caps.maxBufferedBytes));

@@ -152,13 +152,11 @@ export class SessionLog {
   }
 
   #compact(): void {
-    // Drop consumed slots now and then rather than shifting the array per entry.
-    if (this.#head > 1024 && this.#head * 2 > this.#entries.length) {
-      this.#entries = this.#entries.slice(this.#head);
-      this.#head = 0;
-    } else if (this.#head === this.#entries.length) {
-      this.#entries = [];
-      this.#head = 0;
-    }
+    // Evicting and trimming happen in batches (a quarter of the memory cap, a snapshot), so
+    // copying the survivors each time is cheap — and it is what lets the evicted entries, and the
+    // frames their payloads view, be collected at all.
+    if (this.#head === 0) return;
+    this.#entries = this.#head === this.#entries.length ? [] : this.#entries.slice(this.#head);
+    this.#head = 0;
   }
 }

@@ -124,6 +124,7 @@ export class Session {
   #ticker: ReturnType<typeof setInterval> | undefined;
   #disposed = false;
   readonly #persisted: Uint8Array;
+  #historyRead: Promise<readonly StreamEntry[]> | undefined;
 
   constructor(options: SessionOptions) {
     this.id = options.sessionId;
@@ -234,9 +235,14 @@ export class Session {
     return this.#storage !== undefined && this.#log.needsStorage;
   }
 
-  /** Reads the stored log back (for {@link join} when older entries left memory). */
+  /**
+   * Reads the stored log back (for {@link join} when older entries left memory). Joiners arriving
+   * together share one read, so a burst of them costs one copy of the log, not one each.
+   */
   readHistory(): Promise<readonly StreamEntry[]> {
-    return this.#storage ? this.#storage.readEntries() : Promise.resolve([]);
+    if (this.#storage === undefined) return Promise.resolve([]);
+    this.#historyRead ??= this.#storage.readEntries().finally(() => (this.#historyRead = undefined));
+    return this.#historyRead;
   }
 
   /**

@@ -264,6 +264,8 @@ test("new sessions per address are rate-limited (RateLimited); joining existing 
   await h.start({ caps: { newSessionsPerAddressPerMinute: 3 } });
   const sessionIds = [randomId(), randomId(), randomId()];
   for (const sessionId of sessionIds) await (await h.connect()).join({ sessionId });
+  // Existing sessions still admit joiners from the same address.
+  await (await h.connect()).join({ sessionId: sessionIds[0]! });
   const fourth = await h.connect();
   fourth.sendRaw(encodeClientMessage({ type: MessageType.Join, sessionId: randomId(), persistentId: randomId(), viewId: randomId(), tps: 20, auth: new Uint8Array(0), viewData: new Uint8Array(0) }));
   // A Join without auth fails on auth first; with a valid one it is the creation rate.
@@ -271,8 +273,8 @@ test("new sessions per address are rate-limited (RateLimited); joining existing 
   const fifth = await h.connect();
   sendJoin(fifth);
   await expectClosedWith(fifth, CloseCode.RateLimited);
-  // An existing session still admits joiners from the same address.
-  await (await h.connect()).join({ sessionId: sessionIds[0]! });
+  // Creating too fast is flooding: the address waits before it may connect again.
+  expect(await rawSocket(h.reflector.url).outcome).toEqual({ status: 429 });
 });
 
 test("the whole reflector's rate of new sessions is capped with Overloaded", async () => {
@@ -309,4 +311,18 @@ test("a Join naming another persistentId than the session's is refused with BadJ
   const other = await h.connect();
   sendJoin(other, sessionId, randomId());
   await expectClosedWith(other, CloseCode.BadJoin);
+});
+
+test("an address closed for flooding is refused new connections for a while (HTTP 429), then admitted again", async () => {
+  let now = 0;
+  await h.start({ clock: () => now, limits: { maxMessagesPerSecond: 10, messageBurst: 20 } });
+  const flooder = await h.connect();
+  await flooder.join();
+  for (let i = 0; i < 50; i++) flooder.send({ type: MessageType.Ping, id: i });
+  await expectClosedWith(flooder, CloseCode.RateLimited);
+  // Reconnecting at once would give it a fresh burst: it must wait.
+  expect(await rawSocket(h.reflector.url).outcome).toEqual({ status: 429 });
+  now += 1001;
+  const back = await h.connect();
+  await back.join();
 });

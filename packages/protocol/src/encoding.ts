@@ -110,8 +110,13 @@ export class Writer {
     this.#pos = lengthPos + actualSize + written;
   }
 
-  /** The bytes written, as a fresh copy trimmed to length. */
+  /**
+   * The bytes written. The writer is done with its buffer: when the bytes fill most of it (a
+   * well-sized writer, e.g. a Sync of a whole log) they are returned as a view of it rather than
+   * copied, so a large frame is never held twice; otherwise as a copy trimmed to length.
+   */
   finish(): Uint8Array {
+    if (this.#pos * 8 >= this.#buf.length * 7) return this.#buf.subarray(0, this.#pos);
     return this.#buf.slice(0, this.#pos);
   }
 }

@@ -27,6 +27,13 @@ export interface Limits {
   readonly maxBytesPerSecond: number;
   /** Burst allowance of bytes on top of the sustained byte rate. */
   readonly byteBurst: number;
+  /**
+   * Sustained Ping frames per second per connection (the reflector answers each itself; a client
+   * estimating its clock offset needs a few), within the frame rate above.
+   */
+  readonly maxPingsPerSecond: number;
+  /** Burst allowance of Ping frames. */
+  readonly pingBurst: number;
   /** Lowest and highest ticks per second a session may ask for. */
   readonly minTps: number;
   readonly maxTps: number;
@@ -46,6 +53,8 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   messageBurst: 2000,
   maxBytesPerSecond: 2 * 1024 * 1024,
   byteBurst: 8 * 1024 * 1024,
+  maxPingsPerSecond: 10,
+  pingBurst: 20,
   minTps: 1,
   maxTps: 60,
 });

@@ -84,6 +84,8 @@ test("default limits are the documented values and frozen", () => {
     messageBurst: 2000,
     maxBytesPerSecond: 2097152,
     byteBurst: 8388608,
+    maxPingsPerSecond: 10,
+    pingBurst: 20,
     minTps: 1,
     maxTps: 60,
   });
