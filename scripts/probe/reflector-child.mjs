@@ -9,7 +9,9 @@
 //   node scripts/probe/reflector-child.mjs '{"port":0,"dataDir":"/tmp/x","caps":{"maxLogBytes":16777216}}'
 import { createConsoleLogger, startReflector } from "@lockstep/reflector";
 
-const { logLevel = "warn", ...options } = JSON.parse(process.argv[2] ?? "{}");
+// "memory": true keeps sessions in memory (no dataDir), for figures that disk latency would blur.
+const { logLevel = "warn", memory = false, ...options } = JSON.parse(process.argv[2] ?? "{}");
+if (memory) delete options.dataDir;
 let reflector;
 try {
   reflector = await startReflector({ ...options, logger: createConsoleLogger(logLevel) });

@@ -97,7 +97,10 @@ export async function attack3(scope, { quick }) {
   // property of the reflector (a real attacker runs elsewhere): the reflector gets CPU 0 to itself,
   // the flooder runs niced beside the probe on the others, so the probe preempts it.
   const pinning = cpuPinning();
-  const r = await scope.reflector("a3", {}, { cpus: pinning?.reflector });
+  // The short form (run by the test command, right after attacks that wrote hundreds of MiB) uses
+  // the memory store: the kernel flushing that data makes fsync tails of the measuring pair's own
+  // writes, which say nothing about the flood. The full run keeps the fs store.
+  const r = await scope.reflector("a3", quick ? { memory: true } : {}, { cpus: pinning?.reflector });
   if (pinning) {
     pinSelf(pinning.others);
     scope.defer(() => pinSelf(pinning.all));
@@ -115,26 +118,30 @@ export async function attack3(scope, { quick }) {
     await sleep(500);
     const loaded = await pair.measure(seconds * 1000);
     const report = await flood;
-    return { loaded, report, limited: report.closes[CloseCode.RateLimited] ?? 0 };
+    // The flooder is stopped either way: closed with 4005, or (after an earlier phase's strikes)
+    // refused at the upgrade while its address waits out the penalty.
+    const refused = Object.values(report.refusals).reduce((a, b) => a + b, 0);
+    return { loaded, report, limited: report.closes[CloseCode.RateLimited] ?? 0, refused };
   };
   for (const kind of ["ping", "vote"]) {
-    let { loaded, report, limited } = await phase(kind);
+    let { loaded, report, limited, refused } = await phase(kind);
     let retried = "";
     // On 2 shared cores one fsync stall of the measuring pair's own writes can decide a p99 of a
     // few hundred samples: the short form measures a latency miss once more (and says so). A
     // flooder that is not closed is never retried.
-    if (quick && limited > 0 && loaded.p99 > limit) {
+    if (quick && limited + refused > 0 && loaded.p99 > limit) {
       retried = ` (first try p99 ${ms(loaded.p99)} ms, measured again)`;
-      ({ loaded, report, limited } = await phase(kind));
+      ({ loaded, report, limited, refused } = await phase(kind));
     }
-    const good = limited > 0 && loaded.p99 <= limit && loaded.lost === 0;
+    const good = limited + refused > 0 && loaded.p99 <= limit && loaded.lost === 0;
     ok &&= good;
     parts.push(
       `${kind} flood: p50/p99 ${ms(loaded.p50)}/${ms(loaded.p99)} ms${loaded.lost ? ` (${loaded.lost} lost)` : ""}${retried}, ` +
-        `flooder closed ${limited}× 4005 in ${report.connections} joins (closes ${fmtTally(report.closes)}, ${(report.frames / 1e6).toFixed(1)} M frames)`,
+        `flooder closed ${limited}× 4005 in ${report.connections} joins, refused ${refused}× at the upgrade (closes ${fmtTally(report.closes)}, ${(report.frames / 1e6).toFixed(1)} M frames)`,
     );
   }
   if (pinning) parts.push(`reflector pinned to CPU ${pinning.reflector}, probe and niced flooder on ${pinning.others}`);
+  parts.push(quick ? "memory store" : "fs store");
   return { figure: parts.join("; "), ok };
 }
 
