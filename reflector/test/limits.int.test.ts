@@ -31,10 +31,12 @@ function rawSocket(url: string): { ws: WebSocket; outcome: Promise<{ code?: numb
   const opened = new Promise<boolean>((r) => (resolveOpened = r));
   const outcome = new Promise<{ code?: number; status?: number }>((resolve) => {
     ws.on("open", () => resolveOpened(true));
-    ws.on("unexpected-response", (_req, res) => {
+    ws.on("unexpected-response", (req, res) => {
       resolveOpened(false);
       resolve({ status: res.statusCode });
+      // With a listener here, ws leaves the refused request to us: end it, or its socket lingers.
       res.resume();
+      req.destroy();
     });
     ws.on("error", () => undefined);
     ws.on("close", (code) => resolve({ code }));
