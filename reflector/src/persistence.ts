@@ -8,6 +8,7 @@ import {
   type PersistUploadMessage,
 } from "@lockstep/protocol";
 import type { Logger } from "./logger";
+import { equalBytes } from "./bytes";
 import type { Session, SessionMember } from "./session";
 import type { PersistStore } from "./storage/index";
 
@@ -115,13 +116,12 @@ export class PersistService {
       this.#logger.error("persist.load.failed", { sessionId: session.id, slot: msg.slot, requestSeq: msg.requestSeq, error });
       return;
     }
-    session.appendPersistData(msg.slot, msg.requestSeq, blob);
+    if (!session.appendPersistData(msg.slot, msg.requestSeq, blob)) {
+      // The session's log is full (or it ended): not answered, so a later request may be.
+      answered.delete(key);
+      this.#logger.warn("persist.load.refused", { sessionId: session.id, slot: msg.slot, requestSeq: msg.requestSeq, reason: "log full" });
+      return;
+    }
     this.#logger.info("persist.loaded", { sessionId: session.id, slot: msg.slot, requestSeq: msg.requestSeq, bytes: blob.length });
   }
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -328,3 +328,40 @@ test("an address closed for flooding is refused new connections for a while (HTT
   const back = await h.connect();
   await back.join();
 });
+
+test("a PersistLoad refused because the log is full is answered when asked again after a snapshot", async () => {
+  const events: string[] = [];
+  let notify: () => void = () => {};
+  const note = (event: string): void => {
+    events.push(event);
+    notify();
+  };
+  const logged = (event: string): Promise<void> =>
+    new Promise((resolve) => {
+      notify = () => events.includes(event) && resolve();
+      notify();
+    });
+  await h.start({
+    logger: { info: note, warn: note, error: note },
+    caps: { maxLogBytes: 100_000, maxLogMemoryBytes: 50_000 },
+    limits: { maxBytesPerSecond: 1e9, byteBurst: 1e9 },
+  });
+  const client = await h.connect();
+  await client.join();
+  // Ten 10 kB Sends fill the log to its cap; the snapshot asked for at half is not answered yet.
+  for (let i = 0; i < 10; i++) client.send({ type: MessageType.Send, payload: bytes(10_000, i) });
+  const request = await client.nextOf(MessageType.SnapshotRequest);
+  await client.nextOf(MessageType.Relay, (r) => r.payload[0] === 9); // the tenth, after the request
+  const load = { type: MessageType.PersistLoad, slot: "keyed1", token: bytes(32, 7), requestSeq: 1 } as const;
+  client.send(load);
+  await logged("persist.load.refused");
+  // A snapshot trims the log; the same request is answered now.
+  const hash = bytes(32, 2);
+  client.send({ type: MessageType.SnapshotVote, seq: request.seq, hash });
+  await client.nextOf(MessageType.UploadRequest);
+  client.send({ type: MessageType.SnapshotChunk, seq: request.seq, hash, total: 10, offset: 0, data: bytes(10) });
+  await logged("snapshot.stored");
+  client.send(load);
+  const data = await client.nextOf(MessageType.PersistData);
+  expect(data).toMatchObject({ slot: "keyed1", requestSeq: 1 });
+});
