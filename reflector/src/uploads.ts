@@ -1,4 +1,5 @@
 import { CloseCode, ProtocolError } from "@lockstep/protocol";
+import { equalBytes } from "./bytes";
 
 /**
  * A chunked upload being put together: the envelope of `total` bytes, filled in order. The buffer
@@ -65,10 +66,4 @@ export class PersistAssembly extends Assembly {
 /** A chunk that names another upload than the one in progress. */
 export function mismatchedChunk(what: string): ProtocolError {
   return new ProtocolError(`${what} chunk does not belong to the upload in progress; finish one upload before starting the next`, CloseCode.ProtocolError);
-}
-
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

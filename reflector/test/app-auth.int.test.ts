@@ -4,8 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SignJWT } from "jose";
 import { CloseCode, MessageType, encodeJoinAuth } from "@lockstep/protocol";
-import { main, type CliIo } from "../src/cli";
+import { main } from "../src/cli";
 import { Harness, TestClient, randomId, testCheck, type CloseInfo } from "./helpers";
+import { fakeIo } from "./cli-io";
 
 const SECRET = "the app backend's secret, 32 bytes or more";
 const APP = "com.example.chat";
@@ -133,24 +134,6 @@ describe("the CLI's --auth-* flags", () => {
     dir = await mkdtemp(join(tmpdir(), "lockstep-cli-auth-"));
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
-
-  function fakeIo() {
-    const out: string[] = [];
-    const err: string[] = [];
-    let handler: ((signal: string) => void) | undefined;
-    let exited: (code: number) => void = () => {};
-    const exit = new Promise<number>((resolve) => (exited = resolve));
-    const io: CliIo = {
-      out: (line) => out.push(line),
-      err: (line) => err.push(line),
-      exit: (code) => exited(code),
-      onSignal: (h) => {
-        handler = h;
-        return () => (handler = undefined);
-      },
-    };
-    return { io, out, err, exit, signal: (name: string) => handler?.(name) };
-  }
 
   test("--auth-secret-file makes the reflector require app tokens signed with that secret", async () => {
     const secretFile = join(dir, "secret");

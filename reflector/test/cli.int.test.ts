@@ -1,29 +1,8 @@
 import { WebSocket } from "ws";
-import { main, USAGE, type CliIo } from "../src/cli";
+import { main, USAGE } from "../src/cli";
+import { fakeIo } from "./cli-io";
 
 describe("main", () => {
-  function fakeIo() {
-    const out: string[] = [];
-    const err: string[] = [];
-    const exits: number[] = [];
-    let handler: ((signal: string) => void) | undefined;
-    let exited: (code: number) => void = () => {};
-    const exit = new Promise<number>((resolve) => (exited = resolve));
-    const io: CliIo = {
-      out: (line) => out.push(line),
-      err: (line) => err.push(line),
-      exit: (code) => {
-        exits.push(code);
-        exited(code);
-      },
-      onSignal: (h) => {
-        handler = h;
-        return () => (handler = undefined);
-      },
-    };
-    return { io, out, err, exits, exit, signal: (name: string) => handler?.(name), hasHandler: () => handler !== undefined };
-  }
-
   test("bad arguments print the usage to stderr and exit 2", async () => {
     const f = fakeIo();
     await main(["--bogus"], f.io);

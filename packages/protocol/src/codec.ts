@@ -75,11 +75,7 @@ export function encodeClientMessage(msg: ClientMessage): Uint8Array {
     case MessageType.PersistUpload: {
       const w = new Writer(64 + msg.slot.length * 3 + msg.token.length + msg.hash.length + msg.blob.length);
       header(w, msg.type);
-      w.string(msg.slot);
-      w.bytes(msg.token);
-      w.varUint(msg.seq);
-      w.bytes(msg.hash);
-      w.varUint(msg.size);
+      writePersistHeader(w, msg);
       w.bytes(msg.blob);
       return w.finish();
     }
@@ -96,25 +92,37 @@ export function encodeClientMessage(msg: ClientMessage): Uint8Array {
       header(w, msg.type);
       w.varUint(msg.seq);
       w.bytes(msg.hash);
-      w.varUint(msg.total);
-      w.varUint(msg.offset);
-      w.bytes(msg.data);
+      writeChunk(w, msg);
       return w.finish();
     }
     case MessageType.PersistChunk: {
       const w = new Writer(80 + msg.slot.length * 3 + msg.token.length + msg.hash.length + msg.data.length);
       header(w, msg.type);
-      w.string(msg.slot);
-      w.bytes(msg.token);
-      w.varUint(msg.seq);
-      w.bytes(msg.hash);
-      w.varUint(msg.size);
-      w.varUint(msg.total);
-      w.varUint(msg.offset);
-      w.bytes(msg.data);
+      writePersistHeader(w, msg);
+      writeChunk(w, msg);
       return w.finish();
     }
   }
+}
+
+/** The fields PersistUpload and PersistChunk share: slot, token, seq, hash, size. */
+function writePersistHeader(w: Writer, h: { slot: string; token: Uint8Array; seq: number; hash: Uint8Array; size: number }): void {
+  w.string(h.slot);
+  w.bytes(h.token);
+  w.varUint(h.seq);
+  w.bytes(h.hash);
+  w.varUint(h.size);
+}
+
+function readPersistHeader(r: Reader, limits: Limits): { slot: string; token: Uint8Array; seq: number; hash: Uint8Array; size: number } {
+  return { slot: readSlot(r, limits), token: r.bytes(MAX_HASH_BYTES), seq: r.varUint(), hash: r.bytes(MAX_HASH_BYTES), size: r.varUint() };
+}
+
+/** A chunk's place in its upload and its data (SnapshotChunk, PersistChunk). */
+function writeChunk(w: Writer, c: { total: number; offset: number; data: Uint8Array }): void {
+  w.varUint(c.total);
+  w.varUint(c.offset);
+  w.bytes(c.data);
 }
 
 /** Encodes a `Send` frame with one allocation of exactly the right size (hot path). */
@@ -173,16 +181,12 @@ export function decodeClientMessage(frame: Uint8Array, limits: Limits = DEFAULT_
       break;
     }
     case MessageType.PersistUpload: {
-      const slot = readSlot(r, limits);
-      const token = r.bytes(MAX_HASH_BYTES);
-      const seq = r.varUint();
-      const hash = r.bytes(MAX_HASH_BYTES);
-      const size = r.varUint();
+      const fields = readPersistHeader(r, limits);
       const blob = r.bytes();
       if (blob.length > limits.maxPersistBytes) {
         throw new ProtocolError(`persisted data of ${blob.length} bytes exceeds limit ${limits.maxPersistBytes}`, CloseCode.TooLarge);
       }
-      msg = { type, slot, token, seq, hash, size, blob };
+      msg = { type, ...fields, blob };
       break;
     }
     case MessageType.PersistLoad:
@@ -196,13 +200,8 @@ export function decodeClientMessage(frame: Uint8Array, limits: Limits = DEFAULT_
       break;
     }
     case MessageType.PersistChunk: {
-      const slot = readSlot(r, limits);
-      const token = r.bytes(MAX_HASH_BYTES);
-      const seq = r.varUint();
-      const hash = r.bytes(MAX_HASH_BYTES);
-      const size = r.varUint();
-      const { total, offset, data } = readChunk(r, limits, limits.maxPersistBytes, "persisted data");
-      msg = { type, slot, token, seq, hash, size, total, offset, data };
+      const fields = readPersistHeader(r, limits);
+      msg = { type, ...fields, ...readChunk(r, limits, limits.maxPersistBytes, "persisted data") };
       break;
     }
     default:

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { BlobStore } from "./blob-store";
 import { StorageError } from "./errors";
+import { equalBytes } from "../bytes";
 
 /** Where probe keys live: outside `sessions/`, `activity/` and `persist/`, so no scan ever reads them. */
 const PROBE_PREFIX = "lockstep/probe-";
@@ -48,10 +49,4 @@ function codeIn(error: unknown): string | undefined {
     if (typeof code === "string") return code;
   }
   return undefined;
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
