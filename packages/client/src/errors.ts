@@ -1,33 +1,42 @@
+import { LockstepError, type CloseCodeValue } from "@lockstep/protocol";
+
 /**
  * Errors the client throws. Each says what went wrong and what to do about it; the underlying
- * error, if any, is chained as `cause`.
+ * error, if any, is chained as `cause`. All extend `LockstepError` (from `@lockstep/protocol`, also
+ * exported by this package), whose `code` is the `CloseCode` that applies, if one does.
  */
 
 /** The app used the API in a way it does not allow (e.g. `new` on a Model, model API from view code). */
-export class UsageError extends Error {
+export class UsageError extends LockstepError {
   override readonly name = "UsageError";
 }
 
 /** `Session.join` failed: bad options, unreachable reflector, rejected join, or a broken stream. */
-export class JoinError extends Error {
+export class JoinError extends LockstepError {
   override readonly name = "JoinError";
-  /** Close code from the reflector, when it refused the join. */
-  readonly code: number | undefined;
+  /**
+   * The connection's close code as received, including WebSocket's own (e.g. 1006 for a connection
+   * that dropped); `code` holds it only when it is a Lockstep `CloseCode`.
+   */
+  readonly closeCode: number | undefined;
 
-  constructor(message: string, options?: { cause?: unknown; code?: number }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.code = options?.code;
+  /** @param options.code - the reflector's close code, when it refused the join. */
+  constructor(message: string, options?: { cause?: unknown; code?: CloseCodeValue | number }) {
+    super(message, options);
+    this.closeCode = options?.code;
   }
 }
 
 /** A running session broke: lost connection past the rejoin limit, a gap in the stream, a fatal reflector error. */
-export class SessionError extends Error {
+export class SessionError extends LockstepError {
   override readonly name = "SessionError";
-  readonly code: number | undefined;
+  /** The connection's close code as received, including WebSocket's own (see {@link JoinError.closeCode}). */
+  readonly closeCode: number | undefined;
 
-  constructor(message: string, options?: { cause?: unknown; code?: number }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.code = options?.code;
+  /** @param options.code - the close code the session ended with, if any. */
+  constructor(message: string, options?: { cause?: unknown; code?: CloseCodeValue | number }) {
+    super(message, options);
+    this.closeCode = options?.code;
   }
 }
 
@@ -46,7 +55,7 @@ export type ReplayReason =
  * the session stays consistent; it is reported once per session as a `(sessionId, "error")` view
  * event of kind `"replay"`.
  */
-export class ReplayError extends Error {
+export class ReplayError extends LockstepError {
   override readonly name = "ReplayError";
   /** What made it a replay. */
   readonly reason: ReplayReason;

@@ -7,8 +7,11 @@ export { PROTOCOL_VERSION, MessageType, CloseCode, PersistOutcome, closeCodeName
 export type { MessageTypeCode, CloseCodeValue, PersistOutcomeValue } from "./codes";
 export { DEFAULT_LIMITS, DEFAULT_TPS, maxJoinFrameBytes } from "./limits";
 export type { Limits } from "./limits";
-export { ProtocolError } from "./errors";
+export { LockstepError, ProtocolError, isCloseCode } from "./errors";
+export type { LockstepErrorOptions } from "./errors";
 export { isValidId, toBase64Url } from "./ids";
+export { realTimers, unrefTimer, every } from "./timers";
+export type { Timers, TimerHandle } from "./timers";
 export { Writer, Reader, varUintSize } from "./encoding";
 export { encodeEntries, decodeEntries } from "./entries";
 export { encodeJoinAuth, decodeJoinAuth, JOIN_AUTH_VERSION, ACCESS_TOKEN_BYTES, MAX_CHECK_BYTES, MAX_APP_TOKEN_BYTES, MAX_APP_NAME_BYTES } from "./auth";

@@ -1,3 +1,5 @@
+import { CloseCode, LockstepError } from "@lockstep/protocol";
+
 /**
  * Storage failed: an invalid key, an I/O error, corrupt stored data, or a call that breaks the
  * storage contract (e.g. appending out of order). The message says what went wrong and what to do;
@@ -7,7 +9,7 @@
  * stored data is not: it is a {@link SessionDamagedError}, whose {@link StorageError.damaged} is
  * `true` (test with {@link isDamaged}).
  */
-export class StorageError extends Error {
+export class StorageError extends LockstepError {
   override readonly name: string = "StorageError";
   /** The storage key involved, when there is one (e.g. the corrupt blob's key). */
   readonly key: string | undefined;
@@ -33,6 +35,8 @@ export class StorageError extends Error {
 export class SessionDamagedError extends StorageError {
   override readonly name: string = "SessionDamagedError";
   override readonly damaged = true;
+  /** Always `CloseCode.SessionDamaged` (4012), the code the reflector refuses joins of the session with. */
+  override readonly code = CloseCode.SessionDamaged;
   /** The session whose data is damaged, when the damaged key belongs to one. */
   readonly sessionId: string | undefined;
 

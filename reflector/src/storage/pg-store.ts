@@ -1,10 +1,8 @@
-// Default import, then destructure: the one form that works under both esbuild's ESM output (pg's
-// `esm/index.mjs` has a default export) and jest's CommonJS transform (the default is module.exports).
-import pg from "pg";
+// Types only: pg itself is loaded by createPostgresStore when it creates a pool (see loadPg), so a
+// reflector on the filesystem or memory store never loads it.
+import type pg from "pg";
 import { checkKey, checkPrefix, type BlobStore } from "./blob-store";
 import { StorageError } from "./errors";
-
-const { Pool } = pg;
 
 /** Table used when {@link PostgresStoreOptions.table} is not given. */
 export const DEFAULT_POSTGRES_TABLE = "lockstep_blobs";
@@ -74,7 +72,7 @@ export async function createPostgresStore(options: PostgresStoreOptions = {}): P
   const target = options.pool !== undefined ? "the injected pool's server" : describeTarget(options.connectionString);
   const pool =
     options.pool ??
-    new Pool({
+    new (await loadPg()).Pool({
       ...(options.connectionString !== undefined ? { connectionString: options.connectionString } : {}),
       connectionTimeoutMillis: timeout,
     });
@@ -91,6 +89,19 @@ export async function createPostgresStore(options: PostgresStoreOptions = {}): P
     throw new StorageError(`cannot open the PostgreSQL store (table "${table}" at ${target}): ${errorText(cause)}; ${hint(cause)}`, { cause });
   }
   return new PostgresStore(pool, owned, sql, table, target);
+}
+
+/**
+ * The `pg` module, loaded on first use. Its default export, the one form that works under both
+ * esbuild's ESM output (pg's `esm/index.mjs` has a default export) and jest's CommonJS transform
+ * (where the default is `module.exports`).
+ */
+async function loadPg(): Promise<typeof pg> {
+  try {
+    return (await import("pg")).default;
+  } catch (cause) {
+    throw new StorageError(`cannot load the PostgreSQL driver (the pg package): ${errorText(cause)}; install it next to @lockstep/reflector (npm install pg)`, { cause });
+  }
 }
 
 /** The SQL of one table, built once (the identifier is validated, so quoting it is enough). */

@@ -1,3 +1,5 @@
+import { LockstepError } from "@lockstep/protocol";
+
 /**
  * A value in the graph cannot be serialized. `path` says where, starting at `root`:
  * `.prop` / `["odd key"]` for properties, `[i]` for array elements, `.get(key)` for Map values,
@@ -13,7 +15,7 @@
  * }
  * ```
  */
-export class SerializationError extends Error {
+export class SerializationError extends LockstepError {
   override readonly name = "SerializationError";
   /** Property path from the root to the offending value, e.g. `root.players.get("ann").onClick`. */
   readonly path: string;
@@ -28,7 +30,7 @@ export class SerializationError extends Error {
  * Bytes could not be turned back into a graph: truncated, corrupted or adversarial input, a wrong
  * format version, an unknown class id, or a failing `resolveRef` / custom `read()` (as `cause`).
  */
-export class DeserializationError extends Error {
+export class DeserializationError extends LockstepError {
   override readonly name = "DeserializationError";
   /** Byte offset where decoding failed, or −1 when not tied to a position. */
   readonly offset: number;
@@ -44,7 +46,9 @@ export class DeserializationError extends Error {
  * container, which adds its path segment; `serialize()` turns it into a {@link SerializationError}.
  * Collecting the path while unwinding keeps the happy path free of any path bookkeeping.
  */
-export class Unserializable extends Error {
+export class Unserializable extends LockstepError {
+  // Never reaches the app (serialize() converts it), so its name stays the generic one it had.
+  override readonly name = "Error";
   /** Path segments, innermost first. */
   readonly segments: string[] = [];
 
