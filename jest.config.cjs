@@ -12,7 +12,11 @@ module.exports = {
   moduleNameMapper: {
     "^@lockstep/protocol$": "<rootDir>/packages/protocol/src/index.ts",
     "^@lockstep/client$": "<rootDir>/packages/client/src/index.ts",
+    "^@lockstep/client/app$": "<rootDir>/packages/client/src/app/index.ts",
     "^@lockstep/reflector$": "<rootDir>/reflector/src/index.ts",
+    "^@lockstep/test-support$": "<rootDir>/packages/test-support/src/index.ts",
   },
+  // Picks the run's LOCKSTEP_TEST_SEED (unless set) and prints it once; the workers inherit it.
+  globalSetup: "<rootDir>/packages/test-support/src/jest-global-setup.ts",
   testTimeout: 30000,
 };

@@ -1,5 +1,5 @@
 import { StorageError } from "@lockstep/reflector";
-import { runBlobStoreConformance } from "../../reflector/test/storage/conformance";
+import { runBlobStoreConformance } from "@lockstep/test-support";
 import { createRedisStore, type RedisCommand, type RedisLike } from "./redis-store";
 
 /**

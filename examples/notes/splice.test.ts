@@ -6,7 +6,8 @@
 import type { SpliceRequest, TextEvent } from "./events";
 import { LIMITS } from "./limits";
 import { applySplice, chunkSplice, clampSplice, diffSplice, mapThrough, rebaseSplice, type AppliedSplice, type Splice } from "./splice";
-import { FakeField, mulberry32, testSeed } from "./test-helpers";
+import { testRng } from "@lockstep/test-support";
+import { FakeField } from "./test-helpers";
 import { TextSync } from "./text-sync";
 import { DocumentEditor } from "./v2/model";
 
@@ -45,13 +46,13 @@ describe("diffSplice", () => {
   });
 
   test("random edits: applying the diff gives the new text, and no boundary splits a surrogate pair", () => {
-    const random = mulberry32(testSeed("diffSplice"));
+    const rng = testRng("notes diffSplice");
     const alphabet = ["a", "b", " ", "é", "😀", "😁", "\n", "中"];
-    const word = (n: number): string => Array.from({ length: n }, () => alphabet[Math.floor(random() * alphabet.length)]).join("");
+    const word = (n: number): string => Array.from({ length: n }, () => rng.pick(alphabet)).join("");
     for (let i = 0; i < 2000; i++) {
-      const before = word(Math.floor(random() * 12));
-      const after = word(Math.floor(random() * 12));
-      const caret = random() < 0.5 ? undefined : Math.floor(random() * (after.length + 1));
+      const before = word(rng.int(12));
+      const after = word(rng.int(12));
+      const caret = rng.bool() ? undefined : rng.int(after.length + 1);
       const splice = diffSplice(before, after, caret);
       if (before === after) {
         expect(splice).toBeUndefined();
@@ -194,21 +195,21 @@ describe("TextSync", () => {
   });
 
   test("random concurrent typing, deleting and pasting by three users with random delivery always converges", () => {
-    const random = mulberry32(testSeed("TextSync convergence"));
+    const rng = testRng("notes TextSync convergence");
     for (let round = 0; round < 30; round++) {
       const seq = new Sequencer("The quick brown fox 😀 jumps over the lazy dog.");
       const users = ["A", "B", "C"].map((id) => user(seq, id));
       for (let step = 0; step < 300; step++) {
-        const u = users[Math.floor(random() * users.length)]!;
-        const r = random();
+        const u = rng.pick(users);
+        const r = rng.next();
         if (r < 0.4) {
           // type, delete or paste at a random place of this user's field
           const len = u.field.value.length;
-          let start = Math.floor(random() * (len + 1));
-          let end = Math.min(len, start + (random() < 0.7 ? 0 : Math.floor(random() * 5)));
+          let start = rng.int(len + 1);
+          let end = Math.min(len, start + (rng.bool(0.7) ? 0 : rng.int(5)));
           if (splitsPair(u.field.value, start)) start--;
           if (splitsPair(u.field.value, end)) end++;
-          const text = random() < 0.2 ? "" : ["x", "yz", "😀", " ", "pasted text "][Math.floor(random() * 5)]!;
+          const text = rng.bool(0.2) ? "" : rng.pick(["x", "yz", "😀", " ", "pasted text "]);
           u.field.type(start, end, text);
           u.sync.input();
         } else if (r < 0.7) {

@@ -1,6 +1,6 @@
-import { WebSocket } from "ws";
-import { MessageType, closeCodeName, encodeServerMessage } from "@lockstep/protocol";
+import { MessageType, closeCodeName, encodeServerMessage, unrefTimer, type TimerHandle, type Timers } from "@lockstep/protocol";
 import type { Clock } from "./clock";
+import type { PeerSocket } from "./peer-socket";
 import { TokenBucket } from "./rate-limiter";
 import type { Session, SessionMember } from "./session";
 import type { PersistAssembly } from "./uploads";
@@ -21,6 +21,8 @@ export interface ConnectionOptions {
   /** Remote address and port, for logs. */
   readonly remote: string;
   readonly clock: Clock;
+  /** Schedules the close grace timer. */
+  readonly timers: Timers;
   readonly maxMessagesPerSecond: number;
   readonly messageBurst: number;
   readonly maxBytesPerSecond: number;
@@ -31,18 +33,6 @@ export interface ConnectionOptions {
   readonly maxBufferedBytes: number;
   /** Called (once) when the client fell too far behind reading; the owner detaches and closes it. */
   readonly onSlowReader: (conn: Connection) => void;
-  /**
-   * The TCP socket under the WebSocket: frames sent in one turn of the event loop are corked into
-   * one write, and reading stops once the reflector ends the connection.
-   */
-  readonly socket?: SocketControl;
-}
-
-/** What a {@link Connection} does with its TCP socket directly. */
-export interface SocketControl {
-  pause(): unknown;
-  cork(): void;
-  uncork(): void;
 }
 
 /** How long a connection told to close may take to finish the closing handshake before it is cut off, in ms. */
@@ -56,21 +46,23 @@ export class Connection implements SessionMember {
   readonly address: string;
   /** Remote address and port, for logs. */
   readonly remote: string;
-  readonly #ws: WebSocket;
+  readonly #socket: PeerSocket;
+  readonly #timers: Timers;
   readonly #frames: TokenBucket;
   readonly #bytes: TokenBucket;
   readonly #pings: TokenBucket;
   readonly #maxBuffered: number;
   readonly #onSlowReader: (conn: Connection) => void;
-  readonly #socket: SocketControl | undefined;
+  /** Whether the socket corks (frames sent in one turn of the event loop leave in one write). */
+  readonly #corks: boolean;
   #corked = false;
   readonly #uncork = (): void => {
     this.#corked = false;
-    this.#socket?.uncork();
+    this.#socket.uncork?.();
   };
   /** Extra unsent bytes allowed while a Sync (which may be large) drains. */
   #allowance = 0;
-  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  #closeTimer: TimerHandle | undefined;
   state: ConnectionState = "open";
   /** The session joined, while `state` is `"joined"`. */
   session: Session | undefined;
@@ -83,8 +75,10 @@ export class Connection implements SessionMember {
   /** Called once when the socket closed (the owner's per-connection timers and listeners go). */
   onClosed: (() => void) | undefined;
 
-  constructor(ws: WebSocket, options: ConnectionOptions) {
-    this.#ws = ws;
+  constructor(socket: PeerSocket, options: ConnectionOptions) {
+    this.#socket = socket;
+    this.#timers = options.timers;
+    this.#corks = socket.cork !== undefined && socket.uncork !== undefined;
     this.id = options.id;
     this.address = options.address;
     this.remote = options.remote;
@@ -93,7 +87,6 @@ export class Connection implements SessionMember {
     this.#pings = new TokenBucket(options.maxPingsPerSecond, options.pingBurst, options.clock);
     this.#maxBuffered = options.maxBufferedBytes;
     this.#onSlowReader = options.onSlowReader;
-    this.#socket = options.socket;
   }
 
   /**
@@ -101,20 +94,21 @@ export class Connection implements SessionMember {
    * up). A client that does not read lets unsent bytes pile up here: past the cap it is closed.
    */
   send(frame: Uint8Array): void {
-    if (this.state === "closing" || this.state === "closed" || this.#ws.readyState !== WebSocket.OPEN) return;
+    const socket = this.#socket;
+    if (this.state === "closing" || this.state === "closed" || !socket.isOpen) return;
     // Everything sent to this client in this turn (a burst of relays, pongs) leaves in one write.
-    if (!this.#corked && this.#socket !== undefined) {
+    if (!this.#corked && this.#corks) {
       this.#corked = true;
-      this.#socket.cork();
+      socket.cork!();
       process.nextTick(this.#uncork);
     }
     try {
-      this.#ws.send(frame);
+      socket.send(frame);
     } catch {
       // The close or error event that follows removes this connection.
       return;
     }
-    const buffered = this.#ws.bufferedAmount;
+    const buffered = socket.bufferedAmount;
     if (buffered <= this.#maxBuffered) {
       this.#allowance = 0;
     } else if (buffered > this.#maxBuffered + this.#allowance) {
@@ -149,15 +143,15 @@ export class Connection implements SessionMember {
   fail(code: number, message: string, stopReading = false): void {
     if (this.state === "closing" || this.state === "closed") return;
     // The Error frame and the close go out after whatever is queued; send() refuses more from now on.
-    if (this.#ws.readyState === WebSocket.OPEN) {
+    if (this.#socket.isOpen) {
       try {
-        this.#ws.send(encodeServerMessage({ type: MessageType.Error, code, message }));
+        this.#socket.send(encodeServerMessage({ type: MessageType.Error, code, message }));
       } catch {
         // closing anyway
       }
     }
     this.close(code, closeCodeName(code) ?? "error");
-    if (stopReading) this.#socket?.pause();
+    if (stopReading) this.#socket.pause?.();
   }
 
   /**
@@ -167,19 +161,21 @@ export class Connection implements SessionMember {
   close(code: number, reason: string): void {
     if (this.state !== "closed") this.state = "closing";
     try {
-      this.#ws.close(code, reason);
+      this.#socket.close(code, reason);
     } catch {
       this.terminate();
       return;
     }
-    this.#closeTimer ??= setTimeout(() => this.terminate(), CLOSE_GRACE_MS);
-    this.#closeTimer.unref?.();
+    if (this.#closeTimer === undefined) {
+      this.#closeTimer = this.#timers.setTimeout(() => this.terminate(), CLOSE_GRACE_MS);
+      unrefTimer(this.#closeTimer);
+    }
   }
 
   /** Destroys the socket at once, without a closing handshake. */
   terminate(): void {
     if (this.state !== "closed") this.state = "closing";
-    this.#ws.terminate();
+    this.#socket.terminate();
   }
 
   /** The socket closed: nothing more to wait for. */
@@ -187,7 +183,7 @@ export class Connection implements SessionMember {
     this.state = "closed";
     this.onClosed?.();
     this.onClosed = undefined;
-    if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    if (this.#closeTimer !== undefined) this.#timers.clearTimeout(this.#closeTimer);
     this.#closeTimer = undefined;
     this.persistUpload = undefined;
   }
@@ -195,9 +191,9 @@ export class Connection implements SessionMember {
   /** Sends a WebSocket ping and marks the connection as waiting for a sign of life. */
   ping(): void {
     this.alive = false;
-    if (this.#ws.readyState !== WebSocket.OPEN) return;
+    if (!this.#socket.isOpen) return;
     try {
-      this.#ws.ping();
+      this.#socket.ping();
     } catch {
       // Same as send: the socket is going away and its close event cleans up.
     }

@@ -1,4 +1,3 @@
-import type { RawData } from "ws";
 import {
   CloseCode,
   MessageType,
@@ -70,13 +69,12 @@ export class Dispatcher {
     return this.#relayed;
   }
 
-  /** Handles one WebSocket message from `conn`. Never throws. */
-  onFrame(conn: Connection, data: RawData, isBinary: boolean): void {
+  /** Handles one message from `conn` (`bytes` views the received frame). Never throws. */
+  onFrame(conn: Connection, bytes: Uint8Array, isBinary: boolean): void {
     if (conn.state === "closing" || conn.state === "closed") return;
     conn.alive = true;
     try {
       if (!isBinary) throw new ProtocolError("text frames are not part of the Lockstep protocol; send binary frames");
-      const bytes = toBytes(data);
       // Upload chunks are bounded per upload (and only the elected uploader sends them), not by the byte rate.
       const chunk = bytes[1] === MessageType.SnapshotChunk || bytes[1] === MessageType.PersistChunk;
       if (!conn.takeFrame(bytes.length, !chunk)) {
@@ -308,14 +306,4 @@ function joinedSession(conn: Connection, frame: string): Session {
     throw new ProtocolError(`${frame} before Join; the first frame on a socket must be Join`, CloseCode.NotJoined);
   }
   return conn.session;
-}
-
-/** The frame as a plain Uint8Array view (no copy), so slices of it behave like Uint8Array, not Buffer. */
-function toBytes(data: RawData): Uint8Array {
-  if (Array.isArray(data)) {
-    const joined = Buffer.concat(data);
-    return new Uint8Array(joined.buffer, joined.byteOffset, joined.byteLength);
-  }
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }

@@ -5,9 +5,14 @@
  */
 export { startReflector } from "./reflector";
 export type { Reflector, ReflectorStats } from "./reflector";
+/** In-process transports and tests: a reflector core without a listener (see `createReflectorCore`). */
+export { createReflectorCore } from "./core";
+export type { ReflectorCore, Admission, ShutdownHooks } from "./core";
+export type { PeerSocket, PeerSocketListener, PeerInfo } from "./peer-socket";
 export type { ReflectorOptions, ReflectorCaps } from "./options";
 export { DEFAULT_CAPS } from "./options";
 export { ReflectorError } from "./errors";
+export { LockstepError, CloseCode, closeCodeName, type CloseCodeValue } from "@lockstep/protocol";
 export { createAppAuth, loadAppAuth } from "./app-auth";
 export type { AppAuthOptions, AppAuthVerifier, AppAuthFiles } from "./app-auth";
 export { silentLogger, createConsoleLogger } from "./logger";

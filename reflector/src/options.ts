@@ -1,4 +1,4 @@
-import { DEFAULT_LIMITS, type Limits } from "@lockstep/protocol";
+import { DEFAULT_LIMITS, realTimers, type Limits, type Timers } from "@lockstep/protocol";
 import { performanceClock, type Clock } from "./clock";
 import { ReflectorError } from "./errors";
 import { DEFAULT_PERSIST_VERSIONS } from "./storage/index";
@@ -58,8 +58,17 @@ export interface ReflectorOptions {
   readonly limits?: Partial<Limits>;
   /** Where structured logs go. Default: JSON lines on stdout at level `"info"`. */
   readonly logger?: Logger;
-  /** Monotonic clock in ms that session times are computed from. Default `performance.now`. */
+  /**
+   * Monotonic clock in ms that session times and rate limits are computed from. Default
+   * `timers.now`, else `performance.now`. Giving only a clock keeps real timers.
+   */
   readonly clock?: Clock;
+  /**
+   * Time and every timer of the reflector (session ticks, join timeout, heartbeats, close grace,
+   * snapshot rounds, session drops, storage collection): a fake clock here (tests) means nothing
+   * fires until it is advanced. Default `realTimers` from `@lockstep/protocol`.
+   */
+  readonly timers?: Timers;
   /** How long a session with no clients stays in memory, in ms. Default 60 000. */
   readonly sessionIdleMs?: number;
   /**
@@ -111,6 +120,7 @@ export interface ResolvedOptions {
   readonly limits: Limits;
   readonly logger: Logger;
   readonly clock: Clock;
+  readonly timers: Timers;
   readonly sessionIdleMs: number;
   readonly heartbeatMs: number;
   readonly tps: number | undefined;
@@ -176,6 +186,7 @@ export function resolveOptions(options: ReflectorOptions = {}): ResolvedOptions 
     everyMs: nonNegative("snapshots.everyMs", options.snapshots?.everyMs ?? 30_000),
     voteTimeoutMs: nonNegative("snapshots.voteTimeoutMs", options.snapshots?.voteTimeoutMs ?? 5_000),
   });
+  const { clock, timers } = resolveTime(options);
   const caps: ReflectorCaps = Object.freeze({ ...DEFAULT_CAPS, ...options.caps });
   for (const key of Object.keys(DEFAULT_CAPS) as (keyof ReflectorCaps)[]) {
     const value = caps[key];
@@ -190,7 +201,8 @@ export function resolveOptions(options: ReflectorOptions = {}): ResolvedOptions 
     host,
     limits,
     logger: options.logger ?? createConsoleLogger("info"),
-    clock: options.clock ?? performanceClock,
+    clock,
+    timers,
     sessionIdleMs,
     heartbeatMs,
     tps,
@@ -203,6 +215,17 @@ export function resolveOptions(options: ReflectorOptions = {}): ResolvedOptions 
     trustProxy: options.trustProxy ?? false,
     appAuth: options.appAuth,
   };
+}
+
+/** The clock and timers: the clock (if given) overrides `timers.now` for time stamps. */
+function resolveTime(options: ReflectorOptions): { clock: Clock; timers: Timers } {
+  const given = options.timers;
+  if (options.clock !== undefined && typeof options.clock !== "function") throw new ReflectorError("option clock must be a function returning ms");
+  if (given === undefined) return { clock: options.clock ?? performanceClock, timers: realTimers };
+  if (typeof given.now !== "function" || typeof given.setTimeout !== "function" || typeof given.clearTimeout !== "function") {
+    throw new ReflectorError("option timers must have now(), setTimeout(fn, ms) and clearTimeout(handle)");
+  }
+  return { clock: options.clock ?? (() => given.now()), timers: given };
 }
 
 // Node timers silently turn longer delays into 1 ms.

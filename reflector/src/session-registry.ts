@@ -1,4 +1,4 @@
-import { CloseCode, ProtocolError } from "@lockstep/protocol";
+import { CloseCode, ProtocolError, realTimers, type TimerHandle, type Timers } from "@lockstep/protocol";
 import type { Clock } from "./clock";
 import type { Logger } from "./logger";
 import { KeyedBuckets, TokenBucket } from "./rate-limiter";
@@ -14,6 +14,8 @@ export interface CreationRates {
 /** Options of a {@link SessionRegistry}. */
 export interface SessionRegistryOptions {
   readonly clock: Clock;
+  /** Schedules session drops and every session's timers. Default `realTimers`. */
+  readonly timers?: Timers;
   readonly logger: Logger;
   /** How long a session with no members stays in memory before it is dropped, in ms. */
   readonly sessionIdleMs: number;
@@ -50,13 +52,15 @@ export interface SessionRequest {
 export class SessionRegistry {
   readonly #options: SessionRegistryOptions;
   readonly #sessions = new Map<string, Session>();
-  readonly #dropTimers = new Map<Session, ReturnType<typeof setTimeout>>();
+  readonly #dropTimers = new Map<Session, TimerHandle>();
+  readonly #timers: Timers;
   readonly #opening = new Map<string, Promise<Session>>();
   readonly #created: TokenBucket;
   readonly #createdByAddress: KeyedBuckets;
 
   constructor(options: SessionRegistryOptions) {
     this.#options = options;
+    this.#timers = options.timers ?? realTimers;
     const { newSessionsPerMinute, newSessionsPerAddressPerMinute } = options.caps;
     this.#created = new TokenBucket(newSessionsPerMinute / 60, newSessionsPerMinute, options.clock);
     this.#createdByAddress = new KeyedBuckets(newSessionsPerAddressPerMinute / 60, newSessionsPerAddressPerMinute, options.clock);
@@ -109,6 +113,7 @@ export class SessionRegistry {
       caps: this.#options.caps,
       tps: stored?.meta.tps ?? request.tps,
       clock: this.#options.clock,
+      timers: this.#timers,
       logger: this.#options.logger,
       onEmpty: (s) => this.release(s),
       onBroken: (s) => this.#forget(s),
@@ -170,13 +175,13 @@ export class SessionRegistry {
     this.#cancelDrop(session);
     this.#dropTimers.set(
       session,
-      setTimeout(() => this.#drop(session), this.#options.sessionIdleMs),
+      this.#timers.setTimeout(() => this.#drop(session), this.#options.sessionIdleMs),
     );
   }
 
   /** Disposes every session and cancels every pending drop (reflector shutdown). */
   disposeAll(): void {
-    for (const timer of this.#dropTimers.values()) clearTimeout(timer);
+    for (const timer of this.#dropTimers.values()) this.#timers.clearTimeout(timer);
     this.#dropTimers.clear();
     for (const session of this.#sessions.values()) session.dispose();
     this.#sessions.clear();
@@ -185,7 +190,7 @@ export class SessionRegistry {
   #cancelDrop(session: Session): void {
     const timer = this.#dropTimers.get(session);
     if (timer === undefined) return;
-    clearTimeout(timer);
+    this.#timers.clearTimeout(timer);
     this.#dropTimers.delete(session);
   }
 

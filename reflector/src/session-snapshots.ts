@@ -1,4 +1,4 @@
-import { MessageType, ProtocolError, encodeServerMessage, type SnapshotRequestEntry } from "@lockstep/protocol";
+import { MessageType, ProtocolError, encodeServerMessage, type SnapshotRequestEntry, type TimerHandle, type Timers } from "@lockstep/protocol";
 import type { Logger } from "./logger";
 import { SnapshotRound } from "./snapshot-round";
 import { Assembly } from "./uploads";
@@ -24,6 +24,8 @@ export interface SessionSnapshot {
 export interface SnapshotHost {
   readonly sessionId: string;
   readonly logger: Logger;
+  /** Schedules the vote and upload timeouts. */
+  readonly timers: Timers;
   readonly policy: SnapshotPolicy;
   /** Live member view ids, in join order. */
   memberIds(): Iterable<string>;
@@ -45,7 +47,7 @@ export interface SnapshotHost {
 export class SessionSnapshots {
   readonly #host: SnapshotHost;
   #round: SnapshotRound | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: TimerHandle | undefined;
   /** The elected member's upload in progress. */
   #upload: Assembly | undefined;
   /** Set while the request entry is being stamped (stamping may ask for a snapshot again). */
@@ -162,7 +164,7 @@ export class SessionSnapshots {
 
   #setTimer(fn: () => void): void {
     this.#clearTimer();
-    this.#timer = setTimeout(() => {
+    this.#timer = this.#host.timers.setTimeout(() => {
       try {
         fn();
       } catch (error) {
@@ -172,7 +174,7 @@ export class SessionSnapshots {
   }
 
   #clearTimer(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.#host.timers.clearTimeout(this.#timer);
     this.#timer = undefined;
   }
 }

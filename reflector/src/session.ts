@@ -1,5 +1,7 @@
 import {
   MessageType,
+  every,
+  realTimers,
   encodeRelay,
   encodeServerMessage,
   encodeTick,
@@ -9,6 +11,7 @@ import {
   type StreamEntry,
   type ViewExitEntry,
   type ViewJoinEntry,
+  type Timers,
 } from "@lockstep/protocol";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { CloseCode } from "@lockstep/protocol";
@@ -47,6 +50,8 @@ export interface SessionOptions {
   /** Ticks per second while the session has members. */
   readonly tps: number;
   readonly clock: Clock;
+  /** Schedules ticks and snapshot timeouts. Default `realTimers`. */
+  readonly timers?: Timers;
   readonly logger: Logger;
   /** Called when the last member exits (the session stays in memory until its owner drops it). */
   readonly onEmpty: (session: Session) => void;
@@ -121,7 +126,10 @@ export class Session {
   readonly #storage: SessionOptions["storage"];
   readonly #onBroken: ((session: Session) => void) | undefined;
   #sentSinceTick = false;
-  #ticker: ReturnType<typeof setInterval> | undefined;
+  readonly #timers: Timers;
+  /** Stops the tick timer while the session has members. */
+  #stopTicker: (() => void) | undefined;
+  readonly #onTick = (): void => this.#tick();
   #disposed = false;
   readonly #persisted: Uint8Array;
   #historyRead: Promise<readonly StreamEntry[]> | undefined;
@@ -132,6 +140,7 @@ export class Session {
     this.tps = options.tps;
     const restored = options.restored;
     this.#clock = new SessionClock(options.clock, restored?.lastTime ?? 0);
+    this.#timers = options.timers ?? realTimers;
     this.#logger = options.logger;
     this.#onEmpty = options.onEmpty;
     // Copies: the registered bytes may view a socket's receive buffer.
@@ -146,6 +155,7 @@ export class Session {
     this.#snapshots = new SessionSnapshots({
       sessionId: this.id,
       logger: this.#logger,
+      timers: this.#timers,
       policy: this.#policy,
       memberIds: () => this.#members.keys(),
       isMember: (viewId) => this.#members.has(viewId),
@@ -429,15 +439,15 @@ export class Session {
   }
 
   #startTicks(): void {
-    if (this.#ticker !== undefined || this.#disposed) return;
+    if (this.#stopTicker !== undefined || this.#disposed) return;
     this.#sentSinceTick = false;
-    this.#ticker = setInterval(() => this.#tick(), 1000 / this.tps);
+    this.#stopTicker = every(this.#timers, 1000 / this.tps, this.#onTick);
   }
 
   #stopTicks(): void {
-    if (this.#ticker === undefined) return;
-    clearInterval(this.#ticker);
-    this.#ticker = undefined;
+    if (this.#stopTicker === undefined) return;
+    this.#stopTicker();
+    this.#stopTicker = undefined;
   }
 
   #tick(): void {

@@ -2,27 +2,14 @@
  * Frame fuzzing against a live reflector: joined clients send randomly damaged frames of every
  * client type (chunks included). Whatever arrives, the reflector must close only the offending
  * socket with a documented code (or leave it open), never crash or disturb another session.
- * Replay a failure with LOCKSTEP_TEST_SEED=<printed seed>.
+ * Replay a failure with LOCKSTEP_TEST_SEED=<the seed the run printed>.
  */
 import { CloseCode, MessageType, encodeClientMessage, type ClientMessage } from "@lockstep/protocol";
+import { testRng, type Rng } from "@lockstep/test-support";
 import { Harness, bytes, randomId } from "./helpers";
 
 const h = new Harness();
 afterEach(() => h.teardown());
-
-function seed(): number {
-  const fromEnv = Number(process.env["LOCKSTEP_TEST_SEED"]);
-  return Number.isSafeInteger(fromEnv) && fromEnv > 0 ? fromEnv : Math.floor(Math.random() * 2 ** 31) + 1;
-}
-
-function mulberry32(a: number): () => number {
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const token = bytes(32, 3);
 const samples: ClientMessage[] = [
@@ -39,27 +26,27 @@ const samples: ClientMessage[] = [
 const frames = samples.map((m) => encodeClientMessage(m));
 
 /** A random damage of a valid frame: flipped bits, cut or grown, a byte set to an edge value. */
-function mutate(rand: () => number, frame: Uint8Array): Uint8Array {
+function mutate(rng: Rng, frame: Uint8Array): Uint8Array {
   const out = Array.from(frame);
-  const n = 1 + Math.floor(rand() * 3);
+  const n = 1 + rng.int(3);
   for (let k = 0; k < n; k++) {
-    const i = Math.floor(rand() * Math.max(1, out.length));
-    switch (Math.floor(rand() * 5)) {
+    const i = rng.int(Math.max(1, out.length));
+    switch (rng.int(5)) {
       case 0:
-        out[i] = (out[i] ?? 0) ^ (1 << Math.floor(rand() * 8));
+        out[i] = (out[i] ?? 0) ^ (1 << rng.int(8));
         break;
       case 1:
         out.length = Math.max(0, i);
         break;
       case 2:
-        out.splice(i, 0, ...Array.from({ length: 1 + Math.floor(rand() * 8) }, () => Math.floor(rand() * 256)));
+        out.splice(i, 0, ...rng.bytes(1 + rng.int(8)));
         break;
       case 3:
-        out[i] = [0x00, 0x7f, 0x80, 0xff, 0x09, 0x0a][Math.floor(rand() * 6)]!;
+        out[i] = rng.pick([0x00, 0x7f, 0x80, 0xff, 0x09, 0x0a]);
         break;
       default:
         // keep the type byte valid more often than chance would
-        if (out.length > 1) out[1] = [0x02, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a][Math.floor(rand() * 8)]!;
+        if (out.length > 1) out[1] = rng.pick([0x02, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a]);
     }
   }
   return Uint8Array.from(out);
@@ -68,9 +55,7 @@ function mutate(rand: () => number, frame: Uint8Array): Uint8Array {
 const DOCUMENTED = new Set<number>([1000, 1002, 1006, 1009, ...Object.values(CloseCode)]);
 
 test("damaged frames of every type close only their sender, with a documented code", async () => {
-  const s = seed();
-  const rand = mulberry32(s);
-  console.log(`reflector fuzz seed ${s} (LOCKSTEP_TEST_SEED=${s} replays it)`);
+  const rng = testRng("reflector frame fuzz");
   await h.start({ limits: { maxMessagesPerSecond: 1e6, messageBurst: 1e6 } });
   // A bystander session that must keep working throughout.
   const bystander = await h.connect();
@@ -81,7 +66,7 @@ test("damaged frames of every type close only their sender, with a documented co
     const client = await h.connect();
     await client.join({ sessionId: randomId() });
     for (let i = 0; i < 25 && !client.isClosed; i++) {
-      client.sendRaw(mutate(rand, frames[Math.floor(rand() * frames.length)]!));
+      client.sendRaw(mutate(rng, rng.pick(frames)));
       sent++;
     }
     // Whatever it did, the socket is either still open and answering, or closed with a known code.

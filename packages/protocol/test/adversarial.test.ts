@@ -11,7 +11,8 @@ import {
   type JoinMessage,
   type Limits,
 } from "../src/index";
-import { expectProtocolError, hex, label, patternBytes, sameBytes, sampleClientMessages, sampleServerMessages } from "./helpers";
+import { hex, sameBytes } from "@lockstep/test-support";
+import { expectProtocolError, label, patternBytes, sampleClientMessages, sampleServerMessages } from "./helpers";
 
 const decoders = [
   ["decodeClientMessage", (frame: Uint8Array) => decodeClientMessage(frame)],

@@ -17,7 +17,8 @@ import {
   type StreamEntry,
   type SyncMessage,
 } from "../src/index";
-import { label, patternBytes, sameBytes, sampleClientMessages, sampleServerMessages, toHex } from "./helpers";
+import { sameBytes, toHex } from "@lockstep/test-support";
+import { label, patternBytes, sampleClientMessages, sampleServerMessages } from "./helpers";
 
 /** Encodes, decodes, and checks that the result is equal and re-encodes to the same bytes. */
 function roundTripClient(msg: ClientMessage): Uint8Array {

@@ -1,6 +1,7 @@
 /** Writer / Reader primitives: varuints, length-prefixed strings and bytes, buffer growth, bounds. */
 import { ProtocolError, Reader, Writer, varUintSize } from "../src/index";
-import { expectProtocolError, hex, mulberry32, normHex, randInt, sameBytes, testSeed, toHex } from "./helpers";
+import { hex, normHex, sameBytes, testRng, toHex } from "@lockstep/test-support";
+import { expectProtocolError } from "./helpers";
 
 /** Independent LEB128 encoder (BigInt, no shared code with the Writer). */
 function refVarUint(n: number): number[] {
@@ -54,14 +55,13 @@ describe("varUint", () => {
   });
 
   test("agrees with an independent encoder on random values of every size", () => {
-    const seed = testSeed();
-    const rand = mulberry32(seed);
+    const rng = testRng("encoding varUint");
     const w = new Writer(1);
     const values: number[] = [];
     const expected: number[] = [];
     for (let i = 0; i < 2000; i++) {
-      const bits = randInt(rand, 54);
-      const value = Math.min(Math.floor(rand() * 2 ** bits), Number.MAX_SAFE_INTEGER);
+      const bits = rng.int(54);
+      const value = Math.min(Math.floor(rng.next() * 2 ** bits), Number.MAX_SAFE_INTEGER);
       values.push(value);
       expected.push(...refVarUint(value));
       w.varUint(value);
@@ -180,16 +180,15 @@ describe("Writer", () => {
   });
 
   test("many strings of varied length into Writer(1) survive every reallocation", () => {
-    const seed = testSeed();
-    const rand = mulberry32(seed);
+    const rng = testRng("encoding strings");
     const alphabet = ["a", "Z", "é", "ß", "€", "中", "😀", "𝕃", "\u0000"];
     const strings: string[] = [];
     const expected: number[] = [];
     const w = new Writer(1);
     for (let i = 0; i < 600; i++) {
-      const length = randInt(rand, 4) === 0 ? randInt(rand, 3000) : randInt(rand, 60);
+      const length = rng.int(4) === 0 ? rng.int(3000) : rng.int(60);
       let s = "";
-      for (let j = 0; j < length; j++) s += alphabet[randInt(rand, alphabet.length)]!;
+      for (let j = 0; j < length; j++) s += rng.pick(alphabet);
       strings.push(s);
       expected.push(...refString(s), i & 0x7f);
       w.string(s);

@@ -1,6 +1,7 @@
 /** encodeEntries / decodeEntries: a stream entry list on its own, as a reflector stores its message log. */
 import { MessageType, decodeEntries, decodeServerMessage, encodeEntries, encodeServerMessage, type StreamEntry } from "../src/index";
-import { expectProtocolError, hex, patternBytes, sameBytes, sampleEntryLists, toHex } from "./helpers";
+import { hex, sameBytes, toHex } from "@lockstep/test-support";
+import { expectProtocolError, patternBytes, sampleEntryLists } from "./helpers";
 
 const lists = sampleEntryLists.map((entries, i) => [`${i}: ${entries.length} entries`, entries] as const);
 

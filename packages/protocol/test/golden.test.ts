@@ -19,7 +19,7 @@ import {
   type ServerMessage,
   type StreamEntry,
 } from "../src/index";
-import { hex, normHex, toHex } from "./helpers";
+import { hex, normHex, toHex } from "@lockstep/test-support";
 
 const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
 

@@ -1,69 +1,8 @@
-/** Shared test support for the protocol package: hex helpers, a seeded PRNG, sample messages. */
-import { CloseCode, MessageType, ProtocolError, type ClientMessage, type CloseCodeValue, type ServerMessage, type StreamEntry } from "../src/index";
-
-/** Parses `"01 02 ff"` (whitespace ignored) into bytes. */
-export function hex(text: string): Uint8Array {
-  const clean = text.replace(/\s+/g, "");
-  if (clean.length % 2 !== 0 || !/^[0-9a-f]*$/i.test(clean)) throw new Error(`bad hex fixture: ${text}`);
-  const out = new Uint8Array(clean.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
-
-/** Formats bytes as `"01 02 ff"`, so a failing golden test shows a readable diff. */
-export function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
-}
-
-/** Normalises a hand-written fixture to the form {@link toHex} produces. */
-export function normHex(text: string): string {
-  return toHex(hex(text));
-}
-
-/** Byte equality without jest's element-by-element diffing (fast for megabyte fields). */
-export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-}
-
-/** mulberry32: a tiny seeded PRNG returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-let seedPrinted = false;
-
 /**
- * The seed for randomized tests: `PROTOCOL_TEST_SEED` from the environment, else a fixed one so runs
- * are repeatable. Printed once per test file, so a failure can be replayed.
+ * Shared test support for the protocol package: sample messages, pattern bytes, ProtocolError
+ * assertions. Hex fixtures and the seeded PRNG come from @lockstep/test-support.
  */
-export function testSeed(): number {
-  const fromEnv = process.env["PROTOCOL_TEST_SEED"];
-  const seed = fromEnv === undefined ? 0x10c5 : Number(fromEnv) >>> 0;
-  if (!seedPrinted) {
-    seedPrinted = true;
-    console.log(`protocol tests: seed ${seed} (replay with PROTOCOL_TEST_SEED=${seed})`);
-  }
-  return seed;
-}
-
-/** Integer in [0, n). */
-export function randInt(rand: () => number, n: number): number {
-  return Math.floor(rand() * n);
-}
-
-/** `n` pseudo-random bytes. */
-export function randBytes(rand: () => number, n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = randInt(rand, 256);
-  return out;
-}
+import { CloseCode, MessageType, ProtocolError, type ClientMessage, type CloseCodeValue, type ServerMessage, type StreamEntry } from "../src/index";
 
 /** `n` bytes of a repeating, position-dependent pattern (cheap large fields that catch offset bugs). */
 export function patternBytes(n: number, salt = 0): Uint8Array {

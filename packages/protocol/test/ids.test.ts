@@ -1,6 +1,6 @@
 /** Wire ids: validation and base64url encoding. */
 import { isValidId, toBase64Url } from "../src/index";
-import { mulberry32, randBytes, randInt, testSeed } from "./helpers";
+import { testRng } from "@lockstep/test-support";
 
 describe("isValidId", () => {
   test.each(["a", "Z", "0", "-", "_", "AbC-_09", "x".repeat(64), "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"])("accepts %p", (id) => {
@@ -32,10 +32,10 @@ describe("isValidId", () => {
 
 describe("toBase64Url", () => {
   test("matches Node's base64url for random inputs of length 0..100", () => {
-    const rand = mulberry32(testSeed());
+    const rng = testRng("toBase64Url random inputs");
     for (let length = 0; length <= 100; length++) {
       for (let round = 0; round < 5; round++) {
-        const bytes = randBytes(rand, length);
+        const bytes = rng.bytes(length);
         expect(toBase64Url(bytes)).toBe(Buffer.from(bytes).toString("base64url"));
       }
     }
@@ -55,12 +55,12 @@ describe("toBase64Url", () => {
   });
 
   test("a 32-byte hash becomes a valid 43-character id", () => {
-    const rand = mulberry32(testSeed() + 1);
+    const rng = testRng("toBase64Url ids");
     for (let i = 0; i < 50; i++) {
-      const id = toBase64Url(randBytes(rand, 32));
+      const id = toBase64Url(rng.bytes(32));
       expect(id).toHaveLength(43);
       expect(isValidId(id)).toBe(true);
     }
-    expect(isValidId(toBase64Url(randBytes(rand, 1 + randInt(rand, 48))))).toBe(true);
+    expect(isValidId(toBase64Url(rng.bytes(1 + rng.int(48))))).toBe(true);
   });
 });

@@ -13,7 +13,7 @@ import {
   encodeRelay,
   encodeSend,
 } from "../src/index";
-import { hex, toHex } from "./helpers";
+import { hex, toHex } from "@lockstep/test-support";
 
 const spec = readFileSync(join(__dirname, "..", "PROTOCOL.md"), "utf8");
 

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StorageError, createFsStore } from "../../src/storage";
-import { runBlobStoreConformance } from "./conformance";
+import { runBlobStoreConformance } from "@lockstep/test-support";
 
 const newDir = (): Promise<string> => mkdtemp(join(tmpdir(), "lockstep-fs-store-"));
 

@@ -1,4 +1,4 @@
 import { createMemoryStore } from "../../src/storage";
-import { runBlobStoreConformance } from "./conformance";
+import { runBlobStoreConformance } from "@lockstep/test-support";
 
 runBlobStoreConformance("memory", async () => ({ store: createMemoryStore(), cleanup: async () => undefined }));

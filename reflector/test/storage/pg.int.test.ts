@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { createServer, type Server, type Socket } from "node:net";
 import pg from "pg";
 import { StorageError, createPostgresStore } from "../../src/storage";
-import { runBlobStoreConformance } from "./conformance";
+import { runBlobStoreConformance } from "@lockstep/test-support";
 
 // A real server, never skipped: `npm test` starts one with scripts/postgres.sh.
 const url = process.env["LOCKSTEP_PG_URL"];
