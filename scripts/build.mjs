@@ -18,7 +18,8 @@ function dependenciesOf(dir) {
 
 const packages = [
   { dir: "packages/protocol", entries: ["src/index.ts"], platform: "neutral" },
-  { dir: "packages/client", entries: ["src/index.ts"], platform: "neutral", browser: true },
+  // Two entries (the API and the `/app` subpath) share their code in chunks: one App, one Session.
+  { dir: "packages/client", entries: ["src/index.ts", "src/app/index.ts"], platform: "neutral", browser: true, splitting: true },
   { dir: "reflector", entries: ["src/index.ts", "src/cli.ts"], platform: "node" },
 ];
 
@@ -29,6 +30,9 @@ for (const pkg of packages) {
   await build({
     entryPoints: pkg.entries.map((e) => join(dir, e)),
     outdir: join(dir, "dist"),
+    outbase: join(dir, "src"),
+    splitting: pkg.splitting === true,
+    chunkNames: "chunks/[name]-[hash]",
     bundle: true,
     format: "esm",
     platform: pkg.platform,

@@ -5,12 +5,12 @@
  * this file with esbuild at run time, so these modules need not be exported by the package.
  */
 import { MessageType, Writer } from "@lockstep/protocol";
-import { serializeVM } from "../../packages/client/src/boot";
-import { Model, type ModelClass } from "../../packages/client/src/model";
-import { registry } from "../../packages/client/src/registry";
+import { serializeVM } from "../../packages/client/src/session/boot";
+import { Model, type ModelClass } from "../../packages/client/src/kernel/model";
+import { registry } from "../../packages/client/src/kernel/registry";
 import { deserialize } from "../../packages/client/src/serializer/index";
-import { openPayload, writeSenderStamp } from "../../packages/client/src/payload";
-import { VirtualMachine, type ViewEvent, type VMHost } from "../../packages/client/src/vm";
+import { openPayload, writeSenderStamp } from "../../packages/client/src/session/payload";
+import { VirtualMachine, type ViewEvent, type VMHost } from "../../packages/client/src/kernel/vm";
 
 /** The bundled copy's Model: classes the benchmark registers on it live in this bundle's registry. */
 export { Model };

@@ -1,15 +1,15 @@
-import { DEFAULT_LIMITS, DEFAULT_TPS, MAX_APP_NAME_BYTES, MAX_APP_TOKEN_BYTES } from "@lockstep/protocol";
-import { defaultSocketFactory, type SocketFactory } from "./connection";
-import { SessionController, type JoinParameters } from "./controller";
-import type { AppToken } from "./join";
+import { DEFAULT_LIMITS, DEFAULT_TPS, MAX_APP_NAME_BYTES, MAX_APP_TOKEN_BYTES, realTimers, type Timers } from "@lockstep/protocol";
+import { defaultSocketFactory, type SocketFactory } from "./session/connection";
+import { SessionController, type JoinParameters } from "./session/controller";
+import type { AppToken } from "./session/join";
 import { UsageError } from "./errors";
-import { hashBytes } from "./identity";
-import { Model } from "./model";
-import { registry } from "./registry";
-import { View } from "./view";
-import { DEFAULT_AUTO_SLEEP_S } from "./reconnect";
-import { createBrowserUi } from "./app-ui";
-import type { SessionUi } from "./session-ui";
+import { hashBytes } from "./kernel/identity";
+import { Model } from "./kernel/model";
+import { registry } from "./kernel/registry";
+import { View } from "./view/view";
+import { DEFAULT_AUTO_SLEEP_S } from "./session/rejoin";
+import { createBrowserUi } from "./app/browser-ui";
+import type { SessionUi } from "./session/ui";
 
 /** Where `Session.join` connects when no `reflector` is given. */
 export const DEFAULT_REFLECTOR_URL = "ws://127.0.0.1:8787/";
@@ -72,8 +72,14 @@ export interface JoinOptions<M extends Model = Model, V extends View = View> {
   reflector?: string;
   /** Socket factory (tests, proxies); default: the browser WebSocket or the `ws` package. */
   socket?: SocketFactory;
-  /** Local monotonic clock in ms (tests); default `performance.now`. */
+  /** Local monotonic clock in ms (tests); default `timers.now`, i.e. `performance.now`. */
   clock?: () => number;
+  /**
+   * Lockstep extension: the local clock and timers every part of the session uses (backoff,
+   * watchdog, saves, catching up, frames without `requestAnimationFrame`). Tests pass a manual
+   * clock and advance it instead of sleeping; default `performance.now` and the global timers.
+   */
+  timers?: Timers;
   /** Called with the fraction (0–1) of the history replayed while joining ("catching up"). */
   progressReporter?: (progress: number) => void;
 }
@@ -135,10 +141,13 @@ class JoinedSession implements LockstepSession {
     return this.#controller.viewId;
   }
   get model(): Model {
-    return this.#controller.rootModel!;
+    const model = this.#controller.rootModel;
+    if (model === undefined) throw new Error("the session has no root model");
+    return model;
   }
+  /** The root view: undefined only while a rejoin catches up (the new one is built once it has). */
   get view(): View {
-    return this.#controller.rootView!;
+    return this.#controller.rootView as View;
   }
   step(time?: number): void {
     this.#controller.step(time);
@@ -203,6 +212,19 @@ function parseToken(token: unknown, appId: string, name: string): AppToken | und
   return token as AppToken;
 }
 
+/** The timers a session runs on: `timers` (default the real ones), read through `clock` if one is given. */
+function parseTimers(timers: Timers | undefined, clock: (() => number) | undefined): Timers {
+  for (const [what, value, fns] of [["timers", timers, ["now", "setTimeout", "clearTimeout"]], ["clock", clock, []]] as const) {
+    if (value === undefined) continue;
+    if (what === "clock" ? typeof value !== "function" : typeof value !== "object" || value === null || fns.some((f) => typeof (value as unknown as Record<string, unknown>)[f] !== "function")) {
+      throw new UsageError(`Session.join: ${what} must be ${what === "clock" ? "a function returning milliseconds" : "an object with now(), setTimeout() and clearTimeout()"}`);
+    }
+  }
+  const t = timers ?? realTimers;
+  if (clock === undefined) return t;
+  return { now: clock, setTimeout: (fn, ms) => t.setTimeout(fn, ms), clearTimeout: (handle) => t.clearTimeout(handle) };
+}
+
 function parseAutoSleep(autoSleep: number | boolean | undefined): number {
   if (autoSleep === undefined || autoSleep === true) return DEFAULT_AUTO_SLEEP_S;
   if (autoSleep === false) return 0;
@@ -252,7 +274,7 @@ async function validate(options: JoinOptions<any, any>, ui: SessionUi | undefine
     debug: new Set([...debugOption, ...urlDebugFlags()].map((f) => f.trim()).filter(Boolean)),
     reflector: options.reflector ?? DEFAULT_REFLECTOR_URL,
     socket: options.socket ?? defaultSocketFactory,
-    clock: options.clock ?? (() => performance.now()),
+    timers: parseTimers(options.timers, options.clock),
     progressReporter: typeof options.progressReporter === "function" ? options.progressReporter : undefined,
     autoSleep: parseAutoSleep(options.autoSleep),
     ui,
@@ -284,14 +306,14 @@ export class Session {
     let controller: SessionController | undefined;
     try {
       const params = await validate(options, ui);
-      controller = new SessionController(params);
+      controller = await SessionController.create(params);
       const session = new JoinedSession(controller);
       await controller.start(session);
       live.add(session);
       return session as unknown as LockstepSession<M, V>;
     } catch (error) {
       ui?.message("error", error instanceof Error ? error.message : String(error));
-      ui?.ended(controller?.sessionIdIfKnown ?? "");
+      ui?.ended(controller?.identity.sessionId ?? "");
       throw error;
     }
   }

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { BADGE_SIZE, hslToHex, sessionBadge } from "../src/app-badge";
+import { BADGE_SIZE, hslToHex, sessionBadge } from "../src/app/badge";
 
 const id = (n: number): string => createHash("sha256").update(`session ${n}`).digest("hex");
 

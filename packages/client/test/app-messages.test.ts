@@ -1,5 +1,5 @@
-import { MessageFilter, isMessageLevel, messageDuration } from "../src/app-messages";
-import { syncText } from "../src/app-sync";
+import { MessageFilter, isMessageLevel, messageDuration } from "../src/app/messages";
+import { syncText } from "../src/app/sync-overlay";
 
 describe("MessageFilter", () => {
   test("shows everything by default, repeats included", () => {

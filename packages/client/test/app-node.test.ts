@@ -1,6 +1,6 @@
-import { App } from "../src/app";
-import { createBrowserUi } from "../src/app-ui";
-import { browserDocument } from "../src/app-dom";
+import { App } from "../src/app/app";
+import { createBrowserUi } from "../src/app/browser-ui";
+import { browserDocument } from "../src/app/dom";
 
 // Node has no `document`: every widget must be a silent no-op, so the client runs in Node.
 describe("App widgets outside a browser", () => {

@@ -1,5 +1,5 @@
 import qrcode from "qrcode-generator";
-import { paintQR, qrMatrix } from "../src/app-qr";
+import { paintQR, qrMatrix } from "../src/app/qr";
 import { UsageError } from "../src/errors";
 
 /** The 7×7 finder pattern: dark ring, light ring, dark 3×3 centre. */

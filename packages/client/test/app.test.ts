@@ -1,4 +1,4 @@
-import { App } from "../src/app";
+import { App } from "../src/app/app";
 
 /** A stand-in for the browser's location and history, as App reads and writes them. */
 function fakeBrowser(href: string) {

@@ -1,4 +1,4 @@
-import { DecryptionError, ENVELOPE_OVERHEAD, ENVELOPE_VERSION, deriveMasterKey, deriveSessionKeys, deriveSubkey, open, seal } from "../src/crypto";
+import { DecryptionError, ENVELOPE_OVERHEAD, ENVELOPE_VERSION, deriveMasterKey, deriveSessionKeys, deriveSubkey, open, seal } from "../src/session/crypto";
 
 const key = new Uint8Array(32).fill(7);
 const otherKey = new Uint8Array(32).fill(8);
@@ -87,7 +87,7 @@ describe("key derivation", () => {
   });
 
   test("the session's persistence slot is keyed by the password, not the public persistentId", async () => {
-    const { sessionSlotOf } = await import("../src/persister");
+    const { sessionSlotOf } = await import("../src/session/persist-uploads");
     const keys = await deriveSessionKeys("secret", "pid", "sid");
     const slot = sessionSlotOf(keys.persistMaster);
     expect(slot).toMatch(/^[A-Za-z0-9_-]{43}$/);

@@ -1,11 +1,10 @@
 import { createHash } from "node:crypto";
 import { DEFAULT_LIMITS, MessageType, decodeClientMessage, type ClientMessage, type JoinMessage } from "@lockstep/protocol";
-import { defaultSocketFactory, type SocketFactory, type SocketLike } from "../src/connection";
-import { deriveSessionKeys } from "../src/crypto";
-import { sessionSlotOf } from "../src/persister";
+import { defaultSocketFactory, type SocketFactory, type SocketLike } from "../src/session/connection";
+import { deriveSessionKeys } from "../src/session/crypto";
+import { sessionSlotOf } from "../src/session/persist-uploads";
 import type { LockstepSession } from "../src/index";
 
-export { mulberry32, testSeed } from "./serializer.helpers";
 
 export function sha256(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("base64url");

@@ -1,7 +1,7 @@
-import { joinAuth } from "../src/admission";
-import { deriveSessionKeys } from "../src/crypto";
+import { joinAuth } from "../src/session/admission";
+import { deriveSessionKeys } from "../src/session/crypto";
 import { JoinError, SessionError } from "../src/errors";
-import { checkSyncAnswer } from "../src/join";
+import { checkSyncAnswer } from "../src/session/join";
 
 const names = { name: "room", appId: "test.app" };
 

@@ -1,8 +1,8 @@
 import { Writer } from "@lockstep/protocol";
-import { Model } from "../src/model";
-import { PAYLOAD_HEADER_VERSION, PayloadCodec, openPayload, writeSenderStamp, type SenderStamp } from "../src/payload";
-import { registry } from "../src/registry";
-import { mulberry32, testSeed } from "./int-helpers";
+import { Model } from "../src/kernel/model";
+import { PAYLOAD_HEADER_VERSION, PayloadCodec, openPayload, writeSenderStamp, type SenderStamp } from "../src/session/payload";
+import { registry } from "../src/kernel/registry";
+import { testRng } from "@lockstep/test-support";
 
 const codec = new PayloadCodec(registry, () => undefined);
 
@@ -23,8 +23,7 @@ describe("message payload header", () => {
   });
 
   test("random stamps round trip (seeded)", () => {
-    const seed = testSeed("payload stamps");
-    const random = mulberry32(seed);
+    const random = testRng("payload stamps").next;
     for (let i = 0; i < 500; i++) {
       const stamp: SenderStamp = {
         viewId: Math.floor(random() * 2 ** 32).toString(36),

@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { DEFAULT_LIMITS, MessageType, type PersistChunkMessage } from "@lockstep/protocol";
 import { PersistStore, createFsStore, startReflector, silentLogger, type Logger, type Reflector } from "@lockstep/reflector";
 import type { Model as ModelType } from "../src/index";
-import { captureWhen, mulberry32, recordingSockets, sessionSlot, testSeed } from "./int-helpers";
+import { testRng } from "@lockstep/test-support";
+import { captureWhen, recordingSockets, sessionSlot } from "./int-helpers";
 import { startReflectorProcess } from "./reflector-process";
 import { add, editor, opts, sessionLog, v1Saves, type ClientModule, type Doc } from "./persistence-helpers";
 
@@ -270,7 +271,7 @@ function slowSaver(): { client: ClientModule; cls: typeof ModelType } {
 
 test("persisted data larger than a chunk is uploaded in chunks, and the next code version starts from all of it", async () => {
   const url = await start();
-  const random = mulberry32(testSeed("big persisted data"));
+  const random = testRng("big persisted data").next;
   const v1 = slowSaver();
   const sockets = recordingSockets();
   const a = await v1.client.Session.join({ ...opts, name: "big", model: v1.cls as never, view: v1.client.View, reflector: url, socket: sockets.factory });

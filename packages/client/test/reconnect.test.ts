@@ -1,5 +1,5 @@
 import { CloseCode } from "@lockstep/protocol";
-import { classifyClose, isRetryable } from "../src/reconnect";
+import { classifyClose, isRetryable } from "../src/session/close-verdict";
 
 const joined = { joining: false, joinedOnce: true };
 const joining = { joining: true, joinedOnce: false };

@@ -1,10 +1,10 @@
-import { Model } from "../src/model";
+import { Model } from "../src/kernel/model";
 import { ReplayError } from "../src/errors";
-import { serializeVM } from "../src/boot";
-import { registry } from "../src/registry";
+import { serializeVM } from "../src/session/boot";
+import { registry } from "../src/kernel/registry";
 import { deserialize } from "../src/serializer/index";
-import { SessionReporter } from "../src/reporter";
-import type { ViewDomain } from "../src/view-domain";
+import { SessionReporter } from "../src/session/reporter";
+import type { ViewDomain } from "../src/view/domain";
 import { makeVM, testPayload } from "./vm-helpers";
 
 /** Keeps every note it is sent, in order: a replayed note that got through would show here. */
@@ -173,7 +173,7 @@ test("a snapshot of the previous state version, or with a malformed sender table
 test("the session reports replays once: one console warning and one (sessionId, \"error\") event of kind replay", () => {
   const delivered: Array<[string, unknown]> = [];
   const domain = { deliver: (topic: string, data: unknown) => delivered.push([topic, data]) } as unknown as ViewDomain;
-  const reporter = new SessionReporter(domain, () => "sid", new Set());
+  const reporter = new SessionReporter(domain, "sid", new Set());
   const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
   const error = jest.spyOn(console, "error").mockImplementation(() => undefined);
   try {

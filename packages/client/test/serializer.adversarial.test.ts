@@ -1,6 +1,7 @@
 /** Malformed and hostile input: always a DeserializationError, never another error, a hang or a huge allocation. */
 import { DeserializationError, deserialize, serialize } from "../src/serializer/index";
-import { hex, mulberry32, Point, registry, Tagged, testSeed, Vec3 } from "./serializer.helpers";
+import { hex, testRng } from "@lockstep/test-support";
+import { Point, registry, Tagged, Vec3 } from "./serializer.helpers";
 
 const options = {
   ...registry(),
@@ -75,8 +76,7 @@ describe("serializer: adversarial input", () => {
   });
 
   it("random byte corruption either decodes or throws DeserializationError", () => {
-    const seed = testSeed("serializer byte flips");
-    const random = mulberry32(seed);
+    const random = testRng("serializer byte flips").next;
     for (let round = 0; round < 3000; round++) {
       const bytes = valid.slice();
       const flips = 1 + Math.floor(random() * 4);
@@ -89,8 +89,7 @@ describe("serializer: adversarial input", () => {
   });
 
   it("random insertions, deletions and pure noise either decode or throw DeserializationError", () => {
-    const seed = testSeed("serializer splices");
-    const random = mulberry32(seed);
+    const random = testRng("serializer splices").next;
     for (let round = 0; round < 1000; round++) {
       const at = Math.floor(random() * valid.length);
       const cut = Math.floor(random() * 5);

@@ -1,47 +1,10 @@
 /**
- * Shared support for the serializer tests: a seeded PRNG, hex helpers, small registered classes
- * and custom types, and a structural graph comparison that understands −0, NaN, holes, prototypes,
+ * Shared support for the serializer tests (the seeded PRNG and hex helpers are
+ * `@lockstep/test-support`'s): small registered classes and custom types, and a structural graph comparison that understands −0, NaN, holes, prototypes,
  * sharing and cycles (jest's toEqual does not).
  */
+import { sameBytes } from "@lockstep/test-support";
 import type { ClassCodec, DeserializeOptions, SerializeOptions } from "../src/serializer/index";
-
-/** mulberry32: a tiny seeded PRNG returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** The seed for a randomized test: `LOCKSTEP_TEST_SEED` to replay one, else fresh. Printed. */
-export function testSeed(name: string): number {
-  const fromEnv = process.env.LOCKSTEP_TEST_SEED ?? process.env.SERIALIZER_SEED;
-  const seed = fromEnv !== undefined ? Number(fromEnv) >>> 0 : (Date.now() ^ (Math.random() * 0x100000000)) >>> 0;
-  console.log(`${name}: seed ${seed} (replay with LOCKSTEP_TEST_SEED=${seed})`);
-  return seed;
-}
-
-/** Bytes as `"01 02 ff"`. */
-export function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
-}
-
-/** `"01 02 ff"` (whitespace ignored) as bytes. */
-export function hex(text: string): Uint8Array {
-  const clean = text.replace(/\s+/g, "");
-  const out = new Uint8Array(clean.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
-
-/** Byte equality without jest's per-element diff (fast for large outputs). */
-export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-}
 
 /** A registered class: restored by prototype + own properties. */
 export class Point {

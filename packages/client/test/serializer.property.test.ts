@@ -4,7 +4,8 @@
  * identical graph, and serializing twice, or serializing the restored copy, gives identical bytes.
  */
 import { deserialize, serialize } from "../src/serializer/index";
-import { graphDifference, mulberry32, Point, registry, sameBytes, Tagged, testSeed, toHex, Vec3 } from "./serializer.helpers";
+import { sameBytes, seedHint, testRng, toHex } from "@lockstep/test-support";
+import { graphDifference, Point, registry, Tagged, Vec3 } from "./serializer.helpers";
 
 const options = registry();
 
@@ -181,8 +182,7 @@ class GraphBuilder {
 
 describe("serializer: random graphs", () => {
   it("round-trip structurally, with byte-identical re-serialization", () => {
-    const seed = testSeed("serializer random graphs");
-    const random = mulberry32(seed);
+    const random = testRng("serializer random graphs").next;
     let totalBytes = 0;
     for (let round = 0; round < 400; round++) {
       const builder = new GraphBuilder(random);
@@ -191,10 +191,10 @@ describe("serializer: random graphs", () => {
       const bytes = serialize(graph, options);
       totalBytes += bytes.length;
       const again = serialize(graph, options);
-      if (!sameBytes(bytes, again)) throw new Error(`round ${round} (seed ${seed}): serializing twice differs`);
+      if (!sameBytes(bytes, again)) throw new Error(`round ${round} (${seedHint()}): serializing twice differs`);
       const copy = deserialize(bytes, options);
       const difference = graphDifference(graph, copy);
-      if (difference !== undefined) throw new Error(`round ${round} (seed ${seed}): ${difference}`);
+      if (difference !== undefined) throw new Error(`round ${round} (${seedHint()}): ${difference}`);
       const reserialized = serialize(copy, options);
       if (!sameBytes(bytes, reserialized)) {
         expect(toHex(reserialized)).toBe(toHex(bytes)); // shows the diff

@@ -1,16 +1,8 @@
 /** Round trips of every supported kind of value, sharing, cycles, classes, refs and determinism. */
 import { runInNewContext } from "node:vm";
 import { deserialize, FORMAT_VERSION, SerializationError, serialize } from "../src/serializer/index";
-import {
-  graphDifference,
-  hex,
-  Point,
-  registry,
-  sameBytes,
-  Tagged,
-  toHex,
-  Vec3,
-} from "./serializer.helpers";
+import { hex, sameBytes, toHex } from "@lockstep/test-support";
+import { graphDifference, Point, registry, Tagged, Vec3 } from "./serializer.helpers";
 
 const options = registry();
 

@@ -1,7 +1,8 @@
 import { decodeJoinAuth } from "@lockstep/protocol";
 import { startReflector, silentLogger, type Reflector } from "@lockstep/reflector";
 import { Model, Session, View, type LockstepSession } from "../src/index";
-import { captureWhen, mulberry32, recordingSockets, testSeed } from "./int-helpers";
+import { testRng } from "@lockstep/test-support";
+import { captureWhen, recordingSockets } from "./int-helpers";
 
 /**
  * The shared state under test: an ordered log of everything every client published, with a
@@ -54,14 +55,13 @@ function join(name: string, extra: Partial<Parameters<typeof Session.join>[0]> =
 }
 
 test("three clients publishing interleaved bursts end with identical state and order", async () => {
-  const seed = testSeed("interleaved bursts");
   const sessions = await Promise.all(Array.from({ length: CLIENTS }, () => join("bursts")));
   expect(new Set(sessions.map((s) => s.id)).size).toBe(1);
   const done = sessions.map((s) => captureWhen(s, () => s.model.done.length === CLIENTS));
 
   await Promise.all(
     sessions.map(async (s, i) => {
-      const random = mulberry32(seed + i);
+      const random = testRng("interleaved bursts").fork(String(i)).next;
       let n = 0;
       while (n < EVENTS_PER_CLIENT) {
         const burst = 1 + Math.floor(random() * 25);

@@ -1,7 +1,8 @@
 import { DEFAULT_LIMITS, MessageType, decodeServerMessage, type SnapshotChunkMessage } from "@lockstep/protocol";
 import { startReflector, type Logger, type Reflector } from "@lockstep/reflector";
 import { Model, Session, View, type LockstepSession } from "../src/index";
-import { captureWhen, mulberry32, recordingSockets, testSeed } from "./int-helpers";
+import { testRng } from "@lockstep/test-support";
+import { captureWhen, recordingSockets } from "./int-helpers";
 import { startProxy } from "./proxy";
 
 /** A busy model: a log, children with futures, and PRNG draws, all of which a snapshot must carry. */
@@ -174,8 +175,7 @@ class Archive extends Model {
 Archive.register("SnapshotInt.Archive");
 
 test("a snapshot larger than three chunks is uploaded in chunks and a late joiner starts from it, identical", async () => {
-  const seed = testSeed("big snapshot");
-  const random = mulberry32(seed);
+  const random = testRng("big snapshot").next;
   const big = await startReflector({ port: 0, host: "127.0.0.1", logger: recordingLogger(events), snapshots: { everyMessages: 8, voteTimeoutMs: 2000 } });
   const proxy = await startProxy(big.url);
   try {

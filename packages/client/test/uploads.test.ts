@@ -1,5 +1,5 @@
 import { DEFAULT_LIMITS } from "@lockstep/protocol";
-import { formatBytes, uploadChunks } from "../src/uploads";
+import { formatBytes, uploadChunks } from "../src/session/chunks";
 
 test("an upload splits into in-order chunks of at most maxChunkBytes that cover it exactly", () => {
   const bytes = new Uint8Array(10_000).map((_, i) => i % 251);

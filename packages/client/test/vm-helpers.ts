@@ -1,8 +1,8 @@
 import { MessageType, Writer, type StreamEntry } from "@lockstep/protocol";
-import { registry } from "../src/registry";
-import { VirtualMachine, type ViewEvent } from "../src/vm";
-import { openPayload, writeSenderStamp, type SenderStamp } from "../src/payload";
-import type { ModelClass } from "../src/model";
+import { registry } from "../src/kernel/registry";
+import { VirtualMachine, type ViewEvent } from "../src/kernel/vm";
+import { openPayload, writeSenderStamp, type SenderStamp } from "../src/session/payload";
+import type { ModelClass } from "../src/kernel/model";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

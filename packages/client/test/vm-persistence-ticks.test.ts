@@ -1,7 +1,7 @@
-import { Model } from "../src/model";
-import { persist } from "../src/persist";
-import { serializeVM } from "../src/boot";
-import { registry } from "../src/registry";
+import { Model } from "../src/kernel/model";
+import { persist } from "../src/kernel/persist-spec";
+import { serializeVM } from "../src/session/boot";
+import { registry } from "../src/kernel/registry";
 import { makeVM } from "./vm-helpers";
 
 /**

@@ -1,5 +1,5 @@
-import { Model } from "../src/model";
-import { registry } from "../src/registry";
+import { Model } from "../src/kernel/model";
+import { registry } from "../src/kernel/registry";
 import { deserialize, serialize } from "../src/serializer/index";
 import { makeVM } from "./vm-helpers";
 

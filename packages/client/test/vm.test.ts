@@ -1,4 +1,4 @@
-import { Model } from "../src/model";
+import { Model } from "../src/kernel/model";
 import { UsageError } from "../src/errors";
 import { makeVM } from "./vm-helpers";
 

@@ -1,11 +1,11 @@
 import { toBase64Url } from "@lockstep/protocol";
-import type { WidgetDockOptions } from "./app-dock";
-import { browserDocument } from "./app-dom";
-import type { ShowMessageOptions } from "./app-messages";
-import { renderQRCanvas } from "./app-qr";
-import type { QRCanvasOptions } from "./app-qr";
-import { pageWidgets } from "./app-widgets";
-import type { BrowserWidgets } from "./app-widgets";
+import type { WidgetDockOptions } from "./dock";
+import { browserDocument } from "./dom";
+import type { ShowMessageOptions } from "./messages";
+import { renderQRCanvas } from "./qr";
+import type { QRCanvasOptions } from "./qr";
+import { pageWidgets } from "./widgets";
+import type { BrowserWidgets } from "./widgets";
 
 interface BrowserLocation {
   href: string;

@@ -1,4 +1,4 @@
-import { element, ensureStyles } from "./app-dom";
+import { element, ensureStyles } from "./dom";
 
 /** Side of the badge grid, in cells. */
 export const BADGE_SIZE = 5;

@@ -1,7 +1,7 @@
 import { App } from "./app";
-import { browserDocument } from "./app-dom";
-import { pageWidgets } from "./app-widgets";
-import type { SessionUi, SessionUiInfo, MessageLevel } from "./session-ui";
+import { browserDocument } from "./dom";
+import { pageWidgets } from "./widgets";
+import type { SessionUi, SessionUiInfo, MessageLevel } from "../session/ui";
 
 /**
  * The browser's {@link SessionUi}: the App widgets, as a session drives them. `syncing` shows the

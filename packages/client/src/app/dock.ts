@@ -1,6 +1,6 @@
-import { renderBadge } from "./app-badge";
-import { element, ensureStyles } from "./app-dom";
-import { renderQRCanvas } from "./app-qr";
+import { renderBadge } from "./badge";
+import { element, ensureStyles } from "./dom";
+import { renderQRCanvas } from "./qr";
 
 /**
  * Options of `App.makeWidgetDock`. Unknown options (Multisynq's `iframe`, `fps`, …) are accepted

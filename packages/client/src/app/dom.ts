@@ -1,4 +1,4 @@
-import { WIDGET_CSS } from "./app-styles";
+import { WIDGET_CSS } from "./styles";
 
 /** Id of the one `<style>` element the App widgets inject. */
 export const STYLE_ELEMENT_ID = "lockstep-styles";

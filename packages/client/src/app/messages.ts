@@ -1,4 +1,4 @@
-import type { MessageLevel } from "./session-ui";
+import type { MessageLevel } from "../session/ui";
 
 /** Options of `App.showMessage`. */
 export interface ShowMessageOptions {

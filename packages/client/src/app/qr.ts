@@ -1,6 +1,6 @@
 import qrcode from "qrcode-generator";
-import { UsageError } from "./errors";
-import { element, ensureStyles } from "./app-dom";
+import { UsageError } from "../errors";
+import { element, ensureStyles } from "./dom";
 
 /** QR error-correction level: L (7%), M (15%), Q (25%), H (30%) of the code may be damaged. */
 export type QRErrorCorrection = "L" | "M" | "Q" | "H";

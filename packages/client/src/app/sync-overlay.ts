@@ -1,4 +1,4 @@
-import { element, ensureStyles } from "./app-dom";
+import { element, ensureStyles } from "./dom";
 
 /** Id of the "catching up" overlay. */
 export const SYNC_ID = "lockstep-sync";

@@ -1,5 +1,5 @@
-import { element, ensureStyles } from "./app-dom";
-import type { MessageLevel } from "./session-ui";
+import { element, ensureStyles } from "./dom";
+import type { MessageLevel } from "../session/ui";
 
 /** Id of the toast container (top-right). */
 export const TOASTS_ID = "lockstep-toasts";

@@ -1,11 +1,11 @@
-import { WidgetDock } from "./app-dock";
-import type { WidgetDockOptions } from "./app-dock";
-import { browserDocument, widgetParent } from "./app-dom";
-import { MessageFilter, isMessageLevel, messageDuration } from "./app-messages";
-import type { ShowMessageOptions } from "./app-messages";
-import { showSyncOverlay } from "./app-sync";
-import { showToast } from "./app-toasts";
-import type { SetTimer } from "./app-toasts";
+import { WidgetDock } from "./dock";
+import type { WidgetDockOptions } from "./dock";
+import { browserDocument, widgetParent } from "./dom";
+import { MessageFilter, isMessageLevel, messageDuration } from "./messages";
+import type { ShowMessageOptions } from "./messages";
+import { showSyncOverlay } from "./sync-overlay";
+import { showToast } from "./toasts";
+import type { SetTimer } from "./toasts";
 
 /** The `App` settings the widgets read each time they draw. */
 export interface WidgetSettings {

@@ -1,18 +1,18 @@
-import type { VirtualMachine } from "./vm";
+import type { ModelRuntime } from "./runtime";
 
 /**
  * Which VM is running model code right now, if any. Model code is synchronous and never
  * interleaves with another VM, so one slot per loaded client suffices; `Model.create()` and the
  * model API find their VM here.
  */
-let current: VirtualMachine | undefined;
+let current: ModelRuntime | undefined;
 let depth = 0;
 
 const realRandom = Math.random;
 const realDateNow = Date.now;
 
 /** The VM executing model code, or undefined while view or app code runs. */
-export function currentVM(): VirtualMachine | undefined {
+export function currentVM(): ModelRuntime | undefined {
   return current;
 }
 
@@ -21,7 +21,7 @@ export function currentVM(): VirtualMachine | undefined {
  * redirected to the session PRNG and model time, so that model code written against them stays
  * deterministic; both are restored on the way out, even if `fn` throws.
  */
-export function runAsModel<T>(vm: VirtualMachine, fn: () => T): T {
+export function runAsModel<T>(vm: ModelRuntime, fn: () => T): T {
   if (current !== undefined && current !== vm) {
     throw new Error("model code of one session tried to run inside another session's model code");
   }

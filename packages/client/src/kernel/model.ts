@@ -1,9 +1,9 @@
-import { UsageError } from "./errors";
+import { UsageError } from "../errors";
 import { currentVM } from "./execution";
-import { checkConstructing, vmOfModel } from "./model-internals";
+import { checkConstructing, vmOfModel } from "./model-binding";
 import { registry, type TypeSpec } from "./registry";
-import type { VirtualMachine } from "./vm";
-import { BASE_WRITER, persistDelayOf } from "./vm-persistence";
+import type { ModelRuntime } from "./runtime";
+import { BASE_WRITER, persistDelayOf } from "./persistence";
 
 /** A Model subclass (what `Session.join({ model })` and `Model.create` take). */
 export type ModelClass<T extends Model = Model> = (new () => T) & typeof Model;
@@ -16,7 +16,7 @@ export type FutureProxy<T> = {
   readonly [K in keyof T]: T[K] extends (...args: infer A) => unknown ? (...args: A) => void : never;
 };
 
-function modelCode(model: Model, api: string): VirtualMachine {
+function modelCode(model: Model, api: string): ModelRuntime {
   const vm = currentVM();
   if (vm === undefined) {
     throw new UsageError(

@@ -1,6 +1,5 @@
 import stringify from "fast-json-stable-stringify";
-import { UsageError } from "./errors";
-import type { Model } from "./model";
+import { UsageError } from "../errors";
 
 /**
  * Declarative persistence (inspired by Hypen's `.persist()`): a model class declares which of its
@@ -112,7 +111,7 @@ export function persist<F extends Record<string, unknown>>(options: PersistOptio
 }
 
 /** The declaration of a model's class, if it has one. */
-export function specOf(model: Model): PersistSpec | undefined {
+export function specOf(model: object): PersistSpec | undefined {
   const spec = (model.constructor as { persistent?: unknown }).persistent;
   if (spec === undefined) return undefined;
   if (!isSpec(spec)) throw new UsageError(`${model.constructor.name}.persistent must be made with persist({ fields, … })`);
@@ -125,12 +124,12 @@ function isSpec(value: unknown): value is PersistSpec {
 }
 
 /** Assigns the declared defaults (fresh copies) to the model's fields. */
-export function assignDefaults(model: Model, spec: PersistSpec): void {
+export function assignDefaults(model: object, spec: PersistSpec): void {
   Object.assign(model, JSON.parse(spec.defaultsJson) as Record<string, unknown>);
 }
 
 /** What is stored for declared fields: the format version and the fields. */
-export function persistedFields(model: Model, spec: PersistSpec): { version: number; fields: Record<string, unknown> } {
+export function persistedFields(model: object, spec: PersistSpec): { version: number; fields: Record<string, unknown> } {
   const record = model as unknown as Record<string, unknown>;
   const fields: Record<string, unknown> = {};
   for (const name of Object.keys(spec.fields)) fields[name] = record[name];
@@ -143,7 +142,7 @@ export function persistedFields(model: Model, spec: PersistSpec): { version: num
  * @throws {Error} if the data is not a `{ version, fields }` record, is of a newer version than the
  * code, or a migration step throws; the model then keeps its defaults.
  */
-export function restoreFields(model: Model, spec: PersistSpec, stored: unknown): Record<string, unknown> {
+export function restoreFields(model: object, spec: PersistSpec, stored: unknown): Record<string, unknown> {
   const s = stored as { version?: unknown; fields?: unknown } | null;
   if (typeof s !== "object" || s === null || typeof s.version !== "number" || typeof s.fields !== "object" || s.fields === null) {
     throw new Error("the stored data is not a { version, fields } record of persisted fields");

@@ -1,9 +1,14 @@
 import stringify from "fast-json-stable-stringify";
 import nacl from "tweetnacl";
 import type { PersistDataEntry, PersistedEntry } from "@lockstep/protocol";
-import { UsageError } from "./errors";
-import type { Model } from "./model";
-import { DEFAULT_PERSIST_DELAY_MS, assignDefaults, persistedFields, restoreFields, specOf, type PersistSpec } from "./persist";
+import { UsageError } from "../errors";
+import { DEFAULT_PERSIST_DELAY_MS, assignDefaults, persistedFields, restoreFields, specOf, type PersistSpec } from "./persist-spec";
+
+
+/** A model as persistence sees it (`Model` sits above this file). */
+export interface PersistentModel {
+  readonly id: string;
+}
 
 /** The writer id of the session-wide slot (persistSession, or the root's declared session()/global() fields). */
 export const BASE_WRITER = "base";
@@ -35,7 +40,7 @@ export interface Unacked {
 interface Writer {
   readonly id: string;
   /** The declaring model, or null for persistSession (and for a destroyed model whose last save is not acknowledged). */
-  model: Model | null;
+  model: PersistentModel | null;
   /** Keyed writers: the current key, or null while persistence is off. */
   key: string | null;
   /** Hash of the last data taken, so unchanged data is not saved again. */
@@ -54,7 +59,7 @@ interface Pending {
 }
 
 /** The shape in {@link VMPersistence.state}. */
-export type PersistenceState = Array<{ id: string; model: Model | null; key: string | null; lastHash: string | null; unacked: Unacked | null; loading: number; blocked: boolean }>;
+export type PersistenceState = Array<{ id: string; model: PersistentModel | null; key: string | null; lastHash: string | null; unacked: Unacked | null; loading: number; blocked: boolean }>;
 
 const utf8 = new TextEncoder();
 
@@ -132,7 +137,7 @@ export class VMPersistence {
    * A model with a declaration was created: assign its defaults, restore `persisted` over them
    * (root only) and start saving it. Returns what `init` receives as `persisted`.
    */
-  modelCreated(model: Model, isRoot: boolean, persisted: unknown): unknown {
+  modelCreated(model: PersistentModel, isRoot: boolean, persisted: unknown): unknown {
     const spec = specOf(model);
     if (spec === undefined) return persisted;
     assignDefaults(model, spec);
@@ -159,7 +164,7 @@ export class VMPersistence {
   }
 
   /** A model was destroyed: save what it has pending, then forget it once acknowledged. */
-  modelDestroyed(model: Model): void {
+  modelDestroyed(model: PersistentModel): void {
     const w = this.#writer(model.id);
     if (w === undefined) return;
     if (this.#pending.has(w.id)) this.#take(w);
@@ -337,7 +342,7 @@ export class VMPersistence {
 }
 
 /** The default save delay for `persistSession`: the root class's static `persistDelay` (ms), else 1000. */
-export function persistDelayOf(root: Model | undefined): number {
+export function persistDelayOf(root: PersistentModel | undefined): number {
   const delay = (root?.constructor as { persistDelay?: unknown } | undefined)?.persistDelay;
   return typeof delay === "number" && delay >= 0 && Number.isFinite(delay) ? delay : DEFAULT_PERSIST_DELAY_MS;
 }

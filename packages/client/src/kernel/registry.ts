@@ -1,5 +1,5 @@
-import { UsageError } from "./errors";
-import type { ClassCodec } from "./serializer/index";
+import { UsageError } from "../errors";
+import type { ClassCodec } from "../serializer/index";
 
 /** A class a Model subclass declares in `static types()`: a bare class, or one with its own codec. */
 export type TypeSpec = (abstract new (...args: never[]) => object) | {

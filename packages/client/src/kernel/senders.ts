@@ -1,5 +1,18 @@
-import { ReplayError } from "./errors";
-import type { SenderStamp } from "./payload";
+import { ReplayError } from "../errors";
+
+/**
+ * Who sent a relayed message and which of its messages it is: the header every message payload's
+ * plaintext starts with. It travels inside the envelope, so only holders of the session key can
+ * write one, and every replica checks it the same way (replay protection, below).
+ */
+export interface SenderStamp {
+  /** The sending view. */
+  readonly viewId: string;
+  /** Seq of the sender's own view-join for the connection it sent on. */
+  readonly joinSeq: number;
+  /** 1, 2, 3 … per connection. */
+  readonly counter: number;
+}
 
 /** One live view's connection as the replicas know it: its view-join's seq and the last counter applied. */
 interface Sender {

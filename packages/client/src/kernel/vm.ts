@@ -1,14 +1,13 @@
 import seedrandom from "seedrandom";
 import { MessageType, type StreamEntry } from "@lockstep/protocol";
-import { UsageError } from "./errors";
+import { UsageError } from "../errors";
 import { runAsModel } from "./execution";
-import { FutureQueue, type FutureMessage } from "./future-queue";
+import { FutureQueue, type FutureMessage } from "./futures";
 import type { Model, ModelClass } from "./model";
-import { bindModel, newModelInstance } from "./model-internals";
-import type { OpenedPayload } from "./payload";
+import { bindModel, newModelInstance } from "./model-binding";
 import type { ClassRegistry } from "./registry";
-import { Senders, type SendersState } from "./senders";
-import { VMPersistence, jsonHash, type PersistenceHost, type PersistenceState } from "./vm-persistence";
+import { Senders, type SenderStamp, type SendersState } from "./senders";
+import { VMPersistence, jsonHash, type PersistenceHost, type PersistenceState } from "./persistence";
 
 /** Events in the session's scope that only the reflector's stream entries produce. */
 export const SYSTEM_EVENTS: ReadonlySet<string> = new Set(["view-join", "view-exit"]);
@@ -17,6 +16,13 @@ export const SYSTEM_EVENTS: ReadonlySet<string> = new Set(["view-join", "view-ex
 interface Subscriber {
   readonly model: Model;
   readonly method: string;
+}
+
+/** A message payload's plaintext split into its sender stamp and the event bytes after it. */
+export interface OpenedPayload {
+  readonly sender: SenderStamp;
+  /** What `PayloadCodec.decodeEvent` decodes. */
+  readonly event: Uint8Array;
 }
 
 /** A decoded relayed message: what a view published. */

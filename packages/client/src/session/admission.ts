@@ -1,6 +1,6 @@
 import { CloseCode, type JoinAuthInput } from "@lockstep/protocol";
 import { open, seal, type SessionKeys } from "./crypto";
-import { JoinError } from "./errors";
+import { JoinError } from "../errors";
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();

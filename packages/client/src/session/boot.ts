@@ -1,9 +1,9 @@
-import { JoinError } from "./errors";
+import { JoinError } from "../errors";
 import { DecryptionError, open, type SessionKeys } from "./crypto";
-import type { Model, ModelClass } from "./model";
-import type { ClassRegistry } from "./registry";
-import { deserialize, serialize } from "./serializer/index";
-import { VirtualMachine, type VMHost } from "./vm";
+import type { Model, ModelClass } from "../kernel/model";
+import type { ClassRegistry } from "../kernel/registry";
+import { deserialize, serialize } from "../serializer/index";
+import { VirtualMachine, type VMHost } from "../kernel/vm";
 
 /** Serializes a VM's whole state (deterministic: the same on every replica at the same point). */
 export function serializeVM(vm: VirtualMachine, registry: ClassRegistry): Uint8Array {

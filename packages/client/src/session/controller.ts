@@ -1,72 +1,69 @@
 import { MessageType, encodeClientMessage, type ServerMessage, type StreamEntry, type SyncMessage } from "@lockstep/protocol";
+import { JoinError, SessionError, UsageError } from "../errors";
+import { randomViewId, type SessionIdentity } from "../kernel/identity";
+import type { Model } from "../kernel/model";
+import { registry } from "../kernel/registry";
+import { topicOf, type VirtualMachine } from "../kernel/vm";
+import { ViewDomain } from "../view/domain";
+import { View, setRealm, withRealm, type ViewRealm } from "../view/view";
 import { authFailure } from "./admission";
+import { classifyClose } from "./close-verdict";
 import { Connection } from "./connection";
+import type { SessionKeys } from "./crypto";
 import { startFrameLoop } from "./frame-loop";
+import { checkSyncAnswer, identify, joinFrames, unreachable, type JoinParameters } from "./join";
+import { Persister, type Uplink } from "./persist-uploads";
+import { Rejoiner } from "./rejoin";
+import { Replica, type ReplicaContext } from "./replica";
 import { SessionReporter } from "./reporter";
-import { JoinError, SessionError, UsageError } from "./errors";
-import { randomViewId, type SessionIdentity } from "./identity";
-import { checkSyncAnswer, identify, prepareJoin, type JoinParameters, type PreparedJoin } from "./join";
-import type { Model } from "./model";
-import { registry } from "./registry";
-import { bootVM, serializeVM } from "./boot";
-import { Snapshotter } from "./snapshotter";
-import type { Persister } from "./persister";
-import { StreamFeeder } from "./stream-queue";
-import { classifyClose } from "./reconnect";
-import { Rejoiner } from "./rejoiner";
-import { View, setRealm, withRealm, type ViewRealm } from "./view";
-import { ViewDomain } from "./view-domain";
-import { topicOf, type VirtualMachine } from "./vm";
+import { connectedReplicaOf, isRejoining, pendingOf, replicaOf, rootViewOf, screenOf, type ControllerState, type ControllerStateKind, type Syncing } from "./states";
+import { Stream } from "./stream";
 
 export type { JoinParameters } from "./join";
+export type { ControllerState, ControllerStateKind } from "./states";
 
 /**
- * - connecting/syncing: opening the socket / catching up (first join or rejoin)
- * - joined: live
- * - disconnected: lost the connection, a rejoin is scheduled
- * - sleeping: the page is hidden; rejoins when it is visible again
- * - failed: ended by a fatal error (the view stays until `leave()`)
- * - left: left, or the join failed
+ * Runs one client's replica of a session, as a state machine whose states carry what they own
+ * ({@link ControllerState}): it joins through the reflector, feeds the ordered stream to the
+ * replica a Sync booted, rejoins when the connection is lost (a {@link Rejoiner} says when),
+ * delivers model events to views and drives frames. Also the realm of its views, and the
+ * {@link Uplink} its persistence uploads through.
  */
-type State = "connecting" | "syncing" | "joined" | "disconnected" | "sleeping" | "failed" | "left";
-
-/**
- * Runs one client's replica of a session and owns its state: joins through the reflector, hands
- * the ordered stream to a {@link StreamFeeder}, rejoins when a connection is lost (a
- * {@link Rejoiner} says when), delivers model events to views and drives frames. Also the realm
- * of its views.
- */
-export class SessionController implements ViewRealm {
-  readonly viewId = randomViewId();
+export class SessionController implements ViewRealm, Uplink {
+  readonly viewId: string;
+  readonly identity: SessionIdentity;
   readonly domain: ViewDomain;
   readonly #params: JoinParameters;
+  readonly #keys: SessionKeys;
   readonly #conn: Connection;
-  #state: State = "connecting";
-  #identity: SessionIdentity | undefined;
   readonly #reporter: SessionReporter;
-  #vm: VirtualMachine | undefined;
-  #prepared: PreparedJoin | undefined;
-  #snapshotter: Snapshotter | undefined;
-  /** Whether this client was joined at least once: later connection losses rejoin. */
-  #joinedOnce = false;
-  /** This client's own view-join in the current connection comes after this seq. */
-  #joinAfterSeq = 0;
   readonly #rejoiner: Rejoiner;
-  #persister: Persister | undefined;
-  #leaving: Promise<void> | undefined;
-  #root: Model | undefined;
-  #rootView: View | undefined;
-  #session: unknown;
-  readonly #feeder: StreamFeeder;
+  readonly #persister: Persister;
+  readonly #stream: Stream;
+  readonly #replicas: ReplicaContext;
+  #state: ControllerState = { kind: "connecting", pending: undefined, screen: undefined };
+  #joinFrame: (() => Promise<Uint8Array>) | undefined;
+  /** The app's handle of this session (`view.session`). */
+  session: unknown;
+  /** The Error frame the reflector sent on this connection, if any (it explains the close that follows). */
   #serverError: { code: number; message: string } | undefined;
-  #stopLoop: (() => void) | undefined;
-  #join: { resolve: () => void; reject: (error: Error) => void } | undefined;
-  #left: (() => void) | undefined;
+  #leaving: Promise<void> | undefined;
 
-  constructor(params: JoinParameters) {
+  /** Computes the session's identity and keys (slow on purpose: PBKDF2) and makes its controller. */
+  static async create(params: JoinParameters): Promise<SessionController> {
+    const viewId = randomViewId();
+    const { identity, keys } = await identify(params, viewId);
+    return new SessionController(params, viewId, identity, keys);
+  }
+
+  private constructor(params: JoinParameters, viewId: string, identity: SessionIdentity, keys: SessionKeys) {
     this.#params = params;
+    this.viewId = viewId;
+    this.identity = identity;
+    this.#keys = keys;
     this.domain = new ViewDomain((context, error) => this.reportError(context, error));
-    this.#reporter = new SessionReporter(this.domain, () => this.identity.sessionId, params.debug);
+    this.#reporter = new SessionReporter(this.domain, identity.sessionId, params.debug);
+    this.#stream = new Stream(params.timers);
     this.#conn = new Connection({
       message: (msg) => this.#onMessage(msg),
       malformed: (error) => this.#fail(new SessionError("the reflector sent a malformed frame", { cause: error })),
@@ -78,74 +75,48 @@ export class SessionController implements ViewRealm {
       sleep: () => void this.#sleep(),
       wake: () => this.#wake(),
     });
-    this.#feeder = new StreamFeeder({
-      clock: params.clock,
-      vm: () => this.vm,
-      phase: () => (this.#state === "syncing" || this.#state === "joined" ? this.#state : "other"),
-      processed: (entry) => this.#processed(entry),
-      drained: () => this.#persister?.poll(),
-      progress: (fraction) => this.#progress(fraction),
-    });
+    const reportError = (context: string, error: unknown): void => this.reportError(context, error);
+    const { appId, password, model, timers } = params;
+    const persistence = { appId, password, model, registry, timers, persistentId: identity.persistentId, persistMaster: keys.persistMaster };
+    this.#persister = new Persister({ ...persistence, viewId, debug: params.debug.has("session"), uplink: this, reportError });
+    const modelEvent = (topic: string, data: unknown): void => this.domain.deliver(topic, data);
+    this.#replicas = { params, keys, sessionId: identity.sessionId, viewId, persister: this.#persister, timers, modelEvent, reportError };
   }
 
-  /** The sessionId once computed (early in `start`). */
-  get sessionIdIfKnown(): string | undefined {
-    return this.#identity?.sessionId;
+  get state(): ControllerStateKind {
+    return this.#state.kind;
   }
 
-  get identity(): SessionIdentity {
-    if (!this.#identity) throw new Error("identity not computed yet");
-    return this.#identity;
-  }
-
-  get vm(): VirtualMachine {
-    if (!this.#vm) throw new Error("session not started");
-    return this.#vm;
-  }
-
-  get session(): unknown {
-    return this.#session;
+  /** The state now: after an `await` (TypeScript would keep the narrowing from before it). */
+  #current(): ControllerState {
+    return this.#state;
   }
 
   get rootModel(): Model | undefined {
-    return this.#root;
+    return replicaOf(this.#state)?.root;
   }
 
   get rootView(): View | undefined {
-    return this.#rootView;
+    return rootViewOf(this.#state);
   }
 
-  get state(): State {
-    return this.#state;
+  /** The VM the app sees (live, or the last one booted). */
+  get vm(): VirtualMachine {
+    const replica = replicaOf(this.#state);
+    if (!replica) throw new Error("session not started");
+    return replica.vm;
   }
 
   /** Connects, joins and catches up. Resolves once this client's own view-join was simulated and the root view built. */
   async start(session: unknown): Promise<void> {
-    this.#session = session;
-    const p = this.#params;
-    const { identity, keys } = await identify(p, this.viewId);
-    this.#identity = identity;
-    const prepared = await prepareJoin(p, identity, keys, this.viewId, {
-      vm: () => this.#vm,
-      model: (id) => this.vm.getModel(id),
-      send: (frame) => this.#conn.send(frame),
-      live: () => this.#state === "joined",
-      modelEvent: (topic, data) => this.domain.deliver(topic, data),
-      reportError: (context, error) => this.reportError(context, error),
-    });
-    this.#prepared = prepared;
-    this.#persister = prepared.persister;
-    const joined = new Promise<void>((resolve, reject) => (this.#join = { resolve, reject }));
+    this.session = session;
+    await this.#persister.prepare();
+    const joined = new Promise<void>((resolve, reject) => (this.#state = { kind: "connecting", pending: { resolve, reject }, screen: undefined }));
     try {
       await this.#connect();
     } catch (cause) {
-      this.#state = "left";
-      this.#join = undefined;
-      if (cause instanceof JoinError) throw cause; // the app token: its message says what is wrong
-      throw new JoinError(
-        `cannot reach the Lockstep reflector at ${p.reflector}: is it running? (\`npm start\` runs one on ws://127.0.0.1:8787/; pass another with Session.join({ reflector }))`,
-        { cause },
-      );
+      this.#state = { kind: "left", screen: undefined, closed: undefined };
+      throw cause instanceof JoinError ? cause : unreachable(this.#params.reflector, cause); // a JoinError: the app token's message says what is wrong
     }
     return joined;
   }
@@ -153,18 +124,19 @@ export class SessionController implements ViewRealm {
   /** Opens a socket and sends the Join (the same for the first join and every rejoin, but for a fresh app token). */
   async #connect(): Promise<void> {
     const p = this.#params;
-    const prepared = this.#prepared!;
+    this.#joinFrame ??= joinFrames(p, this.identity, this.#keys, this.viewId, this.#persister.joinSlot());
     // The token first: the reflector gives an open socket only a few seconds to send its Join.
-    const joinFrame = await prepared.joinFrame();
+    const frame = await this.#joinFrame();
     await this.#conn.open(p.reflector, p.socket);
-    if (this.#state === "left") {
+    const s = this.#state;
+    if (s.kind !== "connecting") {
       this.#conn.close(1000, "left");
       return;
     }
-    this.#state = "syncing";
-    this.#snapshotter = new Snapshotter(prepared.keys, (frame) => this.#conn.send(frame), (error) => this.reportError("snapshot", error));
+    this.#serverError = undefined;
+    this.#state = { kind: "syncing", pending: s.pending, screen: s.screen, replica: undefined };
     this.#rejoiner.connected();
-    this.#conn.send(joinFrame);
+    this.#conn.send(frame);
   }
 
   // ---- incoming ----
@@ -175,19 +147,19 @@ export class SessionController implements ViewRealm {
       switch (msg.type) {
         case MessageType.Sync:
           this.#onSync(msg);
-          return;
+          break;
         case MessageType.Relay:
         case MessageType.ViewJoin:
         case MessageType.ViewExit:
         case MessageType.SnapshotRequest:
         case MessageType.Persisted:
         case MessageType.PersistData:
-          if (this.#state !== "syncing" && this.#state !== "joined") return;
-          this.#feeder.entry(msg);
+          if (!connectedReplicaOf(this.#state)) return; // before the Sync: nothing to feed
+          this.#stream.entry(msg);
           break;
         case MessageType.Tick:
-          if (this.#state !== "syncing" && this.#state !== "joined") return;
-          this.#feeder.tick(msg);
+          if (!connectedReplicaOf(this.#state)) return; // before the Sync: nothing to feed
+          this.#stream.tick(msg);
           break;
         case MessageType.Error:
           this.#serverError = { code: msg.code, message: msg.message };
@@ -195,92 +167,104 @@ export class SessionController implements ViewRealm {
         case MessageType.Pong:
           return;
         case MessageType.PersistAck:
-          this.#persister?.acknowledged(msg);
+          this.#persister.acknowledged(msg);
           return;
         case MessageType.UploadRequest:
-          this.#snapshotter?.uploadRequested(msg.seq);
+          connectedReplicaOf(this.#state)?.snapshotter.uploadRequested(msg.seq);
           return;
-        case MessageType.Divergence:
-          this.#reporter.divergence(this.#snapshotter!.divergence(msg.seq, msg.hash));
+        case MessageType.Divergence: {
+          const replica = connectedReplicaOf(this.#state);
+          if (replica) this.#reporter.divergence(replica.snapshotter.divergence(msg.seq, msg.hash));
           return;
+        }
       }
-      if (this.#state === "syncing") this.#feeder.catchUp();
-      else if (this.#params.step === "auto") this.#feeder.feedSoon();
+      if (this.#state.kind === "syncing") this.#catchUp();
+      else if (this.#params.step === "auto") this.#stream.soon(this.#feed);
     } catch (error) {
       this.#fail(error instanceof Error ? error : new SessionError(String(error)));
     }
   }
 
   #onSync(msg: SyncMessage): void {
-    const prepared = this.#prepared;
-    if (this.#state !== "syncing" || !prepared) throw new SessionError("unexpected sync from reflector");
-    checkSyncAnswer(msg, this.#params, this.identity.sessionId, this.viewId, prepared.keys);
+    const s = this.#state;
+    if (s.kind !== "syncing" || s.replica) throw new SessionError("unexpected sync from reflector");
+    checkSyncAnswer(msg, this.#params, this.identity.sessionId, this.viewId, this.#keys);
     // A rejoin starts over from what the reflector has: the old view and its subscriptions go, a
     // new VM boots from the snapshot and log, and a new root view is built once caught up.
-    if (this.#joinedOnce) this.#retireView();
-    this.#joinAfterSeq = msg.seq;
-    const { vm, root } = bootVM({
-      host: prepared.host,
-      keys: prepared.keys,
-      snapshot: msg.snapshot,
-      model: this.#params.model,
-      options: this.#params.options,
-      // A snapshot already holds what init made of the persisted data; only a fresh start reads it.
-      persisted: msg.snapshot.length === 0 ? prepared.persister.startingPoint(msg.persisted) : undefined,
-    });
-    this.#vm = vm;
-    this.#root = root;
-    setRealm(vm, this);
-    this.#feeder.history(msg, vm.seq);
+    if (s.screen) this.#retire(s.screen.rootView);
+    const replica = new Replica(msg, this.#replicas, (frame) => this.#conn.send(frame));
+    setRealm(replica.vm, this);
+    this.#stream.history(msg, replica.vm.seq);
+    this.#state = { kind: "syncing", pending: s.pending, screen: undefined, replica };
   }
 
   /**
-   * After each entry the feeder processed: live, a snapshot request is voted on; catching up, this
-   * client's own view-join completes the join. True stops the feeding: the session was left.
+   * Run after each entry the stream fed: live, a snapshot request is voted on; catching up, this
+   * client's own view-join completes the join. True stops the feeding: the session is no longer
+   * catching up or live (the root view failed, or the app left from a view event).
    */
-  #processed(entry: StreamEntry): boolean {
-    if (entry.type === MessageType.SnapshotRequest && this.#state === "joined") this.#snapshotter!.taken(entry.seq, this.stateBytes());
-    if (this.#state === "syncing" && entry.type === MessageType.ViewJoin && entry.viewId === this.viewId && entry.seq > this.#joinAfterSeq) this.#finishJoin(entry.seq);
-    return this.#state === "left";
-  }
+  readonly #visit = (entry: StreamEntry): boolean => {
+    const s = this.#state;
+    if (s.kind === "joined") {
+      if (entry.type === MessageType.SnapshotRequest) s.replica.snapshotter.taken(entry.seq, s.replica.stateBytes());
+      return false;
+    }
+    if (s.kind === "syncing" && s.replica?.isOwnJoin(entry)) this.#finishJoin(s, s.replica, entry.seq);
+    const now = this.#state.kind;
+    return now !== "joined" && now !== "syncing";
+  };
 
   /** This client's own view-join, entry `joinSeq`, was processed: it is live on this connection. */
-  #finishJoin(joinSeq: number): void {
+  #finishJoin(s: Syncing, replica: Replica, joinSeq: number): void {
     const p = this.#params;
     // Before the root view is built: its constructor may already publish.
-    this.#prepared!.publisher.joined(joinSeq);
+    replica.joined(joinSeq);
+    let rootView: View;
     try {
-      this.#rootView = withRealm(this, () => new p.view(this.#root, p.viewOptions));
+      rootView = withRealm(this, () => new p.view(replica.root, p.viewOptions));
     } catch (error) {
       this.#fail(new JoinError(`the root view ${p.view.name} threw while being built`, { cause: error }));
       return;
     }
-    const rejoined = this.#joinedOnce;
-    this.#state = "joined";
-    this.#joinedOnce = true;
+    const stopLoop = p.step === "auto" ? startFrameLoop(p.timers, (time) => this.step(time)) : () => {};
+    this.#state = { kind: "joined", replica, rootView, stopLoop };
     this.#progress(1);
     const id = this.identity;
     p.ui?.joined({ sessionId: id.sessionId, persistentId: id.persistentId, name: p.name, viewId: this.viewId });
-    if (rejoined) {
+    if (s.pending === undefined) {
       p.ui?.message("status", "Reconnected");
-      if (p.debug.has("session")) console.log(`[Lockstep] Rejoined session ${id.sessionId} at #${this.vm.seq}`);
+      if (p.debug.has("session")) console.log(`[Lockstep] Rejoined session ${id.sessionId} at #${replica.vm.seq}`);
     }
-    if (p.step === "auto") this.#stopLoop = startFrameLoop((time) => this.step(time));
     this.#rejoiner.joined();
-    this.#join?.resolve();
-    this.#join = undefined;
-    this.#persister?.poll();
+    s.pending?.resolve();
   }
+
+  /** Fast-forwards through the history while syncing, a slice at a time (a browser stays responsive), with progress. */
+  #catchUp(): void {
+    const s = this.#state;
+    if (s.kind !== "syncing" || !s.replica) return;
+    const result = this.#stream.feedSlice(s.replica.vm, this.#visit, () => this.#catchUp());
+    const now = this.#current();
+    if (now.kind === "syncing") this.#progress(Math.min(0.99, this.#stream.historyProgress));
+    // Joined on the way: what the slice left is fed like anything live.
+    else if (now.kind === "joined" && result === "drained") this.#persister.poll();
+    else if (now.kind === "joined" && this.#params.step === "auto") this.#stream.soon(this.#feed);
+  }
+
+  /** Feeds everything received to the live replica; then persisted data may be uploaded. */
+  readonly #feed = (): void => {
+    const s = this.#state;
+    if (s.kind !== "joined") return;
+    if (this.#stream.feed(s.replica.vm, this.#visit) === "drained" && this.#state.kind === "joined") this.#persister.poll();
+  };
 
   #progress(fraction: number): void {
     this.#params.progressReporter?.(fraction);
     if (fraction < 1) this.#params.ui?.syncing(fraction);
   }
 
-  /** Detaches the root view and drops every view subscription (before a rejoin builds new ones). */
-  #retireView(): void {
-    const view = this.#rootView;
-    this.#rootView = undefined;
+  /** Detaches a root view and drops every view subscription (before a rejoin builds new ones, or on leave). */
+  #retire(view: View | undefined): void {
     try {
       view?.detach();
     } catch (error) {
@@ -290,19 +274,20 @@ export class SessionController implements ViewRealm {
   }
 
   #onClose(code: number, reason: string): void {
-    this.#stopLoop?.();
+    const s = this.#state;
+    if (s.kind === "joined") s.stopLoop();
     this.#rejoiner.disconnected();
-    const state = this.#state;
-    if (state === "left") {
-      this.#left?.();
+    if (s.kind === "left") {
+      s.closed?.();
       return;
     }
     // Asleep, the close was ours. Failed, the session is over: it closed the socket itself, and
     // that close must not look like a lost connection and bring the session back.
-    if (state === "sleeping" || state === "failed") return;
+    if (s.kind === "sleeping" || s.kind === "failed" || s.kind === "disconnected") return;
+    const pending = pendingOf(s);
     const verdict = classifyClose({ code, reason }, this.#serverError, {
-      joining: this.#join !== undefined,
-      joinedOnce: this.#joinedOnce,
+      joining: pending !== undefined,
+      joinedOnce: pending === undefined,
       renewableToken: typeof this.#params.token !== "string",
     });
     this.#serverError = undefined;
@@ -311,14 +296,14 @@ export class SessionController implements ViewRealm {
     else this.#fail(new SessionError(verdict.message, { code: verdict.code }));
   }
 
-  /** The connection dropped while joined: keep the view on screen and rejoin with backoff. */
+  /** The connection dropped after a join: keep the view on screen and rejoin with backoff. */
   #connectionLost(detail: string): void {
     const p = this.#params;
-    const first = this.#state === "joined";
-    this.#state = "disconnected";
-    this.#persister?.connectionLost();
-    this.#feeder.reset();
-    if (first) {
+    const wasLive = this.#state.kind === "joined";
+    this.#state = { kind: "disconnected", screen: screenOf(this.#state) };
+    this.#persister.connectionLost();
+    this.#stream.reset();
+    if (wasLive) {
       console.warn(`[Lockstep] lost the connection to the reflector (${detail}); reconnecting`);
       p.ui?.message("warning", "Connection lost: reconnecting…");
     }
@@ -327,15 +312,17 @@ export class SessionController implements ViewRealm {
   }
 
   async #rejoin(): Promise<void> {
-    if (this.#state !== "disconnected" && this.#state !== "sleeping") return;
-    this.#state = "connecting";
+    const s = this.#state;
+    if (s.kind !== "disconnected" && s.kind !== "sleeping") return;
+    this.#state = { kind: "connecting", pending: undefined, screen: s.screen };
     try {
       await this.#connect();
     } catch (error) {
       // The app's token function failed: say so (it may be why rejoining keeps failing), then retry.
       if (error instanceof JoinError) this.reportError("fetching the app token to rejoin", error);
-      if (this.#state !== "connecting") return;
-      this.#state = "disconnected";
+      const now = this.#current();
+      if (now.kind !== "connecting") return;
+      this.#state = { kind: "disconnected", screen: now.screen };
       if (this.#rejoiner.attempts === 3) this.#params.ui?.message("warning", `Still trying to reach the reflector at ${this.#params.reflector}…`);
       this.#rejoiner.retry();
     }
@@ -343,68 +330,67 @@ export class SessionController implements ViewRealm {
 
   /** The page stayed hidden for `autoSleep` seconds: save, then disconnect until it is visible. */
   async #sleep(): Promise<void> {
-    if (this.#state !== "joined") return;
+    if (this.#state.kind !== "joined") return;
     try {
       await this.flushPersistence();
     } catch (error) {
       this.reportError("saving persisted data", error);
     }
     // The page may have become visible again while saving: then it stays awake.
-    if (this.#state !== "joined" || !this.#rejoiner.sleepWanted) return;
-    this.#state = "sleeping";
-    this.#stopLoop?.();
+    const s = this.#current();
+    if (s.kind !== "joined" || !this.#rejoiner.sleepWanted) return;
+    s.stopLoop();
+    this.#state = { kind: "sleeping", screen: screenOf(this.#state) };
     this.#rejoiner.disconnected();
-    this.#persister?.connectionLost();
-    this.#feeder.reset();
+    this.#persister.connectionLost();
+    this.#stream.reset();
     if (this.#params.debug.has("session")) console.log(`[Lockstep] Page hidden for ${this.#params.autoSleep} s: disconnecting until it is visible again`);
     this.#conn.close(1000, "asleep");
   }
 
   /** The page is visible again. */
   #wake(): void {
-    if (this.#state !== "sleeping") return;
+    if (this.#state.kind !== "sleeping") return;
     this.#rejoiner.woke();
     this.#params.ui?.syncing(undefined);
     void this.#rejoin();
   }
 
-  #stopTimers(): void {
-    this.#stopLoop?.();
-    this.#rejoiner.stop();
-  }
-
   /** A fatal problem: fails a pending join, or ends a running session. */
   #fail(error: Error): void {
-    const wasJoining = this.#join !== undefined;
-    if (this.#state === "left") return;
-    this.#persister?.dispose();
-    this.#state = wasJoining ? "left" : "failed";
-    this.#stopTimers();
-    if (wasJoining) {
-      const code = error instanceof SessionError || error instanceof JoinError ? error.code : undefined;
-      const joinError = error instanceof JoinError ? error : new JoinError(`could not join: ${error.message}`, { cause: error, code });
-      this.#join!.reject(joinError);
-      this.#join = undefined;
+    const s = this.#state;
+    if (s.kind === "left") return;
+    const pending = pendingOf(s);
+    this.#persister.dispose();
+    if (s.kind === "joined") s.stopLoop();
+    this.#rejoiner.stop();
+    if (pending) {
+      this.#state = { kind: "left", screen: undefined, closed: undefined };
+      const code = error instanceof SessionError || error instanceof JoinError ? error.closeCode : undefined;
+      pending.reject(error instanceof JoinError ? error : new JoinError(`could not join: ${error.message}`, { cause: error, code }));
       this.#conn.close(1000, "join failed");
-    } else {
-      this.reportError("session", error);
-      this.#params.ui?.message("error", error.message);
-      this.#params.ui?.ended(this.identity.sessionId);
-      this.#conn.close(1000, "session failed");
+      return;
     }
+    this.#state = { kind: "failed", screen: screenOf(this.#state) };
+    this.reportError("session", error);
+    this.#params.ui?.message("error", error.message);
+    this.#params.ui?.ended(this.identity.sessionId);
+    this.#conn.close(1000, "session failed");
   }
 
   // ---- frames ----
 
   /** Processes everything received so far, delivers view events and updates the root view. */
-  step(time: number = this.#params.clock()): void {
-    if (this.#state !== "joined") return;
-    this.#feeder.feed();
+  step(time: number = this.#params.timers.now()): void {
+    if (this.#state.kind !== "joined") return;
+    this.#feed();
     this.domain.frame(this.extrapolatedNow());
+    const s = this.#state;
+    if (s.kind !== "joined") return;
     try {
-      this.#rootView?.update(time);
+      s.rootView.update(time);
     } catch (error) {
-      this.reportError(`${this.#rootView?.constructor.name}.update`, error);
+      this.reportError(`${s.rootView.constructor.name}.update`, error);
     }
   }
 
@@ -415,11 +401,11 @@ export class SessionController implements ViewRealm {
   }
 
   externalNow(): number {
-    return this.#feeder.externalTime;
+    return this.#stream.externalTime;
   }
 
   extrapolatedNow(): number {
-    return this.#feeder.extrapolatedTime();
+    return this.#stream.extrapolatedTime();
   }
 
   wellKnownModel(name: string): Model | undefined {
@@ -427,13 +413,26 @@ export class SessionController implements ViewRealm {
   }
 
   publish(scope: string, event: string, data: unknown): void {
-    if (this.#state !== "joined") {
-      // Reconnecting or asleep: the event cannot be ordered now (dropped, and said so once).
-      if (this.#joinedOnce && this.#state !== "left" && this.#state !== "failed") return this.#prepared?.publisher.dropped(this.#state, scope, event);
-      throw new UsageError(`cannot publish "${scope}:${event}": the session is ${this.#state}`);
+    const s = this.#state;
+    if (s.kind === "joined") {
+      this.#conn.send(s.replica.encodePublish(scope, event, data));
+      this.domain.deliver(topicOf(scope, event), data);
+      return;
     }
-    this.#conn.send(this.#prepared!.publisher.frame(scope, event, data));
-    this.domain.deliver(topicOf(scope, event), data);
+    // Reconnecting or asleep: the event cannot be ordered now (dropped, and said so once).
+    if (!isRejoining(s)) throw new UsageError(`cannot publish "${scope}:${event}": the session is ${s.kind}`);
+    replicaOf(s)?.dropped(s.kind, scope, event);
+  }
+
+  // ---- Uplink (persistence) ----
+
+  send(frame: Uint8Array): void {
+    this.#conn.send(frame);
+  }
+
+  liveVM(): VirtualMachine | undefined {
+    const s = this.#state;
+    return s.kind === "joined" ? s.replica.vm : undefined;
   }
 
   // ---- session API ----
@@ -448,49 +447,50 @@ export class SessionController implements ViewRealm {
    * resolves once the reflector has it durably, or after a timeout.
    */
   async flushPersistence(): Promise<void> {
-    if (this.#state !== "joined") return;
-    this.#feeder.feed();
-    await this.#persister?.flush();
+    if (this.#state.kind !== "joined") return;
+    this.#feed();
+    await this.#persister.flush();
   }
 
   async #leave(): Promise<void> {
-    if (this.#state === "left") return;
+    if (this.#state.kind === "left") return;
     // What this client saw saved must not leave with it: flush before saying goodbye.
-    if (this.#state === "joined" && this.#conn.isOpen) {
+    if (this.#state.kind === "joined" && this.#conn.isOpen) {
       try {
         await this.flushPersistence();
       } catch (error) {
         this.reportError("saving persisted data", error);
       }
     }
-    if ((this.#state as State) === "left") return;
-    this.#persister?.dispose();
+    const s = this.#current();
+    if (s.kind === "left") return;
+    this.#persister.dispose();
+    if (s.kind === "joined") s.stopLoop();
+    this.#rejoiner.stop();
     const wasOpen = this.#conn.isOpen;
-    this.#state = "left";
-    this.#stopTimers();
+    const screen = screenOf(this.#state);
+    let closedResolve: (() => void) | undefined;
+    const closed = new Promise<void>((resolve) => (closedResolve = resolve));
+    this.#state = { kind: "left", screen, closed: closedResolve };
     this.#params.ui?.ended(this.identity.sessionId);
-    const closed = new Promise<void>((resolve) => (this.#left = resolve));
     if (wasOpen) {
       this.#conn.send(encodeClientMessage({ type: MessageType.Leave }));
       this.#conn.close(1000, "leave");
     }
-    try {
-      this.#rootView?.detach();
-    } catch (error) {
-      this.reportError("detach", error);
-    }
-    this.domain.clear();
+    this.#retire(screen?.rootView);
     if (wasOpen) await closed;
   }
 
   /** Registers a callback run right after each stream entry is processed (with its seq). */
   afterEntry(cb: (seq: number) => void): () => void {
-    return this.#feeder.afterEntry(cb);
+    return this.#stream.afterEntry(cb);
   }
 
   /** The whole replicated state, serialized (identical bytes on every replica at the same point). */
   stateBytes(): Uint8Array {
-    return serializeVM(this.vm, registry);
+    const replica = replicaOf(this.#state);
+    if (!replica) throw new Error("session not started");
+    return replica.stateBytes();
   }
 
   reportError(context: string, error: unknown): void {

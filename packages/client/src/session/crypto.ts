@@ -1,5 +1,5 @@
 import nacl from "tweetnacl";
-import { toBase64Url } from "@lockstep/protocol";
+import { LockstepError, toBase64Url } from "@lockstep/protocol";
 
 /**
  * End-to-end encryption of everything a session says. One envelope format for every purpose:
@@ -24,7 +24,7 @@ const NONCE = nacl.secretbox.nonceLength;
 const utf8 = new TextEncoder();
 
 /** An envelope did not open: wrong key, tampered or truncated bytes, or an unknown version. */
-export class DecryptionError extends Error {
+export class DecryptionError extends LockstepError {
   override readonly name = "DecryptionError";
 }
 
@@ -43,7 +43,27 @@ export async function deriveMasterKey(password: string, persistentId: string, it
   return pbkdf2(password, `lockstep/v1/salt/${persistentId}`, iterations);
 }
 
+/**
+ * Recent PBKDF2 results, by what they were derived from. Joining the same session again in the
+ * same runtime (another tab's worth of views in one page, a rejoin after `leave()`, tests running
+ * many clients) costs the slow derivation once. Bounded: the oldest result is forgotten first.
+ */
+const derived = new Map<string, Promise<Uint8Array>>();
+const MAX_DERIVED = 8;
+
 async function pbkdf2(password: string, saltText: string, iterations: number): Promise<Uint8Array> {
+  const key = `${iterations}\u0000${saltText}\u0000${password}`;
+  let result = derived.get(key);
+  if (result === undefined) {
+    result = derivePbkdf2(password, saltText, iterations);
+    derived.set(key, result);
+    if (derived.size > MAX_DERIVED) derived.delete(derived.keys().next().value as string);
+    result.catch(() => derived.delete(key));
+  }
+  return (await result).slice();
+}
+
+async function derivePbkdf2(password: string, saltText: string, iterations: number): Promise<Uint8Array> {
   const s = subtle();
   const salt = await s.digest("SHA-256", utf8.encode(saltText));
   const base = await s.importKey("raw", utf8.encode(password), "PBKDF2", false, ["deriveBits"]);

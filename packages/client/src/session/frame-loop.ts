@@ -1,16 +1,17 @@
+import { every, type Timers } from "@lockstep/protocol";
+
 /**
  * Calls `step(time)` once per frame: on requestAnimationFrame where there is one (browsers), else
- * every 16 ms (Node). Returns a function that stops it.
+ * every 16 ms of `timers` (Node). Returns a function that stops it.
  */
-export function startFrameLoop(step: (time?: number) => void): () => void {
+export function startFrameLoop(timers: Timers, step: (time?: number) => void): () => void {
   const g = globalThis as {
     requestAnimationFrame?: (cb: (t: number) => void) => number;
     cancelAnimationFrame?: (handle: number) => void;
   };
   const raf = g.requestAnimationFrame;
   if (!raf) {
-    const timer = setInterval(() => step(), 16);
-    return () => clearInterval(timer);
+    return every(timers, 16, () => step());
   }
   let running = true;
   let handle = 0;

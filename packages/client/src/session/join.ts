@@ -1,18 +1,15 @@
-import { MAX_APP_TOKEN_BYTES, MessageType, encodeClientMessage, encodeJoinAuth, type SyncMessage } from "@lockstep/protocol";
+import { MAX_APP_TOKEN_BYTES, MessageType, encodeClientMessage, encodeJoinAuth, type SyncMessage, type Timers } from "@lockstep/protocol";
 import { joinAuth, passwordMatches, wrongPassword } from "./admission";
 import type { SocketFactory } from "./connection";
-import { freezeConstants } from "./constants";
-import { deriveSessionKeys, open, seal, type SessionKeys } from "./crypto";
-import { JoinError, SessionError } from "./errors";
-import { computeIdentity, type SessionIdentity } from "./identity";
-import type { Model, ModelClass } from "./model";
-import { PayloadCodec, openPayload } from "./payload";
-import { Persister } from "./persister";
-import { Publisher } from "./publisher";
-import { registry } from "./registry";
-import type { SessionUi } from "./session-ui";
-import type { View } from "./view";
-import type { VirtualMachine, VMHost } from "./vm";
+import { freezeConstants } from "../kernel/constants";
+import { deriveSessionKeys, seal, type SessionKeys } from "./crypto";
+import { JoinError, SessionError } from "../errors";
+import { computeIdentity, type SessionIdentity } from "../kernel/identity";
+import type { ModelClass } from "../kernel/model";
+import { PayloadCodec } from "./payload";
+import { registry } from "../kernel/registry";
+import type { SessionUi } from "./ui";
+import type { View } from "../view/view";
 
 /**
  * An app token for reflectors that admit only clients the app's backend vouches for (a JWT), or
@@ -36,7 +33,8 @@ export interface JoinParameters {
   readonly debug: ReadonlySet<string>;
   readonly reflector: string;
   readonly socket: SocketFactory;
-  readonly clock: () => number;
+  /** The local clock and timers (`Session.join({ timers, clock })`; tests drive a manual clock). */
+  readonly timers: Timers;
   readonly progressReporter: ((progress: number) => void) | undefined;
   /** Seconds a hidden page stays connected (0: never sleeps). */
   readonly autoSleep: number;
@@ -44,36 +42,6 @@ export interface JoinParameters {
   readonly ui: SessionUi | undefined;
   /** The app token (or how to get one), if the reflector wants one. */
   readonly token: AppToken | undefined;
-}
-
-/** What the parts made by {@link prepareJoin} call back into their session controller. */
-export interface JoinHooks {
-  /** The VM once a Sync booted one. */
-  vm(): VirtualMachine | undefined;
-  /** A model of the running VM by id (references in relayed events); throws before the first Sync. */
-  model(id: string): Model | undefined;
-  send(frame: Uint8Array): void;
-  /** Whether the session is joined and caught up. */
-  live(): boolean;
-  /** A model published an event: views may want it. */
-  modelEvent(topic: string, data: unknown): void;
-  reportError(context: string, error: unknown): void;
-}
-
-/** What a session is made of before it connects, built by {@link prepareJoin}. */
-export interface PreparedJoin {
-  readonly keys: SessionKeys;
-  readonly persister: Persister;
-  /** The host of every VM this session boots (one per Sync). */
-  readonly host: VMHost;
-  /** Turns what views publish into Send frames. */
-  readonly publisher: Publisher;
-  /**
-   * The Join frame of the next connection: everything but the app token is the same for the
-   * first join and every rejoin; a token function is called again each time.
-   * @throws {JoinError} if the token function fails or gives no usable token.
-   */
-  joinFrame(): Promise<Uint8Array>;
 }
 
 /**
@@ -92,48 +60,23 @@ export async function identify(p: JoinParameters, viewId: string): Promise<{ ide
 }
 
 /**
- * Builds what a session needs before it connects, once its identity and keys are known: the
- * publisher, the persister (prepared: its slot token goes into the Join), the
- * VMs' host and the Join frame.
+ * The Join frames of a session's connections. Everything but the app token is the same for the
+ * first join and every rejoin, and is made once (the check envelope and the sealed view data
+ * would differ per encoding: random nonces); a token function is called again for each.
+ * @param slot the persistence slot a new session starts from, and its access token.
+ * @returns a function giving the next Join frame; it throws a {@link JoinError} if the token
+ *   function fails or gives no usable token.
  */
-export async function prepareJoin(
+export function joinFrames(
   p: JoinParameters,
   identity: SessionIdentity,
   keys: SessionKeys,
   viewId: string,
-  hooks: JoinHooks,
-): Promise<PreparedJoin> {
-  const payloads = new PayloadCodec(registry, hooks.model);
-  const persister = new Persister({
-    appId: p.appId,
-    password: p.password,
-    persistentId: identity.persistentId,
-    viewId,
-    debug: p.debug.has("session"),
-    model: p.model,
-    registry,
-    persistMaster: keys.persistMaster,
-    send: hooks.send,
-    vm: hooks.vm,
-    live: hooks.live,
-    reportError: hooks.reportError,
-  });
-  await persister.prepare();
-  const host: VMHost = {
-    persistence: persister,
-    sessionId: identity.sessionId,
-    registry,
-    openPayload: (payload) => openPayload(open(keys.message, payload)),
-    decodeEvent: (event) => payloads.decodeEvent(event),
-    // Empty view data was never encrypted: the client joined without any.
-    decodeViewData: (bytes) => (bytes.length === 0 ? undefined : payloads.decodeViewData(open(keys.viewData, bytes))),
-    modelEvent: hooks.modelEvent,
-    reportError: hooks.reportError,
-  };
-  // Prepared once: the check envelope and the sealed view data would differ per encoding (random nonces).
-  const auth = joinAuth(keys, identity.sessionId, persister.joinSlot());
-  const viewData = p.viewData === undefined ? new Uint8Array(0) : seal(keys.viewData, payloads.encodeViewData(p.viewData));
-  const joinFrame = async (): Promise<Uint8Array> => {
+  slot: { slot: string; token: Uint8Array },
+): () => Promise<Uint8Array> {
+  const auth = joinAuth(keys, identity.sessionId, slot);
+  const viewData = p.viewData === undefined ? new Uint8Array(0) : seal(keys.viewData, new PayloadCodec(registry, () => undefined).encodeViewData(p.viewData));
+  return async () => {
     // With a token, the reflector checks its claims against these names (and the persistentId).
     const app = p.token === undefined ? {} : { appToken: await fetchToken(p.token), appId: p.appId, name: p.name };
     return encodeClientMessage({
@@ -146,7 +89,14 @@ export async function prepareJoin(
       viewData,
     });
   };
-  return { keys, persister, host, publisher: new Publisher(viewId, keys.message, payloads), joinFrame };
+}
+
+/** The first join could not open a socket to `reflector`. */
+export function unreachable(reflector: string, cause: unknown): JoinError {
+  return new JoinError(
+    `cannot reach the Lockstep reflector at ${reflector}: is it running? (\`npm start\` runs one on ws://127.0.0.1:8787/; pass another with Session.join({ reflector }))`,
+    { cause },
+  );
 }
 
 const utf8 = new TextEncoder();

@@ -1,32 +1,15 @@
 import { DEFAULT_LIMITS, Reader, Writer } from "@lockstep/protocol";
-import { Model } from "./model";
-import type { ClassRegistry } from "./registry";
-import { deserialize, serialize, type DeserializeOptions, type SerializeOptions } from "./serializer/index";
-import type { ViewEvent } from "./vm";
+import { Model } from "../kernel/model";
+import type { ClassRegistry } from "../kernel/registry";
+import { deserialize, serialize, type DeserializeOptions, type SerializeOptions } from "../serializer/index";
+import type { SenderStamp } from "../kernel/senders";
+import type { OpenedPayload, ViewEvent } from "../kernel/vm";
+
+export type { SenderStamp } from "../kernel/senders";
+export type { OpenedPayload } from "../kernel/vm";
 
 /** Version byte that starts a message payload's plaintext. */
 export const PAYLOAD_HEADER_VERSION = 1;
-
-/**
- * Who sent a relayed message and which of its messages it is: the header every message payload's
- * plaintext starts with. It travels inside the envelope, so only holders of the session key can
- * write one, and every replica checks it the same way (replay protection, `senders.ts`).
- */
-export interface SenderStamp {
-  /** The sending view. */
-  readonly viewId: string;
-  /** Seq of the sender's own view-join for the connection it sent on. */
-  readonly joinSeq: number;
-  /** 1, 2, 3 … per connection. */
-  readonly counter: number;
-}
-
-/** A message payload's plaintext split into its sender stamp and the event bytes after it. */
-export interface OpenedPayload {
-  readonly sender: SenderStamp;
-  /** What {@link PayloadCodec.decodeEvent} decodes. */
-  readonly event: Uint8Array;
-}
 
 /** Writes `[u8 1][string viewId][varuint joinSeq][varuint counter]`. */
 export function writeSenderStamp(w: Writer, sender: SenderStamp): void {

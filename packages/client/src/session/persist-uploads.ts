@@ -1,20 +1,22 @@
 import {
   DEFAULT_LIMITS,
   MessageType,
+  type TimerHandle,
+  type Timers,
   PersistOutcome,
   encodeClientMessage,
   toBase64Url,
   type PersistAckMessage,
 } from "@lockstep/protocol";
 import { DecryptionError, deriveAppPersistMaster, derive32, hmacSha512, open, seal, slotKeys, type SlotKeys } from "./crypto";
-import { JoinError, UsageError } from "./errors";
-import { runAsModel } from "./execution";
-import type { ModelClass } from "./model";
-import type { PersistSpec } from "./persist";
-import type { ClassRegistry } from "./registry";
-import type { VirtualMachine } from "./vm";
-import type { PersistenceHost, Unacked } from "./vm-persistence";
-import { formatBytes, uploadChunks } from "./uploads";
+import { JoinError, UsageError } from "../errors";
+import { runAsModel } from "../kernel/execution";
+import type { ModelClass } from "../kernel/model";
+import type { PersistSpec } from "../kernel/persist-spec";
+import type { ClassRegistry } from "../kernel/registry";
+import type { VirtualMachine } from "../kernel/vm";
+import type { PersistenceHost, Unacked } from "../kernel/persistence";
+import { formatBytes, uploadChunks } from "./chunks";
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
@@ -24,7 +26,14 @@ export const FLUSH_TIMEOUT_MS = 5000;
 /** How long after a failed upload the client tries again, in ms. */
 const RETRY_MS = 2000;
 
-/** What a {@link Persister} needs from the session controller. */
+/** The session's way to the reflector, as persistence needs it (the session controller implements it). */
+export interface Uplink {
+  send(frame: Uint8Array): void;
+  /** The VM while this client is joined and caught up (it may upload and ask for loads then), else undefined. */
+  liveVM(): VirtualMachine | undefined;
+}
+
+/** What a {@link Persister} is made with. */
 export interface PersisterContext {
   readonly appId: string;
   readonly password: string;
@@ -35,11 +44,8 @@ export interface PersisterContext {
   readonly registry: ClassRegistry;
   /** Master of the session name's slot keys (and of its slot name), derived with the session keys. */
   readonly persistMaster: Uint8Array;
-  send(frame: Uint8Array): void;
-  /** The VM once booted. */
-  vm(): VirtualMachine | undefined;
-  /** Whether this client is live (joined, caught up) and may upload or ask for loads. */
-  live(): boolean;
+  readonly timers: Timers;
+  readonly uplink: Uplink;
   reportError(context: string, error: unknown): void;
 }
 
@@ -77,7 +83,7 @@ export class Persister implements PersistenceHost {
   readonly #done = new Set<string>();
   /** Loads asked for, by `slot@requestSeq`. */
   readonly #loadsSent = new Set<string>();
-  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #retryTimer: TimerHandle | undefined;
   readonly #named = new WeakMap<Unacked, { key: string; plain: Uint8Array; hash: Uint8Array }>();
   /** The last upload sent for each `slot@seq` (acks name only slot and seq). */
   readonly #sentKeys = new Map<string, string>();
@@ -141,7 +147,7 @@ export class Persister implements PersistenceHost {
   }
 
   saved(_slot: string, size: number): void {
-    if (this.#ctx.debug && this.#ctx.live()) console.log(`[Lockstep] Persistent data saved (${formatBytes(size)})`);
+    if (this.#ctx.debug && this.#ctx.uplink.liveVM() !== undefined) console.log(`[Lockstep] Persistent data saved (${formatBytes(size)})`);
   }
 
   reportError(context: string, error: unknown): void {
@@ -188,8 +194,8 @@ export class Persister implements PersistenceHost {
 
   /** Uploads what waits for acknowledgement (if this client is elected) and asks for awaited keyed slots. */
   poll(): void {
-    const vm = this.#ctx.vm();
-    if (vm === undefined || !this.#ctx.live()) return;
+    const vm = this.#ctx.uplink.liveVM();
+    if (vm === undefined) return;
     if (vm.firstView === this.#ctx.viewId) {
       for (const u of vm.persistence.unacked()) this.#upload(u);
     }
@@ -197,7 +203,7 @@ export class Persister implements PersistenceHost {
       const key = `${slot}@${requestSeq}`;
       if (this.#loadsSent.has(key)) continue;
       this.#loadsSent.add(key);
-      this.#ctx.send(encodeClientMessage({ type: MessageType.PersistLoad, slot, token: this.keysOf(slot).token, requestSeq }));
+      this.#ctx.uplink.send(encodeClientMessage({ type: MessageType.PersistLoad, slot, token: this.keysOf(slot).token, requestSeq }));
     }
   }
 
@@ -231,7 +237,7 @@ export class Persister implements PersistenceHost {
     // Back to back and in order: the reflector reassembles one upload per session at a time.
     const { slot, seq } = u;
     for (const { offset, data } of uploadChunks(blob)) {
-      this.#ctx.send(encodeClientMessage({ type: MessageType.PersistChunk, slot, token: keys.token, seq, hash, size: plain.length, total: blob.length, offset, data }));
+      this.#ctx.uplink.send(encodeClientMessage({ type: MessageType.PersistChunk, slot, token: keys.token, seq, hash, size: plain.length, total: blob.length, offset, data }));
     }
     return answered;
   }
@@ -246,7 +252,7 @@ export class Persister implements PersistenceHost {
     if (ack.outcome === PersistOutcome.Failed) {
       this.reportError("saving persisted data", new Error(ack.message || "the reflector could not store it"));
       if (this.#retryTimer === undefined) {
-        this.#retryTimer = setTimeout(() => {
+        this.#retryTimer = this.#ctx.timers.setTimeout(() => {
           this.#retryTimer = undefined;
           this.poll();
         }, RETRY_MS);
@@ -266,7 +272,7 @@ export class Persister implements PersistenceHost {
    * @returns the answers received.
    */
   async flush(timeoutMs = FLUSH_TIMEOUT_MS): Promise<PersistAckMessage[]> {
-    const vm = this.#ctx.vm();
+    const vm = this.#ctx.uplink.liveVM();
     if (vm === undefined || vm.firstView !== this.#ctx.viewId) return [];
     let items: Unacked[];
     try {
@@ -277,10 +283,11 @@ export class Persister implements PersistenceHost {
     }
     const answers = items.map((u) => this.#upload(u)).filter((p): p is Promise<PersistAckMessage> => p !== undefined);
     if (answers.length === 0) return [];
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
+    const timers = this.#ctx.timers;
+    let timer: TimerHandle | undefined;
+    const timeout = new Promise<"timeout">((resolve) => (timer = timers.setTimeout(() => resolve("timeout"), timeoutMs)));
     const result = await Promise.race([Promise.all(answers), timeout]);
-    clearTimeout(timer);
+    timers.clearTimeout(timer);
     if (result === "timeout") {
       this.reportError("saving persisted data", new Error(`no acknowledgement from the reflector within ${timeoutMs} ms; the last changes may not be durable`));
       return [];
@@ -302,7 +309,7 @@ export class Persister implements PersistenceHost {
 
   /** Stops retrying (the session ended). */
   dispose(): void {
-    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
+    if (this.#retryTimer !== undefined) this.#ctx.timers.clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     for (const resolve of this.#waiters.values()) resolve({ type: MessageType.PersistAck, slot: "", seq: 0, outcome: PersistOutcome.Failed, version: 0, message: "session ended" });
     this.#waiters.clear();

@@ -1,6 +1,6 @@
 import { DEFAULT_LIMITS, encodeSend } from "@lockstep/protocol";
 import { seal } from "./crypto";
-import { UsageError } from "./errors";
+import { UsageError } from "../errors";
 import type { PayloadCodec } from "./payload";
 
 /**

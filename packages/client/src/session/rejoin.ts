@@ -1,4 +1,87 @@
-import { Backoff, silenceLimitMs, startWatchdog, watchVisibility } from "./reconnect";
+import { every, type TimerHandle, type Timers } from "@lockstep/protocol";
+
+/** Delay before the first reconnection attempt, in ms. */
+export const FIRST_RETRY_MS = 250;
+/** The longest wait between reconnection attempts, in ms. */
+export const MAX_RETRY_MS = 10_000;
+
+/**
+ * Exponential backoff with jitter for reconnection attempts: 250 ms, 500 ms, 1 s … up to 10 s,
+ * each ±25 %, so a restarted reflector is not hit by every client at the same instant.
+ */
+export class Backoff {
+  #attempt = 0;
+  readonly #random: () => number;
+
+  constructor(random: () => number = Math.random) {
+    this.#random = random;
+  }
+
+  /** Attempts made since the last success. */
+  get attempts(): number {
+    return this.#attempt;
+  }
+
+  /** The wait before the next attempt, in ms. */
+  next(): number {
+    const base = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** this.#attempt);
+    this.#attempt++;
+    return Math.round(base * (0.75 + this.#random() * 0.5));
+  }
+
+  /** A connection worked: start again from the shortest wait. */
+  reset(): void {
+    this.#attempt = 0;
+  }
+}
+
+/** Default `autoSleep`: seconds a tab stays hidden before its session disconnects. */
+export const DEFAULT_AUTO_SLEEP_S = 10;
+
+interface VisibilityDocument {
+  readonly visibilityState?: string;
+  addEventListener(type: "visibilitychange", listener: () => void): void;
+  removeEventListener(type: "visibilitychange", listener: () => void): void;
+}
+
+/**
+ * Puts a session to sleep when its page stays hidden for `seconds` and wakes it when the page is
+ * visible again. A hidden tab gets no animation frames, so it would only pile up events; asleep,
+ * it costs the reflector and the other users nothing. Returns a function that stops watching.
+ */
+export function watchVisibility(timers: Timers, seconds: number, sleep: () => void, wake: () => void): () => void {
+  const doc = (globalThis as { document?: VisibilityDocument }).document;
+  if (!doc || typeof doc.addEventListener !== "function" || !(seconds > 0)) return () => {};
+  let timer: TimerHandle | undefined;
+  const onChange = (): void => {
+    if (timer !== undefined) timers.clearTimeout(timer);
+    timer = undefined;
+    if (doc.visibilityState === "hidden") timer = timers.setTimeout(sleep, seconds * 1000);
+    else wake();
+  };
+  doc.addEventListener("visibilitychange", onChange);
+  if (doc.visibilityState === "hidden") onChange();
+  return () => {
+    if (timer !== undefined) timers.clearTimeout(timer);
+    doc.removeEventListener("visibilitychange", onChange);
+  };
+}
+
+/** How long without any frame from the reflector counts as a dead connection, at `tps` ticks/s. */
+export function silenceLimitMs(tps: number): number {
+  // Idle sessions get a tick every 1000/tps ms; a few missed ticks are scheduling noise.
+  return Math.max(5000, 10 * (1000 / tps));
+}
+
+/**
+ * Calls `dead()` when `lastHeard()` is older than `limitMs`: a connection that silently died (a
+ * laptop lid, a changed network) often never delivers a close event. Returns a stop function.
+ */
+export function startWatchdog(timers: Timers, lastHeard: () => number, limitMs: number, dead: () => void): () => void {
+  return every(timers, Math.min(1000, limitMs / 2), () => {
+    if (timers.now() - lastHeard() > limitMs) dead();
+  }, { unref: true });
+}
 
 /**
  * What a {@link Rejoiner} reports to its session controller, which decides what each one means
@@ -17,11 +100,13 @@ export interface RejoinerEvents {
 
 /** How a {@link Rejoiner} is timed. */
 export interface RejoinerOptions {
-  readonly clock: () => number;
+  readonly timers: Timers;
   /** The session's ticks per second: an idle connection hears a tick this often. */
   readonly tps: number;
   /** Seconds a hidden page stays connected (0: never sleeps). */
   readonly autoSleep: number;
+  /** Jitter of the backoff (default `Math.random`; tests pass a seeded one). */
+  readonly random?: () => number;
 }
 
 /**
@@ -33,8 +118,8 @@ export interface RejoinerOptions {
 export class Rejoiner {
   readonly #options: RejoinerOptions;
   readonly #events: RejoinerEvents;
-  readonly #backoff = new Backoff();
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #backoff: Backoff;
+  #timer: TimerHandle | undefined;
   #stopWatchdog: (() => void) | undefined;
   #stopSleepWatch: (() => void) | undefined;
   #lastHeard = 0;
@@ -43,6 +128,7 @@ export class Rejoiner {
   constructor(options: RejoinerOptions, events: RejoinerEvents) {
     this.#options = options;
     this.#events = events;
+    this.#backoff = new Backoff(options.random);
   }
 
   /** Rejoin attempts scheduled since the last successful join (or wake-up). */
@@ -60,18 +146,18 @@ export class Rejoiner {
 
   /** A socket opened: silence counts from now on. */
   connected(): void {
-    const { clock, tps } = this.#options;
-    this.#lastHeard = clock();
+    const { timers, tps } = this.#options;
+    this.#lastHeard = timers.now();
     this.#stopWatchdog?.();
     const limit = silenceLimitMs(tps);
-    this.#stopWatchdog = startWatchdog(clock, () => this.#lastHeard, limit, () => {
+    this.#stopWatchdog = startWatchdog(timers, () => this.#lastHeard, limit, () => {
       this.#events.silent(`nothing heard from the reflector for ${Math.round(limit / 1000)} s`);
     });
   }
 
   /** A frame arrived from the reflector. */
   heard(): void {
-    this.#lastHeard = this.#options.clock();
+    this.#lastHeard = this.#options.timers.now();
   }
 
   /** The socket is gone (closed, or closed for sleep): silence means nothing until the next one. */
@@ -83,6 +169,7 @@ export class Rejoiner {
   joined(): void {
     this.#backoff.reset();
     this.#stopSleepWatch ??= watchVisibility(
+      this.#options.timers,
       this.#options.autoSleep,
       () => {
         this.#sleepWanted = true;
@@ -98,7 +185,7 @@ export class Rejoiner {
   /** Schedules a rejoin attempt after the next backoff delay, unless one is already scheduled. */
   retry(): void {
     if (this.#timer !== undefined) return;
-    this.#timer = setTimeout(() => {
+    this.#timer = this.#options.timers.setTimeout(() => {
       this.#timer = undefined;
       this.#events.rejoin();
     }, this.#backoff.next());
@@ -114,7 +201,7 @@ export class Rejoiner {
     this.#stopWatchdog?.();
     this.#stopSleepWatch?.();
     this.#stopSleepWatch = undefined;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.#options.timers.clearTimeout(this.#timer);
     this.#timer = undefined;
   }
 }

@@ -1,8 +1,8 @@
 import { DecryptionError } from "./crypto";
-import { ReplayError } from "./errors";
-import type { DivergenceReport } from "./snapshotter";
-import type { ViewDomain } from "./view-domain";
-import { topicOf } from "./vm";
+import { ReplayError } from "../errors";
+import type { DivergenceReport } from "./snapshots";
+import type { ViewDomain } from "../view/domain";
+import { topicOf } from "../kernel/vm";
 
 /**
  * How a session tells the app what went wrong: console lines, and view events in the session's
@@ -10,12 +10,12 @@ import { topicOf } from "./vm";
  */
 export class SessionReporter {
   readonly #domain: ViewDomain;
-  readonly #sessionId: () => string;
+  readonly #sessionId: string;
   readonly #debug: ReadonlySet<string>;
   #rejected = 0;
   #replayed = 0;
 
-  constructor(domain: ViewDomain, sessionId: () => string, debug: ReadonlySet<string>) {
+  constructor(domain: ViewDomain, sessionId: string, debug: ReadonlySet<string>) {
     this.#domain = domain;
     this.#sessionId = sessionId;
     this.#debug = debug;
@@ -35,7 +35,7 @@ export class SessionReporter {
    */
   #replayDropped(context: string, error: ReplayError): void {
     if (++this.#replayed > 1) return;
-    const sessionId = this.#sessionId();
+    const sessionId = this.#sessionId;
     console.warn(`[Lockstep] dropped ${context}: ${error.message} (someone re-sent captured traffic). Further replays are dropped silently.`);
     this.#domain.deliver(topicOf(sessionId, "error"), { kind: "replay", context, message: error.message, sessionId });
   }
@@ -47,7 +47,7 @@ export class SessionReporter {
    */
   #decryptionFailed(context: string, error: DecryptionError): void {
     if (++this.#rejected > 1) return;
-    const sessionId = this.#sessionId();
+    const sessionId = this.#sessionId;
     console.warn(`[Lockstep] dropped ${context}: it failed authentication (tampered, or sent without the session key). Further ones are dropped silently.`);
     this.#domain.deliver(topicOf(sessionId, "error"), { kind: "decryption", context, message: error.message, sessionId });
   }
@@ -59,6 +59,6 @@ export class SessionReporter {
     } else if (this.#debug.has("session")) {
       console.warn(`[Lockstep] another replica diverged from the session at #${report.seq}`);
     }
-    this.#domain.deliver(topicOf(this.#sessionId(), "divergence"), report);
+    this.#domain.deliver(topicOf(this.#sessionId, "divergence"), report);
   }
 }

@@ -1,7 +1,7 @@
-import { DEFAULT_LIMITS, MessageType, encodeClientMessage } from "@lockstep/protocol";
+import { DEFAULT_LIMITS, MessageType, encodeClientMessage, unrefTimer, type Timers } from "@lockstep/protocol";
 import { hmac, seal, type SessionKeys } from "./crypto";
-import { UsageError } from "./errors";
-import { formatBytes, uploadChunks } from "./uploads";
+import { UsageError } from "../errors";
+import { formatBytes, uploadChunks } from "./chunks";
 
 /** What a {@link Snapshotter} reports when votes differed at a snapshot point. */
 export interface DivergenceReport {
@@ -35,10 +35,12 @@ export class Snapshotter {
   readonly #keys: SessionKeys;
   readonly #send: (frame: Uint8Array) => void;
   readonly #onError: (error: unknown) => void;
+  readonly #timers: Timers;
   #latest: Taken | undefined;
 
-  constructor(keys: SessionKeys, send: (frame: Uint8Array) => void, onError: (error: unknown) => void) {
+  constructor(keys: SessionKeys, timers: Timers, send: (frame: Uint8Array) => void, onError: (error: unknown) => void) {
     this.#keys = keys;
+    this.#timers = timers;
     this.#send = send;
     this.#onError = onError;
   }
@@ -54,7 +56,7 @@ export class Snapshotter {
         this.#send(encodeClientMessage({ type: MessageType.SnapshotVote, seq, hash }));
         if (taken.uploadWanted) this.#upload(taken);
         // Most clients are never asked to upload: do not hold a copy of the whole state for long.
-        else setTimeout(() => (taken.bytes = undefined), KEEP_FOR_UPLOAD_MS).unref?.();
+        else unrefTimer(this.#timers.setTimeout(() => (taken.bytes = undefined), KEEP_FOR_UPLOAD_MS));
       },
       (error) => this.#onError(error),
     );

@@ -1,6 +1,6 @@
-import { MessageType, type StreamEntry, type SyncMessage, type TickMessage } from "@lockstep/protocol";
-import { SessionError } from "./errors";
-import type { VirtualMachine } from "./vm";
+import { MessageType, type StreamEntry, type SyncMessage, type TickMessage, type Timers } from "@lockstep/protocol";
+import { SessionError } from "../errors";
+import type { VirtualMachine } from "../kernel/vm";
 
 /** What waits to be fed to the VM: stream entries and ticks, in arrival order. */
 export type QueuedItem = StreamEntry | TickMessage;
@@ -79,43 +79,31 @@ export function checkHistory(sync: Pick<SyncMessage, "entries" | "seq" | "snapsh
 }
 
 /** How long one slice of catching up may block before yielding to the event loop, in ms. */
-const CATCH_UP_SLICE_MS = 50;
+export const CATCH_UP_SLICE_MS = 50;
 
 /**
- * What a {@link StreamFeeder} asks of its session controller, which owns the session's state.
- * `phase` and `processed` are asked again after every step because feeding can change the state.
+ * How one call to {@link Stream.feed} ended: everything received was processed, the visitor
+ * asked to stop (the session changed state), or the deadline passed with items left.
  */
-export interface FeedHooks {
-  readonly clock: () => number;
-  /** The VM to feed: the one the latest Sync booted. */
-  vm(): VirtualMachine;
-  /** Whether the session is catching up, live, or neither (then timers feed nothing). */
-  phase(): "syncing" | "joined" | "other";
-  /** An entry was just processed; true stops feeding (the session ended meanwhile). */
-  processed(entry: StreamEntry): boolean;
-  /** A live session was fed everything received so far. */
-  drained(): void;
-  /** How far catching up got, below 1. */
-  progress(fraction: number): void;
-}
+export type FeedResult = "drained" | "stopped" | "paused";
 
 /**
- * Feeds the received stream to the VM, in order: while catching up a time slice at a time, so a
- * browser stays responsive, with progress; while live, once per microtask for whatever arrived
- * meanwhile. Also keeps the reflector's time as last heard, which views extrapolate from.
+ * A session connection's stream as this client receives it: the queue of entries and ticks not
+ * yet processed, and the reflector's time as last heard (views extrapolate from it). It feeds
+ * the VM in order; what to do after each entry is the caller's (its `visit` function).
  */
-export class StreamFeeder {
-  readonly #hooks: FeedHooks;
+export class Stream {
+  readonly #timers: Timers;
   #queue = new StreamQueue();
   #historyLength = 0;
-  #catchUpScheduled = false;
-  #feedScheduled = false;
   #externalTime = 0;
   #externalAt = 0;
   readonly #afterEntry = new Set<(seq: number) => void>();
+  #sliceScheduled = false;
+  #soonScheduled = false;
 
-  constructor(hooks: FeedHooks) {
-    this.#hooks = hooks;
+  constructor(timers: Timers) {
+    this.#timers = timers;
   }
 
   /** The reflector's time as last heard. */
@@ -125,12 +113,18 @@ export class StreamFeeder {
 
   /** The reflector's time now, extrapolated from when it was last heard. */
   extrapolatedTime(): number {
-    return this.#externalTime + Math.max(0, this.#hooks.clock() - this.#externalAt);
+    return this.#externalTime + Math.max(0, this.#timers.now() - this.#externalAt);
+  }
+
+  /** How much of the history a Sync brought was processed (0–1). */
+  get historyProgress(): number {
+    return Math.min(1, this.#queue.taken / Math.max(1, this.#historyLength));
   }
 
   /** Checks that a Sync's history continues the VM booted from it (at `vmSeq`), and queues it. */
   history(sync: Pick<SyncMessage, "entries" | "seq" | "snapshot" | "time">, vmSeq: number): void {
     checkHistory(sync, vmSeq);
+    this.#queue = new StreamQueue();
     this.#historyLength = sync.entries.length;
     this.#heardTime(sync.time);
     this.#queue.pushHistory(sync.entries, sync.seq, sync.time);
@@ -159,54 +153,55 @@ export class StreamFeeder {
     return () => this.#afterEntry.delete(cb);
   }
 
-  /** Feeds everything received while live, at the end of the current task. */
-  feedSoon(): void {
-    if (this.#feedScheduled) return;
-    this.#feedScheduled = true;
-    queueMicrotask(() => {
-      this.#feedScheduled = false;
-      if (this.#hooks.phase() === "joined") this.feed();
-    });
+  /**
+   * Feeds received entries and ticks to `vm`, in order, until drained, until `visit` (called after
+   * each entry) returns true, or until the clock passes `deadline`.
+   */
+  feed(vm: VirtualMachine, visit: (entry: StreamEntry) => boolean, deadline = Infinity): FeedResult {
+    const queue = this.#queue;
+    for (let item = queue.next(), n = 1; item !== undefined; item = queue.next(), n++) {
+      if (item.type === MessageType.Tick) {
+        vm.advanceTo(item.time);
+      } else {
+        vm.processEntry(item);
+        if (this.#afterEntry.size > 0) for (const cb of this.#afterEntry) cb(item.seq);
+        if (visit(item)) return "stopped";
+      }
+      // Every 64 items, entries or ticks (live ticks may alternate with entries).
+      if ((n & 63) === 0 && this.#timers.now() > deadline) return "paused";
+    }
+    return "drained";
   }
 
   /**
-   * Fast-forwards through the history while joining, one slice now and the rest in later tasks,
-   * reporting progress; the controller completes the join at this client's own view-join.
+   * Feeds for at most {@link CATCH_UP_SLICE_MS}; if time ran out with items left, calls `more` in
+   * a later task (once, however often asked meanwhile), so catching up never blocks a page for long.
    */
-  catchUp(): void {
-    if (this.#catchUpScheduled) return;
-    const drained = this.feed(this.#hooks.clock() + CATCH_UP_SLICE_MS);
-    if (this.#hooks.phase() !== "syncing") return;
-    this.#hooks.progress(Math.min(0.99, this.#queue.taken / Math.max(1, this.#historyLength)));
-    if (!drained) {
-      this.#catchUpScheduled = true;
-      setTimeout(() => {
-        this.#catchUpScheduled = false;
-        if (this.#hooks.phase() === "syncing") this.catchUp();
+  feedSlice(vm: VirtualMachine, visit: (entry: StreamEntry) => boolean, more: () => void): FeedResult {
+    if (this.#sliceScheduled) return "paused";
+    const result = this.feed(vm, visit, this.#timers.now() + CATCH_UP_SLICE_MS);
+    if (result === "paused") {
+      this.#sliceScheduled = true;
+      this.#timers.setTimeout(() => {
+        this.#sliceScheduled = false;
+        more();
       }, 0);
     }
+    return result;
   }
 
-  /** Feeds received entries and ticks to the VM, in order, until drained (true) or past `deadline`. */
-  feed(deadline = Infinity): boolean {
-    const hooks = this.#hooks;
-    const vm = hooks.vm();
-    for (let item = this.#queue.next(), n = 1; item !== undefined; item = this.#queue.next(), n++) {
-      if (item.type === MessageType.Tick) {
-        vm.advanceTo(item.time);
-        continue;
-      }
-      vm.processEntry(item);
-      if (this.#afterEntry.size > 0) for (const cb of this.#afterEntry) cb(item.seq);
-      if (hooks.processed(item)) return true;
-      if ((n & 63) === 0 && hooks.clock() > deadline) return false;
-    }
-    if (hooks.phase() === "joined") hooks.drained();
-    return true;
+  /** Calls `fn` at the end of the current task (once, however often asked meanwhile): what arrives together is fed together. */
+  soon(fn: () => void): void {
+    if (this.#soonScheduled) return;
+    this.#soonScheduled = true;
+    queueMicrotask(() => {
+      this.#soonScheduled = false;
+      fn();
+    });
   }
 
   #heardTime(time: number): void {
     this.#externalTime = time;
-    this.#externalAt = this.#hooks.clock();
+    this.#externalAt = this.#timers.now();
   }
 }

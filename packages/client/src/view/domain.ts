@@ -1,11 +1,10 @@
-import { runAsView } from "./execution";
-import type { View } from "./view";
+import { runAsView } from "../kernel/execution";
 
 /** How a view subscription receives events. */
 export type Handling = "queued" | "oncePerFrame" | "immediate";
 
 interface ViewSubscription {
-  readonly view: View;
+  readonly view: object;
   readonly handler: (data: any) => void;
   readonly handling: Handling;
 }
@@ -13,7 +12,7 @@ interface ViewSubscription {
 interface ViewFuture {
   readonly time: number;
   readonly order: number;
-  readonly view: View;
+  readonly view: object;
   readonly method: string;
   readonly args: unknown[];
 }
@@ -34,14 +33,14 @@ export class ViewDomain {
     this.#reportError = reportError;
   }
 
-  subscribe(view: View, topic: string, handler: (data: any) => void, handling: Handling): void {
+  subscribe(view: object, topic: string, handler: (data: any) => void, handling: Handling): void {
     let subs = this.#subs.get(topic);
     if (!subs) this.#subs.set(topic, (subs = []));
     if (subs.some((s) => s.view === view && s.handler === handler)) return;
     subs.push({ view, handler, handling });
   }
 
-  unsubscribe(view: View, topic: string, handler?: (data: any) => void): void {
+  unsubscribe(view: object, topic: string, handler?: (data: any) => void): void {
     const subs = this.#subs.get(topic);
     if (!subs) return;
     const kept = subs.filter((s) => s.view !== view || (handler !== undefined && s.handler !== handler));
@@ -49,7 +48,7 @@ export class ViewDomain {
     else this.#subs.set(topic, kept);
   }
 
-  unsubscribeAll(view: View): void {
+  unsubscribeAll(view: object): void {
     for (const [topic, subs] of this.#subs) {
       const kept = subs.filter((s) => s.view !== view);
       if (kept.length === 0) this.#subs.delete(topic);
@@ -125,7 +124,7 @@ export class ViewDomain {
   }
 
   /** Schedules a view method call at local time `time`. */
-  future(view: View, time: number, method: string, args: unknown[]): void {
+  future(view: object, time: number, method: string, args: unknown[]): void {
     this.#futures.push({ time, order: ++this.#futureOrder, view, method, args });
     this.#futures.sort((a, b) => a.time - b.time || a.order - b.order);
   }

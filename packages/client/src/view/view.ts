@@ -1,9 +1,10 @@
-import { UsageError } from "./errors";
-import { currentVM } from "./execution";
-import type { Model } from "./model";
-import { vmOfModel } from "./model-internals";
-import type { Handling, ViewDomain } from "./view-domain";
-import { SYSTEM_EVENTS, topicOf, type VirtualMachine } from "./vm";
+import { UsageError } from "../errors";
+import { currentVM } from "../kernel/execution";
+import type { Model } from "../kernel/model";
+import { vmOfModel } from "../kernel/model-binding";
+import type { Handling, ViewDomain } from "./domain";
+import type { ModelRuntime } from "../kernel/runtime";
+import { SYSTEM_EVENTS, topicOf } from "../kernel/vm";
 
 /** What a view needs from the session it belongs to. Implemented by the session controller. */
 export interface ViewRealm {
@@ -18,11 +19,11 @@ export interface ViewRealm {
   wellKnownModel(name: string): Model | undefined;
 }
 
-const realms = new WeakMap<VirtualMachine, ViewRealm>();
+const realms = new WeakMap<ModelRuntime, ViewRealm>();
 let activeRealm: ViewRealm | undefined;
 
 /** Links a VM to the realm of its views (so `new SomeView(model)` finds its session). */
-export function setRealm(vm: VirtualMachine, realm: ViewRealm): void {
+export function setRealm(vm: ModelRuntime, realm: ViewRealm): void {
   realms.set(vm, realm);
 }
 
