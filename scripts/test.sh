@@ -6,6 +6,8 @@ bash scripts/pnpm.sh install --frozen-lockfile
 node scripts/build.mjs
 npx tsc --noEmit -p tsconfig.json
 echo "typecheck ok"
+# Structure: no import cycle (type imports counted), the client's layers import only downward, no file over 500 lines.
+node scripts/lint.mjs
 # The PostgreSQL adapter's tests need a real server: start a throwaway one (installing PostgreSQL
 # if needed) unless LOCKSTEP_PG_URL already names one, and stop it however this script ends.
 if [[ -z "${LOCKSTEP_PG_URL:-}" ]]; then
