@@ -4,11 +4,11 @@ import {
   PersistOutcome,
   ProtocolError,
   encodeServerMessage,
+  equalBytes,
   type PersistLoadMessage,
   type PersistUploadMessage,
 } from "@lockstep/protocol";
 import type { Logger } from "./logger";
-import { equalBytes } from "./bytes";
 import type { Session, SessionMember } from "./session";
 import type { PersistStore } from "./storage/index";
 

@@ -1,5 +1,4 @@
-import { CloseCode, ProtocolError } from "@lockstep/protocol";
-import { equalBytes } from "./bytes";
+import { CloseCode, ProtocolError, equalBytes } from "@lockstep/protocol";
 
 /**
  * A chunked upload being put together: the envelope of `total` bytes, filled in order. The buffer

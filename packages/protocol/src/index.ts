@@ -10,6 +10,7 @@ export type { Limits } from "./limits";
 export { LockstepError, ProtocolError, isCloseCode } from "./errors";
 export type { LockstepErrorOptions } from "./errors";
 export { isValidId, toBase64Url } from "./ids";
+export { equalBytes } from "./bytes";
 export { realTimers, unrefTimer, every } from "./timers";
 export type { Timers, TimerHandle } from "./timers";
 export { Writer, Reader, varUintSize } from "./encoding";

@@ -4,7 +4,7 @@ import { StorageError } from "./errors";
  * Byte-level key/value store: the whole contract an adapter (memory, filesystem, an external
  * engine) must meet. Adapters only move bytes; layout, retention and the message log live in
  * {@link SessionStore}. Every adapter passes the shared conformance suite
- * (`reflector/test/storage/conformance.ts`).
+ * (`runBlobStoreConformance` in `@lockstep/test-support`).
  *
  * Keys are `/`-separated segments of `[A-Za-z0-9._-]` (no empty, `.` or `..` segment, no leading or
  * trailing `/`, at most {@link MAX_KEY_LENGTH} characters and {@link MAX_SEGMENT_LENGTH} per

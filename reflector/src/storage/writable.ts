@@ -1,7 +1,7 @@
+import { equalBytes } from "@lockstep/protocol";
 import { randomBytes } from "node:crypto";
 import type { BlobStore } from "./blob-store";
 import { StorageError } from "./errors";
-import { equalBytes } from "../bytes";
 
 /** Where probe keys live: outside `sessions/`, `activity/` and `persist/`, so no scan ever reads them. */
 const PROBE_PREFIX = "lockstep/probe-";

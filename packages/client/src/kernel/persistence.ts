@@ -1,6 +1,6 @@
 import stringify from "fast-json-stable-stringify";
 import nacl from "tweetnacl";
-import type { PersistDataEntry, PersistedEntry } from "@lockstep/protocol";
+import { equalBytes, type PersistDataEntry, type PersistedEntry } from "@lockstep/protocol";
 import { UsageError } from "../errors";
 import { DEFAULT_PERSIST_DELAY_MS, assignDefaults, persistedFields, restoreFields, specOf, type PersistSpec } from "./persist-spec";
 
@@ -75,7 +75,7 @@ export function jsonHash(json: string): string {
  * The deterministic half of persistence, inside the VM: which data is due to be saved, which was
  * saved already (hash-deduplicated), what is waiting for an acknowledgement, which keyed slots are
  * loading. Every replica makes the same decisions at the same point of the stream; the client
- * (see `persister.ts`) only moves bytes.
+ * (see `session/persist-uploads.ts`) only moves bytes.
  */
 export class VMPersistence {
   readonly #host: PersistenceHost;
@@ -347,8 +347,3 @@ export function persistDelayOf(root: PersistentModel | undefined): number {
   return typeof delay === "number" && delay >= 0 && Number.isFinite(delay) ? delay : DEFAULT_PERSIST_DELAY_MS;
 }
 
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}

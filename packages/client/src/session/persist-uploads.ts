@@ -66,7 +66,7 @@ function specOfClass(cls: Function): PersistSpec | undefined {
 /**
  * One client's side of persistence (PROTOCOL.md §13): slot names and keys, the join's starting
  * data, uploads when this client is the elected uploader, loads of keyed slots, acknowledgements,
- * and the flush of a leaving client. The decisions themselves live in the VM (`vm-persistence.ts`).
+ * and the flush of a leaving client. The decisions themselves live in the VM (`kernel/persistence.ts`).
  */
 export class Persister implements PersistenceHost {
   readonly #ctx: PersisterContext;

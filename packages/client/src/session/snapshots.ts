@@ -1,4 +1,4 @@
-import { DEFAULT_LIMITS, MessageType, encodeClientMessage, unrefTimer, type Timers } from "@lockstep/protocol";
+import { DEFAULT_LIMITS, MessageType, encodeClientMessage, equalBytes, unrefTimer, type Timers } from "@lockstep/protocol";
 import { hmac, seal, type SessionKeys } from "./crypto";
 import { UsageError } from "../errors";
 import { formatBytes, uploadChunks } from "./chunks";
@@ -20,11 +20,6 @@ interface Taken {
   uploadWanted: boolean;
 }
 
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /**
  * A client's part in snapshots: at each SnapshotRequest it votes with a keyed hash of its state,
