@@ -25,13 +25,15 @@ describe("createRng", () => {
     const counts = new Array<number>(10).fill(0);
     const seen = new Set<number>();
     let trues = 0;
+    let outOfBounds = 0;
     for (let i = 0; i < 100_000; i++) {
       const x = rng.next();
-      expect(x >= 0 && x < 1).toBe(true);
+      if (!(x >= 0 && x < 1)) outOfBounds++;
       counts[rng.int(10)]!++;
       seen.add(rng.range(-3, 4));
       if (rng.bool(0.25)) trues++;
     }
+    expect(outOfBounds).toBe(0);
     for (const c of counts) expect(Math.abs(c - 10_000)).toBeLessThan(600);
     expect([...seen].sort((a, b) => a - b)).toEqual([-3, -2, -1, 0, 1, 2, 3]);
     expect(Math.abs(trues - 25_000)).toBeLessThan(800);
