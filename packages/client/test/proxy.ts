@@ -9,8 +9,6 @@ export interface CapturedFrame {
 export interface ProxyOptions {
   /** Rewrites reflector → client frames (a man in the middle); return the frame to forward. */
   readonly tamper?: (frame: Uint8Array) => Uint8Array;
-  /** Holds every reflector → client frame this long before forwarding it (a slow link), in order. */
-  readonly delayMs?: number;
   /** Client → reflector frames for which this is true are sent to the reflector twice (a replay of captured traffic). */
   readonly replay?: (frame: Uint8Array) => boolean;
 }
@@ -63,11 +61,7 @@ export async function startProxy(target: string, options: ProxyOptions = {}): Pr
       const bytes = toBytes(data);
       frames.push({ direction: "toClient", bytes });
       const out = options.tamper ? options.tamper(bytes) : bytes;
-      const forward = (): void => {
-        if (client.readyState === WebSocket.OPEN) client.send(out);
-      };
-      if (options.delayMs) setTimeout(forward, options.delayMs);
-      else forward();
+      if (client.readyState === WebSocket.OPEN) client.send(out);
     });
     const closeBoth = (code: number, reason: Buffer) => {
       const safe = code >= 4000 || code === 1000 ? code : 1000;

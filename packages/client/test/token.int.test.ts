@@ -82,7 +82,8 @@ test("an async token function is called again for every connection: the rejoin's
   const sockets = recordingSockets();
   let calls = 0;
   const token = async () => {
-    await new Promise((r) => setTimeout(r, 5));
+    // Resolves in a later turn of the event loop, like a fetch would (without a fixed sleep).
+    await new Promise<void>((resolve) => setImmediate(resolve));
     return `token-${++calls}`;
   };
   jest.spyOn(console, "warn").mockImplementation(() => undefined);

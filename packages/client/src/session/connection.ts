@@ -1,4 +1,4 @@
-import { decodeServerMessage, type ServerMessage } from "@lockstep/protocol";
+import { decodeServerMessage, type ServerMessage, type Timers } from "@lockstep/protocol";
 
 /** The part of the WebSocket API the client uses; browsers' WebSocket and the `ws` package both fit. */
 export interface SocketLike {
@@ -41,6 +41,8 @@ const OPEN = 1;
 export class Connection {
   #socket: SocketLike | undefined;
   readonly #events: ConnectionEvents;
+  /** Who waits for the current socket to be gone ({@link closeAndWait}). */
+  #gone: Array<() => void> = [];
 
   constructor(events: ConnectionEvents) {
     this.#events = events;
@@ -73,6 +75,7 @@ export class Connection {
     socket.onclose = (ev) => {
       this.#socket = undefined;
       this.#events.close(ev.code, ev.reason);
+      this.#resolveGone();
     };
   }
 
@@ -95,6 +98,26 @@ export class Connection {
   abandon(code: number, reason: string): void {
     if (!this.#drop()) return;
     this.#events.close(code, reason);
+    this.#resolveGone();
+  }
+
+  /**
+   * Closes the socket and resolves once it is closed, or once `graceMs` passed on `timers`: a dead
+   * connection may never finish its closing handshake, and is then abandoned.
+   */
+  closeAndWait(code: number, reason: string, timers: Timers, graceMs: number): Promise<void> {
+    // Not open (none, or still opening: whoever opens it sees why it is no longer wanted).
+    if (!this.isOpen) return Promise.resolve();
+    const gone = new Promise<void>((resolve) => this.#gone.push(resolve));
+    const giveUp = timers.setTimeout(() => this.abandon(code, reason), graceMs);
+    this.close(code, reason);
+    return gone.finally(() => timers.clearTimeout(giveUp));
+  }
+
+  #resolveGone(): void {
+    const gone = this.#gone;
+    this.#gone = [];
+    for (const resolve of gone) resolve();
   }
 
   /** Detaches and closes the current socket without reporting it; false if there was none. */

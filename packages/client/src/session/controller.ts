@@ -22,6 +22,9 @@ import { Stream } from "./stream";
 export type { JoinParameters } from "./join";
 export type { ControllerState, ControllerStateKind } from "./states";
 
+/** How long `leave()` waits for the socket's closing handshake before abandoning it, in ms. */
+const LEAVE_CLOSE_MS = 2000;
+
 /**
  * Runs one client's replica of a session, as a state machine whose states carry what they own
  * ({@link ControllerState}): it joins through the reflector, feeds the ordered stream to the
@@ -115,7 +118,7 @@ export class SessionController implements ViewRealm, Uplink {
     try {
       await this.#connect();
     } catch (cause) {
-      this.#state = { kind: "left", screen: undefined, closed: undefined };
+      this.#state = { kind: "left", screen: undefined };
       throw cause instanceof JoinError ? cause : unreachable(this.#params.reflector, cause); // a JoinError: the app token's message says what is wrong
     }
     return joined;
@@ -277,13 +280,9 @@ export class SessionController implements ViewRealm, Uplink {
     const s = this.#state;
     if (s.kind === "joined") s.stopLoop();
     this.#rejoiner.disconnected();
-    if (s.kind === "left") {
-      s.closed?.();
-      return;
-    }
-    // Asleep, the close was ours. Failed, the session is over: it closed the socket itself, and
-    // that close must not look like a lost connection and bring the session back.
-    if (s.kind === "sleeping" || s.kind === "failed" || s.kind === "disconnected") return;
+    // Left or asleep, the close was ours. Failed, the session is over: it closed the socket itself,
+    // and that close must not look like a lost connection and bring the session back.
+    if (s.kind === "left" || s.kind === "sleeping" || s.kind === "failed" || s.kind === "disconnected") return;
     const pending = pendingOf(s);
     const verdict = classifyClose({ code, reason }, this.#serverError, {
       joining: pending !== undefined,
@@ -359,13 +358,13 @@ export class SessionController implements ViewRealm, Uplink {
   /** A fatal problem: fails a pending join, or ends a running session. */
   #fail(error: Error): void {
     const s = this.#state;
-    if (s.kind === "left") return;
+    if (s.kind === "left" || s.kind === "failed") return; // over already: what its socket still delivers changes nothing
     const pending = pendingOf(s);
     this.#persister.dispose();
     if (s.kind === "joined") s.stopLoop();
     this.#rejoiner.stop();
     if (pending) {
-      this.#state = { kind: "left", screen: undefined, closed: undefined };
+      this.#state = { kind: "left", screen: undefined };
       const code = error instanceof SessionError || error instanceof JoinError ? error.closeCode : undefined;
       pending.reject(error instanceof JoinError ? error : new JoinError(`could not join: ${error.message}`, { cause: error, code }));
       this.#conn.close(1000, "join failed");
@@ -414,8 +413,10 @@ export class SessionController implements ViewRealm, Uplink {
 
   publish(scope: string, event: string, data: unknown): void {
     const s = this.#state;
-    if (s.kind === "joined") {
-      this.#conn.send(s.replica.encodePublish(scope, event, data));
+    // Live, or building the root view right after this client's own view-join (its constructor may publish).
+    const live = s.kind === "joined" ? s.replica : s.kind === "syncing" && s.replica?.hasJoined ? s.replica : undefined;
+    if (live) {
+      this.#conn.send(live.encodePublish(scope, event, data));
       this.domain.deliver(topicOf(scope, event), data);
       return;
     }
@@ -469,16 +470,12 @@ export class SessionController implements ViewRealm, Uplink {
     this.#rejoiner.stop();
     const wasOpen = this.#conn.isOpen;
     const screen = screenOf(this.#state);
-    let closedResolve: (() => void) | undefined;
-    const closed = new Promise<void>((resolve) => (closedResolve = resolve));
-    this.#state = { kind: "left", screen, closed: closedResolve };
+    this.#state = { kind: "left", screen };
     this.#params.ui?.ended(this.identity.sessionId);
-    if (wasOpen) {
-      this.#conn.send(encodeClientMessage({ type: MessageType.Leave }));
-      this.#conn.close(1000, "leave");
-    }
+    if (wasOpen) this.#conn.send(encodeClientMessage({ type: MessageType.Leave }));
+    const closed = this.#conn.closeAndWait(1000, "leave", this.#params.timers, LEAVE_CLOSE_MS);
     this.#retire(screen?.rootView);
-    if (wasOpen) await closed;
+    await closed;
   }
 
   /** Registers a callback run right after each stream entry is processed (with its seq). */

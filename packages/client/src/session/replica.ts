@@ -84,6 +84,11 @@ export class Replica {
     return this.#joinSeq === 0 && entry.type === MessageType.ViewJoin && entry.viewId === this.#viewId && entry.seq > this.syncSeq;
   }
 
+  /** Whether this client's own view-join on this connection was processed (it may publish). */
+  get hasJoined(): boolean {
+    return this.#joinSeq !== 0;
+  }
+
   /** This client's own view-join was processed as entry `joinSeq`: its events are counted from it. */
   joined(joinSeq: number): void {
     this.#joinSeq = joinSeq;

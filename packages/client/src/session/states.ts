@@ -30,8 +30,8 @@ export type ControllerState =
   | { readonly kind: "sleeping"; readonly screen: OnScreen | undefined }
   /** Ended by a fatal error; the views stay until `leave()`. */
   | { readonly kind: "failed"; readonly screen: OnScreen | undefined }
-  /** Left, or the first join failed. `closed` resolves `leave()` once the socket closed. */
-  | { readonly kind: "left"; readonly screen: OnScreen | undefined; readonly closed: (() => void) | undefined };
+  /** Left, or the first join failed. */
+  | { readonly kind: "left"; readonly screen: OnScreen | undefined };
 
 export type ControllerStateKind = ControllerState["kind"];
 

@@ -1,0 +1,503 @@
+/**
+ * How a session keeps (or stops) its connection, with real clients on a real reflector core over
+ * the in-memory link and every timer — the client's backoff, watchdog, autoSleep and frame loop,
+ * the reflector's ticks and heartbeat — on one ManualClock. Nothing sleeps: a test advances the
+ * clock, so "it did not happen" is checked at an exact clock time, and the backoff delays are
+ * checked against their bounds. The real-socket tier of these behaviours is reconnect.int.test.ts.
+ */
+import { createMemoryStore, type BlobStore, type ReflectorOptions } from "@lockstep/reflector";
+import { MessageType } from "@lockstep/protocol";
+import { ManualClock, createMemoryReflector, type MemoryLink, type MemoryReflector } from "@lockstep/test-support";
+import { Model, Session, View, type JoinOptions, type LockstepSession, type SocketFactory, type SocketLike } from "../src/index";
+import { FIRST_RETRY_MS, MAX_RETRY_MS, silenceLimitMs } from "../src/session/rejoin";
+import { captureWhen } from "./int-helpers";
+
+/** Who is here (from view-join/view-exit, in order) and what was written. */
+class Room extends Model {
+  present: string[] = [];
+  joins: string[] = [];
+  exits: string[] = [];
+  lines: string[] = [];
+  override init(): void {
+    this.subscribe(this.sessionId, "view-join", this.joined);
+    this.subscribe(this.sessionId, "view-exit", this.exited);
+    this.subscribe("room", "write", this.write);
+  }
+  joined(view: { viewId: string } | string): void {
+    const id = typeof view === "string" ? view : view.viewId;
+    this.joins.push(id);
+    this.present.push(id);
+  }
+  exited(view: { viewId: string } | string): void {
+    const id = typeof view === "string" ? view : view.viewId;
+    this.exits.push(id);
+    this.present = this.present.filter((v) => v !== id);
+  }
+  write(line: string): void {
+    this.lines.push(line);
+  }
+}
+Room.register("ReconnectLink.Room");
+
+/** A room whose lines are persisted: going to sleep has something to save first. */
+class SavedRoom extends Room {
+  override write(line: string): void {
+    super.write(line);
+    this.persistSession(() => ({ lines: this.lines }));
+  }
+}
+SavedRoom.register("ReconnectLink.SavedRoom");
+
+/** Counts root views built per viewId: a rejoin detaches the old one and builds a new one. */
+class RoomView extends View {
+  static built = new Map<string, number>();
+  detached = false;
+  constructor(model: Room) {
+    super(model);
+    RoomView.built.set(this.viewId, (RoomView.built.get(this.viewId) ?? 0) + 1);
+  }
+  override detach(): void {
+    this.detached = true;
+    super.detach();
+  }
+}
+
+type R = LockstepSession<Room, RoomView>;
+
+const TPS = 30;
+/** What the client's watchdog counts as a dead connection. */
+const SILENCE_MS = silenceLimitMs(TPS);
+/** How often the watchdog looks (startWatchdog in session/rejoin.ts). */
+const WATCHDOG_MS = Math.min(1000, SILENCE_MS / 2);
+/** The reflector's default heartbeat: much longer than the client's silence limit. */
+const HEARTBEAT_MS = 30_000;
+/** How long the reflector waits for a closing handshake before cutting a socket off (CLOSE_GRACE_MS in reflector/src/connection.ts). */
+const CLOSE_GRACE_MS = 1000;
+/** The longest a backoff delay can be (10 s + 25 % jitter). */
+const LONGEST_RETRY_MS = MAX_RETRY_MS * 1.25;
+const URL = "mem://reconnect/";
+const base = { appId: "test.lockstep.reconnect", password: "pw", model: Room, view: RoomView, tps: TPS, reflector: URL };
+
+/** The bounds of the `attempt`-th backoff delay (from 0): 250 ms doubling up to 10 s, ±25 %. */
+function retryBounds(attempt: number): [number, number] {
+  const delay = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** attempt);
+  return [Math.round(delay * 0.75), Math.round(delay * 1.25)];
+}
+
+/** What one of a client's links saw, in clock time. */
+interface Tap {
+  readonly link: MemoryLink;
+  readonly openedAt: number;
+  /** When the client end last delivered a frame. */
+  heardAt: number | undefined;
+  /** The message type of every frame delivered, in order. */
+  readonly types: number[];
+  /** The client's own close() of this socket. */
+  closedBy: { at: number; code: number | undefined; reason: string | undefined } | undefined;
+  /** The close event the socket delivered. */
+  closeEvent: { at: number; code: number; reason: string } | undefined;
+}
+
+interface Client {
+  readonly session: R;
+  /** Every link the session opened, oldest first. */
+  readonly taps: Tap[];
+  /** The seq of the last stream entry it processed. */
+  lastSeq: number;
+  /** While set, every frame from the reflector reaches the client garbled (a man in the middle). */
+  garble: boolean;
+}
+
+const last = (c: Client): Tap => c.taps.at(-1)!;
+const built = (c: Client): number => RoomView.built.get(c.session.viewId) ?? 0;
+
+/** Replaces an event handler property of `end` so that the handler the client sets is wrapped. */
+function intercept(end: SocketLike, key: "onmessage" | "onclose", wrap: (h: (ev: any) => void) => (ev: any) => void): void {
+  let handler: ((ev: any) => void) | null = null;
+  Object.defineProperty(end, key, {
+    configurable: true,
+    get: () => handler,
+    set: (h: ((ev: any) => void) | null) => {
+      handler = h && wrap(h);
+    },
+  });
+}
+
+/** The store outlives the reflector cores on it: their close() must not close it. */
+function keepOpen(store: BlobStore): BlobStore {
+  return {
+    location: store.location,
+    get: (key) => store.get(key),
+    put: (key, value) => store.put(key, value),
+    delete: (key) => store.delete(key),
+    list: (prefix) => store.list(prefix),
+    close: async () => undefined,
+  };
+}
+
+/**
+ * Clients and a reflector that can be stopped and started again on the same store. Sockets go to
+ * whichever reflector is up; while none is, they are refused (close 1006), as a connection to a
+ * port nobody listens on would be.
+ */
+class Net {
+  readonly clock = new ManualClock();
+  readonly store = keepOpen(createMemoryStore());
+  #up: MemoryReflector | undefined;
+  #latest!: MemoryReflector;
+  readonly #options: Partial<ReflectorOptions>;
+
+  private constructor(options: Partial<ReflectorOptions>) {
+    this.#options = options;
+  }
+
+  static async start(options: Partial<ReflectorOptions> = {}): Promise<Net> {
+    const net = new Net(options);
+    await net.restart();
+    return net;
+  }
+
+  /** The reflector that is up. */
+  get reflector(): MemoryReflector {
+    if (!this.#up) throw new Error("no reflector is up");
+    return this.#up;
+  }
+
+  /** Shuts the reflector down (clients are told ServerShutdown); connections are refused until {@link restart}. */
+  async stop(): Promise<void> {
+    const up = this.reflector;
+    this.#up = undefined;
+    await up.close();
+  }
+
+  /** A new reflector core on the same store. */
+  async restart(): Promise<void> {
+    this.#latest = await createMemoryReflector({ clock: this.clock, reflector: { ...this.#options, storage: this.store } });
+    this.#up = this.#latest;
+  }
+
+  /** The socket factory of `client`: records each of its links. */
+  socketFor(client: Pick<Client, "taps" | "garble">): SocketFactory {
+    return (url) => {
+      // The closed core refuses every connection (1006, "HTTP 503: the reflector is shutting down").
+      const link = (this.#up ?? this.#latest).open({ url });
+      const clock = this.clock;
+      const tap: Tap = { link, openedAt: clock.now(), heardAt: undefined, types: [], closedBy: undefined, closeEvent: undefined };
+      const end = link.client;
+      intercept(end, "onmessage", (h) => (ev: { data: unknown }) => {
+        tap.heardAt = clock.now();
+        tap.types.push(new Uint8Array(ev.data as ArrayBuffer)[1]!);
+        h(client.garble ? { data: new Uint8Array([0xff, 0xff, 0xff]).buffer } : ev);
+      });
+      intercept(end, "onclose", (h) => (ev: { code: number; reason: string }) => {
+        tap.closeEvent ??= { at: clock.now(), code: ev.code, reason: ev.reason };
+        h(ev);
+      });
+      const close = end.close.bind(end);
+      end.close = (code?: number, reason?: string) => {
+        tap.closedBy ??= { at: clock.now(), code, reason };
+        close(code, reason);
+      };
+      client.taps.push(tap);
+      return end;
+    };
+  }
+
+  /** Joins a client (joining needs no clock time: await it before driving the clock). */
+  async join(name: string, extra: Partial<JoinOptions<Room, RoomView>> = {}): Promise<Client> {
+    const partial = { taps: [] as Tap[], garble: false };
+    const session = (await Session.join({ ...base, name, socket: this.socketFor(partial), timers: this.clock, ...extra } as JoinOptions<Room, RoomView>)) as R;
+    const client: Client = Object.assign(partial, { session, lastSeq: 0 });
+    session.afterEntry((seq) => (client.lastSeq = seq));
+    return client;
+  }
+
+  /** Advances the clock until `promise` settles; returns what it resolved to. */
+  async finish<T>(promise: Promise<T>, maxMs = 30_000): Promise<T> {
+    let done = false;
+    promise.then(
+      () => (done = true),
+      () => (done = true),
+    );
+    await this.clock.runUntil(() => done, { maxMs });
+    return promise;
+  }
+
+  /** Writes `line` from `from`; every client in `all` processes it as the same entry, with the same state after it. */
+  async write(from: Client, line: string, all: Client[]): Promise<void> {
+    let reached: Array<{ seq: number; hash: string }> | undefined;
+    void Promise.all(all.map((c) => captureWhen(c.session, () => c.session.model.lines.includes(line)))).then((r) => (reached = r));
+    from.session.view.publish("room", "write", line);
+    await this.clock.runUntil(() => reached !== undefined, { maxMs: 5000 });
+    expect(new Set(reached!.map((r) => r.seq)).size).toBe(1);
+    expect(new Set(reached!.map((r) => r.hash)).size).toBe(1);
+  }
+
+  /** Every client processed the same entries and holds identical state now. */
+  async expectConverged(all: Client[]): Promise<void> {
+    await this.clock.settle();
+    expect(new Set(all.map((c) => c.lastSeq)).size).toBe(1);
+    const hashes = await Promise.all(all.map((c) => c.session.stateHash()));
+    expect(new Set(hashes).size).toBe(1);
+  }
+
+  /** Every client leaves, then the reflector (if up) closes. */
+  async end(all: Client[]): Promise<void> {
+    await this.finish(Promise.all(all.map((c) => c.session.leave())));
+    if (this.#up) await this.stop();
+  }
+}
+
+/** Silences console[method] for the test (restored after it); the spy has the lines it got. */
+function quiet(method: "warn" | "log" | "error"): jest.SpyInstance {
+  return jest.spyOn(console, method).mockImplementation(() => undefined);
+}
+const logged = (spy: jest.SpyInstance, text: string): boolean => spy.mock.calls.some(([line]) => String(line).includes(text));
+
+afterEach(() => {
+  jest.restoreAllMocks();
+  delete (globalThis as { document?: unknown }).document;
+});
+
+test("a dropped connection rejoins by itself with the same viewId: the others see its exit and join, and the replicas agree", async () => {
+  const net = await Net.start();
+  const a = await net.join("drop");
+  const b = await net.join("drop");
+  await net.write(a, "before", [a, b]);
+  const oldView = a.session.view;
+  const warn = quiet("warn");
+  const droppedAt = net.clock.now();
+  last(a).link.drop();
+  await net.clock.runUntil(() => built(a) === 2, { maxMs: 5000 });
+  expect(logged(warn, "lost the connection to the reflector")).toBe(true);
+  // One rejoin, after the first backoff delay.
+  expect(a.taps).toHaveLength(2);
+  const [min, max] = retryBounds(0);
+  expect(a.taps[1]!.openedAt - droppedAt).toBeGreaterThanOrEqual(min);
+  expect(a.taps[1]!.openedAt - droppedAt).toBeLessThanOrEqual(max);
+  expect(oldView.detached).toBe(true);
+  expect(a.session.view).not.toBe(oldView);
+  await net.write(a, "after", [a, b]);
+  // Nothing lost, nothing doubled; one exit for the dropped connection, then the rejoin.
+  expect(a.session.model.lines).toEqual(["before", "after"]);
+  expect(b.session.model.exits).toEqual([a.session.viewId]);
+  expect(b.session.model.joins.filter((v) => v === a.session.viewId)).toHaveLength(2);
+  expect(b.session.model.present).toEqual([b.session.viewId, a.session.viewId]); // a exited, then joined again
+  await net.expectConverged([a, b]);
+  await net.end([a, b]);
+});
+
+test("a connection that dies silently is noticed within the silence limit and replaced on the reflector", async () => {
+  const net = await Net.start();
+  expect(net.reflector.core.options.heartbeatMs).toBe(HEARTBEAT_MS);
+  const a = await net.join("silent");
+  const b = await net.join("silent");
+  await net.write(a, "before", [a, b]);
+  const old = last(a);
+  const warn = quiet("warn");
+  old.link.blackhole(); // frames, pings and closes are lost both ways; neither end is told
+  const silentSince = old.heardAt!;
+  // Just short of the limit: a still trusts the connection, and the reflector has not noticed.
+  await net.clock.advance(silentSince + SILENCE_MS - net.clock.now());
+  expect(old.closedBy).toBeUndefined();
+  expect(a.taps).toHaveLength(1);
+  expect(built(a)).toBe(1);
+  expect(b.session.model.exits).toEqual([]);
+  await net.clock.runUntil(() => built(a) === 2, { maxMs: WATCHDOG_MS + retryBounds(0)[1] });
+  // Given up on at the first watchdog check past the limit, and rejoined after the first backoff delay.
+  expect(old.closedBy).toMatchObject({ reason: "abandoned" });
+  const silence = old.closedBy!.at - silentSince;
+  expect(silence).toBeGreaterThan(SILENCE_MS);
+  expect(silence).toBeLessThanOrEqual(SILENCE_MS + WATCHDOG_MS);
+  expect(logged(warn, `nothing heard from the reflector for ${SILENCE_MS / 1000} s`)).toBe(true);
+  expect(a.taps).toHaveLength(2);
+  const [min, max] = retryBounds(0);
+  expect(a.taps[1]!.openedAt - old.closedBy!.at).toBeGreaterThanOrEqual(min);
+  expect(a.taps[1]!.openedAt - old.closedBy!.at).toBeLessThanOrEqual(max);
+  // The reflector still held the old connection (its heartbeat is far off): the rejoin replaced it
+  // (DuplicateView, sent into the void), so the others saw exactly one exit.
+  expect(old.link.serverState).toBe("closing");
+  expect(b.session.model.exits).toEqual([a.session.viewId]);
+  expect(b.session.model.present).toEqual([b.session.viewId, a.session.viewId]); // a exited, then joined again
+  await net.write(a, "after-silence", [a, b]);
+  expect(a.session.model.lines).toEqual(["before", "after-silence"]);
+  // The old socket never answers the close: the reflector cuts it off after the close grace.
+  await net.clock.runUntil(() => old.link.serverState === "closed", { maxMs: 2 * CLOSE_GRACE_MS });
+  expect(net.clock.now()).toBe(a.taps[1]!.openedAt + CLOSE_GRACE_MS);
+  expect(net.reflector.core.stats().connections).toBe(2);
+  await net.expectConverged([a, b]);
+  await net.end([a, b]);
+});
+
+test("every client rejoins a restarted reflector (with backoff while it is down) and the session goes on from its stored state", async () => {
+  const net = await Net.start();
+  const a = await net.join("restart");
+  const b = await net.join("restart");
+  await net.write(a, "one", [a, b]);
+  await net.write(b, "two", [a, b]);
+  const warn = quiet("warn");
+  await net.stop();
+  for (const c of [a, b]) expect(c.taps[0]!.closeEvent).toMatchObject({ code: 4007 }); // ServerShutdown: worth rejoining
+  // Down for a while: the clients retry and are refused a few times before it is back.
+  await net.clock.advance(3000);
+  // The publish of a disconnected client is dropped (with a warning), not thrown at the app.
+  expect(() => a.session.view.publish("room", "write", "lost")).not.toThrow();
+  expect(logged(warn, "not connected")).toBe(true);
+  for (const c of [a, b]) {
+    const refused = c.taps.slice(1);
+    // 188..312, 375..625, 750..1250 ms: at least three attempts within 3 s, whatever the jitter.
+    expect(refused.length).toBeGreaterThanOrEqual(3);
+    for (const tap of refused) expect(tap.closeEvent).toMatchObject({ code: 1006, reason: expect.stringMatching(/^HTTP 503/) });
+  }
+  await net.restart();
+  await net.clock.runUntil(() => built(a) === 2 && built(b) === 2, { maxMs: 2 * LONGEST_RETRY_MS });
+  for (const c of [a, b]) {
+    // Every attempt, the one that got in included, came one backoff delay after the previous close.
+    for (let i = 1; i < c.taps.length; i++) {
+      const [min, max] = retryBounds(i - 1);
+      const gap = c.taps[i]!.openedAt - c.taps[i - 1]!.closeEvent!.at;
+      expect({ attempt: i, gap, ok: gap >= min && gap <= max }).toEqual({ attempt: i, gap, ok: true });
+    }
+    expect(last(c).link.clientState).toBe("open");
+  }
+  await net.write(b, "three", [a, b]);
+  expect(a.session.model.lines).toEqual(["one", "two", "three"]);
+  // A newcomer boots from what the restarted reflector stored and agrees.
+  const c = await net.join("restart");
+  await net.write(c, "four", [a, b, c]);
+  expect(c.session.model.lines).toEqual(["one", "two", "three", "four"]);
+  await net.expectConverged([a, b, c]);
+  await net.end([a, b, c]);
+});
+
+test("a session left while it is reconnecting stops trying", async () => {
+  const net = await Net.start();
+  const a = await net.join("leave");
+  quiet("warn");
+  await net.stop();
+  await net.clock.runUntil(() => a.taps.length >= 3, { maxMs: 5000 }); // a retried (twice) meanwhile
+  await net.finish(a.session.leave());
+  expect(() => a.session.view.publish("room", "write", "x")).toThrow(/left/);
+  const attempts = a.taps.length;
+  await net.restart();
+  // Well past the longest backoff delay, several times over: a left client never comes back.
+  await net.clock.advance(3 * LONGEST_RETRY_MS);
+  expect(a.taps).toHaveLength(attempts);
+  expect(a.taps.every((t) => t.link.clientState === "closed")).toBe(true);
+  expect(net.reflector.core.stats().connections).toBe(0);
+  await net.stop();
+});
+
+/** Just enough of a page's `document` for the visibility API. */
+class FakeDocument extends EventTarget {
+  visibilityState: "visible" | "hidden" = "visible";
+  set(state: "visible" | "hidden"): void {
+    this.visibilityState = state;
+    this.dispatchEvent(new Event("visibilitychange"));
+  }
+}
+
+function installDocument(): FakeDocument {
+  const doc = new FakeDocument();
+  (globalThis as { document?: unknown }).document = doc;
+  return doc;
+}
+
+test("autoSleep: a page hidden for autoSleep seconds disconnects (its view exits for the others), and rejoins when visible again", async () => {
+  const doc = installDocument();
+  const log = quiet("log");
+  const net = await Net.start();
+  const a = await net.join("sleep", { autoSleep: 0.2, debug: "session" });
+  const b = await net.join("sleep", { autoSleep: false });
+  await net.write(a, "awake", [a, b]);
+  const awake = last(a);
+  doc.set("hidden");
+  const hiddenAt = net.clock.now();
+  await net.clock.advance(199);
+  expect(awake.closedBy).toBeUndefined();
+  expect(b.session.model.exits).toEqual([]);
+  await net.clock.advance(1);
+  // At exactly autoSleep seconds: nothing to save, so it disconnects at once.
+  expect(awake.closedBy).toEqual({ at: hiddenAt + 200, code: 1000, reason: "asleep" });
+  await net.clock.runUntil(() => b.session.model.exits.includes(a.session.viewId), { maxMs: 1000 });
+  expect(logged(log, "Page hidden for 0.2 s")).toBe(true);
+  expect(b.session.model.present).toEqual([b.session.viewId]);
+  // Asleep stays asleep: no rejoin attempt however long the page stays hidden.
+  await net.clock.advance(LONGEST_RETRY_MS + SILENCE_MS + WATCHDOG_MS);
+  expect(a.taps).toHaveLength(1);
+  expect(net.reflector.core.stats().connections).toBe(1);
+  // Visible again: it rejoins at once (no backoff).
+  const visibleAt = net.clock.now();
+  doc.set("visible");
+  await net.clock.runUntil(() => built(a) === 2, { maxMs: 1000 });
+  expect(a.taps).toHaveLength(2);
+  expect(a.taps[1]!.openedAt).toBe(visibleAt);
+  await net.write(a, "awake again", [a, b]);
+  expect(b.session.model.present).toEqual([b.session.viewId, a.session.viewId]); // a exited, then joined again
+  // Hidden and visible again within autoSleep: nothing happens.
+  doc.set("hidden");
+  await net.clock.advance(150);
+  doc.set("visible");
+  await net.clock.advance(1000);
+  expect(b.session.model.exits).toEqual([a.session.viewId]);
+  expect(a.taps).toHaveLength(2);
+  expect(last(a).closedBy).toBeUndefined();
+  expect(built(a)).toBe(2);
+  await net.expectConverged([a, b]);
+  await net.end([a, b]);
+});
+
+test("a session ended by a fatal error stays ended: it does not rejoin by itself", async () => {
+  const errors = quiet("error");
+  const net = await Net.start();
+  const a = await net.join("fatal");
+  a.garble = true; // the next frame from the reflector (a tick) is malformed: fatal
+  await net.clock.runUntil(() => logged(errors, "error in session"), { maxMs: 1000 });
+  a.garble = false;
+  expect(last(a).closedBy).toMatchObject({ code: 1000, reason: "session failed" });
+  // Past the longest backoff delay and a silence limit: a rejoin would have opened a second link.
+  await net.clock.advance(LONGEST_RETRY_MS + SILENCE_MS + WATCHDOG_MS);
+  expect(a.taps).toHaveLength(1);
+  expect(last(a).link.clientState).toBe("closed");
+  expect(built(a)).toBe(1);
+  expect(net.reflector.core.stats().connections).toBe(0);
+  expect(() => a.session.view.publish("room", "write", "x")).toThrow(/failed/);
+  // Reported once: the session ended with one clear error.
+  expect(errors.mock.calls.filter(([line]) => String(line).includes("error in session"))).toHaveLength(1);
+  await net.end([a]);
+});
+
+test("autoSleep: a page visible again while it saves before sleeping stays awake", async () => {
+  const doc = installDocument();
+  const net = await Net.start();
+  const room = { model: SavedRoom };
+  const a = await net.join("sleep-save", { ...room, autoSleep: 0.1 });
+  const b = await net.join("sleep-save", { ...room, autoSleep: false });
+  await net.write(a, "unsaved", [a, b]); // saved after its delay (1 s): not yet
+  const link = last(a).link;
+  doc.set("hidden");
+  await net.clock.advance(99);
+  // A slow link from here: what either side sends is held until resume().
+  link.pause();
+  await net.clock.advance(1);
+  // Asleep is due: it saves first, and the upload waits on the link.
+  expect(link.client.bufferedAmount).toBeGreaterThan(0);
+  expect(last(a).closedBy).toBeUndefined();
+  await net.clock.advance(100);
+  doc.set("visible");
+  await net.clock.advance(100);
+  const acks = last(a).types.filter((t) => t === MessageType.PersistAck).length;
+  link.resume();
+  await net.clock.runUntil(() => last(a).types.filter((t) => t === MessageType.PersistAck).length > acks, { maxMs: 1000 });
+  expect(link.client.bufferedAmount).toBe(0);
+  // Saved, and visible by then: it stays connected.
+  await net.clock.advance(1000);
+  expect(last(a).closedBy).toBeUndefined();
+  expect(link.clientState).toBe("open");
+  expect(a.taps).toHaveLength(1);
+  expect(b.session.model.exits).toEqual([]);
+  expect(built(a)).toBe(1);
+  await net.write(a, "still here", [a, b]);
+  await net.expectConverged([a, b]);
+  await net.end([a, b]);
+});
