@@ -4,13 +4,13 @@
  * leaves, lost connections (clients rejoin by themselves), snapshots and time passing; at the end
  * every replica, and one more client joining from the latest snapshot, must hold identical state
  * (the hash of the serialized VM) at the same seq. The seed is printed (`LOCKSTEP_TEST_SEED`
- * replays a run); `LOCKSTEP_FUZZ_RUNS` sets how many runs (default 300).
+ * replays a run); `LOCKSTEP_FUZZ_RUNS` sets how many runs (default 200).
  */
 import { MessageType, decodeServerMessage, type SyncMessage } from "@lockstep/protocol";
 import { Model, Session, type LockstepSession, View } from "@lockstep/client";
 import { ManualClock, createMemoryReflector, seedHint, testRng, type MemoryLink, type MemoryReflector, type Rng } from "@lockstep/test-support";
 
-const RUNS = Number(process.env.LOCKSTEP_FUZZ_RUNS ?? 300);
+const RUNS = Number(process.env.LOCKSTEP_FUZZ_RUNS ?? 200);
 const MAX_CLIENTS = 4;
 const STEPS = 24;
 
