@@ -1,34 +1,58 @@
 #!/usr/bin/env bash
-# The one test command (`npm test`, and CI's .ci/run): install, build, type-check, run every test.
+# The one test command (`npm test`, and CI's .ci/run): install, build, type-check, lint, run every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/pnpm.sh install --frozen-lockfile
-node scripts/build.mjs
-npx tsc --noEmit -p tsconfig.json
+
+# What the tests need outside the repo is made ready in the background while the build and the
+# type-check run: a throwaway PostgreSQL for the PostgreSQL adapter's tests (unless LOCKSTEP_PG_URL
+# already names one), then Debian's Chromium for the browser tests (installed if missing, unless
+# LOCKSTEP_SKIP_BROWSER=1). One after the other: both may need apt-get. PostgreSQL is stopped
+# however this script ends.
+svc_dir=$(mktemp -d)
+pg_dir="$svc_dir/pg"
+services=""
+cleanup() {
+  if [[ -n "$services" ]]; then wait "$services" 2>/dev/null || true; fi
+  if [[ -d "$pg_dir" ]]; then bash scripts/postgres.sh stop "$pg_dir" || true; fi
+  rm -rf "$svc_dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+(
+  if [[ -z "${LOCKSTEP_PG_URL:-}" ]]; then bash scripts/postgres.sh start "$pg_dir" > "$svc_dir/pg-url"; fi
+  if [[ "${LOCKSTEP_SKIP_BROWSER:-}" != "1" ]]; then bash scripts/chromium.sh > "$svc_dir/chromium"; fi
+) &
+services=$!
+
+# The build and the type-check at once (two processes for two cores; tsc reads src, not dist).
+node scripts/build.mjs &
+build=$!
+npx tsc --noEmit -p tsconfig.json &
+typecheck=$!
+wait "$build"
+wait "$typecheck"
 echo "typecheck ok"
 # Structure: no import cycle (type imports counted), the client's layers import only downward, no file over 500 lines.
 node scripts/lint.mjs
-# The PostgreSQL adapter's tests need a real server: start a throwaway one (installing PostgreSQL
-# if needed) unless LOCKSTEP_PG_URL already names one, and stop it however this script ends.
+
+wait "$services"
+services=""
 if [[ -z "${LOCKSTEP_PG_URL:-}" ]]; then
-  pg_dir=$(mktemp -d)
-  trap 'bash scripts/postgres.sh stop "$pg_dir" || true' EXIT
-  trap 'exit 130' INT
-  trap 'exit 143' TERM
-  trap 'exit 129' HUP
-  LOCKSTEP_PG_URL=$(bash scripts/postgres.sh start "$pg_dir")
+  LOCKSTEP_PG_URL=$(cat "$svc_dir/pg-url")
   export LOCKSTEP_PG_URL
 fi
 npx jest --ci --maxWorkers=2 "$@"
 # The attack probe, short form: a reflector in its own process against every attack it must
 # withstand (issue 12); it exits non-zero if a figure misses its target. Full run: without --quick.
 node scripts/probe/attacks.mjs --quick
-# Browser tests last, one file at a time (each runs Chromium and a dev server): Debian's Chromium
-# is installed if missing (LOCKSTEP_SKIP_BROWSER=1 skips them, for machines that cannot).
+# Browser tests last, one file at a time (each runs Chromium and a dev server).
 if [[ "${LOCKSTEP_SKIP_BROWSER:-}" == "1" ]]; then
   echo "browser tests skipped (LOCKSTEP_SKIP_BROWSER=1)"
 else
-  LOCKSTEP_CHROMIUM=$(bash scripts/chromium.sh)
+  LOCKSTEP_CHROMIUM=$(cat "$svc_dir/chromium")
   export LOCKSTEP_CHROMIUM
   npx jest --ci -c e2e/jest.config.cjs --runInBand
 fi
