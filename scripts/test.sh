@@ -10,12 +10,12 @@ bash scripts/pnpm.sh install --frozen-lockfile
 # LOCKSTEP_SKIP_BROWSER=1). One after the other: both may need apt-get. PostgreSQL is stopped
 # however this script ends.
 svc_dir=$(mktemp -d)
-pg_dir="$svc_dir/pg"
+pg_dir=$(mktemp -d) # its own: postgres.sh opens it to the postgres user
 services=""
 cleanup() {
   if [[ -n "$services" ]]; then wait "$services" 2>/dev/null || true; fi
-  if [[ -d "$pg_dir" ]]; then bash scripts/postgres.sh stop "$pg_dir" || true; fi
-  rm -rf "$svc_dir"
+  bash scripts/postgres.sh stop "$pg_dir" 2>/dev/null || true
+  rm -rf "$svc_dir" "$pg_dir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
