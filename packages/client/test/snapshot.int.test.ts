@@ -100,7 +100,10 @@ test("a late joiner starts from the latest snapshot plus the messages since, and
   await captureWhen(first, () => first.model.log.length === 150);
   // The messages call for snapshots; wait until one covers most of them.
   await snapshotPast;
-  // The session stays busy while the late client joins: the others keep publishing.
+  // The session stays busy while the late client joins (the others keep publishing), and until
+  // at least three snapshots are stored: how many are stored by the time a join completes depends
+  // on how fast the join is, so the test waits for them instead of counting on it.
+  const threeStored = stored().length >= 3 ? Promise.resolve() : nextEvent((e) => e.event === "snapshot.stored" && stored().length >= 3);
   let busy = true;
   let extra = 0;
   const traffic = (async () => {
@@ -118,6 +121,7 @@ test("a late joiner starts from the latest snapshot plus the messages since, and
     reflector: reflector.url,
     progressReporter: (p) => progress.push(p),
   })) as LockstepSession<Busy, WatchView>;
+  await threeStored;
   busy = false;
   await traffic;
   expect(extra).toBeGreaterThan(0);
