@@ -6,36 +6,11 @@
  * in-memory link and a manual clock in reconnect.link.test.ts, with exact times.
  */
 import { startReflector, silentLogger, type Reflector } from "@lockstep/reflector";
-import { Model, Session, View, type LockstepSession } from "../src/index";
+import { Session, View, type LockstepSession } from "../src/index";
 import { captureWhen } from "./int-helpers";
 import { startProxy, type Proxy } from "./proxy";
+import { Room } from "./room-model";
 
-/** Who is here (from view-join/view-exit, in order) and what was written. */
-class Room extends Model {
-  present: string[] = [];
-  joins: string[] = [];
-  exits: string[] = [];
-  lines: string[] = [];
-  override init(): void {
-    this.subscribe(this.sessionId, "view-join", this.joined);
-    this.subscribe(this.sessionId, "view-exit", this.exited);
-    this.subscribe("room", "write", this.write);
-  }
-  joined(view: { viewId: string } | string): void {
-    const id = typeof view === "string" ? view : view.viewId;
-    this.joins.push(id);
-    this.present.push(id);
-  }
-  exited(view: { viewId: string } | string): void {
-    const id = typeof view === "string" ? view : view.viewId;
-    this.exits.push(id);
-    this.present = this.present.filter((v) => v !== id);
-  }
-  write(line: string): void {
-    this.lines.push(line);
-  }
-}
-Room.register("ReconnectInt.Room");
 
 /** Counts root views built per viewId: a rejoin detaches the old one and builds a new one. */
 class RoomView extends View {

@@ -8,36 +8,11 @@
 import { createMemoryStore, type BlobStore, type ReflectorOptions } from "@lockstep/reflector";
 import { MessageType } from "@lockstep/protocol";
 import { ManualClock, createMemoryReflector, type MemoryLink, type MemoryReflector } from "@lockstep/test-support";
-import { Model, Session, View, type JoinOptions, type LockstepSession, type SocketFactory, type SocketLike } from "../src/index";
+import { Session, View, type JoinOptions, type LockstepSession, type SocketFactory, type SocketLike } from "../src/index";
 import { FIRST_RETRY_MS, MAX_RETRY_MS, silenceLimitMs } from "../src/session/rejoin";
 import { captureWhen } from "./int-helpers";
+import { Room } from "./room-model";
 
-/** Who is here (from view-join/view-exit, in order) and what was written. */
-class Room extends Model {
-  present: string[] = [];
-  joins: string[] = [];
-  exits: string[] = [];
-  lines: string[] = [];
-  override init(): void {
-    this.subscribe(this.sessionId, "view-join", this.joined);
-    this.subscribe(this.sessionId, "view-exit", this.exited);
-    this.subscribe("room", "write", this.write);
-  }
-  joined(view: { viewId: string } | string): void {
-    const id = typeof view === "string" ? view : view.viewId;
-    this.joins.push(id);
-    this.present.push(id);
-  }
-  exited(view: { viewId: string } | string): void {
-    const id = typeof view === "string" ? view : view.viewId;
-    this.exits.push(id);
-    this.present = this.present.filter((v) => v !== id);
-  }
-  write(line: string): void {
-    this.lines.push(line);
-  }
-}
-Room.register("ReconnectLink.Room");
 
 /** A room whose lines are persisted: going to sleep has something to save first. */
 class SavedRoom extends Room {
