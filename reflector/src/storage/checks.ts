@@ -1,7 +1,7 @@
 import type { StreamEntry } from "@lockstep/protocol";
 import { checkKey } from "./blob-store";
 import { StorageError } from "./errors";
-import { isCount, isStoredEntryType, type StoredSessionMeta } from "./records";
+import { isCount, isStoredEntryType, type StoredSessionMeta, type StoredSnapshot } from "./records";
 
 // Validation of what callers hand to SessionStore, so bad input fails before anything is written.
 
@@ -25,6 +25,18 @@ export function checkMeta(meta: StoredSessionMeta): void {
             ? "createdAt must be a non-negative integer (wall-clock ms)"
             : undefined;
   if (problem !== undefined) throw new StorageError(`create(${meta.sessionId}): ${problem}`);
+}
+
+/** Throws a {@link StorageError} unless `snapshot` can be stored: counts, bytes, and distinct view ids. */
+export function checkSnapshot(id: string, snapshot: StoredSnapshot): void {
+  if (!isCount(snapshot.seq) || !isCount(snapshot.time) || !(snapshot.bytes instanceof Uint8Array)) {
+    throw new StorageError(`putSnapshot(${id}): seq and time must be non-negative integers and bytes a Uint8Array`);
+  }
+  const views: unknown = snapshot.views;
+  if (views === undefined) return;
+  if (!Array.isArray(views) || views.some((view) => typeof view !== "string") || new Set(views).size !== views.length) {
+    throw new StorageError(`putSnapshot(${id}): views must be an array of distinct view id strings (the views joined and not exited at the snapshot's seq)`);
+  }
 }
 
 /**

@@ -27,11 +27,21 @@ export interface StoredSnapshot {
   readonly seq: number;
   readonly time: number;
   readonly bytes: Uint8Array;
+  /**
+   * The view ids joined in the stream at `seq` (a ViewJoin without a later ViewExit), in first-join
+   * order. Stored as `[]` when not given. `undefined` when read back from a format-1 record, which
+   * predates views: then the views live at `seq` are unknown.
+   */
+  readonly views?: readonly string[];
 }
 
 const META_FORMAT = 1;
 const SNAPSHOT_TAG = 0x53; // "S"
-const SNAPSHOT_FORMAT = 1;
+/** Format 1: seq, time, bytes. Format 2 (written since): seq, time, the live views, bytes. */
+const SNAPSHOT_FORMAT = 2;
+const SNAPSHOT_FORMAT_WITHOUT_VIEWS = 1;
+const CLOCK_TAG = 0x43; // "C"
+const CLOCK_FORMAT = 1;
 const SEGMENT_TAG = 0x4c; // "L"
 const SEGMENT_FORMAT = 1;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -104,30 +114,80 @@ function base64Field(key: string, r: Record<string, unknown>, name: string): Uin
   return new Uint8Array(Buffer.from(value, "base64"));
 }
 
-/** Encodes a snapshot record: tag, format, seq, time, then the opaque bytes. */
+/**
+ * Encodes a snapshot record (always format 2): tag, format, seq, time, the view count and each view
+ * id as a length-prefixed UTF-8 string, then the opaque bytes (to the end of the record).
+ */
 export function encodeSnapshot(snapshot: StoredSnapshot): Uint8Array {
-  const w = new Writer(snapshot.bytes.length + 24);
+  const views = snapshot.views ?? [];
+  const w = new Writer(snapshot.bytes.length + 24 + views.reduce((n, view) => n + 4 + view.length * 3, 0));
   w.u8(SNAPSHOT_TAG);
   w.u8(SNAPSHOT_FORMAT);
   w.varUint(snapshot.seq);
   w.varUint(snapshot.time);
+  w.varUint(views.length);
+  for (const view of views) w.string(view);
   w.raw(snapshot.bytes);
   return w.finish();
 }
 
-/** Decodes {@link encodeSnapshot}'s output stored under `key`. `bytes` is a view into `record`. */
+/**
+ * Decodes {@link encodeSnapshot}'s output stored under `key`, and format 1 records (without views,
+ * so `views` is `undefined`). `bytes` is a view into `record`.
+ */
 export function decodeSnapshot(key: string, record: Uint8Array): StoredSnapshot {
-  try {
-    const r = new Reader(record);
+  const r = new Reader(record);
+  const header = field(key, "its header is truncated", () => {
     if (r.u8() !== SNAPSHOT_TAG) throw corrupt(key, "it is not a snapshot record");
     const format = r.u8();
-    if (format !== SNAPSHOT_FORMAT) throw corrupt(key, `unknown snapshot format ${format} (this reflector reads format ${SNAPSHOT_FORMAT})`);
-    const seq = r.varUint();
+    if (format !== SNAPSHOT_FORMAT && format !== SNAPSHOT_FORMAT_WITHOUT_VIEWS) {
+      throw corrupt(key, `unknown snapshot format ${format} (this reflector reads formats ${SNAPSHOT_FORMAT_WITHOUT_VIEWS} and ${SNAPSHOT_FORMAT})`);
+    }
+    return { format, seq: r.varUint(), time: r.varUint() };
+  });
+  const { seq, time } = header;
+  if (header.format === SNAPSHOT_FORMAT_WITHOUT_VIEWS) return { seq, time, bytes: record.subarray(r.offset) };
+  const views = field(key, "its list of live views is truncated or not UTF-8", () => {
+    const count = r.varUint();
+    // Each id takes at least its length byte: a larger count is damage, and must not size an array.
+    if (count > r.remaining) throw corrupt(key, `it claims ${count} live views in ${r.remaining} bytes`);
+    const list: string[] = [];
+    for (let i = 0; i < count; i++) list.push(r.string());
+    if (new Set(list).size !== list.length) throw corrupt(key, "its list of live views names a view twice");
+    return list;
+  });
+  return { seq, time, views, bytes: record.subarray(r.offset) };
+}
+
+/** Encodes a clock record (the session's time watermark): tag, format, varUint time. */
+export function encodeClock(time: number): Uint8Array {
+  const w = new Writer(10);
+  w.u8(CLOCK_TAG);
+  w.u8(CLOCK_FORMAT);
+  w.varUint(time);
+  return w.finish();
+}
+
+/** Decodes {@link encodeClock}'s output stored under `key`: the time watermark. */
+export function decodeClock(key: string, record: Uint8Array): number {
+  return field(key, "it is truncated or has trailing bytes", () => {
+    const r = new Reader(record);
+    if (r.u8() !== CLOCK_TAG) throw corrupt(key, "it is not a clock record");
+    const format = r.u8();
+    if (format !== CLOCK_FORMAT) throw corrupt(key, `unknown clock format ${format} (this reflector reads format ${CLOCK_FORMAT})`);
     const time = r.varUint();
-    return { seq, time, bytes: record.subarray(r.offset) };
+    r.end();
+    return time;
+  });
+}
+
+/** Runs a decoding step, turning a read past the end (a ProtocolError) into corruption of `key` described by `problem`. */
+function field<T>(key: string, problem: string, read: () => T): T {
+  try {
+    return read();
   } catch (cause) {
     if (cause instanceof StorageError) throw cause;
-    throw corrupt(key, "its header is truncated", cause);
+    throw corrupt(key, problem, cause);
   }
 }
 

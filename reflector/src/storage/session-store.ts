@@ -7,8 +7,13 @@
  *   sessions/<id>/persisted       The persisted data (opaque) the session started from, if any: the
  *                                 slot's latest version when the session was created. Written
  *                                 before meta, never changed.
- *   sessions/<id>/snapshot        "S", format 1, varUint seq, varUint time, then the opaque
- *                                 snapshot bytes. Replaced whole by putSnapshot().
+ *   sessions/<id>/snapshot        "S", format 2, varUint seq, varUint time, varUint view count,
+ *                                 each live view id as a length-prefixed UTF-8 string, then the
+ *                                 opaque snapshot bytes. Replaced whole by putSnapshot(). Format 1
+ *                                 (no view count or ids) is still read: its live views are unknown.
+ *   sessions/<id>/clock           "C", format 1, varUint time: the time watermark, a promise that
+ *                                 no client ever saw session time beyond it. Replaced whole by
+ *                                 putTime(), never lowered; absent until the first putTime().
  *   sessions/<id>/log/<seq16>     One segment per appendEntries() call: "L", format 1, then
  *                                 encodeEntries(entries). <seq16> is the segment's first seq,
  *                                 zero-padded to 16 digits so key order is seq order. Appends never
@@ -21,6 +26,9 @@
  *   an interrupted deletion are removed before meta is written.
  * - putSnapshot() writes the snapshot before trimming; segments a crash left behind that lie
  *   wholly at or below the snapshot are skipped by load() and removed by the next snapshot.
+ * - putTime() is one put of the clock record, so a crash leaves the old watermark or the new one;
+ *   either is a promise kept, as the caller lets clients see a time only once its put resolved.
+ *   It lives under sessions/<id>/, so deletion and create()'s cleanup remove it with the rest.
  * - deletion removes meta first (the session is gone), then the rest, then activity; an activity
  *   record without meta is an orphan that collectGarbage() removes once it is old.
  * - load() cuts a log whose tail is damaged back to its last good entry, in a crash-safe order (see
@@ -32,15 +40,18 @@
  */
 import type { StreamEntry } from "@lockstep/protocol";
 import type { BlobStore } from "./blob-store";
-import { checkAppend, checkMeta, checkSessionId } from "./checks";
+import { checkAppend, checkMeta, checkSessionId, checkSnapshot } from "./checks";
 import { StorageError } from "./errors";
 import { KeyedQueue, mapLimit } from "./keyed-queue";
+import { replayLiveViews } from "./live-views";
 import { parseSegmentKeys, readLog, type Segment, type SessionRecovery } from "./log";
 import {
   decodeActivity,
+  decodeClock,
   decodeMeta,
   decodeSnapshot,
   encodeActivity,
+  encodeClock,
   encodeMeta,
   encodeSegment,
   encodeSnapshot,
@@ -59,6 +70,18 @@ export interface StoredSession {
   readonly lastSeq: number;
   /** Time of the last entry stored (or of the snapshot; 0 for a new session). */
   readonly lastTime: number;
+  /**
+   * The highest session time any client may have seen: the larger of the watermark last stored by
+   * {@link SessionStore.putTime} (0 if none) and `lastTime`. A restarted session must not start
+   * its clock below it, or time would run backwards for clients that saw it.
+   */
+  readonly timeWatermark: number;
+  /**
+   * The views joined in the stream and not exited after the last stored entry, in first-join
+   * order: the snapshot's views (none without a snapshot) updated by the ViewJoin and ViewExit
+   * entries after it. `undefined` if the snapshot is a format-1 record, which did not store them.
+   */
+  readonly liveViews: readonly string[] | undefined;
   /** The persisted data the session started from (opaque), or empty. */
   readonly persisted: Uint8Array;
   /**
@@ -96,6 +119,7 @@ interface Tail {
 
 const metaKey = (id: string): string => `sessions/${id}/meta`;
 const snapshotKey = (id: string): string => `sessions/${id}/snapshot`;
+const clockKey = (id: string): string => `sessions/${id}/clock`;
 const persistedKey = (id: string): string => `sessions/${id}/persisted`;
 const sessionPrefix = (id: string): string => `sessions/${id}/`;
 const logPrefix = (id: string): string => `sessions/${id}/log/`;
@@ -127,7 +151,7 @@ export class SessionStore {
   readonly #loading = new Map<string, Promise<StoredSession | undefined>>();
   /** Recoveries made by a read that was not a load() (an append before any load): the next load() reports them. */
   readonly #unreported = new Map<string, SessionRecovery>();
-  /** Serializes create, load, snapshot, touch and delete per session. */
+  /** Serializes create, load, snapshot, putTime, touch and delete per session. */
   readonly #maintenance = new KeyedQueue();
   /** Serializes appends per session, apart from maintenance so a snapshot's trimming never delays them. */
   readonly #appends = new KeyedQueue();
@@ -164,14 +188,15 @@ export class SessionStore {
 
   /**
    * Loads everything a restarted reflector needs to continue the session: meta, snapshot and the
-   * entries after it (entries at or below the snapshot's seq are dropped).
+   * entries after it (entries at or below the snapshot's seq are dropped), the time watermark and
+   * the views live at the end of the log.
    *
    * A log whose tail is damaged (the last segments truncated, garbage, or with wrong seqs or times,
    * and nothing valid after the damage) is cut back to its last good entry, durably, and the result
    * says what was lost in {@link StoredSession.recovered}.
    * @returns `undefined` if the session is not stored.
-   * @throws {SessionDamagedError} naming the key, if the meta, snapshot or a log segment before good
-   *   ones is damaged, or the log has a gap: permanent, see {@link isDamaged}.
+   * @throws {SessionDamagedError} naming the key, if the meta, snapshot, clock or a log segment
+   *   before good ones is damaged, or the log has a gap: permanent, see {@link isDamaged}.
    * @throws {StorageError} if storage cannot be read (may be transient).
    */
   async load(sessionId: string): Promise<StoredSession | undefined> {
@@ -212,14 +237,14 @@ export class SessionStore {
 
   /**
    * Atomically replaces the session's snapshot, then removes log segments whose entries are all at
-   * or below `snapshot.seq`.
-   * @throws {StorageError} if the snapshot is ahead of the stored log or older than the stored snapshot.
+   * or below `snapshot.seq`. `snapshot.views` (the views live at `snapshot.seq`) is stored as `[]`
+   * when not given; pass it, or {@link StoredSession.liveViews} misses views joined before the snapshot.
+   * @throws {StorageError} if the snapshot is ahead of the stored log or older than the stored
+   *   snapshot, or its views are not distinct strings.
    */
   async putSnapshot(sessionId: string, snapshot: StoredSnapshot): Promise<void> {
     const id = checkSessionId(sessionId);
-    if (!isCount(snapshot.seq) || !isCount(snapshot.time) || !(snapshot.bytes instanceof Uint8Array)) {
-      throw new StorageError(`putSnapshot(${id}): seq and time must be non-negative integers and bytes a Uint8Array`);
-    }
+    checkSnapshot(id, snapshot);
     return this.#maintenance.run(id, async () => {
       const tail = await this.#tail(id);
       if (snapshot.seq > tail.lastSeq) {
@@ -231,6 +256,32 @@ export class SessionStore {
       await this.#store.put(snapshotKey(id), encodeSnapshot(snapshot));
       tail.snapshotSeq = snapshot.seq;
       await this.#trim(id, snapshot.seq, tail);
+    });
+  }
+
+  /**
+   * Durably records a time watermark: a promise that no client of the session ever saw session time
+   * beyond `time`. Call it, and let its put resolve, before letting clients see times past the
+   * stored watermark; {@link StoredSession.timeWatermark} returns it after a restart. A `time` at or
+   * below the stored watermark is ignored (it never decreases). Serialized with the session's other
+   * maintenance, never with its appends, so it does not delay them.
+   * @example
+   * ```ts
+   * await sessions.putTime(sessionId, now + 10_000); // clients may now see times up to now + 10 s
+   * const { timeWatermark } = (await sessions.load(sessionId))!; // after a restart: start no lower
+   * ```
+   * @throws {StorageError} if the session is not stored, `time` is not a non-negative integer, or
+   *   the write fails; a {@link SessionDamagedError} naming the key if the stored clock record is corrupt.
+   */
+  async putTime(sessionId: string, time: number): Promise<void> {
+    const id = checkSessionId(sessionId);
+    if (!isCount(time)) throw new StorageError(`putTime(${id}): time must be a non-negative integer (session ms), got ${String(time)}`);
+    return this.#maintenance.run(id, async () => {
+      if (!this.#tails.has(id) && (await this.#store.get(metaKey(id))) === undefined) throw unknownSession(id);
+      // Read, not cached: only maintenance (this queue) writes or removes the key, so what is read is exact.
+      const stored = await this.#store.get(clockKey(id));
+      if (stored !== undefined && time <= decodeClock(clockKey(id), stored)) return;
+      await this.#store.put(clockKey(id), encodeClock(time));
     });
   }
 
@@ -321,17 +372,22 @@ export class SessionStore {
     const meta = decodeMeta(metaKey(id), metaBytes, id);
     const snapshotBytes = await this.#store.get(snapshotKey(id));
     const snapshot = snapshotBytes === undefined ? undefined : decodeSnapshot(snapshotKey(id), snapshotBytes);
+    const clockBytes = await this.#store.get(clockKey(id));
+    const clock = clockBytes === undefined ? 0 : decodeClock(clockKey(id), clockBytes);
     const persisted = (await this.#store.get(persistedKey(id))) ?? new Uint8Array(0);
     const segments = parseSegmentKeys(logPrefix(id), await this.#store.list(logPrefix(id)), true);
     const log = await readLog(this.#store, id, segments, (snapshot?.seq ?? 0) + 1, repair);
     if (log === undefined) return REPAIR;
     const lastEntry = log.entries[log.entries.length - 1];
+    const lastTime = lastEntry?.time ?? snapshot?.time ?? 0;
     return {
       meta,
       snapshot,
       entries: log.entries,
       lastSeq: log.lastSeq,
-      lastTime: lastEntry?.time ?? snapshot?.time ?? 0,
+      lastTime,
+      timeWatermark: Math.max(clock, lastTime),
+      liveViews: replayLiveViews(snapshot, log.entries),
       persisted,
       ...(log.recovery === undefined ? {} : { recovered: log.recovery }),
     };
@@ -350,7 +406,7 @@ export class SessionStore {
     }
   }
 
-  /** Removes a session: meta first (it no longer exists), then its other keys, then its activity record. */
+  /** Removes a session: meta first (it no longer exists), then its other keys (clock included), then its activity record. */
   async #delete(id: string): Promise<void> {
     this.#tails.delete(id);
     this.#unreported.delete(id);

@@ -3,6 +3,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import pg from "pg";
 import { StorageError, createPostgresStore } from "../../src/storage";
 import { runBlobStoreConformance } from "@lockstep/test-support";
+import { runSessionStateSuite } from "./session-state-suite";
 
 // A real server, never skipped: `npm test` starts one with scripts/postgres.sh.
 const url = process.env["LOCKSTEP_PG_URL"];
@@ -50,6 +51,20 @@ runBlobStoreConformance("postgres (injected pool)", async () => {
       await pool.end();
       await dropTable(table);
     },
+  };
+});
+
+runSessionStateSuite("postgres", async () => {
+  const table = freshTable();
+  let store = await createPostgresStore({ connectionString: serverUrl(), table });
+  return {
+    store,
+    reopen: async () => {
+      await store.close();
+      store = await createPostgresStore({ connectionString: serverUrl(), table });
+      return store;
+    },
+    cleanup: () => dropTable(table),
   };
 });
 

@@ -83,7 +83,16 @@ describe.each(adapters)("SessionStore on %s", (_name, make) => {
     expect(await sessions.load("S")).toBeUndefined();
     await sessions.create(metaOf("S"));
     for (const s of [sessions, restarted()]) {
-      expect(await s.load("S")).toEqual({ meta: metaOf("S"), snapshot: undefined, entries: [], lastSeq: 0, lastTime: 0, persisted: new Uint8Array(0) });
+      expect(await s.load("S")).toEqual({
+        meta: metaOf("S"),
+        snapshot: undefined,
+        entries: [],
+        lastSeq: 0,
+        lastTime: 0,
+        timeWatermark: 0,
+        liveViews: [],
+        persisted: new Uint8Array(0),
+      });
     }
     expect(await sessions.sessionIds()).toEqual(["S"]);
   });
@@ -141,7 +150,7 @@ describe.each(adapters)("SessionStore on %s", (_name, make) => {
     await sessions.putSnapshot("S", { seq: 5, time: 50, bytes });
     expect(await store.list("sessions/S/log/")).toEqual([seg("S", 4), seg("S", 7)]);
     let loaded = await restarted().load("S");
-    expect(loaded?.snapshot).toEqual({ seq: 5, time: 50, bytes });
+    expect(loaded?.snapshot).toEqual({ seq: 5, time: 50, views: [], bytes });
     expect(loaded?.entries).toEqual(entries(6, 9));
 
     await sessions.putSnapshot("S", { seq: 9, time: 90, bytes: new Uint8Array([7]) });
