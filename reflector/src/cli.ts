@@ -22,6 +22,8 @@ export interface CliSettings {
   readonly postgres: string | undefined;
   /** Entries between snapshots, or `undefined` for the default. */
   readonly snapshotMessages: number | undefined;
+  /** Grace period of a dropped view, in ms (`--view-grace-ms`), or `undefined` for the default. */
+  readonly viewGraceMs: number | undefined;
   /** Resource caps given on the command line (`--max-connections` …); the rest keep their defaults. */
   readonly caps: Partial<ReflectorCaps>;
   /** Protocol limits given on the command line (`--max-frame-bytes` …); the rest keep their defaults. */
@@ -86,7 +88,7 @@ const NUMERIC_FLAGS: readonly NumericFlag[] = [
 const NUMERIC_BY_FLAG: ReadonlyMap<string, NumericFlag> = new Map(NUMERIC_FLAGS.map((f) => [f.flag, f]));
 
 /** Flags that take a value, besides the numeric ones and the --auth-* ones. */
-const VALUE_FLAGS: ReadonlySet<string> = new Set(["--port", "--host", "--tps", "--log-level", "--data-dir", "--snapshot-messages", "--postgres"]);
+const VALUE_FLAGS: ReadonlySet<string> = new Set(["--port", "--host", "--tps", "--log-level", "--data-dir", "--snapshot-messages", "--view-grace-ms", "--postgres"]);
 const AUTH_FLAGS: ReadonlySet<string> = new Set(["--auth-secret", "--auth-secret-file", "--auth-jwks", "--auth-issuer", "--auth-audience"]);
 
 function defaultOf(f: NumericFlag): number {
@@ -129,6 +131,8 @@ Options:
                      (table lockstep_blobs, created if missing); not with --memory or --data-dir
   --snapshot-messages N
                      ask clients for a snapshot every N messages (default 1000)
+  --view-grace-ms N  how long a client whose connection dropped keeps its view (default 10000;
+                     0: its view-exit is stamped at once)
   --trust-proxy      take client addresses (for per-address caps and logs) from the last
                      X-Forwarded-For entry; only behind a reverse proxy that sets it
   -h, --help         show this help
@@ -164,6 +168,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   // Where sessions go is one choice: remember which flags made it, to refuse contradictions.
   const storageFlags = new Set<string>();
   let snapshotMessages: number | undefined;
+  let viewGraceMs: number | undefined;
   const caps: { -readonly [K in keyof ReflectorCaps]?: number } = {};
   const limits: { -readonly [K in keyof Limits]?: number } = {};
   let trustProxy = false;
@@ -235,6 +240,12 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
         snapshotMessages = n;
         break;
       }
+      case "--view-grace-ms": {
+        const n = parseInteger(value);
+        if (n === undefined || n < 0 || n > MAX_TIMER_MS) return { kind: "error", message: `--view-grace-ms must be an integer in 0..${MAX_TIMER_MS}, got ${JSON.stringify(value)}` };
+        viewGraceMs = n;
+        break;
+      }
       case "--data-dir":
         if (value.length === 0) return { kind: "error", message: "--data-dir must not be empty" };
         dataDir = value;
@@ -282,6 +293,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       dataDir,
       postgres,
       snapshotMessages,
+      viewGraceMs,
       caps,
       limits,
       trustProxy,
@@ -355,7 +367,7 @@ export async function main(argv: readonly string[], io: CliIo = nodeIo): Promise
     io.exit(2);
     return;
   }
-  const { port, host, tps, logLevel, dataDir, postgres, snapshotMessages, caps, limits, trustProxy } = parsed.settings;
+  const { port, host, tps, logLevel, dataDir, postgres, snapshotMessages, viewGraceMs, caps, limits, trustProxy } = parsed.settings;
   let reflector: Reflector;
   let storage: BlobStore | undefined;
   try {
@@ -374,6 +386,7 @@ export async function main(argv: readonly string[], io: CliIo = nodeIo): Promise
       ...(dataDir !== undefined ? { dataDir } : {}),
       ...(storage !== undefined ? { storage } : {}),
       ...(snapshotMessages !== undefined ? { snapshots: { everyMessages: snapshotMessages } } : {}),
+      ...(viewGraceMs !== undefined ? { viewGraceMs } : {}),
       logger: logLevel === "silent" ? silentLogger : createConsoleLogger(logLevel),
     });
   } catch (error) {

@@ -211,7 +211,7 @@ export class ReflectorCore {
     // Everything stamped is written (and relayed) before the sessions go.
     await this.#registry.drain();
     // Sessions go first so that closing sockets do not stamp and broadcast a view-exit each.
-    this.#registry.disposeAll();
+    const timesSaved = this.#registry.disposeAll();
     for (const conn of this.#connections) {
       conn.session = undefined;
       conn.fail(CloseCode.ServerShutdown, "the reflector is shutting down; reconnect (with backoff) later");
@@ -219,6 +219,7 @@ export class ReflectorCore {
     hooks.connectionsFailed?.();
     await this.#drain();
     await hooks.connectionsClosed?.();
+    await timesSaved;
     await this.#blobs.close();
     logger.info("closed", { relayed: this.#dispatcher.relayed });
   }
@@ -251,7 +252,7 @@ export class ReflectorCore {
       // ws reports bad frames (e.g. over maxPayload: code WS_ERR_UNSUPPORTED_MESSAGE_LENGTH, close 1009)
       // and socket faults here, then closes the socket itself.
       this.#options.logger.warn("connection.error", { error, connectionId: conn.id, sessionId: conn.session?.id, remote: conn.remote });
-      this.#dispatcher.detach(conn, "error");
+      this.#dispatcher.detach(conn, "error", "away");
     } catch (nested) {
       this.#options.logger.error("internal.error", { error: nested, connectionId: conn.id });
     }
@@ -302,7 +303,8 @@ export class ReflectorCore {
       const left = (this.#perAddress.get(conn.address) ?? 1) - 1;
       if (left > 0) this.#perAddress.set(conn.address, left);
       else this.#perAddress.delete(conn.address);
-      this.#dispatcher.detach(conn, code === NORMAL_CLOSURE ? "closed" : `closed ${code}`);
+      // A socket closed without a Leave: the client may be coming back (a blip, a restart).
+      this.#dispatcher.detach(conn, code === NORMAL_CLOSURE ? "closed" : `closed ${code}`, "away");
       this.#connections.delete(conn);
       if (this.#connections.size === 0) this.#drained?.();
     } catch (error) {

@@ -38,6 +38,11 @@ export interface DispatcherOptions {
 const NORMAL_CLOSURE = 1000;
 /** How often a join re-reads the stored log when it keeps being evicted from memory meanwhile. */
 const HISTORY_ATTEMPTS = 3;
+/**
+ * Close codes after which a client reconnects to the same view (the fault was the connection's or
+ * the reflector's, not the client's): its view stays in the stream for the grace period.
+ */
+const KEEPS_VIEW: ReadonlySet<number> = new Set([CloseCode.Timeout, CloseCode.SlowReader, CloseCode.InternalError, CloseCode.LogFull, CloseCode.ServerShutdown]);
 
 /**
  * The protocol rules for frames arriving on a socket: rate limits, decode and validate at the
@@ -98,7 +103,7 @@ export class Dispatcher {
         }
         case MessageType.Leave:
           joinedSession(conn, "Leave");
-          this.detach(conn, "left");
+          this.detach(conn, "left", "exit");
           conn.close(NORMAL_CLOSURE, "left");
           break;
         case MessageType.SnapshotVote:
@@ -136,20 +141,25 @@ export class Dispatcher {
     }
   }
 
-  /** Takes a joined connection out of its session, stamping and broadcasting its view-exit. Idempotent. */
-  detach(conn: Connection, reason: string): void {
+  /**
+   * Takes a joined connection out of its session. `"exit"` (it left, or was refused for good)
+   * stamps its view-exit now; `"away"` (the connection was lost) keeps its view in the stream for
+   * the session's grace period, so the client can come back to it. Idempotent.
+   */
+  detach(conn: Connection, reason: string, how: "exit" | "away"): void {
     const session = conn.session;
     conn.persistUpload = undefined;
     if (session === undefined) return;
     conn.session = undefined;
-    if (session.exit(conn)) {
-      this.#logger.info("view.exited", { sessionId: session.id, viewId: conn.viewId, connectionId: conn.id, reason, views: session.size });
+    if (how === "exit" ? session.exit(conn) : session.away(conn)) {
+      const event = how === "exit" ? "view.exited" : "view.away";
+      this.#logger.info(event, { sessionId: session.id, viewId: conn.viewId, connectionId: conn.id, reason, views: session.size });
     }
   }
 
   /** Detaches `conn`, sends it an Error frame with `code` and closes it with the same code (`stopReading`: see {@link Connection.fail}). */
   fail(conn: Connection, code: number, message: string, stopReading = false): void {
-    this.detach(conn, closeCodeName(code) ?? `error ${code}`);
+    this.detach(conn, closeCodeName(code) ?? `error ${code}`, KEEPS_VIEW.has(code) ? "away" : "exit");
     conn.fail(code, message, stopReading);
   }
 

@@ -4,6 +4,7 @@ import { ReflectorError } from "./errors";
 import { DEFAULT_PERSIST_VERSIONS } from "./storage/index";
 import { createConsoleLogger, type Logger } from "./logger";
 import type { SnapshotPolicy } from "./session";
+import { DEFAULT_VIEW_GRACE_MS } from "./session-views";
 import type { BlobStore } from "./storage/index";
 import type { AppAuthOptions } from "./app-auth";
 
@@ -72,6 +73,12 @@ export interface ReflectorOptions {
   /** How long a session with no clients stays in memory, in ms. Default 60 000. */
   readonly sessionIdleMs?: number;
   /**
+   * How long a view whose connection dropped without a Leave (or that was live when the reflector
+   * stopped) keeps its place in the session, in ms: a client back within it continues without a
+   * view-exit; after it, the view-exit is stamped. Default 10 000; 0 stamps it at once.
+   */
+  readonly viewGraceMs?: number;
+  /**
    * Interval of WebSocket pings, in ms. A connection that has not answered the previous ping (nor
    * sent anything) by the next one is closed with `Timeout` (4009), and terminated one interval
    * later if it does not finish the close either. Default 30 000; 0 disables heartbeats.
@@ -122,6 +129,7 @@ export interface ResolvedOptions {
   readonly clock: Clock;
   readonly timers: Timers;
   readonly sessionIdleMs: number;
+  readonly viewGraceMs: number;
   readonly heartbeatMs: number;
   readonly tps: number | undefined;
   readonly snapshots: SnapshotPolicy;
@@ -164,6 +172,7 @@ export function resolveOptions(options: ReflectorOptions = {}): ResolvedOptions 
   }
   const sessionIdleMs = nonNegative("sessionIdleMs", options.sessionIdleMs ?? 60_000);
   const heartbeatMs = nonNegative("heartbeatMs", options.heartbeatMs ?? 30_000);
+  const viewGraceMs = nonNegative("viewGraceMs", options.viewGraceMs ?? DEFAULT_VIEW_GRACE_MS);
   const tps = options.tps;
   if (tps !== undefined && (!Number.isInteger(tps) || tps < limits.minTps || tps > limits.maxTps)) {
     throw new ReflectorError(`option tps must be an integer in ${limits.minTps}..${limits.maxTps}, got ${String(tps)}`);
@@ -204,6 +213,7 @@ export function resolveOptions(options: ReflectorOptions = {}): ResolvedOptions 
     clock,
     timers,
     sessionIdleMs,
+    viewGraceMs,
     heartbeatMs,
     tps,
     snapshots,

@@ -27,6 +27,8 @@ export interface SessionRegistryOptions {
    * if the token is not the slot's. Undefined: sessions start with none.
    */
   readonly startingPoint?: (sessionId: string, slot: string, token: Uint8Array) => Promise<Uint8Array>;
+  /** How long a view whose connection dropped keeps its place, in ms (default `DEFAULT_VIEW_GRACE_MS`). */
+  readonly viewGraceMs?: number;
   /** Caps of every session's log. */
   readonly caps: SessionLogCaps & CreationRates;
 }
@@ -121,11 +123,20 @@ export class SessionRegistry {
       snapshots: this.#options.snapshots,
       storage: store && {
         appendEntries: (entries) => store.appendEntries(sessionId, entries),
-        putSnapshot: (snapshot) => store.putSnapshot(sessionId, snapshot),
+        putSnapshot: (snapshot, views) => store.putSnapshot(sessionId, { ...snapshot, views }),
+        putTime: (time) => store.putTime(sessionId, time),
         readEntries: async () => (await store.load(sessionId))?.entries ?? [],
       },
       persisted,
-      restored: stored && { snapshot: stored.snapshot, entries: stored.entries, lastSeq: stored.lastSeq, lastTime: stored.lastTime },
+      restored: stored && {
+        snapshot: stored.snapshot,
+        entries: stored.entries,
+        lastSeq: stored.lastSeq,
+        lastTime: stored.lastTime,
+        timeWatermark: stored.timeWatermark,
+        liveViews: stored.liveViews,
+      },
+      viewGraceMs: this.#options.viewGraceMs,
     });
     this.#sessions.set(sessionId, session);
     store?.touch(sessionId).catch((error: unknown) => this.#options.logger.warn("storage.touch.failed", { sessionId, error }));
@@ -171,7 +182,7 @@ export class SessionRegistry {
 
   /** Schedules an empty session to be dropped after `sessionIdleMs`. No-op if it has members. */
   release(session: Session): void {
-    if (session.size > 0 || this.#sessions.get(session.id) !== session) return;
+    if (!session.empty || this.#sessions.get(session.id) !== session) return;
     this.#cancelDrop(session);
     this.#dropTimers.set(
       session,
@@ -179,12 +190,25 @@ export class SessionRegistry {
     );
   }
 
-  /** Disposes every session and cancels every pending drop (reflector shutdown). */
-  disposeAll(): void {
+  /**
+   * Disposes every session and cancels every pending drop (reflector shutdown). Each session's time
+   * is stored first, so a restart continues from exactly the time its clients last saw.
+   */
+  async disposeAll(): Promise<void> {
     for (const timer of this.#dropTimers.values()) this.#timers.clearTimeout(timer);
     this.#dropTimers.clear();
-    for (const session of this.#sessions.values()) session.dispose();
+    const sessions = [...this.#sessions.values()];
     this.#sessions.clear();
+    for (const session of sessions) session.dispose();
+    await Promise.all(sessions.map((s) => this.#saveTime(s)));
+  }
+
+  async #saveTime(session: Session): Promise<void> {
+    try {
+      await session.saveTime();
+    } catch (error) {
+      this.#options.logger.warn("storage.time.failed", { sessionId: session.id, error });
+    }
   }
 
   #cancelDrop(session: Session): void {
@@ -197,9 +221,10 @@ export class SessionRegistry {
   #drop(session: Session): void {
     this.#dropTimers.delete(session);
     // Defensive: whatever happened since the timer was set, never drop a session that has members.
-    if (session.size > 0 || this.#sessions.get(session.id) !== session) return;
+    if (!session.empty || this.#sessions.get(session.id) !== session) return;
     this.#sessions.delete(session.id);
     session.dispose();
+    void this.#saveTime(session);
     this.#options.logger.info("session.dropped", { sessionId: session.id, lastSeq: session.lastSeq, idleMs: this.#options.sessionIdleMs });
   }
 }

@@ -15,80 +15,19 @@ import {
 } from "@lockstep/protocol";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { CloseCode } from "@lockstep/protocol";
-import { SessionClock, type Clock } from "./clock";
-import { Outbox, type PersistEntries } from "./outbox";
+import { Outbox } from "./outbox";
 import { SessionLog } from "./session-log";
+import type { JoinOutcome, SessionAccess, SessionLogCaps, SessionOptionsOf } from "./session-options";
 import { SessionSnapshots, type SessionSnapshot, type SnapshotPolicy } from "./session-snapshots";
 import type { Logger } from "./logger";
+import { SessionTime } from "./session-time";
+import { DEFAULT_VIEW_GRACE_MS, SessionViews, type SessionMember } from "./session-views";
 
 export type { SessionSnapshot, SnapshotPolicy } from "./session-snapshots";
-
-/** A joined client as a session sees it: a view id and a way to send it frames. */
-export interface SessionMember {
-  readonly viewId: string;
-  /** Sends one encoded frame. Must not throw; a dead member is removed through {@link Session.exit}. */
-  send(frame: Uint8Array): void;
-  /** Sends the joiner's Sync (which may be far larger than other frames). */
-  sendSync(frame: Uint8Array): void;
-  /** Sends an Error frame and closes the member's socket with `code`. */
-  fail(code: number, message: string): void;
-}
-
-/** Caps of one session's log (see `ReflectorCaps`). */
-export interface SessionLogCaps {
-  /** Bytes since the last snapshot: half asks for a snapshot, the cap refuses Sends. */
-  readonly maxLogBytes: number;
-  /** Bytes of the log kept in memory (with storage; without, everything is). */
-  readonly maxLogMemoryBytes: number;
-}
-
+export type { SessionMember } from "./session-views";
+export type { JoinOutcome, SessionAccess, SessionLogCaps } from "./session-options";
 /** Options of a {@link Session}. */
-export interface SessionOptions {
-  readonly sessionId: string;
-  /** The public persistentId the session was created with (Joins must name the same). */
-  readonly persistentId?: string;
-  /** Ticks per second while the session has members. */
-  readonly tps: number;
-  readonly clock: Clock;
-  /** Schedules ticks and snapshot timeouts. Default `realTimers`. */
-  readonly timers?: Timers;
-  readonly logger: Logger;
-  /** Called when the last member exits (the session stays in memory until its owner drops it). */
-  readonly onEmpty: (session: Session) => void;
-  /** What the creating client registered: SHA-256 of the access token, and the password check envelope. */
-  readonly access: SessionAccess;
-  /** When to take snapshots. */
-  readonly snapshots: SnapshotPolicy;
-  /** Log caps; default: unbounded (tests). */
-  readonly caps?: SessionLogCaps;
-  /** Durable storage of entries (relayed only once written) and snapshots; none: memory only. */
-  readonly storage?: {
-    readonly appendEntries: PersistEntries;
-    readonly putSnapshot: (snapshot: SessionSnapshot) => Promise<void>;
-    /** The stored entries after the stored snapshot, for joiners when older entries left memory. */
-    readonly readEntries: () => Promise<readonly StreamEntry[]>;
-  };
-  /** What a restarted reflector loaded from storage, to continue from. */
-  readonly restored?: {
-    readonly snapshot: SessionSnapshot | undefined;
-    readonly entries: readonly StreamEntry[];
-    readonly lastSeq: number;
-    readonly lastTime: number;
-  };
-  /** The session cannot go on (storage failed): its members were closed; forget it. */
-  readonly onBroken?: (session: Session) => void;
-  /** Persisted data (opaque) the session started from, sent to joiners until the first snapshot. */
-  readonly persisted?: Uint8Array;
-}
-
-/** A session's admission data, registered by the client that created it. */
-export interface SessionAccess {
-  readonly verifier: Uint8Array;
-  readonly check: Uint8Array;
-}
-
-/** What {@link Session.join} did: joined, refused (the view id is live), or needs the stored log read first. */
-export type JoinOutcome = "joined" | "taken" | "needs-history";
+export type SessionOptions = SessionOptionsOf<Session>;
 
 const EMPTY = new Uint8Array(0);
 const UNBOUNDED: SessionLogCaps = { maxLogBytes: Infinity, maxLogMemoryBytes: Infinity };
@@ -108,7 +47,7 @@ export class Session {
   readonly persistentId: string;
   /** Ticks per second, fixed when the session was created. */
   readonly tps: number;
-  readonly #clock: SessionClock;
+  readonly #time: SessionTime;
   readonly #logger: Logger;
   readonly #onEmpty: (session: Session) => void;
   readonly #access: SessionAccess;
@@ -117,7 +56,9 @@ export class Session {
   #snapshot: SessionSnapshot | undefined;
   readonly #snapshots: SessionSnapshots;
   #lastSnapshotTime = 0;
-  readonly #members = new Map<string, SessionMember>();
+  readonly #views: SessionViews;
+  /** The views in the stream at each open snapshot request's seq (stored with the snapshot). */
+  readonly #requestViews = new Map<number, readonly string[]>();
   readonly #log: SessionLog;
   #lastSeq = 0;
   /** Seq of the last entry sent out (stamped entries wait for storage before that). */
@@ -139,8 +80,22 @@ export class Session {
     this.persistentId = options.persistentId ?? "";
     this.tps = options.tps;
     const restored = options.restored;
-    this.#clock = new SessionClock(options.clock, restored?.lastTime ?? 0);
     this.#timers = options.timers ?? realTimers;
+    const storage = options.storage;
+    this.#time = new SessionTime({
+      clock: options.clock,
+      start: Math.max(restored?.lastTime ?? 0, restored?.timeWatermark ?? 0),
+      save: storage && ((time) => storage.putTime(time)),
+      logger: options.logger,
+      sessionId: this.id,
+    });
+    this.#views = new SessionViews({
+      timers: this.#timers,
+      graceMs: options.viewGraceMs ?? DEFAULT_VIEW_GRACE_MS,
+      stampExit: (viewId) => this.#stampExit(viewId),
+      membersChanged: (size) => (size === 0 ? this.#stopTicks() : this.#startTicks()),
+      idle: () => this.#onEmpty(this),
+    });
     this.#logger = options.logger;
     this.#onEmpty = options.onEmpty;
     // Copies: the registered bytes may view a socket's receive buffer.
@@ -157,13 +112,16 @@ export class Session {
       logger: this.#logger,
       timers: this.#timers,
       policy: this.#policy,
-      memberIds: () => this.#members.keys(),
-      isMember: (viewId) => this.#members.has(viewId),
-      sendTo: (viewId, frame) => this.#members.get(viewId)?.send(frame),
+      memberIds: () => this.#views.memberIds(),
+      isMember: (viewId) => this.#views.has(viewId),
+      sendTo: (viewId, frame) => this.#views.get(viewId)?.send(frame),
       broadcast: (frame) => this.#broadcast(frame),
       appendRequest: () => {
-        const entry: SnapshotRequestEntry = { type: MessageType.SnapshotRequest, seq: ++this.#lastSeq, time: this.now() };
+        const entry: SnapshotRequestEntry = { type: MessageType.SnapshotRequest, seq: ++this.#lastSeq, time: this.#time.now() };
         this.#append(entry, encodeServerMessage(entry));
+        this.#requestViews.set(entry.seq, this.#views.inStream());
+        // Rounds abandoned unanswered leave their record: keep the latest few.
+        if (this.#requestViews.size > 4) this.#requestViews.delete(this.#requestViews.keys().next().value as number);
         return entry;
       },
       stored: (snapshot) => this.#stored(snapshot),
@@ -172,6 +130,7 @@ export class Session {
       persist: options.storage?.appendEntries,
       deliver: (frame, entry) => {
         this.#relayedSeq = entry.seq;
+        this.#time.relayed(entry.time);
         this.#broadcast(frame);
       },
       onError: (error, entries) => this.#storageFailed(error, entries),
@@ -182,6 +141,7 @@ export class Session {
       this.#lastSeq = this.#relayedSeq = restored.lastSeq;
       this.#lastSnapshotTime = restored.snapshot?.time ?? 0;
       this.#log.evict(this.#relayedSeq);
+      this.#views.restore(restored.liveViews ?? []);
     }
   }
 
@@ -194,7 +154,7 @@ export class Session {
     this.#logger.error("storage.append.failed", { sessionId: this.id, firstSeq: entries[0]?.seq, count: entries.length, error });
     // Stamped entries that are not durable were never relayed; relaying later ones would leave a
     // gap. End the session in memory: clients reconnect and continue from what storage has.
-    const members = [...this.#members.values()];
+    const members = [...this.#views.members()];
     this.dispose();
     for (const m of members) m.fail(CloseCode.InternalError, "the reflector could not store the session; reconnect");
     this.#onBroken?.(this);
@@ -202,7 +162,17 @@ export class Session {
 
   /** Number of joined members. */
   get size(): number {
-    return this.#members.size;
+    return this.#views.size;
+  }
+
+  /** Whether nobody is joined and no view is within its grace period (the session may be dropped). */
+  get empty(): boolean {
+    return this.#views.empty;
+  }
+
+  /** Whether `viewId` is in the stream without a connection, within its grace period. */
+  isAway(viewId: string): boolean {
+    return this.#views.isAway(viewId);
   }
 
   /** Sequence number of the last entry (0 before the first). */
@@ -210,9 +180,14 @@ export class Session {
     return this.#lastSeq;
   }
 
-  /** Session time now, in integer ms since the session was created. */
+  /** Session time to show a client now (a Pong), in integer ms since the session was created: never ahead of what storage holds. */
   now(): number {
-    return this.#clock.now();
+    return this.#time.visible();
+  }
+
+  /** Stores the time shown so far (a clean stop), so a restart continues from exactly there. */
+  saveTime(): Promise<void> {
+    return this.#time.save();
   }
 
   /**
@@ -226,18 +201,17 @@ export class Session {
 
   /** Whether a member with this view id is joined. */
   hasView(viewId: string): boolean {
-    return this.#members.has(viewId);
+    return this.#views.has(viewId);
   }
 
   /** The joined member with this view id, if any. */
   member(viewId: string): SessionMember | undefined {
-    return this.#members.get(viewId);
+    return this.#views.get(viewId);
   }
 
   /** Whether `member` is the one that joined first among those present (it uploads persisted data). */
   isFirst(member: SessionMember): boolean {
-    for (const first of this.#members.values()) return first === member;
-    return false;
+    return this.#views.first() === member;
   }
 
   /** Whether a joiner's Sync needs the log's older entries read back from storage ({@link readHistory}). */
@@ -257,15 +231,17 @@ export class Session {
 
   /**
    * Admits `member`: sends it a `Sync` with the log so far, then stamps its view-join and broadcasts
-   * it to every member including the joiner. `"taken"` (and nothing done) when the view id is
-   * already live; `"needs-history"` when older entries left memory and `history` (from
+   * it to every member including the joiner. A view that was away (its connection dropped, or the
+   * reflector restarted) gets its view-exit first, as its models start over. `"taken"` (and nothing
+   * done) when the view id is already live; `"needs-history"` when older entries left memory and `history` (from
    * {@link readHistory}) does not cover them: read it, then call again.
    */
   join(member: SessionMember, viewData: Uint8Array, history?: readonly StreamEntry[]): JoinOutcome {
-    if (this.#disposed || this.#members.has(member.viewId)) return "taken";
+    if (this.#disposed || this.#views.has(member.viewId)) return "taken";
     const entries = this.#log.entries(this.#relayedSeq, history);
     if (entries === undefined) return "needs-history";
-    const time = this.now();
+    // Entries stamped but still being stored go out after the Sync and must not be behind its time.
+    const time = this.#outbox.pending ? this.#time.shown : this.#time.visible();
     member.sendSync(
       encodeServerMessage({
         type: MessageType.Sync,
@@ -280,11 +256,10 @@ export class Session {
         entries,
       }),
     );
-    this.#members.set(member.viewId, member);
-    if (this.#members.size === 1) this.#startTicks();
+    if (this.#views.add(member)) this.#stampExit(member.viewId);
     // viewData views the socket's receive buffer (maybe a pooled Buffer, where slice() would not
     // copy); the log needs bytes of its own.
-    const entry: ViewJoinEntry = { type: MessageType.ViewJoin, seq: ++this.#lastSeq, time, viewId: member.viewId, viewData: new Uint8Array(viewData) };
+    const entry: ViewJoinEntry = { type: MessageType.ViewJoin, seq: ++this.#lastSeq, time: this.#time.now(), viewId: member.viewId, viewData: new Uint8Array(viewData) };
     this.#append(entry, encodeServerMessage(entry));
     return "joined";
   }
@@ -305,7 +280,7 @@ export class Session {
       return undefined;
     }
     const seq = ++this.#lastSeq;
-    const time = this.now();
+    const time = this.#time.now();
     const frame = encodeRelay(seq, time, payload);
     // A Relay frame ends with its payload, so the log entry views the frame's tail: one copy of the
     // bytes serves both the wire and the log.
@@ -315,20 +290,33 @@ export class Session {
   }
 
   /**
-   * Removes `member`, stamps its view-exit and broadcasts it to the remaining members. Returns
-   * `false` if it was not a member (so every view-join gets exactly one view-exit).
+   * Removes `member` for good (it left), stamps its view-exit and broadcasts it to the remaining
+   * members. Returns `false` if it was not a member (so every view-join gets exactly one view-exit).
    */
   exit(member: SessionMember): boolean {
-    if (this.#members.get(member.viewId) !== member) return false;
-    this.#members.delete(member.viewId);
-    const entry: ViewExitEntry = { type: MessageType.ViewExit, seq: ++this.#lastSeq, time: this.now(), viewId: member.viewId };
-    this.#append(entry, encodeServerMessage(entry));
+    if (!this.#views.remove(member)) return false;
     this.#snapshots.left(member.viewId);
-    if (this.#members.size === 0) {
-      this.#stopTicks();
-      this.#onEmpty(this);
-    }
+    this.#stampExit(member.viewId);
+    this.#views.checkIdle();
     return true;
+  }
+
+  /**
+   * Removes `member` whose connection was lost: its view stays in the stream for the grace period,
+   * so a client that comes back in time keeps it; after that its view-exit is stamped. Returns
+   * `false` if it was not a member.
+   */
+  away(member: SessionMember): boolean {
+    if (!this.#views.remove(member)) return false;
+    this.#snapshots.left(member.viewId);
+    this.#views.leaveAway(member.viewId);
+    return true;
+  }
+
+  #stampExit(viewId: string): void {
+    if (this.#disposed) return;
+    const entry: ViewExitEntry = { type: MessageType.ViewExit, seq: ++this.#lastSeq, time: this.#time.now(), viewId };
+    this.#append(entry, encodeServerMessage(entry));
   }
 
   /** Whether the session was disposed (dropped from memory, shut down or broken): it stamps nothing more. */
@@ -339,7 +327,7 @@ export class Session {
   /** Stamps a Persisted entry: data of `slot` taken right after entry `upTo` is durable. */
   appendPersisted(slot: string, upTo: number, size: number, hash: Uint8Array): void {
     if (this.#disposed) return;
-    const entry: PersistedEntry = { type: MessageType.Persisted, seq: ++this.#lastSeq, time: this.now(), slot, upTo, size, hash };
+    const entry: PersistedEntry = { type: MessageType.Persisted, seq: ++this.#lastSeq, time: this.#time.now(), slot, upTo, size, hash };
     this.#append(entry, encodeServerMessage(entry));
   }
 
@@ -353,7 +341,7 @@ export class Session {
       this.#snapshotSoon();
       return false;
     }
-    const entry: PersistDataEntry = { type: MessageType.PersistData, seq: ++this.#lastSeq, time: this.now(), slot, requestSeq, blob };
+    const entry: PersistDataEntry = { type: MessageType.PersistData, seq: ++this.#lastSeq, time: this.#time.now(), slot, requestSeq, blob };
     this.#append(entry, encodeServerMessage(entry));
     return true;
   }
@@ -363,10 +351,12 @@ export class Session {
     this.#disposed = true;
     this.#stopTicks();
     this.#snapshots.dispose();
-    this.#members.clear();
+    this.#views.dispose();
   }
 
   #append(entry: StreamEntry, frame: Uint8Array): void {
+    if (entry.type === MessageType.ViewJoin) this.#views.stamped("join", entry.viewId);
+    else if (entry.type === MessageType.ViewExit) this.#views.stamped("exit", entry.viewId);
     this.#log.push(entry);
     this.#sentSinceTick = true;
     this.#outbox.push(entry, frame);
@@ -394,7 +384,7 @@ export class Session {
    * seq, or undefined if there is nobody to ask or a round is under way.
    */
   requestSnapshot(): number | undefined {
-    if (this.#members.size === 0 || this.#disposed) return undefined;
+    if (this.#views.size === 0 || this.#disposed) return undefined;
     return this.#snapshots.request();
   }
 
@@ -421,7 +411,9 @@ export class Session {
     this.#log.trim(snapshot.seq);
     this.#lastSnapshotTime = snapshot.time;
     this.#logger.info("snapshot.stored", { sessionId: this.id, seq: snapshot.seq, bytes: snapshot.bytes.length, logKept: this.#log.length });
-    this.#storage?.putSnapshot(snapshot).catch((error: unknown) => {
+    const views = this.#requestViews.get(snapshot.seq) ?? [];
+    for (const seq of this.#requestViews.keys()) if (seq <= snapshot.seq) this.#requestViews.delete(seq);
+    this.#storage?.putSnapshot(snapshot, views).catch((error: unknown) => {
       // The log still holds every entry since the previous stored snapshot: nothing is lost.
       this.#logger.error("storage.snapshot.failed", { sessionId: this.id, seq: snapshot.seq, error });
     });
@@ -431,15 +423,16 @@ export class Session {
 
   #snapshotDue(): boolean {
     if (this.#snapshots.active || this.#log.length === 0) return false;
-    return this.#log.length >= this.#policy.everyMessages || this.#log.bytes >= this.#caps.maxLogBytes / 2 || this.now() - this.#lastSnapshotTime >= this.#policy.everyMs;
+    return this.#log.length >= this.#policy.everyMessages || this.#log.bytes >= this.#caps.maxLogBytes / 2 || this.#time.now() - this.#lastSnapshotTime >= this.#policy.everyMs;
   }
 
   #broadcast(frame: Uint8Array): void {
-    for (const member of this.#members.values()) member.send(frame);
+    for (const member of this.#views.members()) member.send(frame);
   }
 
   #startTicks(): void {
     if (this.#stopTicker !== undefined || this.#disposed) return;
+    this.#time.extend(); // before the first tick needs it
     this.#sentSinceTick = false;
     this.#stopTicker = every(this.#timers, 1000 / this.tps, this.#onTick);
   }
@@ -458,7 +451,7 @@ export class Session {
         this.#sentSinceTick = false;
         return;
       }
-      this.#broadcast(encodeTick(this.now()));
+      this.#broadcast(encodeTick(this.#time.visible()));
     } catch (error) {
       this.#logger.error("tick.failed", { sessionId: this.id, error });
     }

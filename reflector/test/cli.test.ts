@@ -11,6 +11,7 @@ const DEFAULTS: CliSettings = {
   dataDir: "lockstep-data",
   postgres: undefined,
   snapshotMessages: undefined,
+  viewGraceMs: undefined,
   caps: {},
   limits: {},
   trustProxy: false,

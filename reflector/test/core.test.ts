@@ -10,44 +10,17 @@ import {
   type ClientMessage,
   type ServerMessage,
 } from "@lockstep/protocol";
-import { ManualClock, createMemoryReflector, type MemoryLink, type MemoryReflector, type MemoryReflectorOptions } from "@lockstep/test-support";
+import { ManualClock, createMemoryReflector, type MemoryReflector, type MemoryReflectorOptions } from "@lockstep/test-support";
+import { RawClient } from "./raw-client";
 import { randomId, sessionPersistentId, testAuth } from "./helpers";
-
-/** A raw protocol client on a link: decoded frames and how it closed. */
-class RawClient {
-  readonly frames: ServerMessage[] = [];
-  closed: { code: number; reason: string } | undefined;
-  opened = false;
-  viewId = "";
-
-  constructor(readonly link: MemoryLink) {
-    const ws = link.client;
-    ws.binaryType = "arraybuffer";
-    ws.onopen = () => (this.opened = true);
-    ws.onmessage = (ev) => this.frames.push(decodeServerMessage(new Uint8Array(ev.data as ArrayBuffer)));
-    ws.onclose = (ev) => (this.closed = { code: ev.code, reason: ev.reason });
-  }
-
-  send(msg: ClientMessage): void {
-    this.link.client.send(encodeClientMessage(msg));
-  }
-
-  join(sessionId: string, tps = 20): void {
-    this.viewId = randomId();
-    this.send({ type: MessageType.Join, sessionId, persistentId: sessionPersistentId(sessionId), viewId: this.viewId, tps, auth: testAuth(), viewData: new Uint8Array(0) });
-  }
-
-  of<T extends ServerMessage["type"]>(type: T): Extract<ServerMessage, { type: T }>[] {
-    return this.frames.filter((f) => f.type === type) as Extract<ServerMessage, { type: T }>[];
-  }
-}
 
 let mem: MemoryReflector;
 let clock: ManualClock;
 
 async function start(reflector: MemoryReflectorOptions["reflector"] = {}): Promise<void> {
   clock = new ManualClock();
-  mem = await createMemoryReflector({ clock, reflector });
+  // Views exit at once unless a test is about the grace period.
+  mem = await createMemoryReflector({ clock, reflector: { viewGraceMs: 0, ...reflector } });
 }
 
 /** Opens a link and waits (settling, no time passing) until the client end is open. */

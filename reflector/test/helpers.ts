@@ -202,7 +202,8 @@ export class Harness {
   readonly clients: TestClient[] = [];
 
   async start(options: ReflectorOptions = {}): Promise<Reflector> {
-    this.reflector = await startReflector({ port: 0, host: "127.0.0.1", logger: silentLogger, ...options });
+    // Views exit at once unless a test is about the grace period: most tests watch exits.
+    this.reflector = await startReflector({ port: 0, host: "127.0.0.1", logger: silentLogger, viewGraceMs: 0, ...options });
     return this.reflector;
   }
 

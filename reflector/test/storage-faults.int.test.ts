@@ -79,7 +79,7 @@ describe("damaged session data on disk", () => {
     await writeFile(last.path, record.subarray(0, record.length - 1));
     const kept = stored.slice(0, -1);
 
-    await h.start({ dataDir });
+    await h.start({ dataDir, viewGraceMs: 60_000 }); // the view live before the damage stays away: nothing new is stamped
     const b = await h.connect();
     const { sync, viewJoin } = await b.join({ sessionId, persistentId });
     expect(sync.seq).toBe(kept.length);
@@ -90,7 +90,7 @@ describe("damaged session data on disk", () => {
     await h.teardown();
 
     // What the recovery left, plus what was appended after it, loads again as it is.
-    await h.start({ dataDir });
+    await h.start({ dataDir, viewGraceMs: 60_000 }); // the view live before the damage stays away: nothing new is stamped
     const c = await h.connect();
     const again = await c.join({ sessionId, persistentId });
     expect(again.sync.entries.slice(0, kept.length)).toEqual(kept);

@@ -76,12 +76,15 @@ const trace = process.env.LOCKSTEP_FUZZ_TRACE ? (msg: string) => process.stderr.
 /** What the runs exercised, summed: checked at the end so the fuzz cannot quietly test nothing. */
 const coverage = { runs: 0, joins: 0, leaves: 0, drops: 0, publishes: 0, snapshotBoots: 0, entries: 0 };
 
+/** The reflector's grace period for a view whose connection dropped (short, so runs stay quick). */
+const GRACE_MS = 1000;
+
 async function run(index: number): Promise<void> {
   const rng: Rng = testRng(`convergence #${index}`);
   const clock = new ManualClock();
   const mem: MemoryReflector = await createMemoryReflector({
     clock,
-    reflector: { snapshots: { everyMessages: 4 + rng.int(30), everyMs: 200 + rng.int(3000) } },
+    reflector: { snapshots: { everyMessages: 4 + rng.int(30), everyMs: 200 + rng.int(3000) }, viewGraceMs: GRACE_MS },
   });
   const clients: Client[] = [];
   const where = () => `run ${index} (${seedHint()}) at ${clock.now()} ms`;
@@ -171,7 +174,9 @@ async function run(index: number): Promise<void> {
   // A late joiner boots from the latest snapshot and the log after it.
   await join();
   await clock.runUntil(caughtUp, { maxMs: 60_000, stepMs: 50 });
-  await advance(100);
+  // Views whose connection dropped for good exit once the grace period is over.
+  await advance(GRACE_MS + 100);
+  await clock.runUntil(caughtUp, { maxMs: 60_000, stepMs: 50 });
   expect({ where: where(), seqs: new Set(clients.map((c) => c.lastSeq)).size }).toEqual({ where: where(), seqs: 1 });
   const hashes = await Promise.all(clients.map((c) => c.session.stateHash()));
   expect({ where: where(), distinct: new Set(hashes).size }).toEqual({ where: where(), distinct: 1 });

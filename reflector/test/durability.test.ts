@@ -1,0 +1,192 @@
+// Session time and membership across reflector restarts, on the core over in-memory links and a
+// manual clock. A "crash" abandons a reflector without closing it (nothing of its shutdown runs);
+// a clean stop closes it. Both restarts reopen the same store.
+import { MessageType } from "@lockstep/protocol";
+import { createMemoryStore, type BlobStore } from "@lockstep/reflector";
+import { ManualClock, createMemoryReflector, type MemoryReflector } from "@lockstep/test-support";
+import { TIME_LEAD_MS } from "../src/session-time";
+import { RawClient } from "./raw-client";
+import { randomId } from "./helpers";
+
+const GRACE = 5000;
+let store: BlobStore;
+let mem: MemoryReflector;
+const open: MemoryReflector[] = [];
+
+async function start(options: { readonly viewGraceMs?: number; readonly storage?: BlobStore } = {}): Promise<MemoryReflector> {
+  // Closing a reflector closes its store: a restart after a clean stop gets a store object over the same data.
+  mem = await createMemoryReflector({ clock: new ManualClock(), reflector: { storage: options.storage ?? store, viewGraceMs: options.viewGraceMs ?? GRACE } });
+  open.push(mem);
+  return mem;
+}
+
+async function connect(): Promise<RawClient> {
+  const client = new RawClient(mem.open());
+  await mem.clock.settle();
+  expect(client.opened).toBe(true);
+  return client;
+}
+
+/** Every time a client was shown, in order: Sync, entries and ticks. */
+function times(c: RawClient): number[] {
+  return c.frames.flatMap((f) => ("time" in f && typeof f.time === "number" && f.type !== MessageType.Pong ? [f.time] : []));
+}
+
+beforeEach(() => {
+  store = sharedMemoryStore();
+});
+afterEach(async () => {
+  for (const m of open.splice(0)) await m.close().catch(() => undefined);
+});
+
+/** A memory store whose close() keeps the data, so a "restarted" reflector finds it again. */
+function sharedMemoryStore(): BlobStore {
+  const inner = createMemoryStore();
+  return { get: (k) => inner.get(k), put: (k, v) => inner.put(k, v), delete: (k) => inner.delete(k), list: (p) => inner.list(p), close: async () => {} };
+}
+
+test("model time never goes back across a crash: a restart continues at or after the last tick anyone saw", async () => {
+  await start();
+  const sessionId = randomId();
+  const a = await connect();
+  a.join(sessionId);
+  await mem.clock.advance(12_000);
+  const seen = Math.max(...times(a));
+  expect(seen).toBe(12_000);
+  // Crash: the old reflector is abandoned mid-flight; a new one opens the same store.
+  await start();
+  const b = await connect();
+  b.join(sessionId);
+  await mem.clock.settle();
+  const sync = b.of(MessageType.Sync)[0]!;
+  expect(sync.time).toBeGreaterThanOrEqual(seen);
+  expect(sync.time).toBeLessThanOrEqual(seen + TIME_LEAD_MS);
+  await mem.clock.advance(1000);
+  const after = times(b);
+  expect(after).toEqual([...after].sort((x, y) => x - y));
+});
+
+test("after a clean stop a restart continues from the stored time, never earlier", async () => {
+  await start();
+  const sessionId = randomId();
+  const a = await connect();
+  a.join(sessionId);
+  await mem.clock.advance(3_000);
+  const seen = Math.max(...times(a));
+  await mem.close();
+  await start();
+  const b = await connect();
+  b.join(sessionId);
+  await mem.clock.settle();
+  expect(b.of(MessageType.Sync)[0]!.time).toBeGreaterThanOrEqual(seen);
+  expect(b.of(MessageType.Sync)[0]!.time).toBeLessThanOrEqual(seen + TIME_LEAD_MS);
+});
+
+test("ticks never run ahead of the stored watermark: with storage stalled, model time stops, then goes on", async () => {
+  const inner = sharedMemoryStore();
+  let stalled = false;
+  const waiting: Array<() => void> = [];
+  const gated: BlobStore = {
+    ...inner,
+    put: async (key, value) => {
+      if (stalled && key.endsWith("/clock")) await new Promise<void>((resolve) => waiting.push(resolve));
+      return inner.put(key, value);
+    },
+  };
+  await start({ storage: gated });
+  const a = await connect();
+  a.join(randomId());
+  await mem.clock.advance(1000);
+  stalled = true;
+  await mem.clock.advance(20_000);
+  const capped = Math.max(...times(a));
+  expect(capped).toBeLessThanOrEqual(1000 + TIME_LEAD_MS);
+  expect(capped).toBeGreaterThan(1000);
+  stalled = false;
+  for (const resolve of waiting.splice(0)) resolve();
+  await mem.clock.advance(1000);
+  expect(Math.max(...times(a))).toBeGreaterThan(capped);
+});
+
+test("a view live when the reflector crashed gets its view-exit after the grace period; one that comes back in time rejoins", async () => {
+  await start();
+  const sessionId = randomId();
+  const [a, b] = [await connect(), await connect()];
+  a.join(sessionId);
+  b.join(sessionId);
+  await mem.clock.advance(100);
+  await start();
+  const a2 = await connect();
+  a2.join(sessionId, 20, a.viewId);
+  await mem.clock.settle();
+  // a came back: its models start over, so its old view leaves and joins again.
+  const sync = a2.of(MessageType.Sync)[0]!;
+  expect(a2.of(MessageType.ViewExit).map((e) => e.viewId)).toEqual([a.viewId]);
+  expect(a2.of(MessageType.ViewJoin).map((e) => e.viewId)).toEqual([a.viewId]);
+  await mem.clock.advance(GRACE - 200);
+  expect(a2.of(MessageType.ViewExit).map((e) => e.viewId)).toEqual([a.viewId]);
+  await mem.clock.advance(300);
+  // b never came back: its exit is stamped once the grace period is over.
+  expect(a2.of(MessageType.ViewExit).map((e) => e.viewId)).toEqual([a.viewId, b.viewId]);
+  // Across the whole stream every view-join has exactly one view-exit (a's current join aside).
+  const stream = [...sync.entries, ...a2.frames.filter((f) => f.type === MessageType.ViewJoin || f.type === MessageType.ViewExit)];
+  const balance = new Map<string, number>();
+  for (const e of stream) {
+    if (e.type === MessageType.ViewJoin) balance.set(e.viewId, (balance.get(e.viewId) ?? 0) + 1);
+    if (e.type === MessageType.ViewExit) balance.set(e.viewId, (balance.get(e.viewId) ?? 0) - 1);
+  }
+  expect(Object.fromEntries(balance)).toEqual({ [a.viewId]: 1, [b.viewId]: 0 });
+});
+
+test("a dropped connection keeps its view for the grace period: no view-exit for a blip, one when it does not return", async () => {
+  await start();
+  const sessionId = randomId();
+  const [a, b] = [await connect(), await connect()];
+  a.join(sessionId);
+  b.join(sessionId);
+  await mem.clock.settle();
+  mem.drop((link) => link === b.link);
+  await mem.clock.advance(GRACE - 100);
+  expect(a.of(MessageType.ViewExit)).toEqual([]);
+  await mem.clock.advance(200);
+  expect(a.of(MessageType.ViewExit).map((e) => e.viewId)).toEqual([b.viewId]);
+  // A Leave is not a blip: its exit is stamped at once.
+  const c = await connect();
+  c.join(sessionId);
+  await mem.clock.settle();
+  c.send({ type: MessageType.Leave });
+  await mem.clock.settle();
+  expect(a.of(MessageType.ViewExit).map((e) => e.viewId)).toEqual([b.viewId, c.viewId]);
+});
+
+test("a joiner's Sync is never later than entries still being stored: they reach it in time order", async () => {
+  const inner = sharedMemoryStore();
+  let hold = false;
+  const waiting: Array<() => void> = [];
+  const gated: BlobStore = {
+    ...inner,
+    put: async (key, value) => {
+      if (hold && key.includes("/log/")) await new Promise<void>((resolve) => waiting.push(resolve));
+      return inner.put(key, value);
+    },
+  };
+  await start({ storage: gated });
+  const sessionId = randomId();
+  const a = await connect();
+  a.join(sessionId);
+  await mem.clock.advance(500);
+  hold = true;
+  a.send({ type: MessageType.Send, payload: Uint8Array.of(1) });
+  await mem.clock.advance(700);
+  const b = await connect();
+  b.join(sessionId);
+  await mem.clock.settle();
+  hold = false;
+  for (const resolve of waiting.splice(0)) resolve();
+  await mem.clock.advance(100);
+  const sync = b.of(MessageType.Sync)[0]!;
+  const relay = b.of(MessageType.Relay)[0]!;
+  expect(relay.time).toBe(500);
+  expect(sync.time).toBeLessThanOrEqual(relay.time);
+  expect(times(b)).toEqual([...times(b)].sort((x, y) => x - y));
+});
