@@ -422,6 +422,26 @@ test("autoSleep: a page hidden for autoSleep seconds disconnects (its view exits
   await net.end([a, b]);
 });
 
+test("a page being unloaded says Leave: the others see its view exit at once, not after the grace period", async () => {
+  installDocument();
+  const page = new EventTarget();
+  const g = globalThis as { addEventListener?: unknown; removeEventListener?: unknown };
+  g.addEventListener = page.addEventListener.bind(page);
+  g.removeEventListener = page.removeEventListener.bind(page);
+  try {
+    const net = await Net.start({ viewGraceMs: 60_000 });
+    const a = await net.join("unload", { autoSleep: false });
+    const b = await net.join("unload", { autoSleep: false });
+    page.dispatchEvent(new Event("pagehide"));
+    await net.clock.runUntil(() => b.session.model.exits.includes(a.session.viewId), { maxMs: 1000 });
+    expect(b.session.model.present).toEqual([b.session.viewId]);
+    await net.end([b]);
+  } finally {
+    delete g.addEventListener;
+    delete g.removeEventListener;
+  }
+});
+
 test("a session ended by a fatal error stays ended: it does not rejoin by itself", async () => {
   const errors = quiet("error");
   const net = await Net.start();

@@ -125,6 +125,7 @@ function recorder() {
     silent: jest.fn((reason: string) => void log.push(`silent: ${reason}`)),
     sleep: jest.fn(() => void log.push("sleep")),
     wake: jest.fn(() => void log.push("wake")),
+    pageHidden: jest.fn(() => void log.push("pagehide")),
   };
   return { log, events };
 }

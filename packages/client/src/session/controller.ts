@@ -77,6 +77,10 @@ export class SessionController implements ViewRealm, Uplink {
       silent: (reason) => this.#conn.abandon(1006, reason),
       sleep: () => void this.#sleep(),
       wake: () => this.#wake(),
+      // The page is going away: a Leave now, so the others see this view exit at once.
+      pageHidden: () => {
+        if (this.#state.kind === "joined" && this.#conn.isOpen) this.#conn.send(encodeClientMessage({ type: MessageType.Leave }));
+      },
     });
     const reportError = (context: string, error: unknown): void => this.reportError(context, error);
     const { appId, password, model, timers } = params;
@@ -344,6 +348,8 @@ export class SessionController implements ViewRealm, Uplink {
     this.#persister.connectionLost();
     this.#stream.reset();
     if (this.#params.debug.has("session")) console.log(`[Lockstep] Page hidden for ${this.#params.autoSleep} s: disconnecting until it is visible again`);
+    // A Leave: the others see this view exit now, not after the reflector's grace period for lost connections.
+    this.#conn.send(encodeClientMessage({ type: MessageType.Leave }));
     this.#conn.close(1000, "asleep");
   }
 

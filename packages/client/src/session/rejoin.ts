@@ -67,6 +67,24 @@ export function watchVisibility(timers: Timers, seconds: number, sleep: () => vo
   };
 }
 
+interface PageWindow {
+  addEventListener(type: "pagehide", listener: () => void): void;
+  removeEventListener(type: "pagehide", listener: () => void): void;
+}
+
+/**
+ * Calls `hide` when the page is being unloaded (or put in the back/forward cache): the session
+ * says goodbye then, so the others see its view exit at once instead of after the reflector's
+ * grace period for lost connections. Returns a function that stops watching.
+ */
+export function watchPageHide(hide: () => void): () => void {
+  const win = globalThis as Partial<PageWindow> & { document?: unknown };
+  if (win.document === undefined || typeof win.addEventListener !== "function" || typeof win.removeEventListener !== "function") return () => {};
+  const listener = (): void => hide();
+  win.addEventListener("pagehide", listener);
+  return () => win.removeEventListener!("pagehide", listener);
+}
+
 /** How long without any frame from the reflector counts as a dead connection, at `tps` ticks/s. */
 export function silenceLimitMs(tps: number): number {
   // Idle sessions get a tick every 1000/tps ms; a few missed ticks are scheduling noise.
@@ -96,6 +114,8 @@ export interface RejoinerEvents {
   sleep(): void;
   /** The page is visible again. */
   wake(): void;
+  /** The page is being unloaded. */
+  pageHidden(): void;
 }
 
 /** How a {@link Rejoiner} is timed. */
@@ -122,6 +142,7 @@ export class Rejoiner {
   #timer: TimerHandle | undefined;
   #stopWatchdog: (() => void) | undefined;
   #stopSleepWatch: (() => void) | undefined;
+  #stopPageWatch: (() => void) | undefined;
   #lastHeard = 0;
   #sleepWanted = false;
 
@@ -168,6 +189,7 @@ export class Rejoiner {
   /** The session (re)joined: the next loss starts from the shortest wait; hidden pages sleep. */
   joined(): void {
     this.#backoff.reset();
+    this.#stopPageWatch ??= watchPageHide(() => this.#events.pageHidden());
     this.#stopSleepWatch ??= watchVisibility(
       this.#options.timers,
       this.#options.autoSleep,
@@ -201,6 +223,8 @@ export class Rejoiner {
     this.#stopWatchdog?.();
     this.#stopSleepWatch?.();
     this.#stopSleepWatch = undefined;
+    this.#stopPageWatch?.();
+    this.#stopPageWatch = undefined;
     if (this.#timer !== undefined) this.#options.timers.clearTimeout(this.#timer);
     this.#timer = undefined;
   }
