@@ -37,7 +37,7 @@ export interface SessionOptionsOf<S> {
     /** Stores a snapshot with the views in the stream at its seq (a restart gives those that never came back their view-exit). */
     readonly putSnapshot: (snapshot: SessionSnapshot, views: readonly string[]) => Promise<void>;
     /** Stores the session's time watermark (see {@link SessionTime}). */
-    readonly putTime: (time: number) => Promise<void>;
+    readonly putTime: (time: number, exact?: boolean) => Promise<void>;
     /** The stored entries after the stored snapshot, for joiners when older entries left memory. */
     readonly readEntries: () => Promise<readonly StreamEntry[]>;
   };

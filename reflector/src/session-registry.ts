@@ -124,7 +124,7 @@ export class SessionRegistry {
       storage: store && {
         appendEntries: (entries) => store.appendEntries(sessionId, entries),
         putSnapshot: (snapshot, views) => store.putSnapshot(sessionId, { ...snapshot, views }),
-        putTime: (time) => store.putTime(sessionId, time),
+        putTime: (time, exact) => store.putTime(sessionId, time, { exact }),
         readEntries: async () => (await store.load(sessionId))?.entries ?? [],
       },
       persisted,

@@ -9,7 +9,7 @@ import type { Logger } from "./logger";
 export const TIME_LEAD_MS = 4000;
 
 /** Stores a session's time watermark durably (resolves once it survives a crash). */
-export type SaveTime = (time: number) => Promise<void>;
+export type SaveTime = (time: number, exact?: boolean) => Promise<void>;
 
 /**
  * A session's time as clients see it, which must never go backwards — not even across a crash of
@@ -85,6 +85,6 @@ export class SessionTime {
 
   /** Stores the time shown so far (a clean stop), so a restart continues from exactly there. */
   async save(): Promise<void> {
-    await this.#saveTime?.(this.#shown);
+    await this.#saveTime?.(this.#shown, true);
   }
 }

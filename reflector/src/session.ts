@@ -85,7 +85,7 @@ export class Session {
     this.#time = new SessionTime({
       clock: options.clock,
       start: Math.max(restored?.lastTime ?? 0, restored?.timeWatermark ?? 0),
-      save: storage && ((time) => storage.putTime(time)),
+      save: storage && ((time, exact) => storage.putTime(time, exact)),
       logger: options.logger,
       sessionId: this.id,
     });

@@ -263,7 +263,9 @@ export class SessionStore {
    * Durably records a time watermark: a promise that no client of the session ever saw session time
    * beyond `time`. Call it, and let its put resolve, before letting clients see times past the
    * stored watermark; {@link StoredSession.timeWatermark} returns it after a restart. A `time` at or
-   * below the stored watermark is ignored (it never decreases). Serialized with the session's other
+   * below the stored watermark is ignored (it never decreases), unless `exact`: at a clean stop the
+   * reflector stores the latest time it actually showed, so a restart continues from exactly there
+   * (no client saw past it, so lowering the promise is safe). Serialized with the session's other
    * maintenance, never with its appends, so it does not delay them.
    * @example
    * ```ts
@@ -273,14 +275,14 @@ export class SessionStore {
    * @throws {StorageError} if the session is not stored, `time` is not a non-negative integer, or
    *   the write fails; a {@link SessionDamagedError} naming the key if the stored clock record is corrupt.
    */
-  async putTime(sessionId: string, time: number): Promise<void> {
+  async putTime(sessionId: string, time: number, options: { readonly exact?: boolean } = {}): Promise<void> {
     const id = checkSessionId(sessionId);
     if (!isCount(time)) throw new StorageError(`putTime(${id}): time must be a non-negative integer (session ms), got ${String(time)}`);
     return this.#maintenance.run(id, async () => {
       if (!this.#tails.has(id) && (await this.#store.get(metaKey(id))) === undefined) throw unknownSession(id);
       // Read, not cached: only maintenance (this queue) writes or removes the key, so what is read is exact.
       const stored = await this.#store.get(clockKey(id));
-      if (stored !== undefined && time <= decodeClock(clockKey(id), stored)) return;
+      if (stored !== undefined && !options.exact && time <= decodeClock(clockKey(id), stored)) return;
       await this.#store.put(clockKey(id), encodeClock(time));
     });
   }

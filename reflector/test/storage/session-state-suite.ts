@@ -83,6 +83,15 @@ export function runSessionStateSuite(name: string, make: () => Promise<SessionSt
         expect((await restarted().load("S"))?.timeWatermark).toBe(7_000);
       });
 
+      test("an exact putTime (a clean stop) may lower the watermark, never below the last entry's time", async () => {
+        await sessions.appendEntries("S", [{ type: MessageType.Relay, seq: 1, time: 2_000, payload: Uint8Array.of(1) }]);
+        await sessions.putTime("S", 9_000);
+        await sessions.putTime("S", 3_000, { exact: true });
+        expect((await restarted().load("S"))?.timeWatermark).toBe(3_000);
+        await sessions.putTime("S", 1_000, { exact: true });
+        expect((await restarted().load("S"))?.timeWatermark).toBe(2_000);
+      });
+
       test("concurrent putTime calls leave the highest time", async () => {
         await Promise.all([sessions.putTime("S", 300), sessions.putTime("S", 900), sessions.putTime("S", 600), sessions.putTime("S", 100)]);
         expect((await restarted().load("S"))?.timeWatermark).toBe(900);
