@@ -10,6 +10,7 @@ export type { EventSpec, ViewFutureProxy } from "./view/view";
 export type { Handling } from "./view/domain";
 export { Session, DEFAULT_REFLECTOR_URL } from "./session";
 export type { JoinOptions, LockstepSession } from "./session";
+export type { SessionStatus } from "./session/status";
 export { Constants } from "./kernel/constants";
 export { App } from "./app/index";
 export type { MessageLevel } from "./session/ui";

@@ -1,6 +1,6 @@
 import { DEFAULT_LIMITS, DEFAULT_TPS, MAX_APP_NAME_BYTES, MAX_APP_TOKEN_BYTES, realTimers, type Timers } from "@lockstep/protocol";
 import { defaultSocketFactory, type SocketFactory } from "./session/connection";
-import { SessionController, type JoinParameters } from "./session/controller";
+import { SessionController, type JoinParameters, type SessionStatus } from "./session/controller";
 import type { AppToken } from "./session/join";
 import { UsageError } from "./errors";
 import { hashBytes } from "./kernel/identity";
@@ -98,6 +98,15 @@ export interface LockstepSession<M extends Model = Model, V extends View = View>
   readonly model: M;
   /** The root view. */
   readonly view: V;
+  /**
+   * Lockstep extension: where the session stands — `"connecting"`, `"syncing"` (catching up),
+   * `"connected"`, `"reconnecting"` (the connection was lost; input is queued meanwhile),
+   * `"disconnected"` (asleep while the page is hidden) or `"ended"`. Views also get Multisynq's
+   * `synced` event (`this.subscribe(this.sessionId, "synced", handler)`).
+   */
+  readonly status: SessionStatus;
+  /** Lockstep extension: calls `listener(status)` on every change of {@link status}; returns a function that stops it. */
+  on(event: "status", listener: (status: SessionStatus) => void): () => void;
   /** Processes received events and runs one frame (for `step: "manual"`). */
   step(time?: number): void;
   /**
@@ -148,6 +157,14 @@ class JoinedSession implements LockstepSession {
   /** The root view: undefined only while a rejoin catches up (the new one is built once it has). */
   get view(): View {
     return this.#controller.rootView as View;
+  }
+  get status(): SessionStatus {
+    return this.#controller.status.status;
+  }
+  on(event: "status", listener: (status: SessionStatus) => void): () => void {
+    if (event !== "status") throw new UsageError(`session.on: unknown event ${JSON.stringify(event)} (there is "status")`);
+    if (typeof listener !== "function") throw new UsageError("session.on(\"status\", listener): listener must be a function");
+    return this.#controller.status.on(listener);
   }
   step(time?: number): void {
     this.#controller.step(time);

@@ -26,10 +26,14 @@ SavedRoom.register("ReconnectLink.SavedRoom");
 /** Counts root views built per viewId: a rejoin detaches the old one and builds a new one. */
 class RoomView extends View {
   static built = new Map<string, number>();
+  /** Multisynq's `synced` events each view heard, by viewId, as `"<view number>:<value>"`. */
+  static synced = new Map<string, string[]>();
   detached = false;
   constructor(model: Room) {
     super(model);
-    RoomView.built.set(this.viewId, (RoomView.built.get(this.viewId) ?? 0) + 1);
+    const n = (RoomView.built.get(this.viewId) ?? 0) + 1;
+    RoomView.built.set(this.viewId, n);
+    this.subscribe(this.sessionId, "synced", (value: boolean) => RoomView.synced.set(this.viewId, [...(RoomView.synced.get(this.viewId) ?? []), `${n}:${value}`]));
   }
   override detach(): void {
     this.detached = true;
@@ -260,6 +264,34 @@ test("a dropped connection rejoins by itself with the same viewId: the others se
   expect(b.session.model.present).toEqual([b.session.viewId, a.session.viewId]); // a exited, then joined again
   await net.expectConverged([a, b]);
   await net.end([a, b]);
+});
+
+test("session.status and the views' synced event follow an outage, delivered at once even without frames", async () => {
+  const net = await Net.start();
+  const a = await net.join("status");
+  const b = await net.join("status");
+  expect(a.session.status).toBe("connected");
+  expect(a.session.view.sessionId).toBe(a.session.id);
+  expect(RoomView.synced.get(a.session.viewId)).toEqual(["1:true"]);
+  const statuses: string[] = [];
+  const stop = a.session.on("status", (s) => statuses.push(s));
+  quiet("warn");
+  await net.stop();
+  // Told at once, in the same turn as the close: no frame ran in between.
+  expect(statuses).toEqual(["reconnecting"]);
+  expect(RoomView.synced.get(a.session.viewId)).toEqual(["1:true", "1:false"]);
+  await net.clock.advance(2000);
+  expect(a.session.status).toBe("reconnecting");
+  await net.restart();
+  await net.clock.runUntil(() => a.session.status === "connected" && b.session.status === "connected", { maxMs: LONGEST_RETRY_MS * 2 });
+  expect(statuses).toEqual(["reconnecting", "syncing", "connected"]);
+  expect(RoomView.synced.get(a.session.viewId)?.at(-1)).toMatch(/:true$/);
+  stop();
+  await net.write(a, "after", [a, b]);
+  await net.end([a, b]);
+  expect(a.session.status).toBe("ended");
+  expect(statuses).toHaveLength(3); // stopped listening
+  expect(() => a.session.on("nope" as "status", () => {})).toThrow(/unknown event "nope"/);
 });
 
 test("a connection that dies silently is noticed within the silence limit and replaced on the reflector", async () => {

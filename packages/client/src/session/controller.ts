@@ -17,10 +17,12 @@ import { Rejoiner } from "./rejoin";
 import { Replica, type ReplicaContext } from "./replica";
 import { SessionReporter } from "./reporter";
 import { connectedReplicaOf, isRejoining, pendingOf, replicaOf, rootViewOf, screenOf, type ControllerState, type ControllerStateKind, type Syncing } from "./states";
+import { StatusNotifier } from "./status";
 import { Stream } from "./stream";
 
 export type { JoinParameters } from "./join";
 export type { ControllerState, ControllerStateKind } from "./states";
+export type { SessionStatus } from "./status";
 
 /** How long `leave()` waits for the socket's closing handshake before abandoning it, in ms. */
 const LEAVE_CLOSE_MS = 2000;
@@ -44,7 +46,9 @@ export class SessionController implements ViewRealm, Uplink {
   readonly #persister: Persister;
   readonly #stream: Stream;
   readonly #replicas: ReplicaContext;
-  #state: ControllerState = { kind: "connecting", pending: undefined, screen: undefined };
+  #now: ControllerState = { kind: "connecting", pending: undefined, screen: undefined };
+  /** Status for the app: `session.status`, its listeners and the views' `synced` event. */
+  readonly status: StatusNotifier;
   #joinFrame: (() => Promise<Uint8Array>) | undefined;
   /** The app's handle of this session (`view.session`). */
   session: unknown;
@@ -66,6 +70,7 @@ export class SessionController implements ViewRealm, Uplink {
     this.#keys = keys;
     this.domain = new ViewDomain((context, error) => this.reportError(context, error));
     this.#reporter = new SessionReporter(this.domain, identity.sessionId, params.debug);
+    this.status = new StatusNotifier(this.domain, identity.sessionId, (context, error) => this.reportError(context, error));
     this.#stream = new Stream(params.timers);
     this.#conn = new Connection({
       message: (msg) => this.#onMessage(msg),
@@ -90,8 +95,23 @@ export class SessionController implements ViewRealm, Uplink {
     this.#replicas = { params, keys, sessionId: identity.sessionId, viewId, persister: this.#persister, timers, modelEvent, reportError };
   }
 
+  /** Every state change goes through here: the app hears of status changes and `synced`. */
+  get #state(): ControllerState {
+    return this.#now;
+  }
+  set #state(next: ControllerState) {
+    const prev = this.#now;
+    this.#now = next;
+    this.status.changed(prev, next);
+  }
+
   get state(): ControllerStateKind {
     return this.#state.kind;
+  }
+
+  /** The session's id (views subscribe to `synced`, `view-join` and `view-exit` in this scope). */
+  get sessionId(): string {
+    return this.identity.sessionId;
   }
 
   /** The state now: after an `await` (TypeScript would keep the narrowing from before it). */
@@ -198,7 +218,7 @@ export class SessionController implements ViewRealm, Uplink {
     checkSyncAnswer(msg, this.#params, this.identity.sessionId, this.viewId, this.#keys);
     // A rejoin starts over from what the reflector has: the old view and its subscriptions go, a
     // new VM boots from the snapshot and log, and a new root view is built once caught up.
-    if (s.screen) this.#retire(s.screen.rootView);
+    if (s.screen) this.domain.retire(s.screen.rootView);
     const replica = new Replica(msg, this.#replicas, (frame) => this.#conn.send(frame));
     setRealm(replica.vm, this);
     this.#stream.history(msg, replica.vm.seq);
@@ -235,13 +255,8 @@ export class SessionController implements ViewRealm, Uplink {
     }
     const stopLoop = p.step === "auto" ? startFrameLoop(p.timers, (time) => this.step(time)) : () => {};
     this.#state = { kind: "joined", replica, rootView, stopLoop };
-    this.#progress(1);
-    const id = this.identity;
-    p.ui?.joined({ sessionId: id.sessionId, persistentId: id.persistentId, name: p.name, viewId: this.viewId });
-    if (s.pending === undefined) {
-      p.ui?.message("status", "Reconnected");
-      if (p.debug.has("session")) console.log(`[Lockstep] Rejoined session ${id.sessionId} at #${replica.vm.seq}`);
-    }
+    this.#reporter.progress(this.#params, 1);
+    this.#reporter.joined(p, this.identity, this.viewId, s.pending === undefined ? replica.vm.seq : undefined);
     this.#rejoiner.joined();
     s.pending?.resolve();
   }
@@ -252,7 +267,7 @@ export class SessionController implements ViewRealm, Uplink {
     if (s.kind !== "syncing" || !s.replica) return;
     const result = this.#stream.feedSlice(s.replica.vm, this.#visit, () => this.#catchUp());
     const now = this.#current();
-    if (now.kind === "syncing") this.#progress(Math.min(0.99, this.#stream.historyProgress));
+    if (now.kind === "syncing") this.#reporter.progress(this.#params, Math.min(0.99, this.#stream.historyProgress));
     // Joined on the way: what the slice left is fed like anything live.
     else if (now.kind === "joined" && result === "drained") this.#persister.poll();
     else if (now.kind === "joined" && this.#params.step === "auto") this.#stream.soon(this.#feed);
@@ -264,21 +279,6 @@ export class SessionController implements ViewRealm, Uplink {
     if (s.kind !== "joined") return;
     if (this.#stream.feed(s.replica.vm, this.#visit) === "drained" && this.#state.kind === "joined") this.#persister.poll();
   };
-
-  #progress(fraction: number): void {
-    this.#params.progressReporter?.(fraction);
-    if (fraction < 1) this.#params.ui?.syncing(fraction);
-  }
-
-  /** Detaches a root view and drops every view subscription (before a rejoin builds new ones, or on leave). */
-  #retire(view: View | undefined): void {
-    try {
-      view?.detach();
-    } catch (error) {
-      this.reportError(`${view?.constructor.name}.detach`, error);
-    }
-    this.domain.clear();
-  }
 
   #onClose(code: number, reason: string): void {
     const s = this.#state;
@@ -301,16 +301,11 @@ export class SessionController implements ViewRealm, Uplink {
 
   /** The connection dropped after a join: keep the view on screen and rejoin with backoff. */
   #connectionLost(detail: string): void {
-    const p = this.#params;
     const wasLive = this.#state.kind === "joined";
     this.#state = { kind: "disconnected", screen: screenOf(this.#state) };
     this.#persister.connectionLost();
     this.#stream.reset();
-    if (wasLive) {
-      console.warn(`[Lockstep] lost the connection to the reflector (${detail}); reconnecting`);
-      p.ui?.message("warning", "Connection lost: reconnecting…");
-    }
-    p.ui?.syncing(undefined);
+    this.#reporter.connectionLost(this.#params, detail, wasLive);
     this.#rejoiner.retry();
   }
 
@@ -480,7 +475,7 @@ export class SessionController implements ViewRealm, Uplink {
     this.#params.ui?.ended(this.identity.sessionId);
     if (wasOpen) this.#conn.send(encodeClientMessage({ type: MessageType.Leave }));
     const closed = this.#conn.closeAndWait(1000, "leave", this.#params.timers, LEAVE_CLOSE_MS);
-    this.#retire(screen?.rootView);
+    this.domain.retire(screen?.rootView);
     await closed;
   }
 

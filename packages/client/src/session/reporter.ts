@@ -3,9 +3,11 @@ import { ReplayError } from "../errors";
 import type { DivergenceReport } from "./snapshots";
 import type { ViewDomain } from "../view/domain";
 import { topicOf } from "../kernel/vm";
+import type { SessionIdentity } from "../kernel/identity";
+import type { JoinParameters } from "./join";
 
 /**
- * How a session tells the app what went wrong: console lines, and view events in the session's
+ * How a session tells the app what happened to it: UI and console lines, and view events in the session's
  * scope (`"error"`, `"divergence"`) that views can subscribe to.
  */
 export class SessionReporter {
@@ -19,6 +21,29 @@ export class SessionReporter {
     this.#domain = domain;
     this.#sessionId = sessionId;
     this.#debug = debug;
+  }
+
+  /** This client's own view-join was processed (`rejoinedAt`: the seq, on a rejoin): the UI shows it. */
+  joined(p: JoinParameters, id: SessionIdentity, viewId: string, rejoinedAt: number | undefined): void {
+    p.ui?.joined({ sessionId: id.sessionId, persistentId: id.persistentId, name: p.name, viewId });
+    if (rejoinedAt === undefined) return;
+    p.ui?.message("status", "Reconnected");
+    if (this.#debug.has("session")) console.log(`[Lockstep] Rejoined session ${id.sessionId} at #${rejoinedAt}`);
+  }
+
+  /** Catching up: `fraction` of the history is processed (1: joined). */
+  progress(p: JoinParameters, fraction: number): void {
+    p.progressReporter?.(fraction);
+    if (fraction < 1) p.ui?.syncing(fraction);
+  }
+
+  /** The connection dropped (`wasLive`: while joined, not during a rejoin attempt). */
+  connectionLost(p: JoinParameters, detail: string, wasLive: boolean): void {
+    if (wasLive) {
+      console.warn(`[Lockstep] lost the connection to the reflector (${detail}); reconnecting`);
+      p.ui?.message("warning", "Connection lost: reconnecting…");
+    }
+    p.ui?.syncing(undefined);
   }
 
   /** Model code threw, a handler failed, or a relayed payload did not open or was a replay. */

@@ -77,6 +77,16 @@ export class ViewDomain {
     if (queued) this.#queue.push(topic, data);
   }
 
+  /**
+   * Delivers an event to every subscriber of `topic` now, whatever its handling: for session
+   * events (`synced`) that happen while no frames run.
+   */
+  notify(topic: string, data: unknown): void {
+    const subs = this.#subs.get(topic);
+    if (!subs) return;
+    for (const sub of subs.slice()) runAsView(() => this.#call(sub, data, topic));
+  }
+
   #call(sub: ViewSubscription, data: unknown, topic: string): void {
     try {
       sub.handler.call(sub.view, data);
@@ -130,6 +140,16 @@ export class ViewDomain {
   }
 
   /** Drops everything (the session ended). */
+  /** Detaches a root view (before a rejoin builds a new one, or on leave) and drops every view subscription. */
+  retire(view: { detach(): void } | undefined): void {
+    try {
+      view?.detach();
+    } catch (error) {
+      this.#reportError(`${view?.constructor.name}.detach`, error);
+    }
+    this.clear();
+  }
+
   clear(): void {
     this.#subs.clear();
     this.#queue = [];

@@ -9,6 +9,7 @@ import { SYSTEM_EVENTS, topicOf } from "../kernel/vm";
 /** What a view needs from the session it belongs to. Implemented by the session controller. */
 export interface ViewRealm {
   readonly viewId: string;
+  readonly sessionId: string;
   readonly domain: ViewDomain;
   /** The object `Session.join` resolved with. */
   readonly session: unknown;
@@ -80,6 +81,18 @@ export class View {
   /** This client's view id (the same one models see in view-join / view-exit). */
   get viewId(): string {
     return this.#realm.viewId;
+  }
+
+  /**
+   * The session's id: the scope of the session's own events — `view-join` and `view-exit` (from
+   * models) and `synced` (`true` once caught up, `false` when the connection is lost).
+   * @example
+   * ```ts
+   * this.subscribe(this.sessionId, "synced", (synced: boolean) => banner.hidden = synced);
+   * ```
+   */
+  get sessionId(): string {
+    return this.#realm.sessionId;
   }
 
   /** The session object `Session.join` resolved with. */
