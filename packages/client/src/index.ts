@@ -6,7 +6,7 @@
 export { Model } from "./kernel/model";
 export type { ModelClass, ModelHandler, FutureProxy } from "./kernel/model";
 export { View } from "./view/view";
-export type { EventSpec, ViewFutureProxy } from "./view/view";
+export type { EventSpec, ViewFutureProxy, PublishOptions } from "./view/view";
 export type { Handling } from "./view/domain";
 export { Session, DEFAULT_REFLECTOR_URL } from "./session";
 export type { JoinOptions, LockstepSession } from "./session";

@@ -10,6 +10,7 @@ import { View } from "./view/view";
 import { DEFAULT_AUTO_SLEEP_S } from "./session/rejoin";
 import { createBrowserUi } from "./app/browser-ui";
 import type { SessionUi } from "./session/ui";
+import { DEFAULT_OFFLINE_QUEUE, type OfflineQueueLimits } from "./session/publisher";
 
 /** Where `Session.join` connects when no `reflector` is given. */
 export const DEFAULT_REFLECTOR_URL = "ws://127.0.0.1:8787/";
@@ -41,6 +42,15 @@ export interface JoinOptions<M extends Model = Model, V extends View = View> {
    * ```
    */
   token?: AppToken;
+  /**
+   * Lockstep extension: what happens to events views publish while the session is not connected
+   * (the reflector is unreachable, the page asleep). By default they are queued — at most 1,000
+   * events and 1 MiB, `{ maxEvents, maxBytes }` to change that — and sent in order once it is
+   * connected again; each is applied exactly once, including events whose first send was lost with
+   * the connection. `false` drops them (with one console warning). One event can opt out:
+   * `view.publish(scope, event, data, { offline: "drop" })`.
+   */
+  offline?: boolean | Partial<OfflineQueueLimits>;
   /** The root model class (registered). */
   model: new () => M;
   /** The root view class; built with (rootModel, viewOptions) once this client has joined. */
@@ -107,6 +117,11 @@ export interface LockstepSession<M extends Model = Model, V extends View = View>
   readonly status: SessionStatus;
   /** Lockstep extension: calls `listener(status)` on every change of {@link status}; returns a function that stops it. */
   on(event: "status", listener: (status: SessionStatus) => void): () => void;
+  /**
+   * Lockstep extension: events this client's views published that its replica has not applied
+   * yet — in flight, or queued while not connected (they are sent, in order, once it is).
+   */
+  readonly pendingEvents: number;
   /** Processes received events and runs one frame (for `step: "manual"`). */
   step(time?: number): void;
   /**
@@ -157,6 +172,9 @@ class JoinedSession implements LockstepSession {
   /** The root view: undefined only while a rejoin catches up (the new one is built once it has). */
   get view(): View {
     return this.#controller.rootView as View;
+  }
+  get pendingEvents(): number {
+    return this.#controller.pendingEvents;
   }
   get status(): SessionStatus {
     return this.#controller.status.status;
@@ -296,7 +314,20 @@ async function validate(options: JoinOptions<any, any>, ui: SessionUi | undefine
     autoSleep: parseAutoSleep(options.autoSleep),
     ui,
     token: parseToken((options as { token?: unknown }).token, appId, name),
+    offline: parseOffline(options.offline),
   };
+}
+
+function parseOffline(offline: JoinOptions["offline"]): OfflineQueueLimits | false {
+  if (offline === undefined || offline === true) return DEFAULT_OFFLINE_QUEUE;
+  if (offline === false) return false;
+  if (typeof offline !== "object" || offline === null) throw new UsageError(`Session.join: offline must be false or { maxEvents, maxBytes }, got ${JSON.stringify(offline)}`);
+  const limits = { ...DEFAULT_OFFLINE_QUEUE, ...offline };
+  for (const key of ["maxEvents", "maxBytes"] as const) {
+    const value = limits[key];
+    if (!Number.isSafeInteger(value) || value < 0) throw new UsageError(`Session.join: offline.${key} must be a non-negative integer, got ${JSON.stringify(value)}`);
+  }
+  return Object.freeze(limits);
 }
 
 /**

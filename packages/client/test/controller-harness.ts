@@ -25,6 +25,7 @@ import { SessionController, type JoinParameters } from "../src/session/controlle
 import { FIRST_RETRY_MS, MAX_RETRY_MS } from "../src/session/rejoin";
 import type { MessageLevel, SessionUi } from "../src/session/ui";
 import { View } from "../src/view/view";
+import { DEFAULT_OFFLINE_QUEUE } from "../src/session/publisher";
 import { FakeReflector, FakeSocket, syncFor, viewJoin } from "./fake-socket";
 
 // ---- the app under test ----
@@ -180,6 +181,7 @@ export function joinParams(over: Partial<JoinParameters>, random: () => number):
     autoSleep: 0,
     ui: undefined,
     token: undefined,
+    offline: DEFAULT_OFFLINE_QUEUE,
     ...over,
     // RejoinerOptions.random: the controller hands its params to its Rejoiner.
     random,

@@ -272,7 +272,7 @@ describe("SessionController against the reflector core (memory link, manual cloc
     expect(a.c.state).toBe("left");
   });
 
-  test("publish(): joined sends a Send frame; disconnected drops it with one warning; after leave it throws", async () => {
+  test("publish(): joined sends a Send frame; disconnected queues it and sends it once rejoined; after leave it throws", async () => {
     const mem = await memReflector();
     const a = await memClient(mem, "a");
     const b = await memClient(mem, "b");
@@ -296,12 +296,15 @@ describe("SessionController against the reflector core (memory link, manual cloc
     view.publish("tally", "add", 100);
     view.publish("tally", "add", 100);
     expect(a.sent).toHaveLength(sends);
-    expect(droppedWarnings()).toEqual(['[Lockstep] not connected (disconnected): dropped "tally:add" and any further events until rejoined']);
+    expect(a.c.pendingEvents).toBe(2);
+    expect(droppedWarnings()).toEqual([]);
 
     await clock.runUntil(() => a.c.state === "joined", { maxMs: 5000 });
     joinedView(a).publish("tally", "add", 1);
     await expectConverged([a, b]);
-    expect([modelOf(a).total, modelOf(b).total]).toEqual([8, 8]);
+    // Queued while disconnected, applied once each after the rejoin, before what came after.
+    expect([modelOf(a).total, modelOf(b).total]).toEqual([208, 208]);
+    expect(a.c.pendingEvents).toBe(0);
 
     await a.c.leave();
     expect(() => joinedView(a).publish("tally", "add", 1)).toThrow(UsageError);
@@ -380,8 +383,9 @@ describe("SessionController against the reflector core (memory link, manual cloc
       await clock.advance(60_000);
       expect(a.c.state).toBe("sleeping");
       expect(a.opens).toHaveLength(1);
-      expect(() => view.publish("tally", "add", 1)).not.toThrow(); // dropped, not refused
-      expect(droppedWarnings()).toEqual(['[Lockstep] not connected (sleeping): dropped "tally:add" and any further events until rejoined']);
+      expect(() => view.publish("tally", "add", 1)).not.toThrow(); // queued, not refused
+      expect(a.c.pendingEvents).toBe(1);
+      expect(droppedWarnings()).toEqual([]);
 
       doc.set("visible");
       expect(a.c.state).toBe("connecting");
@@ -391,7 +395,7 @@ describe("SessionController against the reflector core (memory link, manual cloc
       expect(view.detached).toBe(1);
       expect(a.c.rootView).not.toBe(view);
       await expectConverged([a, b]);
-      expect(modelOf(a).total).toBe(6);
+      expect(modelOf(a).total).toBe(7); // with the event published while asleep
 
       // Hidden, then visible again before autoSleep passed: it stays awake.
       doc.set("hidden");

@@ -1,5 +1,6 @@
 import { Model } from "../src/kernel/model";
 import { ReplayError } from "../src/errors";
+import { MAX_RETIRED_SENDERS } from "../src/kernel/senders";
 import { serializeVM } from "../src/session/boot";
 import { registry } from "../src/kernel/registry";
 import { deserialize } from "../src/serializer/index";
@@ -77,7 +78,11 @@ test("a payload from before its view rejoined (a stale joinSeq) is dropped; the 
     expect((t.errors[0]!.error as ReplayError).viewId).toBe("ann");
   }
   // The counter of "after" is 1 again, as it was for "before", yet it is applied: only its joinSeq differs.
-  expect(r.pair[0].vm.state().senders).toEqual([["ann", 4, 1]]);
+  // The connection that exited is remembered as retired: a client that rejoins asks what was applied of it.
+  expect(r.pair[0].vm.state().senders).toEqual([["ann", 4, 1], ["ann", 1, 1, 1]]);
+  expect(r.pair[0].vm.appliedCounter("ann", 1)).toBe(1);
+  expect(r.pair[0].vm.appliedCounter("ann", 4)).toBe(1);
+  expect(r.pair[0].vm.appliedCounter("ann", 2)).toBeUndefined();
   const [a, b] = r.bytes();
   expect(a).toEqual(b);
 });
@@ -116,7 +121,7 @@ test("a payload naming a view that exited, or one that never joined, is dropped"
   for (const [i, t] of r.pair.entries()) {
     expect(r.roots[i]!.notes.map((n) => n.split(":")[0])).toEqual(["ann's", "bob's"]);
     expect(replayReasons(t)).toEqual(["unknown-view", "unknown-view"]);
-    expect(t.vm.state().senders).toEqual([["bob", 2, 1]]);
+    expect(t.vm.state().senders).toEqual([["bob", 2, 1], ["ann", 1, 1, 1]]);
   }
   const [a, b] = r.bytes();
   expect(a).toEqual(b);
@@ -140,13 +145,14 @@ test("a snapshot carries the live senders: a restored replica drops the same rep
   a.relay(4, "board", "note", "b1", "bob");
   a.relay(5, "board", "note", "a2", "ann");
   a.exit(6, "bob");
-  expect(a.vm.state().senders).toEqual([["ann", 1, 2]]);
+  expect(a.vm.state().senders).toEqual([["ann", 1, 2], ["bob", 2, 1, 1]]);
 
   const snapshot = serializeVM(a.vm, registry);
   const codecs = { classById: (id: string) => registry.codecById(id) };
   const b = makeVM("replay-snap", deserialize(snapshot, codecs));
   expect(serializeVM(b.vm, registry)).toEqual(snapshot);
-  expect(b.vm.state().senders).toEqual([["ann", 1, 2]]);
+  expect(b.vm.state().senders).toEqual([["ann", 1, 2], ["bob", 2, 1, 1]]);
+  expect(b.vm.appliedCounter("bob", 2)).toBe(1);
 
   // The same entries from here on, on both: a replay of ann's first message, and her next one.
   const next = a.relay(7, "board", "note", "a3", "ann");
@@ -161,6 +167,20 @@ test("a snapshot carries the live senders: a restored replica drops the same rep
   expect(serializeVM(b.vm, registry)).toEqual(serializeVM(a.vm, registry));
 });
 
+test("the table remembers at most MAX_RETIRED_SENDERS ended connections, the newest", () => {
+  const a = makeVM("replay-retired");
+  a.root(Board);
+  for (let i = 0; i <= MAX_RETIRED_SENDERS; i++) {
+    a.join(2 * i + 1, `v${i}`);
+    a.exit(2 * i + 2, `v${i}`);
+  }
+  const retired = a.vm.state().senders;
+  expect(retired).toHaveLength(MAX_RETIRED_SENDERS);
+  expect(retired[0]).toEqual(["v1", 3, 0, 1]);
+  expect(a.vm.appliedCounter("v0", 1)).toBeUndefined();
+  expect(a.vm.appliedCounter(`v${MAX_RETIRED_SENDERS}`, 2 * MAX_RETIRED_SENDERS + 1)).toBe(0);
+});
+
 test("a snapshot of the previous state version, or with a malformed sender table, is refused", () => {
   const a = makeVM("replay-v");
   a.root(Board);
@@ -168,6 +188,7 @@ test("a snapshot of the previous state version, or with a malformed sender table
   expect(() => makeVM("replay-v", { ...state, v: 1 })).toThrow(/not a Lockstep VM state of version 2/);
   expect(() => makeVM("replay-v", { ...state, senders: undefined })).toThrow(/not a Lockstep VM state/);
   expect(() => makeVM("replay-v", { ...state, senders: [["ann", "one", 0]] })).toThrow(/table of live senders is malformed/);
+  expect(() => makeVM("replay-v", { ...state, senders: [["ann", 1, 0, 2]] })).toThrow(/table of live senders is malformed/);
 });
 
 test("the session reports replays once: one console warning and one (sessionId, \"error\") event of kind replay", () => {

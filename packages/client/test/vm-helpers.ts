@@ -39,7 +39,7 @@ export function makeVM(sessionId = "test-session", state?: unknown) {
   /** The helper's side of each live view: what its next message is stamped with. */
   const senders = new Map<string, { joinSeq: number; counter: number }>();
   // A restored VM already knows its live views: keep counting where they left off.
-  for (const [viewId, joinSeq, lastCounter] of vm.state().senders) senders.set(viewId, { joinSeq, counter: lastCounter });
+  for (const [viewId, joinSeq, lastCounter, retired] of vm.state().senders) if (retired === undefined) senders.set(viewId, { joinSeq, counter: lastCounter });
 
   const helper = {
     vm,

@@ -27,6 +27,8 @@ export interface MemoryLink {
   readonly blackholed: boolean;
   /** Holds frames in both directions (nothing is lost, nothing closes). */
   pause(): void;
+  /** Holds frames to the client only: what the client sends still arrives (its relays do not come back yet). */
+  pauseToClient(): void;
   /** Delivers what was held, and lets frames flow again. */
   resume(): void;
   /** A silent dead connection: every frame, ping and close from now on is lost, and neither end is told. */
@@ -236,6 +238,10 @@ export class Link implements MemoryLink {
   pause(): void {
     this.#paused = true;
     this.#toClient.held = this.#toServer.held = true;
+  }
+
+  pauseToClient(): void {
+    this.#toClient.held = true;
   }
 
   resume(): void {

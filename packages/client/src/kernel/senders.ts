@@ -20,8 +20,14 @@ interface Sender {
   lastCounter: number;
 }
 
-/** How {@link Senders} appears in a VM state: `[viewId, joinSeq, lastCounter]` per live view, in join order. */
-export type SendersState = Array<[string, number, number]>;
+/**
+ * How {@link Senders} appears in a VM state: `[viewId, joinSeq, lastCounter]` per live view, in
+ * join order, then `[viewId, joinSeq, lastCounter, 1]` per retired connection, oldest first.
+ */
+export type SendersState = Array<[string, number, number] | [string, number, number, 1]>;
+
+/** How many ended connections {@link Senders} remembers (what a client that rejoins asks about). */
+export const MAX_RETIRED_SENDERS = 1024;
 
 /**
  * Replay protection, as replicated VM state: for every live view, the seq of its view-join and
@@ -33,15 +39,20 @@ export type SendersState = Array<[string, number, number]>;
  */
 export class Senders {
   readonly #live = new Map<string, Sender>();
+  /**
+   * The last connection of views that exited, newest last (at most {@link MAX_RETIRED_SENDERS}):
+   * a client that rejoins learns from it which of the messages it sent before were applied.
+   */
+  readonly #retired = new Map<string, Sender>();
 
   /** Restores the table from {@link Senders.state}'s output (a snapshot). */
   constructor(state?: SendersState) {
     for (const entry of state ?? []) {
-      const [viewId, joinSeq, lastCounter] = Array.isArray(entry) ? entry : [];
-      if (typeof viewId !== "string" || !Number.isSafeInteger(joinSeq) || !Number.isSafeInteger(lastCounter)) {
+      const [viewId, joinSeq, lastCounter, retired] = Array.isArray(entry) ? entry : [];
+      if (typeof viewId !== "string" || !Number.isSafeInteger(joinSeq) || !Number.isSafeInteger(lastCounter) || (retired !== undefined && retired !== 1)) {
         throw new Error("the snapshot's table of live senders is malformed");
       }
-      this.#live.set(viewId, { joinSeq: joinSeq as number, lastCounter: lastCounter as number });
+      (retired === 1 ? this.#retired : this.#live).set(viewId, { joinSeq: joinSeq as number, lastCounter: lastCounter as number });
     }
   }
 
@@ -52,9 +63,25 @@ export class Senders {
     this.#live.set(viewId, { joinSeq, lastCounter: 0 });
   }
 
-  /** A view exited: nothing it sent before can be applied any more. */
+  /** A view exited: nothing it sent before can be applied any more; what was applied is remembered. */
   exited(viewId: string): void {
+    const sender = this.#live.get(viewId);
+    if (sender === undefined) return;
     this.#live.delete(viewId);
+    this.#retired.delete(viewId);
+    this.#retired.set(viewId, sender);
+    if (this.#retired.size > MAX_RETIRED_SENDERS) this.#retired.delete(this.#retired.keys().next().value as string);
+  }
+
+  /**
+   * The counter of the last message applied from `viewId`'s connection that joined at `joinSeq`
+   * (0: none yet), or undefined if that connection is not known (never joined, or forgotten).
+   */
+  appliedCounter(viewId: string, joinSeq: number): number | undefined {
+    const sender = this.#live.get(viewId);
+    if (sender?.joinSeq === joinSeq) return sender.lastCounter;
+    const retired = this.#retired.get(viewId);
+    return retired?.joinSeq === joinSeq ? retired.lastCounter : undefined;
   }
 
   /**
@@ -86,6 +113,8 @@ export class Senders {
 
   /** The table, for the VM state (insertion order: identical on every replica). */
   state(): SendersState {
-    return [...this.#live].map(([viewId, s]) => [viewId, s.joinSeq, s.lastCounter]);
+    const state: SendersState = [...this.#live].map(([viewId, s]) => [viewId, s.joinSeq, s.lastCounter]);
+    for (const [viewId, s] of this.#retired) state.push([viewId, s.joinSeq, s.lastCounter, 1]);
+    return state;
   }
 }

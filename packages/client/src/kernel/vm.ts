@@ -132,6 +132,14 @@ export class VirtualMachine {
     return this.#views.length;
   }
 
+  /**
+   * The counter of the last message applied from `viewId`'s connection that joined at `joinSeq`
+   * (0: none yet), or undefined if that connection is not known (never joined, or forgotten).
+   */
+  appliedCounter(viewId: string, joinSeq: number): number | undefined {
+    return this.#senders.appliedCounter(viewId, joinSeq);
+  }
+
   /** Creates the root model (time 0, before any entry) and names it "modelRoot". */
   createRoot(cls: ModelClass, options: unknown, persisted: unknown): Model {
     return runAsModel(this, () => {

@@ -1,11 +1,11 @@
 import { MessageType, encodeClientMessage, type ServerMessage, type StreamEntry, type SyncMessage } from "@lockstep/protocol";
-import { JoinError, SessionError, UsageError } from "../errors";
+import { JoinError, SessionError } from "../errors";
 import { randomViewId, type SessionIdentity } from "../kernel/identity";
 import type { Model } from "../kernel/model";
 import { registry } from "../kernel/registry";
-import { topicOf, type VirtualMachine } from "../kernel/vm";
+import type { VirtualMachine } from "../kernel/vm";
 import { ViewDomain } from "../view/domain";
-import { View, setRealm, withRealm, type ViewRealm } from "../view/view";
+import { View, setRealm, withRealm } from "../view/view";
 import { authFailure } from "./admission";
 import { classifyClose } from "./close-verdict";
 import { Connection } from "./connection";
@@ -16,9 +16,12 @@ import { Persister, type Uplink } from "./persist-uploads";
 import { Rejoiner } from "./rejoin";
 import { Replica, type ReplicaContext } from "./replica";
 import { SessionReporter } from "./reporter";
-import { connectedReplicaOf, isRejoining, pendingOf, replicaOf, rootViewOf, screenOf, type ControllerState, type ControllerStateKind, type Syncing } from "./states";
+import { connectedReplicaOf, pendingOf, replicaOf, rootViewOf, screenOf, type ControllerState, type ControllerStateKind, type Syncing } from "./states";
 import { StatusNotifier } from "./status";
 import { Stream } from "./stream";
+import { PayloadCodec } from "./payload";
+import { Publisher } from "./publisher";
+import { SessionRealm } from "./realm";
 
 export type { JoinParameters } from "./join";
 export type { ControllerState, ControllerStateKind } from "./states";
@@ -34,7 +37,7 @@ const LEAVE_CLOSE_MS = 2000;
  * delivers model events to views and drives frames. Also the realm of its views, and the
  * {@link Uplink} its persistence uploads through.
  */
-export class SessionController implements ViewRealm, Uplink {
+export class SessionController implements Uplink {
   readonly viewId: string;
   readonly identity: SessionIdentity;
   readonly domain: ViewDomain;
@@ -46,6 +49,9 @@ export class SessionController implements ViewRealm, Uplink {
   readonly #persister: Persister;
   readonly #stream: Stream;
   readonly #replicas: ReplicaContext;
+  readonly #publisher: Publisher;
+  /** What its views see of the session. */
+  readonly realm: SessionRealm;
   #now: ControllerState = { kind: "connecting", pending: undefined, screen: undefined };
   /** Status for the app: `session.status`, its listeners and the views' `synced` event. */
   readonly status: StatusNotifier;
@@ -83,9 +89,7 @@ export class SessionController implements ViewRealm, Uplink {
       sleep: () => void this.#sleep(),
       wake: () => this.#wake(),
       // The page is going away: a Leave now, so the others see this view exit at once.
-      pageHidden: () => {
-        if (this.#state.kind === "joined" && this.#conn.isOpen) this.#conn.send(encodeClientMessage({ type: MessageType.Leave }));
-      },
+      pageHidden: () => void this.#asleep(),
     });
     const reportError = (context: string, error: unknown): void => this.reportError(context, error);
     const { appId, password, model, timers } = params;
@@ -93,6 +97,19 @@ export class SessionController implements ViewRealm, Uplink {
     this.#persister = new Persister({ ...persistence, viewId, debug: params.debug.has("session"), uplink: this, reportError });
     const modelEvent = (topic: string, data: unknown): void => this.domain.deliver(topic, data);
     this.#replicas = { params, keys, sessionId: identity.sessionId, viewId, persister: this.#persister, timers, modelEvent, reportError };
+    this.#publisher = new Publisher(viewId, keys.message, new PayloadCodec(registry, () => undefined), params.offline);
+    const controller = this;
+    this.realm = new SessionRealm(viewId, identity.sessionId, this.domain, {
+      get state() {
+        return controller.#state;
+      },
+      get session() {
+        return controller.session;
+      },
+      stream: this.#stream,
+      publisher: this.#publisher,
+      send: (frame) => void this.#conn.send(frame),
+    });
   }
 
   /** Every state change goes through here: the app hears of status changes and `synced`. */
@@ -107,11 +124,6 @@ export class SessionController implements ViewRealm, Uplink {
 
   get state(): ControllerStateKind {
     return this.#state.kind;
-  }
-
-  /** The session's id (views subscribe to `synced`, `view-join` and `view-exit` in this scope). */
-  get sessionId(): string {
-    return this.identity.sessionId;
   }
 
   /** The state now: after an `await` (TypeScript would keep the narrowing from before it). */
@@ -129,9 +141,7 @@ export class SessionController implements ViewRealm, Uplink {
 
   /** The VM the app sees (live, or the last one booted). */
   get vm(): VirtualMachine {
-    const replica = replicaOf(this.#state);
-    if (!replica) throw new Error("session not started");
-    return replica.vm;
+    return this.realm.vm;
   }
 
   /** Connects, joins and catches up. Resolves once this client's own view-join was simulated and the root view built. */
@@ -220,7 +230,7 @@ export class SessionController implements ViewRealm, Uplink {
     // new VM boots from the snapshot and log, and a new root view is built once caught up.
     if (s.screen) this.domain.retire(s.screen.rootView);
     const replica = new Replica(msg, this.#replicas, (frame) => this.#conn.send(frame));
-    setRealm(replica.vm, this);
+    setRealm(replica.vm, this.realm);
     this.#stream.history(msg, replica.vm.seq);
     this.#state = { kind: "syncing", pending: s.pending, screen: undefined, replica };
   }
@@ -244,11 +254,12 @@ export class SessionController implements ViewRealm, Uplink {
   /** This client's own view-join, entry `joinSeq`, was processed: it is live on this connection. */
   #finishJoin(s: Syncing, replica: Replica, joinSeq: number): void {
     const p = this.#params;
-    // Before the root view is built: its constructor may already publish.
+    // Before the root view is built: its constructor may already publish, after what was queued.
     replica.joined(joinSeq);
+    for (const frame of this.#publisher.live(joinSeq, (seq) => replica.vm.appliedCounter(this.viewId, seq))) this.#conn.send(frame);
     let rootView: View;
     try {
-      rootView = withRealm(this, () => new p.view(replica.root, p.viewOptions));
+      rootView = withRealm(this.realm, () => new p.view(replica.root, p.viewOptions));
     } catch (error) {
       this.#fail(new JoinError(`the root view ${p.view.name} threw while being built`, { cause: error }));
       return;
@@ -277,7 +288,9 @@ export class SessionController implements ViewRealm, Uplink {
   readonly #feed = (): void => {
     const s = this.#state;
     if (s.kind !== "joined") return;
-    if (this.#stream.feed(s.replica.vm, this.#visit) === "drained" && this.#state.kind === "joined") this.#persister.poll();
+    const drained = this.#stream.feed(s.replica.vm, this.#visit) === "drained";
+    this.#publisher.confirm(s.replica.vm.appliedCounter(this.viewId, s.replica.joinSeq));
+    if (drained && this.#state.kind === "joined") this.#persister.poll();
   };
 
   #onClose(code: number, reason: string): void {
@@ -335,17 +348,26 @@ export class SessionController implements ViewRealm, Uplink {
       this.reportError("saving persisted data", error);
     }
     // The page may have become visible again while saving: then it stays awake.
-    const s = this.#current();
-    if (s.kind !== "joined" || !this.#rejoiner.sleepWanted) return;
+    if (!this.#rejoiner.sleepWanted) return;
+    if (this.#asleep() && this.#params.debug.has("session")) console.log(`[Lockstep] Page hidden for ${this.#params.autoSleep} s: disconnecting until it is visible again`);
+  }
+
+  /**
+   * Live, the session says Leave and disconnects until the page is visible again (asleep, or the
+   * page is being unloaded): the others see this view exit now, not after the reflector's grace
+   * period for lost connections. Returns whether it did.
+   */
+  #asleep(): boolean {
+    const s = this.#state;
+    if (s.kind !== "joined") return false;
     s.stopLoop();
-    this.#state = { kind: "sleeping", screen: screenOf(this.#state) };
+    this.#state = { kind: "sleeping", screen: screenOf(s) };
     this.#rejoiner.disconnected();
     this.#persister.connectionLost();
     this.#stream.reset();
-    if (this.#params.debug.has("session")) console.log(`[Lockstep] Page hidden for ${this.#params.autoSleep} s: disconnecting until it is visible again`);
-    // A Leave: the others see this view exit now, not after the reflector's grace period for lost connections.
     this.#conn.send(encodeClientMessage({ type: MessageType.Leave }));
     this.#conn.close(1000, "asleep");
+    return true;
   }
 
   /** The page is visible again. */
@@ -384,7 +406,7 @@ export class SessionController implements ViewRealm, Uplink {
   step(time: number = this.#params.timers.now()): void {
     if (this.#state.kind !== "joined") return;
     this.#feed();
-    this.domain.frame(this.extrapolatedNow());
+    this.domain.frame(this.realm.extrapolatedNow());
     const s = this.#state;
     if (s.kind !== "joined") return;
     try {
@@ -394,36 +416,9 @@ export class SessionController implements ViewRealm, Uplink {
     }
   }
 
-  // ---- ViewRealm ----
-
-  modelTime(): number {
-    return this.vm.time;
-  }
-
-  externalNow(): number {
-    return this.#stream.externalTime;
-  }
-
-  extrapolatedNow(): number {
-    return this.#stream.extrapolatedTime();
-  }
-
-  wellKnownModel(name: string): Model | undefined {
-    return this.vm.wellKnownModel(name);
-  }
-
-  publish(scope: string, event: string, data: unknown): void {
-    const s = this.#state;
-    // Live, or building the root view right after this client's own view-join (its constructor may publish).
-    const live = s.kind === "joined" ? s.replica : s.kind === "syncing" && s.replica?.hasJoined ? s.replica : undefined;
-    if (live) {
-      this.#conn.send(live.encodePublish(scope, event, data));
-      this.domain.deliver(topicOf(scope, event), data);
-      return;
-    }
-    // Reconnecting or asleep: the event cannot be ordered now (dropped, and said so once).
-    if (!isRejoining(s)) throw new UsageError(`cannot publish "${scope}:${event}": the session is ${s.kind}`);
-    replicaOf(s)?.dropped(s.kind, scope, event);
+  /** Events published and not yet applied by this replica (in flight, or queued while not connected). */
+  get pendingEvents(): number {
+    return this.#publisher.pending;
   }
 
   // ---- Uplink (persistence) ----

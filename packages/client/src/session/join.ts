@@ -9,6 +9,7 @@ import type { ModelClass } from "../kernel/model";
 import { PayloadCodec } from "./payload";
 import { registry } from "../kernel/registry";
 import type { SessionUi } from "./ui";
+import type { OfflineQueueLimits } from "./publisher";
 import type { View } from "../view/view";
 
 /**
@@ -42,6 +43,8 @@ export interface JoinParameters {
   readonly ui: SessionUi | undefined;
   /** The app token (or how to get one), if the reflector wants one. */
   readonly token: AppToken | undefined;
+  /** Bounds of the events kept while not connected, or false: dropped. */
+  readonly offline: OfflineQueueLimits | false;
 }
 
 /**

@@ -70,8 +70,16 @@ export class PayloadCodec {
 
   /** The plaintext of a message payload: sender stamp, then the event. */
   encodeEvent(sender: SenderStamp, scope: string, event: string, data: unknown): Uint8Array {
-    const w = new Writer(48 + sender.viewId.length + scope.length + event.length);
+    const body = this.encodeEventBody(scope, event, data);
+    const w = new Writer(32 + sender.viewId.length + body.length);
     writeSenderStamp(w, sender);
+    w.raw(body);
+    return w.finish();
+  }
+
+  /** The event part of a payload's plaintext (what follows the sender stamp): scope, event, data. */
+  encodeEventBody(scope: string, event: string, data: unknown): Uint8Array {
+    const w = new Writer(16 + scope.length + event.length);
     w.string(scope);
     w.string(event);
     if (data !== undefined) w.raw(serialize(data, this.#messageOut));

@@ -8,7 +8,6 @@ import { open, type SessionKeys } from "./crypto";
 import type { JoinParameters } from "./join";
 import { PayloadCodec, openPayload } from "./payload";
 import type { Persister } from "./persist-uploads";
-import { Publisher } from "./publisher";
 import { Snapshotter } from "./snapshots";
 
 /** What every replica of one session shares: made once per `Session.join`. */
@@ -27,7 +26,7 @@ export interface ReplicaContext {
 /**
  * What one Sync boots, for as long as that connection lasts: the VM and its root model, the
  * payload codec that decodes what the VM receives and encodes what this client's views publish
- * (model references resolve against this VM), the publisher's counters and the snapshot votes.
+ * (model references resolve against this VM) and the snapshot votes.
  * A rejoin boots a new replica from what the reflector has; nothing here outlives its connection.
  */
 export class Replica {
@@ -36,7 +35,6 @@ export class Replica {
   readonly snapshotter: Snapshotter;
   /** The Sync's seq: this client's own view-join on this connection comes after it. */
   readonly syncSeq: number;
-  readonly #publisher: Publisher;
   readonly #viewId: string;
   /** Seq of this client's own view-join on this connection, once processed (0 before). */
   #joinSeq = 0;
@@ -75,7 +73,6 @@ export class Replica {
     this.root = booted.root;
     this.syncSeq = sync.seq;
     this.#viewId = ctx.viewId;
-    this.#publisher = new Publisher(ctx.viewId, keys.message, codec);
     this.snapshotter = new Snapshotter(keys, ctx.timers, send, (error) => ctx.reportError("snapshot", error));
   }
 
@@ -92,17 +89,11 @@ export class Replica {
   /** This client's own view-join was processed as entry `joinSeq`: its events are counted from it. */
   joined(joinSeq: number): void {
     this.#joinSeq = joinSeq;
-    this.#publisher.joined(joinSeq);
   }
 
-  /** The Send frame of an event a view published. @throws {UsageError} if it is too large. */
-  encodePublish(scope: string, event: string, data: unknown): Uint8Array {
-    return this.#publisher.frame(scope, event, data);
-  }
-
-  /** A view published while the session could not order it (reconnecting or asleep): said once. */
-  dropped(state: string, scope: string, event: string): void {
-    this.#publisher.dropped(state, scope, event);
+  /** Seq of this client's own view-join on this connection (0 before it was processed). */
+  get joinSeq(): number {
+    return this.#joinSeq;
   }
 
   /** The whole replicated state, serialized (identical bytes on every replica at the same point). */

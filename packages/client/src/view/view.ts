@@ -16,7 +16,7 @@ export interface ViewRealm {
   modelTime(): number;
   externalNow(): number;
   extrapolatedNow(): number;
-  publish(scope: string, event: string, data: unknown): void;
+  publish(scope: string, event: string, data: unknown, options?: PublishOptions): void;
   wellKnownModel(name: string): Model | undefined;
 }
 
@@ -40,6 +40,15 @@ export function withRealm<T>(realm: ViewRealm, fn: () => T): T {
 }
 
 /** An event name, or an event name with its handling mode. */
+/** Options of one publish (`view.publish(scope, event, data, options)`). */
+export interface PublishOptions {
+  /**
+   * What to do with the event while the session is not connected: `"queue"` (default) sends it
+   * once it is, in order; `"drop"` drops it (input that is stale by then: cursor moves).
+   */
+  readonly offline?: "queue" | "drop";
+}
+
 export type EventSpec = string | { readonly event: string; readonly handling?: Handling };
 
 /** The proxy `future(ms)` returns on a view. */
@@ -125,13 +134,20 @@ export class View {
     this.#realm.domain.unsubscribeAll(this);
   }
 
-  /** Publishes an event: it goes through the reflector to every replica's models, and to local view subscribers. */
-  publish(scope: string, event: string, data?: unknown): void {
+  /**
+   * Publishes an event: it goes through the reflector to every replica's models, and to local view
+   * subscribers. While the session is not connected it is queued and sent once it is, unless
+   * `options.offline` is `"drop"` (input that would be stale by then, like cursor moves).
+   */
+  publish(scope: string, event: string, data?: unknown, options?: PublishOptions): void {
     if (typeof scope !== "string" || typeof event !== "string") throw new UsageError("publish(scope, event, data): scope and event must be strings");
     if (SYSTEM_EVENTS.has(event) && scope === this.#realm.wellKnownModel("modelRoot")?.sessionId) {
       throw new UsageError(`"${event}" in the session scope comes from the reflector only; views cannot publish it (models would drop it)`);
     }
-    this.#realm.publish(scope, event, data);
+    if (options !== undefined && options.offline !== undefined && options.offline !== "queue" && options.offline !== "drop") {
+      throw new UsageError(`publish: options.offline must be "queue" or "drop", not ${JSON.stringify(options.offline)}`);
+    }
+    this.#realm.publish(scope, event, data, options);
   }
 
   /** Detaches the view from the session: unsubscribes everything. Override to clean up the UI too (call super). */

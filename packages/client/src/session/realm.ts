@@ -1,0 +1,75 @@
+import { UsageError } from "../errors";
+import type { Model } from "../kernel/model";
+import { topicOf, type VirtualMachine } from "../kernel/vm";
+import type { ViewDomain } from "../view/domain";
+import type { PublishOptions, ViewRealm } from "../view/view";
+import type { Publisher } from "./publisher";
+import { isRejoining, replicaOf, type ControllerState } from "./states";
+import type { Stream } from "./stream";
+
+/** What a {@link SessionRealm} reads of its session's controller. */
+export interface RealmHost {
+  /** The controller's state now. */
+  readonly state: ControllerState;
+  /** The app's handle of the session (`view.session`). */
+  readonly session: unknown;
+  readonly stream: Stream;
+  readonly publisher: Publisher;
+  /** Sends a frame on the connection. */
+  send(frame: Uint8Array): void;
+}
+
+/**
+ * What the views of one session see of it (`ViewRealm`): its ids, model time and session time,
+ * well-known models, and publishing — live, or queued while the session reconnects.
+ */
+export class SessionRealm implements ViewRealm {
+  readonly viewId: string;
+  readonly sessionId: string;
+  readonly domain: ViewDomain;
+  readonly #host: RealmHost;
+
+  constructor(viewId: string, sessionId: string, domain: ViewDomain, host: RealmHost) {
+    this.viewId = viewId;
+    this.sessionId = sessionId;
+    this.domain = domain;
+    this.#host = host;
+  }
+
+  get session(): unknown {
+    return this.#host.session;
+  }
+
+  /** The VM the app sees (live, or the last one booted). */
+  get vm(): VirtualMachine {
+    const replica = replicaOf(this.#host.state);
+    if (!replica) throw new Error("session not started");
+    return replica.vm;
+  }
+
+  modelTime(): number {
+    return this.vm.time;
+  }
+
+  externalNow(): number {
+    return this.#host.stream.externalTime;
+  }
+
+  extrapolatedNow(): number {
+    return this.#host.stream.extrapolatedTime();
+  }
+
+  wellKnownModel(name: string): Model | undefined {
+    return this.vm.wellKnownModel(name);
+  }
+
+  publish(scope: string, event: string, data: unknown, options?: PublishOptions): void {
+    const s = this.#host.state;
+    // Live, or building the root view right after this client's own view-join (its constructor may publish).
+    const live = s.kind === "joined" || (s.kind === "syncing" && s.replica?.hasJoined === true);
+    // Reconnecting or asleep, the event is queued until the session is live again.
+    if (!live && !isRejoining(s)) throw new UsageError(`cannot publish "${scope}:${event}": the session is ${s.kind}`);
+    const send = live ? (frame: Uint8Array) => this.#host.send(frame) : undefined;
+    if (this.#host.publisher.publish(scope, event, data, options, send)) this.domain.deliver(topicOf(scope, event), data);
+  }
+}
