@@ -1,16 +1,11 @@
 import { CloseCode, MessageType, PROTOCOL_VERSION } from "./codes";
 import { Reader, Writer, varUintSize, writeVarUintAt } from "./encoding";
-import { entrySizeEstimate, readEntryBody, readEntryList, writeEntryBody, writeEntryList } from "./entries";
+import { entrySizeEstimate, readEntryBody, writeEntryBody } from "./entries";
 import { ProtocolError } from "./errors";
 import { isValidId } from "./ids";
 import { DEFAULT_LIMITS, type Limits } from "./limits";
-import type {
-  ClientMessage,
-  JoinMessage,
-  ServerMessage,
-  StreamEntry,
-  SyncMessage,
-} from "./messages";
+import type { ClientMessage, DivergenceMessage, JoinMessage, ServerMessage } from "./messages";
+import { readSyncBody, syncSizeEstimate, writeSyncBody } from "./sync";
 
 /** Longest hash a vote or divergence report may carry. */
 const MAX_HASH_BYTES = 64;
@@ -44,6 +39,7 @@ export function encodeClientMessage(msg: ClientMessage): Uint8Array {
       w.varUint(msg.tps);
       w.bytes(msg.auth);
       w.bytes(msg.viewData);
+      w.varUint(msg.resumeSeq ?? 0);
       return w.finish();
     }
     case MessageType.Send:
@@ -242,6 +238,7 @@ function decodeJoin(r: Reader, limits: Limits): JoinMessage {
   const tps = r.varUint();
   const auth = r.bytes();
   const viewData = r.bytes();
+  const resumeSeq = r.varUint();
   if (auth.length > limits.maxAuthBytes) {
     throw new ProtocolError(`join auth of ${auth.length} bytes exceeds limit ${limits.maxAuthBytes}`, CloseCode.TooLarge);
   }
@@ -256,7 +253,7 @@ function decodeJoin(r: Reader, limits: Limits): JoinMessage {
   if (tps < limits.minTps || tps > limits.maxTps) {
     throw new ProtocolError(`join tps ${tps} is outside ${limits.minTps}..${limits.maxTps}`, CloseCode.BadJoin);
   }
-  return { type: MessageType.Join, sessionId, persistentId, viewId, tps, auth, viewData };
+  return { type: MessageType.Join, sessionId, persistentId, viewId, tps, auth, viewData, resumeSeq };
 }
 
 /** Encodes a reflector → client frame. */
@@ -281,10 +278,13 @@ export function encodeServerMessage(msg: ServerMessage): Uint8Array {
       return w.finish();
     }
     case MessageType.Divergence: {
+      const split = msg.split ?? false;
+      if (split && msg.hash.length > 0) throw new RangeError("a split Divergence has no majority: leave its hash empty");
       const w = new Writer(16 + msg.hash.length);
       header(w, msg.type);
       w.varUint(msg.seq);
       w.bytes(msg.hash);
+      w.u8(split ? 1 : 0);
       return w.finish();
     }
     case MessageType.PersistAck: {
@@ -297,8 +297,12 @@ export function encodeServerMessage(msg: ServerMessage): Uint8Array {
       w.string(msg.message);
       return w.finish();
     }
-    case MessageType.Sync:
-      return encodeSync(msg);
+    case MessageType.Sync: {
+      const w = new Writer(syncSizeEstimate(msg));
+      header(w, msg.type);
+      writeSyncBody(w, msg);
+      return w.finish();
+    }
     case MessageType.Tick:
       return encodeTick(msg.time);
     case MessageType.Pong: {
@@ -316,22 +320,6 @@ export function encodeServerMessage(msg: ServerMessage): Uint8Array {
       return w.finish();
     }
   }
-}
-
-function encodeSync(msg: SyncMessage): Uint8Array {
-  let estimate = 64 + msg.snapshot.length + msg.persisted.length + msg.auth.length;
-  for (const e of msg.entries) estimate += entrySizeEstimate(e);
-  const w = new Writer(estimate);
-  header(w, msg.type);
-  w.string(msg.sessionId);
-  w.string(msg.viewId);
-  w.varUint(msg.time);
-  w.varUint(msg.seq);
-  w.bytes(msg.snapshot);
-  w.bytes(msg.persisted);
-  w.bytes(msg.auth);
-  writeEntryList(w, msg.entries);
-  return w.finish();
 }
 
 /**
@@ -360,6 +348,16 @@ export function encodeTick(time: number): Uint8Array {
   return out;
 }
 
+/** A Divergence body: seq, hash, then `split`, which must be 0 or 1 (and 1 only with an empty hash). */
+function readDivergence(r: Reader): DivergenceMessage {
+  const seq = r.varUint();
+  const hash = r.bytes(MAX_HASH_BYTES);
+  const split = r.u8();
+  if (split > 1) throw new ProtocolError(`Divergence split is ${split}; it must be 0 or 1`);
+  if (split === 1 && hash.length > 0) throw new ProtocolError(`split Divergence carries a ${hash.length}-byte hash; a split has no majority hash`);
+  return { type: MessageType.Divergence, seq, hash, split: split === 1 };
+}
+
 /**
  * Decodes a reflector → client frame. Byte fields are views into `frame` (no copies).
  * @throws {ProtocolError} on any malformed frame.
@@ -383,20 +381,11 @@ export function decodeServerMessage(frame: Uint8Array): ServerMessage {
       msg = { type, seq: r.varUint() };
       break;
     case MessageType.Divergence:
-      msg = { type, seq: r.varUint(), hash: r.bytes(MAX_HASH_BYTES) };
+      msg = readDivergence(r);
       break;
-    case MessageType.Sync: {
-      const sessionId = r.string();
-      const viewId = r.string();
-      const time = r.varUint();
-      const seq = r.varUint();
-      const snapshot = r.bytes();
-      const persisted = r.bytes();
-      const auth = r.bytes();
-      const entries = readEntryList(r);
-      msg = { type, sessionId, viewId, time, seq, snapshot, persisted, auth, entries };
+    case MessageType.Sync:
+      msg = readSyncBody(r);
       break;
-    }
     case MessageType.Tick:
       msg = { type, time: r.varUint() };
       break;

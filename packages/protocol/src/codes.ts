@@ -3,8 +3,11 @@
  * never renumber a code, only add new ones.
  */
 
-/** Version byte at the start of every frame. A peer rejects frames of any other version. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * Version byte at the start of every frame. A peer rejects frames of any other version. Version 2
+ * added Join `resumeSeq`, Sync `flags` (resumed) and Divergence `split` (PROTOCOL.md §12).
+ */
+export const PROTOCOL_VERSION = 2;
 
 /**
  * Frame types. Client-to-reflector frames use 0x01–0x3f, reflector-to-client frames 0x40–0x7f.
@@ -50,7 +53,7 @@ export const MessageType = {
   SnapshotRequest: 0x48,
   /** Reflector asks this client (elected among the majority) to upload its snapshot. */
   UploadRequest: 0x49,
-  /** Votes for a snapshot differed: `hash` is the majority's; replicas with another hash diverged. */
+  /** Votes for a snapshot differed: `hash` is the majority's, replicas with another hash diverged (or, if `split`, there was no majority). */
   Divergence: 0x4a,
   /** Answer to `PersistUpload`, sent once the data is durable (or why it was not stored). */
   PersistAck: 0x4b,

@@ -63,11 +63,12 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
 export const DEFAULT_TPS = 20;
 
 /**
- * The largest Join frame `limits` allow: three ids, the tps, a full `auth` and a full `viewData`.
- * A reflector accepts no more than this (plus WebSocket framing) from a socket before it is admitted.
+ * The largest Join frame `limits` allow: three ids, the tps, a full `auth`, a full `viewData` and
+ * the largest `resumeSeq`. A reflector accepts no more than this (plus WebSocket framing) from a
+ * socket before it is admitted.
  */
 export function maxJoinFrameBytes(limits: Limits): number {
   // 2 header bytes; an id is a string of maxIdLength ASCII characters (a 2-byte length covers 16383);
-  // tps is a varuint (≤ 8 bytes); auth and viewData are byte fields with up to 3-byte lengths.
-  return 2 + 3 * (2 + limits.maxIdLength) + 8 + (3 + limits.maxAuthBytes) + (3 + limits.maxViewDataBytes);
+  // tps and resumeSeq are varuints (≤ 8 bytes each); auth and viewData are byte fields with up to 3-byte lengths.
+  return 2 + 3 * (2 + limits.maxIdLength) + 8 + (3 + limits.maxAuthBytes) + (3 + limits.maxViewDataBytes) + 8;
 }

@@ -15,6 +15,12 @@ export interface JoinMessage {
   readonly auth: Uint8Array;
   /** Opaque view data, delivered to every replica with this client's view-join. */
   readonly viewData: Uint8Array;
+  /**
+   * 0: a fresh join. N > 0: this viewId's replica applied every entry up to seq N; the reflector
+   * continues the view with a resumed {@link SyncMessage} if it can (PROTOCOL.md §5, "Resuming").
+   * Optional when encoding (absent is 0); `decodeClientMessage` always sets it.
+   */
+  readonly resumeSeq?: number;
 }
 
 /** Client → reflector: an opaque payload to order, time-stamp and relay to every client of the session. */
@@ -189,6 +195,8 @@ export type StreamEntry = RelayEntry | ViewJoinEntry | ViewExitEntry | SnapshotR
  * Reflector → client: the answer to a join. The client rebuilds the session from `snapshot`
  * (empty: start from the root model's `init`) and `entries`, which run contiguously up to `seq`.
  * Everything after `seq` (starting with this client's own view-join) arrives as live frames.
+ * A `resumed` Sync instead continues the client's replica: `entries` are those after the Join's
+ * `resumeSeq`, and no own view-join follows.
  */
 export interface SyncMessage {
   readonly type: typeof MessageType.Sync;
@@ -205,7 +213,13 @@ export interface SyncMessage {
   readonly persisted: Uint8Array;
   /** Opaque session auth data (e.g. a key check token), or empty. */
   readonly auth: Uint8Array;
-  /** Entries after the snapshot, in order. */
+  /**
+   * The reflector continues this client's view (its Join's `resumeSeq` was honoured): no own
+   * view-join follows, `entries` run from `resumeSeq + 1` to `seq`, and `snapshot` and `persisted`
+   * are empty. Optional when encoding (absent is false); `decodeServerMessage` always sets it.
+   */
+  readonly resumed?: boolean;
+  /** Entries after the snapshot (or, when `resumed`, after the Join's `resumeSeq`), in order. */
   readonly entries: readonly StreamEntry[];
 }
 
@@ -235,11 +249,20 @@ export interface UploadRequestMessage {
   readonly seq: number;
 }
 
-/** Reflector → client: snapshot votes for entry `seq` differed; `hash` is the majority's. */
+/**
+ * Reflector → client: snapshot votes for entry `seq` differed; `hash` is the majority's. A `split`
+ * vote had no majority (a tie): nobody's replica is known to be wrong, and `hash` is empty.
+ */
 export interface DivergenceMessage {
   readonly type: typeof MessageType.Divergence;
   readonly seq: number;
+  /** The majority's hash; empty when `split`. */
   readonly hash: Uint8Array;
+  /**
+   * The vote had no majority (a tie); a client MUST NOT conclude from it that its own replica
+   * diverged. Optional when encoding (absent is false); `decodeServerMessage` always sets it.
+   */
+  readonly split?: boolean;
 }
 
 /** Reflector → uploader: what became of its {@link PersistUploadMessage} for `slot` at `seq`. */

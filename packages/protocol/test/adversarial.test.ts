@@ -3,6 +3,7 @@ import {
   CloseCode,
   DEFAULT_LIMITS,
   MessageType,
+  PROTOCOL_VERSION,
   decodeClientMessage,
   decodeServerMessage,
   encodeClientMessage,
@@ -41,11 +42,11 @@ describe("headers", () => {
   });
 
   test.each(decoders)("%s rejects a 1-byte frame", (_name, decode) => {
-    expectProtocolError(() => decode(hex("01")));
+    expectProtocolError(() => decode(hex("02")));
   });
 
-  test.each(decoders)("%s rejects other versions with VersionMismatch", (_name, decode) => {
-    for (const version of [0x00, 0x02, 0x7f, 0x80, 0xff]) {
+  test.each(decoders)("%s rejects other versions, version 1 included, with VersionMismatch", (_name, decode) => {
+    for (const version of [0x00, 0x01, 0x03, 0x7f, 0x80, 0xff]) {
       expectProtocolError(() => decode(Uint8Array.of(version, MessageType.Send, 0)), CloseCode.VersionMismatch);
       expectProtocolError(() => decode(Uint8Array.of(version, MessageType.Relay, 1, 0, 0)), CloseCode.VersionMismatch);
       expectProtocolError(() => decode(Uint8Array.of(version)), CloseCode.ProtocolError);
@@ -67,7 +68,7 @@ describe("headers", () => {
     ]);
     for (let type = 0; type < 256; type++) {
       if (client.has(type)) continue;
-      const error = expectProtocolError(() => decodeClientMessage(Uint8Array.of(1, type, 0, 0, 0)));
+      const error = expectProtocolError(() => decodeClientMessage(Uint8Array.of(PROTOCOL_VERSION, type, 0, 0, 0)));
       expect(error.message).toMatch(/unknown client frame type/);
     }
   });
@@ -90,7 +91,7 @@ describe("headers", () => {
     ]);
     for (let type = 0; type < 256; type++) {
       if (server.has(type)) continue;
-      const error = expectProtocolError(() => decodeServerMessage(Uint8Array.of(1, type, 0, 0, 0)));
+      const error = expectProtocolError(() => decodeServerMessage(Uint8Array.of(PROTOCOL_VERSION, type, 0, 0, 0)));
       expect(error.message).toMatch(/unknown server frame type/);
     }
   });
@@ -124,34 +125,34 @@ describe("truncation and trailing bytes", () => {
 
 describe("malformed fields", () => {
   test("overlong varints", () => {
-    expectProtocolError(() => decodeServerMessage(hex("01 45  80 80 80 80 80 80 80 80 01")));
-    expectProtocolError(() => decodeServerMessage(hex("01 45  80 80 80 80 80 80 80 10")));
-    expectProtocolError(() => decodeClientMessage(hex("01 04  ff ff ff ff ff ff ff ff ff ff 01")));
-    expectProtocolError(() => decodeClientMessage(hex("01 02  80 80 80 80 80 80 80 80 80 00")));
+    expectProtocolError(() => decodeServerMessage(hex("02 45  80 80 80 80 80 80 80 80 01")));
+    expectProtocolError(() => decodeServerMessage(hex("02 45  80 80 80 80 80 80 80 10")));
+    expectProtocolError(() => decodeClientMessage(hex("02 04  ff ff ff ff ff ff ff ff ff ff 01")));
+    expectProtocolError(() => decodeClientMessage(hex("02 02  80 80 80 80 80 80 80 80 80 00")));
   });
 
   test("invalid UTF-8 in every kind of string field", () => {
-    expectProtocolError(() => decodeClientMessage(hex("01 01  02 c3 28  01 70  01 76  14 00 00")));
-    expectProtocolError(() => decodeClientMessage(hex("01 01  01 73  01 ff  01 76  14 00 00")));
-    expectProtocolError(() => decodeClientMessage(hex("01 01  01 73  01 70  03 ed a0 80  14 00 00")));
-    expectProtocolError(() => decodeServerMessage(hex("01 47  a0 1f  02 c0 80")));
-    expectProtocolError(() => decodeServerMessage(hex("01 44  01 00  01 80")));
-    expectProtocolError(() => decodeServerMessage(hex("01 43  01 00  01 fe  00")));
-    expectProtocolError(() => decodeServerMessage(hex("01 41  01 ff  01 76  00 00 00 00 00 00")));
-    expectProtocolError(() => decodeServerMessage(hex("01 41  01 73  01 76  00 00 00 00 00  01  44 01 00 01 ff")));
+    expectProtocolError(() => decodeClientMessage(hex("02 01  02 c3 28  01 70  01 76  14 00 00  00")));
+    expectProtocolError(() => decodeClientMessage(hex("02 01  01 73  01 ff  01 76  14 00 00  00")));
+    expectProtocolError(() => decodeClientMessage(hex("02 01  01 73  01 70  03 ed a0 80  14 00 00  00")));
+    expectProtocolError(() => decodeServerMessage(hex("02 47  a0 1f  02 c0 80")));
+    expectProtocolError(() => decodeServerMessage(hex("02 44  01 00  01 80")));
+    expectProtocolError(() => decodeServerMessage(hex("02 43  01 00  01 fe  00")));
+    expectProtocolError(() => decodeServerMessage(hex("02 41  01 ff  01 76  00 00 00 00 00  00  00")));
+    expectProtocolError(() => decodeServerMessage(hex("02 41  01 73  01 76  00 00 00 00 00  00  01  44 01 00 01 ff")));
   });
 
   test("byte lengths claiming more than is present", () => {
-    expectProtocolError(() => decodeClientMessage(hex("01 02  05 61 62")));
-    expectProtocolError(() => decodeClientMessage(hex("01 02  ff ff 03 61")), CloseCode.ProtocolError);
-    expectProtocolError(() => decodeServerMessage(hex("01 42  01 00  05 61")));
-    expectProtocolError(() => decodeServerMessage(hex("01 42  01 00  ff ff ff ff ff ff ff 0f  61")));
-    expectProtocolError(() => decodeServerMessage(hex("01 41  01 73  01 76  00 00  ff ff ff ff 0f  00 00 00")));
-    expectProtocolError(() => decodeServerMessage(hex("01 47  a0 1f  7f 61 62 63")));
+    expectProtocolError(() => decodeClientMessage(hex("02 02  05 61 62")));
+    expectProtocolError(() => decodeClientMessage(hex("02 02  ff ff 03 61")), CloseCode.ProtocolError);
+    expectProtocolError(() => decodeServerMessage(hex("02 42  01 00  05 61")));
+    expectProtocolError(() => decodeServerMessage(hex("02 42  01 00  ff ff ff ff ff ff ff 0f  61")));
+    expectProtocolError(() => decodeServerMessage(hex("02 41  01 73  01 76  00 00  ff ff ff ff 0f  00 00  00  00")));
+    expectProtocolError(() => decodeServerMessage(hex("02 47  a0 1f  7f 61 62 63")));
   });
 
   test("Send whose length is shorter than the frame (trailing payload) is a ProtocolError", () => {
-    expectProtocolError(() => decodeClientMessage(hex("01 02  01 61 62")));
+    expectProtocolError(() => decodeClientMessage(hex("02 02  01 61 62")));
   });
 
   test("Sync entries that are not stream entries", () => {
@@ -173,7 +174,7 @@ describe("malformed fields", () => {
       0xff,
     ];
     for (const type of notEntries) {
-      const error = expectProtocolError(() => decodeServerMessage(Uint8Array.from([...hex("01 41 01 73 01 76 00 01 00 00 00 01"), type, 1, 0, 0])));
+      const error = expectProtocolError(() => decodeServerMessage(Uint8Array.from([...hex("02 41 01 73 01 76 00 01 00 00 00 00 01"), type, 1, 0, 0])));
       expect(error.message).toMatch(/unknown stream entry type/);
     }
   });
@@ -184,7 +185,7 @@ describe("malformed fields", () => {
     ["one million", "c0 84 3d", 1_000_000],
     ["6, with 16 bytes left", "06", 6],
   ])("Sync with an absurd entry count (%s) fails fast without allocating", (_name, count, n) => {
-    const frame = hex(`01 41  01 73  01 76  00 00  00 00 00  ${count}  ${"42 01 00 00 ".repeat(4)}`);
+    const frame = hex(`02 41  01 73  01 76  00 00  00 00 00  00  ${count}  ${"42 01 00 00 ".repeat(4)}`);
     const started = Date.now();
     const error = expectProtocolError(() => decodeServerMessage(frame));
     expect(error.message).toBe(`entry list claims ${n} entries in 16 bytes`);
@@ -194,15 +195,15 @@ describe("malformed fields", () => {
   test("the entry count bound is exactly remaining ÷ 3 (a SnapshotRequest entry is 3 bytes)", () => {
     // Five 3-byte SnapshotRequest entries fill 15 bytes exactly: the densest list there is.
     const entries = "48 01 00  48 02 00  48 03 00  48 04 00  48 05 00";
-    const decoded = decodeServerMessage(hex(`01 41  01 73  01 76  00 05  00 00 00  05  ${entries}`));
+    const decoded = decodeServerMessage(hex(`02 41  01 73  01 76  00 05  00 00 00  00  05  ${entries}`));
     if (decoded.type !== MessageType.Sync) throw new Error("expected a Sync");
     expect(decoded.entries.map((e) => [e.type, e.seq])).toEqual([1, 2, 3, 4, 5].map((seq) => [MessageType.SnapshotRequest, seq]));
-    const error = expectProtocolError(() => decodeServerMessage(hex(`01 41  01 73  01 76  00 05  00 00 00  06  ${entries}`)));
+    const error = expectProtocolError(() => decodeServerMessage(hex(`02 41  01 73  01 76  00 05  00 00 00  00  06  ${entries}`)));
     expect(error.message).toBe("entry list claims 6 entries in 15 bytes");
   });
 
   test("Sync entry count that fits the bytes but the entries do not", () => {
-    expectProtocolError(() => decodeServerMessage(hex("01 41  01 73  01 76  00 00  00 00 00  02  42 01 00 00  42 02 00 05")));
+    expectProtocolError(() => decodeServerMessage(hex("02 41  01 73  01 76  00 00  00 00 00  00  02  42 01 00 00  42 02 00 05")));
   });
 });
 
@@ -210,46 +211,108 @@ describe("snapshot frames", () => {
   test("hashes of up to 64 bytes decode; 65 is a ProtocolError in Vote, Upload and Divergence", () => {
     const hash64 = "40 " + "aa ".repeat(64);
     const hash65 = "41 " + "aa ".repeat(65);
-    expect(decodeClientMessage(hex(`01 05  01 ${hash64}`)).type).toBe(MessageType.SnapshotVote);
-    expect(decodeClientMessage(hex(`01 06  01 ${hash64} 00`)).type).toBe(MessageType.SnapshotUpload);
-    expect(decodeServerMessage(hex(`01 4a  01 ${hash64}`)).type).toBe(MessageType.Divergence);
+    expect(decodeClientMessage(hex(`02 05  01 ${hash64}`)).type).toBe(MessageType.SnapshotVote);
+    expect(decodeClientMessage(hex(`02 06  01 ${hash64} 00`)).type).toBe(MessageType.SnapshotUpload);
+    expect(decodeServerMessage(hex(`02 4a  01 ${hash64} 00`)).type).toBe(MessageType.Divergence);
     for (const error of [
-      expectProtocolError(() => decodeClientMessage(hex(`01 05  01 ${hash65}`))),
-      expectProtocolError(() => decodeClientMessage(hex(`01 06  01 ${hash65} 00`))),
-      expectProtocolError(() => decodeServerMessage(hex(`01 4a  01 ${hash65}`))),
+      expectProtocolError(() => decodeClientMessage(hex(`02 05  01 ${hash65}`))),
+      expectProtocolError(() => decodeClientMessage(hex(`02 06  01 ${hash65} 00`))),
+      expectProtocolError(() => decodeServerMessage(hex(`02 4a  01 ${hash65} 00`))),
     ]) {
       expect(error.message).toBe("byte field of 65 bytes exceeds limit 64");
     }
   });
 
   test("a hash length claiming gigabytes is rejected by its limit, not read", () => {
-    expectProtocolError(() => decodeClientMessage(hex("01 05  01  ff ff ff ff 0f")));
-    expectProtocolError(() => decodeServerMessage(hex("01 4a  01  ff ff ff ff 0f")));
+    expectProtocolError(() => decodeClientMessage(hex("02 05  01  ff ff ff ff 0f")));
+    expectProtocolError(() => decodeServerMessage(hex("02 4a  01  ff ff ff ff 0f  00")));
   });
 
   test("SnapshotRequest has no body beyond seq and time, alone or inside a Sync", () => {
-    expectProtocolError(() => decodeServerMessage(hex("01 48  01 00  00")));
-    expectProtocolError(() => decodeServerMessage(hex("01 48  01 00  02 68 69")));
+    expectProtocolError(() => decodeServerMessage(hex("02 48  01 00  00")));
+    expectProtocolError(() => decodeServerMessage(hex("02 48  01 00  02 68 69")));
     // "48 01 00" is the whole entry; a fourth byte (as if it had a field like a Relay) is left over.
-    const error = expectProtocolError(() => decodeServerMessage(hex("01 41  01 73  01 76  00 01  00 00 00  01  48 01 00 00")));
+    const error = expectProtocolError(() => decodeServerMessage(hex("02 41  01 73  01 76  00 01  00 00 00  00  01  48 01 00 00")));
     expect(error.message).toBe("1 unexpected trailing bytes");
   });
 
   test("UploadRequest is only a seq", () => {
-    expectProtocolError(() => decodeServerMessage(hex("01 49")));
-    expectProtocolError(() => decodeServerMessage(hex("01 49  01 00")));
+    expectProtocolError(() => decodeServerMessage(hex("02 49")));
+    expectProtocolError(() => decodeServerMessage(hex("02 49  01 00")));
   });
 
   test("SnapshotUpload needs all three fields: seq, hash and snapshot", () => {
-    expectProtocolError(() => decodeClientMessage(hex("01 06  01")));
-    expectProtocolError(() => decodeClientMessage(hex("01 06  01 01 aa")));
-    expectProtocolError(() => decodeClientMessage(hex("01 06  01 01 aa  03 01 02")));
-    expect(decodeClientMessage(hex("01 06  01 01 aa  03 01 02 03"))).toEqual({
+    expectProtocolError(() => decodeClientMessage(hex("02 06  01")));
+    expectProtocolError(() => decodeClientMessage(hex("02 06  01 01 aa")));
+    expectProtocolError(() => decodeClientMessage(hex("02 06  01 01 aa  03 01 02")));
+    expect(decodeClientMessage(hex("02 06  01 01 aa  03 01 02 03"))).toEqual({
       type: MessageType.SnapshotUpload,
       seq: 1,
       hash: Uint8Array.of(0xaa),
       snapshot: Uint8Array.of(1, 2, 3),
     });
+  });
+});
+
+describe("version 2 fields: Join resumeSeq, Sync flags, Divergence split", () => {
+  /** A Sync of session "s" for view "v" at time 0, seq 1: snapshot, persisted and auth (hex byte fields), flags, then one SnapshotRequest. */
+  const syncHex = (snapshot: string, persisted: string, flags: string, auth = "00"): string =>
+    `02 41  01 73  01 76  00 01  ${snapshot}  ${persisted}  ${auth}  ${flags}  01  48 01 00`;
+
+  test("Sync flags with any bit but bit 0 set are a ProtocolError, checked before the entries are read", () => {
+    for (let flags = 0x02; flags <= 0xff; flags++) {
+      const byte = flags.toString(16).padStart(2, "0");
+      const error = expectProtocolError(() => decodeServerMessage(hex(syncHex("00", "00", byte))));
+      expect(error.message).toBe(`Sync flags 0x${byte} set undefined bits; only bit 0 (resumed) is defined`);
+    }
+    // An absurd entry count behind bad flags is never looked at.
+    const error = expectProtocolError(() => decodeServerMessage(hex("02 41  01 73  01 76  00 00  00 00 00  80  ff ff ff ff ff ff ff 0f")));
+    expect(error.message).toMatch(/^Sync flags 0x80/);
+  });
+
+  test("flags 0 and 1 decode: not resumed and resumed", () => {
+    for (const [flags, resumed] of [["00", false], ["01", true]] as const) {
+      const msg = decodeServerMessage(hex(syncHex("00", "00", flags, "01 05")));
+      expect(msg).toMatchObject({ type: MessageType.Sync, resumed, auth: Uint8Array.of(5), entries: [{ type: MessageType.SnapshotRequest, seq: 1 }] });
+    }
+  });
+
+  test("a resumed Sync with a snapshot or persisted data is a ProtocolError; a plain one may carry both", () => {
+    for (const [snapshot, persisted] of [["01 aa", "00"], ["00", "02 01 02"], ["01 aa", "01 bb"]] as const) {
+      const error = expectProtocolError(() => decodeServerMessage(hex(syncHex(snapshot, persisted, "01"))));
+      expect(error.message).toMatch(/^resumed Sync carries a \d+-byte snapshot and \d+ bytes of persisted data; a resumed Sync carries neither$/);
+      expect(decodeServerMessage(hex(syncHex(snapshot, persisted, "00")))).toMatchObject({ type: MessageType.Sync, resumed: false });
+    }
+  });
+
+  test("a Sync in the version 1 layout (no flags byte) under a version 2 header does not decode", () => {
+    expectProtocolError(() => decodeServerMessage(hex("02 41  01 73  01 76  00 00  00 00 00  00")));
+    expectProtocolError(() => decodeServerMessage(hex("02 41  01 73  01 76  00 01  00 00 00  01  48 01 00")));
+  });
+
+  test.each([2, 3, 0x7f, 0x80, 0xff])("Divergence split %d is a ProtocolError", (split) => {
+    const error = expectProtocolError(() => decodeServerMessage(Uint8Array.from([...hex("02 4a  07  01 ab"), split])));
+    expect(error.message).toBe(`Divergence split is ${split}; it must be 0 or 1`);
+  });
+
+  test("a split Divergence with a hash is a ProtocolError; split 0 and 1 decode", () => {
+    const error = expectProtocolError(() => decodeServerMessage(hex("02 4a  07  02 ab cd  01")));
+    expect(error.message).toBe("split Divergence carries a 2-byte hash; a split has no majority hash");
+    expect(decodeServerMessage(hex("02 4a  07  02 ab cd  00"))).toEqual({ type: MessageType.Divergence, seq: 7, hash: Uint8Array.of(0xab, 0xcd), split: false });
+    expect(decodeServerMessage(hex("02 4a  07  00  01"))).toEqual({ type: MessageType.Divergence, seq: 7, hash: new Uint8Array(0), split: true });
+  });
+
+  test("a Divergence or a Join in the version 1 layout (no last field) under a version 2 header does not decode", () => {
+    expectProtocolError(() => decodeServerMessage(hex("02 4a  ac 02  04 de ad be ef")));
+    expectProtocolError(() => decodeClientMessage(hex("02 01  02 73 31  02 70 31  02 76 31  14  00  02 7b 7d")));
+  });
+
+  test("Join resumeSeq: overlong or above 2^53 - 1 is a ProtocolError, 2^53 - 1 decodes", () => {
+    const join = "02 01  01 73  01 70  01 76  14  00  00";
+    expectProtocolError(() => decodeClientMessage(hex(`${join}  80 80 80 80 80 80 80 80 01`)));
+    expectProtocolError(() => decodeClientMessage(hex(`${join}  80 80 80 80 80 80 80 10`)));
+    expectProtocolError(() => decodeClientMessage(hex(`${join}  80`)));
+    expect(decodeClientMessage(hex(`${join}  ff ff ff ff ff ff ff 0f`))).toMatchObject({ type: MessageType.Join, resumeSeq: 2 ** 53 - 1 });
   });
 });
 
@@ -324,7 +387,7 @@ describe("limits", () => {
     const client = [MessageType.Join, MessageType.Send, MessageType.Leave, MessageType.Ping, MessageType.SnapshotVote, MessageType.SnapshotUpload, MessageType.SnapshotChunk, MessageType.PersistChunk];
     for (const type of [...client, 0x00, MessageType.Relay, 0xff]) {
       const frame = new Uint8Array(DEFAULT_LIMITS.maxFrameBytes + 1);
-      frame.set([1, type]);
+      frame.set([PROTOCOL_VERSION, type]);
       expectProtocolError(() => decodeClientMessage(frame), CloseCode.TooLarge);
     }
   });

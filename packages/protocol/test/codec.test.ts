@@ -11,8 +11,12 @@ import {
   encodeSend,
   encodeServerMessage,
   encodeTick,
+  maxJoinFrameBytes,
+  Writer,
   type ClientMessage,
+  type DivergenceMessage,
   type JoinMessage,
+  type Limits,
   type ServerMessage,
   type StreamEntry,
   type SyncMessage,
@@ -62,6 +66,7 @@ function join(overrides: Partial<Omit<JoinMessage, "type">> = {}): JoinMessage {
     tps: 20,
     auth: new Uint8Array(0),
     viewData: new Uint8Array(0),
+    resumeSeq: 0,
     ...overrides,
   };
 }
@@ -78,7 +83,8 @@ describe("sample messages", () => {
 
 describe("Join", () => {
   test("with empty auth and viewData", () => {
-    expect(roundTripClient(join()).length).toBe(2 + 5 + 5 + 5 + 1 + 1 + 1);
+    // header, three 4-character ids, tps, auth length, viewData length, resumeSeq
+    expect(roundTripClient(join()).length).toBe(2 + 5 + 5 + 5 + 1 + 1 + 1 + 1);
   });
 
   test("with auth and viewData at their limits", () => {
@@ -94,11 +100,55 @@ describe("Join", () => {
   test.each([DEFAULT_LIMITS.minTps, DEFAULT_LIMITS.maxTps, 20])("with tps %d", (tps) => {
     roundTripClient(join({ tps }));
   });
+
+  test.each(boundaryInts)("with resumeSeq %d, the frame's last field", (resumeSeq) => {
+    const frame = roundTripClient(join({ resumeSeq }));
+    const w = new Writer(1);
+    w.varUint(resumeSeq);
+    expect(toHex(frame).endsWith(toHex(w.finish()))).toBe(true);
+  });
+
+  test("without resumeSeq encodes as resumeSeq 0 (a fresh join), which the decoder sets", () => {
+    const { resumeSeq: _omitted, ...fresh } = join();
+    const frame = encodeClientMessage(fresh);
+    expect(toHex(frame)).toBe(toHex(encodeClientMessage(join({ resumeSeq: 0 }))));
+    expect(frame[frame.length - 1]).toBe(0);
+    expect(decodeClientMessage(frame)).toEqual({ ...fresh, resumeSeq: 0 });
+  });
+});
+
+describe("maxJoinFrameBytes", () => {
+  /** The largest Join `limits` allow: longest ids, highest tps, full auth and viewData, and the largest resumeSeq. */
+  function largestJoin(limits: Limits): JoinMessage {
+    return join({
+      sessionId: "a".repeat(limits.maxIdLength),
+      persistentId: "b".repeat(limits.maxIdLength),
+      viewId: "c".repeat(limits.maxIdLength),
+      tps: limits.maxTps,
+      auth: patternBytes(limits.maxAuthBytes, 1),
+      viewData: patternBytes(limits.maxViewDataBytes, 2),
+      resumeSeq: 2 ** 53 - 1,
+    });
+  }
+
+  test("the largest Join with the largest resumeSeq fits the pre-join budget of the default limits", () => {
+    const frame = encodeClientMessage(largestJoin(DEFAULT_LIMITS));
+    expect(frame.length).toBeLessThanOrEqual(maxJoinFrameBytes(DEFAULT_LIMITS));
+    expect(decodeClientMessage(frame)).toEqual(largestJoin(DEFAULT_LIMITS));
+  });
+
+  test("the budget is exact when every field's length prefix and varuint is at its widest", () => {
+    // 128-character ids take 2-byte lengths, 16 KiB fields 3-byte lengths, a tps of 2^53 - 1 8 bytes, as does resumeSeq.
+    const limits: Limits = { ...DEFAULT_LIMITS, maxIdLength: 128, maxAuthBytes: 16384, maxViewDataBytes: 16384, maxTps: 2 ** 53 - 1 };
+    const frame = encodeClientMessage(largestJoin(limits));
+    expect(frame.length).toBe(maxJoinFrameBytes(limits));
+    expect(decodeClientMessage(frame, limits)).toEqual(largestJoin(limits));
+  });
 });
 
 describe("Send", () => {
   test("empty payload", () => {
-    expect(toHex(roundTripClient({ type: MessageType.Send, payload: new Uint8Array(0) }))).toBe("01 02 00");
+    expect(toHex(roundTripClient({ type: MessageType.Send, payload: new Uint8Array(0) }))).toBe("02 02 00");
   });
 
   test.each([1, 127, 128, 16383, 16384, DEFAULT_LIMITS.maxPayloadBytes])("payload of %d bytes", (size) => {
@@ -124,7 +174,7 @@ describe("Send", () => {
 
 describe("Leave and Ping", () => {
   test("Leave is just the header", () => {
-    expect(toHex(roundTripClient({ type: MessageType.Leave }))).toBe("01 03");
+    expect(toHex(roundTripClient({ type: MessageType.Leave }))).toBe("02 03");
   });
 
   test.each(boundaryInts)("Ping id %d", (id) => {
@@ -184,7 +234,8 @@ describe("snapshot frames", () => {
   test.each(boundaryInts)("SnapshotRequest, UploadRequest, Divergence, SnapshotVote and SnapshotUpload with seq %d", (n) => {
     roundTripServer({ type: MessageType.SnapshotRequest, seq: n, time: 2 ** 53 - 1 - n });
     roundTripServer({ type: MessageType.UploadRequest, seq: n });
-    roundTripServer({ type: MessageType.Divergence, seq: n, hash: patternBytes(32, n & 0xff) });
+    roundTripServer({ type: MessageType.Divergence, seq: n, hash: patternBytes(32, n & 0xff), split: false });
+    roundTripServer({ type: MessageType.Divergence, seq: n, hash: new Uint8Array(0), split: true });
     roundTripClient({ type: MessageType.SnapshotVote, seq: n, hash: patternBytes(32, n & 0xff) });
     roundTripClient({ type: MessageType.SnapshotUpload, seq: n, hash: patternBytes(32), snapshot: patternBytes(n % 300) });
   });
@@ -192,11 +243,23 @@ describe("snapshot frames", () => {
   test.each(hashes.map((h) => [h.length, h] as const))("hash of %d bytes in SnapshotVote, SnapshotUpload and Divergence", (_n, hash) => {
     roundTripClient({ type: MessageType.SnapshotVote, seq: 7, hash });
     roundTripClient({ type: MessageType.SnapshotUpload, seq: 7, hash, snapshot: patternBytes(10) });
-    roundTripServer({ type: MessageType.Divergence, seq: 7, hash });
+    roundTripServer({ type: MessageType.Divergence, seq: 7, hash, split: false });
+  });
+
+  test("Divergence ends with split: 0 for a majority, 1 for a tie with an empty hash", () => {
+    expect(toHex(roundTripServer({ type: MessageType.Divergence, seq: 7, hash: Uint8Array.of(0xab), split: false }))).toBe("02 4a 07 01 ab 00");
+    expect(toHex(roundTripServer({ type: MessageType.Divergence, seq: 7, hash: new Uint8Array(0), split: true }))).toBe("02 4a 07 00 01");
+  });
+
+  test("Divergence without split encodes as split 0, which the decoder sets", () => {
+    const plain: DivergenceMessage = { type: MessageType.Divergence, seq: 7, hash: Uint8Array.of(0xab) };
+    const frame = encodeServerMessage(plain);
+    expect(toHex(frame)).toBe(toHex(encodeServerMessage({ ...plain, split: false })));
+    expect(decodeServerMessage(frame)).toEqual({ ...plain, split: false });
   });
 
   test("a SnapshotRequest frame is the entry's body after the header, with no payload", () => {
-    expect(toHex(roundTripServer({ type: MessageType.SnapshotRequest, seq: 1, time: 0 }))).toBe("01 48 01 00");
+    expect(toHex(roundTripServer({ type: MessageType.SnapshotRequest, seq: 1, time: 0 }))).toBe("02 48 01 00");
   });
 
   test("SnapshotUpload with snapshots of every size class a frame holds", () => {
@@ -246,6 +309,7 @@ describe("Sync", () => {
       snapshot: new Uint8Array(0),
       persisted: new Uint8Array(0),
       auth: new Uint8Array(0),
+      resumed: false,
       entries: [],
       ...overrides,
     };
@@ -300,6 +364,28 @@ describe("Sync", () => {
   test.each(unicodeStrings)("sessionId and viewId %p", (s) => {
     roundTripServer(sync({ sessionId: s, viewId: s }));
   });
+
+  test("flags is the byte between auth and the entry count: 0, or 1 when resumed", () => {
+    const flagsAt = (msg: SyncMessage): number => {
+      const frame = encodeServerMessage(msg);
+      return frame[frame.length - encodeEntries(msg.entries).length - 1]!;
+    };
+    expect(flagsAt(sync({ auth: patternBytes(200), entries: entries.slice(0, 2), seq: 2 }))).toBe(0);
+    expect(flagsAt(sync({ auth: patternBytes(200), entries: entries.slice(0, 2), seq: 2, resumed: true }))).toBe(1);
+  });
+
+  test("resumed, with entries after the resumeSeq, with none, and with auth", () => {
+    roundTripServer(sync({ resumed: true, time: 2 ** 53 - 1, seq: 7, entries: entries.slice(3) }));
+    roundTripServer(sync({ resumed: true, time: 10, seq: 300 }));
+    roundTripServer(sync({ resumed: true, seq: 1, auth: patternBytes(300), entries: [{ type: MessageType.SnapshotRequest, seq: 1, time: 0 }] }));
+  });
+
+  test("without resumed encodes as not resumed, which the decoder sets", () => {
+    const { resumed: _omitted, ...plain } = sync({ seq: 7, entries });
+    const frame = encodeServerMessage(plain);
+    expect(toHex(frame)).toBe(toHex(encodeServerMessage(sync({ seq: 7, entries, resumed: false }))));
+    expect(decodeServerMessage(frame)).toEqual({ ...plain, resumed: false });
+  });
 });
 
 describe("frames from other sources", () => {
@@ -335,5 +421,25 @@ describe("encoders reject values the wire cannot carry", () => {
     expect(() => encodeClientMessage({ type: MessageType.SnapshotVote, seq: bad, hash: new Uint8Array(32) })).toThrow(RangeError);
     expect(() => encodeClientMessage({ type: MessageType.SnapshotUpload, seq: bad, hash: new Uint8Array(32), snapshot: new Uint8Array(1) })).toThrow(RangeError);
     expect(() => encodeEntries([{ type: MessageType.SnapshotRequest, seq: bad, time: 0 }])).toThrow(RangeError);
+    expect(() => encodeClientMessage(join({ resumeSeq: bad }))).toThrow(RangeError);
+  });
+
+  test("a resumed Sync with a snapshot or persisted data, and a split Divergence with a hash, throw a RangeError", () => {
+    const sync: SyncMessage = {
+      type: MessageType.Sync,
+      sessionId: "s",
+      viewId: "v",
+      time: 0,
+      seq: 0,
+      snapshot: new Uint8Array(0),
+      persisted: new Uint8Array(0),
+      auth: new Uint8Array(0),
+      resumed: true,
+      entries: [],
+    };
+    expect(() => encodeServerMessage({ ...sync, snapshot: Uint8Array.of(1) })).toThrow(/resumed Sync/);
+    expect(() => encodeServerMessage({ ...sync, persisted: Uint8Array.of(1) })).toThrow(RangeError);
+    expect(() => encodeServerMessage({ type: MessageType.Divergence, seq: 1, hash: Uint8Array.of(1), split: true })).toThrow(/split Divergence/);
+    expect(() => encodeServerMessage({ type: MessageType.Divergence, seq: 1, hash: Uint8Array.of(1), split: true })).toThrow(RangeError);
   });
 });

@@ -2,7 +2,7 @@
 import { CloseCode, DEFAULT_LIMITS, DEFAULT_TPS, MessageType, PROTOCOL_VERSION, closeCodeName } from "../src/index";
 
 test("the protocol version is 1", () => {
-  expect(PROTOCOL_VERSION).toBe(1);
+  expect(PROTOCOL_VERSION).toBe(2);
 });
 
 test("frame type codes never change", () => {

@@ -58,8 +58,8 @@ describe("round trips", () => {
         entries,
       });
       const list = encodeEntries(entries);
-      // header 01 41 | "s" | "v" | time 0 | seq 0 | three empty byte fields: 11 bytes, then the list.
-      expect(toHex(frame.subarray(11))).toBe(toHex(list));
+      // header 02 41 | "s" | "v" | time 0 | seq 0 | three empty byte fields | flags 0: 12 bytes, then the list.
+      expect(toHex(frame.subarray(12))).toBe(toHex(list));
       const sync = decodeServerMessage(frame);
       if (sync.type !== MessageType.Sync) throw new Error("expected a Sync");
       expect(sync.entries).toEqual(decodeEntries(list));

@@ -4,6 +4,7 @@
  * Replay a failure with LOCKSTEP_TEST_SEED=<the seed the run printed>.
  */
 import {
+  PROTOCOL_VERSION,
   ProtocolError,
   decodeClientMessage,
   decodeEntries,
@@ -141,7 +142,7 @@ test("frames fed to the wrong decoder, and random noise, throw only ProtocolErro
   for (let i = 0; i < ITERATIONS; i++) {
     const noise = rng.bytes(rng.int(40));
     // Half the time give the noise a valid header so decoding gets past it.
-    if (noise.length >= 2 && rng.bool()) noise[0] = 1;
+    if (noise.length >= 2 && rng.bool()) noise[0] = PROTOCOL_VERSION;
     tryDecode((f) => decodeClientMessage(f), noise);
     tryDecode((f) => decodeServerMessage(f), noise);
     tryDecode(decodeEntries, noise);

@@ -33,7 +33,11 @@ export function expectProtocolError(fn: () => unknown, code: CloseCodeValue = Cl
 
 const text = new TextEncoder();
 
-/** One valid message of each client frame type (several of some), for truncation, fuzz and golden tests. */
+/**
+ * One valid message of each client frame type (several of some), for truncation, fuzz and golden
+ * tests. Fields a decoder always sets (Join `resumeSeq`, Sync `resumed`, Divergence `split`) are
+ * given, so a decoded sample equals its original.
+ */
 export const sampleClientMessages: readonly ClientMessage[] = [
   {
     type: MessageType.Join,
@@ -43,6 +47,7 @@ export const sampleClientMessages: readonly ClientMessage[] = [
     tps: 20,
     auth: new Uint8Array(0),
     viewData: text.encode("{}"),
+    resumeSeq: 0,
   },
   {
     type: MessageType.Join,
@@ -52,6 +57,17 @@ export const sampleClientMessages: readonly ClientMessage[] = [
     tps: 60,
     auth: patternBytes(40, 1),
     viewData: patternBytes(300, 2),
+    resumeSeq: 0,
+  },
+  {
+    type: MessageType.Join,
+    sessionId: "s1",
+    persistentId: "p1",
+    viewId: "v1",
+    tps: 20,
+    auth: patternBytes(40, 3),
+    viewData: new Uint8Array(0),
+    resumeSeq: 16384,
   },
   { type: MessageType.Send, payload: text.encode("hello") },
   { type: MessageType.Send, payload: new Uint8Array(0) },
@@ -89,6 +105,7 @@ export const sampleServerMessages: readonly ServerMessage[] = [
     snapshot: new Uint8Array(0),
     persisted: Uint8Array.of(1, 2),
     auth: new Uint8Array(0),
+    resumed: false,
     entries: [
       { type: MessageType.Relay, seq: 1, time: 0, payload: text.encode("hi") },
       { type: MessageType.ViewJoin, seq: 2, time: 50, viewId: "v1", viewData: new Uint8Array(0) },
@@ -104,6 +121,7 @@ export const sampleServerMessages: readonly ServerMessage[] = [
     snapshot: new Uint8Array(0),
     persisted: new Uint8Array(0),
     auth: new Uint8Array(0),
+    resumed: false,
     entries: [],
   },
   { type: MessageType.Relay, seq: 300, time: 1000, payload: text.encode("hello") },
@@ -116,7 +134,23 @@ export const sampleServerMessages: readonly ServerMessage[] = [
   { type: MessageType.SnapshotRequest, seq: 4, time: 1200 },
   { type: MessageType.SnapshotRequest, seq: 2 ** 53 - 1, time: 16384 },
   { type: MessageType.UploadRequest, seq: 4 },
-  { type: MessageType.Divergence, seq: 4, hash: patternBytes(32, 7) },
+  { type: MessageType.Divergence, seq: 4, hash: patternBytes(32, 7), split: false },
+  { type: MessageType.Divergence, seq: 300, hash: new Uint8Array(0), split: true },
+  {
+    type: MessageType.Sync,
+    sessionId: "s1",
+    viewId: "v1",
+    time: 2500,
+    seq: 8,
+    snapshot: new Uint8Array(0),
+    persisted: new Uint8Array(0),
+    auth: Uint8Array.of(9),
+    resumed: true,
+    entries: [
+      { type: MessageType.Relay, seq: 7, time: 2400, payload: text.encode("back") },
+      { type: MessageType.ViewExit, seq: 8, time: 2500, viewId: "v3" },
+    ],
+  },
   {
     type: MessageType.Sync,
     sessionId: "s1",
@@ -126,6 +160,7 @@ export const sampleServerMessages: readonly ServerMessage[] = [
     snapshot: patternBytes(90, 8),
     persisted: new Uint8Array(0),
     auth: Uint8Array.of(9),
+    resumed: false,
     entries: [
       { type: MessageType.Relay, seq: 5, time: 1500, payload: text.encode("yo") },
       { type: MessageType.SnapshotRequest, seq: 6, time: 2000 },

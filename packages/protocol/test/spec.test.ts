@@ -5,6 +5,7 @@ import {
   CloseCode,
   DEFAULT_LIMITS,
   MessageType,
+  PROTOCOL_VERSION,
   ProtocolError,
   Writer,
   decodeClientMessage,
@@ -12,6 +13,7 @@ import {
   decodeServerMessage,
   encodeRelay,
   encodeSend,
+  encodeServerMessage,
 } from "../src/index";
 import { hex, toHex } from "@lockstep/test-support";
 
@@ -54,9 +56,36 @@ test("the varuint examples are what the Writer produces", () => {
 
 test("the worked examples are exact frames", () => {
   const blocks = [...spec.matchAll(/```\n([0-9a-f ]+)\n/g)].map((m) => m[1]!.trim());
-  expect(blocks).toEqual([toHex(encodeSend(new TextEncoder().encode("hello"))), toHex(encodeRelay(300, 1000, new TextEncoder().encode("hello")))]);
-  expect(decodeClientMessage(hex(blocks[0]!))).toEqual({ type: MessageType.Send, payload: new TextEncoder().encode("hello") });
-  expect(decodeServerMessage(hex(blocks[1]!))).toEqual({ type: MessageType.Relay, seq: 300, time: 1000, payload: new TextEncoder().encode("hello") });
+  const hello = new TextEncoder().encode("hello");
+  const relay = { type: MessageType.Relay, seq: 300, time: 1000, payload: hello } as const;
+  const empty = new Uint8Array(0);
+  const resumed = { type: MessageType.Sync, sessionId: "s", viewId: "v", time: 1000, seq: 300, snapshot: empty, persisted: empty, auth: empty, resumed: true, entries: [relay] } as const;
+  expect(blocks).toEqual([toHex(encodeSend(hello)), toHex(encodeRelay(300, 1000, hello)), toHex(encodeServerMessage(resumed))]);
+  expect(decodeClientMessage(hex(blocks[0]!))).toEqual({ type: MessageType.Send, payload: hello });
+  expect(decodeServerMessage(hex(blocks[1]!))).toEqual(relay);
+  expect(decodeServerMessage(hex(blocks[2]!))).toEqual(resumed);
+});
+
+test("the header table and the title show PROTOCOL_VERSION", () => {
+  const version = `0x${PROTOCOL_VERSION.toString(16).padStart(2, "0")}`;
+  expect(spec).toMatch(new RegExp(`^\\| 0 \\| 1 \\| version \\| \`${version}\` \\|$`, "m"));
+  expect(spec.split("\n")[0]).toBe(`# Lockstep wire protocol — version ${PROTOCOL_VERSION}`);
+  expect(spec).toMatch(new RegExp(`^\\*\\*Version ${PROTOCOL_VERSION}\\*\\* \\(this document\\)`, "m"));
+});
+
+/** The field names of the table right after a frame's heading, in order. */
+function tableFields(frame: string): string[] {
+  const at = spec.search(new RegExp(`^\\*\\*${frame} \`0x`, "m"));
+  if (at < 0) throw new Error(`PROTOCOL.md has no ${frame} heading`);
+  const table = /\| field \| type \| meaning \|\n\|---\|---\|---\|\n((?:\|.*\|\n)+)/.exec(spec.slice(at));
+  if (table === null) throw new Error(`PROTOCOL.md has no field table under ${frame}`);
+  return [...table[1]!.matchAll(/^\| (\w+) \|/gm)].map((m) => m[1]!);
+}
+
+test("the Join, Sync and Divergence tables list the version 2 fields in wire order", () => {
+  expect(tableFields("Join")).toEqual(["sessionId", "persistentId", "viewId", "tps", "auth", "viewData", "resumeSeq"]);
+  expect(tableFields("Sync")).toEqual(["sessionId", "viewId", "time", "seq", "snapshot", "persisted", "auth", "flags", "count", "entries"]);
+  expect(tableFields("Divergence")).toEqual(["seq", "hash", "split"]);
 });
 
 test("the Sync entry types listed are exactly the types an entry list decodes", () => {

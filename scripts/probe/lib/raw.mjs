@@ -103,7 +103,7 @@ export class RawClient {
   }
   /** A Leave frame, then a normal close. */
   leave() {
-    this.send(Uint8Array.of(1, MessageType.Leave));
+    this.send(encodeClientMessage({ type: MessageType.Leave }));
     this.ws.close(1000);
   }
   terminate() {
