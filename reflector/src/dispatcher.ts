@@ -232,6 +232,16 @@ export class Dispatcher {
       this.#registry.release(session);
       throw new ProtocolError("this Join's persistentId is not the session's; join with the appId and name the session was created with", CloseCode.BadJoin);
     }
+    this.#replacePrevious(conn, session, msg.viewId);
+    if (session.canResume(msg.viewId, msg.resumeSeq ?? 0)) {
+      // Everything the view's old connection sent must reach the resumed Sync: the client learns
+      // from it which of its sends got through, and sends the rest again.
+      await session.relayedThrough(session.lastSeq);
+      if (conn.state !== "joining") {
+        this.#registry.release(session);
+        return;
+      }
+    }
     let outcome = this.#admit(conn, session, msg);
     for (let attempt = 0; outcome === "needs-history" && attempt < HISTORY_ATTEMPTS; attempt++) {
       // Older entries left memory: read them back from storage, then admit with them.
@@ -242,7 +252,7 @@ export class Dispatcher {
       }
       outcome = this.#admit(conn, session, msg, history);
     }
-    if (outcome !== "joined") {
+    if (outcome !== "joined" && outcome !== "resumed") {
       this.#registry.release(session);
       if (outcome === "taken") {
         throw new ProtocolError(`viewId ${msg.viewId} is already live in this session; every client needs its own random viewId`, CloseCode.DuplicateView);
@@ -251,20 +261,26 @@ export class Dispatcher {
     }
     conn.state = "joined";
     conn.session = session;
-    this.#logger.info("view.joined", { sessionId: session.id, viewId: conn.viewId, connectionId: conn.id, views: session.size, seq: session.lastSeq });
+    const event = outcome === "resumed" ? "view.resumed" : "view.joined";
+    this.#logger.info(event, { sessionId: session.id, viewId: conn.viewId, connectionId: conn.id, views: session.size, seq: session.lastSeq, resumeSeq: msg.resumeSeq || undefined });
+  }
+
+  /**
+   * The same client rejoining before its old socket was noticed dead (a network drop, a sleeping
+   * tab): the newer connection wins. The old one's view goes away, so the new one can resume it;
+   * a fresh join stamps its view-exit first, so every view-join still pairs with one view-exit.
+   */
+  #replacePrevious(conn: Connection, session: Session, viewId: string): void {
+    const previous = session.member(viewId);
+    if (previous === undefined || previous === conn) return;
+    session.away(previous);
+    previous.fail(CloseCode.DuplicateView, `viewId ${viewId} rejoined on a newer connection; this one is replaced`);
+    this.#logger.info("view.replaced", { sessionId: session.id, viewId, connectionId: conn.id, views: session.size });
   }
 
   #admit(conn: Connection, session: Session, msg: JoinMessage, history?: Parameters<Session["join"]>[2]): ReturnType<Session["join"]> {
-    const previous = session.member(msg.viewId);
-    if (previous !== undefined && previous !== conn) {
-      // The same client rejoining before its old socket was noticed dead (a network drop, a
-      // sleeping tab): the newer connection wins. The old one's view-exit is stamped first, so
-      // every view-join still pairs with one view-exit.
-      session.exit(previous);
-      previous.fail(CloseCode.DuplicateView, `viewId ${msg.viewId} rejoined on a newer connection; this one is replaced`);
-      this.#logger.info("view.replaced", { sessionId: session.id, viewId: msg.viewId, connectionId: conn.id, views: session.size });
-    }
-    return session.join(conn, msg.viewData, history);
+    this.#replacePrevious(conn, session, msg.viewId);
+    return session.join(conn, msg.viewData, history, msg.resumeSeq ?? 0);
   }
 
   #rateLimited(conn: Connection): void {

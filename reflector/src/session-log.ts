@@ -120,14 +120,14 @@ export class SessionLog {
   }
 
   /**
-   * The entries after the snapshot up to `upTo`, for a joiner's Sync: `stored` (read back from
+   * The entries after the snapshot (or after `after`, if later) up to `upTo`, for a joiner's Sync: `stored` (read back from
    * storage; may start earlier or hold more) supplies what memory no longer has. Returns undefined
    * if `stored` does not reach the in-memory part (read storage again).
    */
-  entries(upTo: number, stored?: readonly StreamEntry[]): StreamEntry[] | undefined {
+  entries(upTo: number, stored?: readonly StreamEntry[], after = this.#snapshotSeq): StreamEntry[] | undefined {
     const first = this.firstInMemory;
     const out: StreamEntry[] = [];
-    let next = this.#snapshotSeq + 1;
+    let next = Math.max(this.#snapshotSeq, after) + 1;
     if (first > next) {
       if (stored === undefined) return undefined;
       for (const e of stored) {
@@ -146,9 +146,14 @@ export class SessionLog {
     return out;
   }
 
-  /** Whether a joiner's Sync needs entries read back from storage. */
-  get needsStorage(): boolean {
-    return this.firstInMemory > this.#snapshotSeq + 1;
+  /** Whether a joiner's Sync (of the entries after `after`, default the snapshot) needs entries read back from storage. */
+  needsStorage(after = this.#snapshotSeq): boolean {
+    return this.firstInMemory > Math.max(this.#snapshotSeq, after) + 1;
+  }
+
+  /** Seq of the latest snapshot (0: none): the log holds the entries after it. */
+  get snapshotSeq(): number {
+    return this.#snapshotSeq;
   }
 
   #compact(): void {

@@ -67,4 +67,4 @@ export interface SessionAccess {
 }
 
 /** What `Session.join` did: joined, refused (the view id is live), or needs the stored log read first. */
-export type JoinOutcome = "joined" | "taken" | "needs-history";
+export type JoinOutcome = "joined" | "resumed" | "taken" | "needs-history";

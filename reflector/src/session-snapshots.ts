@@ -141,8 +141,13 @@ export class SessionSnapshots {
       return;
     }
     if (decision.counts.size > 1) {
-      this.#host.logger.warn("snapshot.divergence", { sessionId: this.#host.sessionId, seq: round.seq, votes: [...decision.counts.values()].sort((a, b) => b - a) });
-      this.#host.broadcast(encodeServerMessage({ type: MessageType.Divergence, seq: round.seq, hash: Buffer.from(decision.majority, "hex") }));
+      const votes = [...decision.counts.values()].sort((a, b) => b - a);
+      this.#host.logger.warn("snapshot.divergence", { sessionId: this.#host.sessionId, seq: round.seq, votes, split: decision.split });
+      // A tie blames nobody: every replica is told it is a split, and none rebuilds. The session
+      // still needs a snapshot (its log would grow until Sends are refused), so the hash voted
+      // first is stored, as before.
+      const hash = decision.split ? new Uint8Array(0) : Buffer.from(decision.majority, "hex");
+      this.#host.broadcast(encodeServerMessage({ type: MessageType.Divergence, seq: round.seq, hash, split: decision.split }));
     }
     this.#askForUpload();
   }

@@ -74,6 +74,8 @@ export class Session {
   #disposed = false;
   readonly #persisted: Uint8Array;
   #historyRead: Promise<readonly StreamEntry[]> | undefined;
+  /** Resumes waiting for entries of the old connection to be relayed ({@link relayedThrough}). */
+  #relayWaiters: Array<{ readonly seq: number; readonly resolve: () => void }> = [];
 
   constructor(options: SessionOptions) {
     this.id = options.sessionId;
@@ -132,6 +134,7 @@ export class Session {
         this.#relayedSeq = entry.seq;
         this.#time.relayed(entry.time);
         this.#broadcast(frame);
+        if (this.#relayWaiters.length > 0) this.#wakeRelayWaiters();
       },
       onError: (error, entries) => this.#storageFailed(error, entries),
     });
@@ -216,7 +219,7 @@ export class Session {
 
   /** Whether a joiner's Sync needs the log's older entries read back from storage ({@link readHistory}). */
   get needsHistory(): boolean {
-    return this.#storage !== undefined && this.#log.needsStorage;
+    return this.#storage !== undefined && this.#log.needsStorage();
   }
 
   /**
@@ -235,10 +238,14 @@ export class Session {
    * reflector restarted) gets its view-exit first, as its models start over. `"taken"` (and nothing
    * done) when the view id is already live; `"needs-history"` when older entries left memory and `history` (from
    * {@link readHistory}) does not cover them: read it, then call again.
+   *
+   * `resumeSeq` > 0 asks to continue the view: if it is away and the log holds every entry after
+   * `resumeSeq`, the member gets a resumed Sync of just those and nothing is stamped (`"resumed"`).
    */
-  join(member: SessionMember, viewData: Uint8Array, history?: readonly StreamEntry[]): JoinOutcome {
+  join(member: SessionMember, viewData: Uint8Array, history?: readonly StreamEntry[], resumeSeq = 0): JoinOutcome {
     if (this.#disposed || this.#views.has(member.viewId)) return "taken";
-    const entries = this.#log.entries(this.#relayedSeq, history);
+    const resume = this.canResume(member.viewId, resumeSeq);
+    const entries = this.#log.entries(this.#relayedSeq, history, resume ? resumeSeq : undefined);
     if (entries === undefined) return "needs-history";
     // Entries stamped but still being stored go out after the Sync and must not be behind its time.
     const time = this.#outbox.pending ? this.#time.shown : this.#time.visible();
@@ -249,19 +256,36 @@ export class Session {
         viewId: member.viewId,
         time,
         seq: this.#relayedSeq,
-        snapshot: this.#snapshot?.bytes ?? EMPTY,
-        // After a snapshot, the state already holds what init made of the persisted data.
-        persisted: this.#snapshot === undefined ? this.#persisted : EMPTY,
+        // A resumed replica has the state already; after a snapshot, the state holds what init made of the persisted data.
+        snapshot: resume ? EMPTY : (this.#snapshot?.bytes ?? EMPTY),
+        persisted: resume || this.#snapshot !== undefined ? EMPTY : this.#persisted,
         auth: this.#access.check,
+        resumed: resume,
         entries,
       }),
     );
-    if (this.#views.add(member)) this.#stampExit(member.viewId);
+    const wasAway = this.#views.add(member);
+    if (resume) return "resumed";
+    if (wasAway) this.#stampExit(member.viewId);
     // viewData views the socket's receive buffer (maybe a pooled Buffer, where slice() would not
     // copy); the log needs bytes of its own.
     const entry: ViewJoinEntry = { type: MessageType.ViewJoin, seq: ++this.#lastSeq, time: this.#time.now(), viewId: member.viewId, viewData: new Uint8Array(viewData) };
     this.#append(entry, encodeServerMessage(entry));
     return "joined";
+  }
+
+  /**
+   * Whether a Join of `viewId` with `resumeSeq` would continue its view: it is away (or live on an
+   * old connection about to be replaced), and every entry after `resumeSeq` is still in the log.
+   */
+  canResume(viewId: string, resumeSeq: number): boolean {
+    return resumeSeq > 0 && (this.#views.isAway(viewId) || this.#views.has(viewId)) && resumeSeq >= this.#log.snapshotSeq && resumeSeq <= this.#relayedSeq;
+  }
+
+  /** Resolves once every entry up to `seq` was stored and relayed (at once if it was). */
+  relayedThrough(seq: number): Promise<void> {
+    if (this.#relayedSeq >= seq || this.#disposed) return Promise.resolve();
+    return new Promise((resolve) => this.#relayWaiters.push({ seq, resolve }));
   }
 
   /** Whether the log since the last snapshot reached `maxLogBytes`: Sends are refused until a snapshot trims it. */
@@ -313,6 +337,13 @@ export class Session {
     return true;
   }
 
+  #wakeRelayWaiters(): void {
+    const due = this.#relayWaiters.filter((w) => w.seq <= this.#relayedSeq || this.#disposed);
+    if (due.length === 0) return;
+    this.#relayWaiters = this.#relayWaiters.filter((w) => !due.includes(w));
+    for (const w of due) w.resolve();
+  }
+
   #stampExit(viewId: string): void {
     if (this.#disposed) return;
     const entry: ViewExitEntry = { type: MessageType.ViewExit, seq: ++this.#lastSeq, time: this.#time.now(), viewId };
@@ -352,6 +383,7 @@ export class Session {
     this.#stopTicks();
     this.#snapshots.dispose();
     this.#views.dispose();
+    this.#wakeRelayWaiters();
   }
 
   #append(entry: StreamEntry, frame: Uint8Array): void {

@@ -41,16 +41,19 @@ export class SnapshotRound {
 
   /**
    * Fixes the majority hash (most votes; a tie goes to the hash voted first). Returns it with the
-   * vote counts per hash, or undefined if nobody voted.
+   * vote counts per hash and whether the vote was `split` (the most votes tied: no majority), or
+   * undefined if nobody voted.
    */
-  decide(): { majority: string; counts: Map<string, number> } | undefined {
+  decide(): { majority: string; counts: Map<string, number>; split: boolean } | undefined {
     const counts = new Map<string, number>();
     for (const hash of this.#votes.values()) counts.set(hash, (counts.get(hash) ?? 0) + 1);
     let majority: string | undefined;
     for (const [hash, n] of counts) if (majority === undefined || n > counts.get(majority)!) majority = hash;
     if (majority === undefined) return undefined;
     this.#majority = majority;
-    return { majority, counts };
+    const top = counts.get(majority)!;
+    const split = [...counts.values()].filter((n) => n === top).length > 1;
+    return { majority, counts, split };
   }
 
   get majority(): string | undefined {

@@ -189,3 +189,104 @@ test("a joiner's Sync is never later than entries still being stored: they reach
   expect(sync.time).toBeLessThanOrEqual(relay.time);
   expect(times(b)).toEqual([...times(b)].sort((x, y) => x - y));
 });
+
+/** The seq of the last stream entry `c` received (Sync included). */
+function lastSeqOf(c: RawClient): number {
+  let seq = 0;
+  for (const f of c.frames) {
+    if (f.type === MessageType.Sync) seq = f.seq;
+    else if ("seq" in f && f.type !== MessageType.SnapshotRequest && typeof f.seq === "number") seq = Math.max(seq, f.seq);
+    else if (f.type === MessageType.SnapshotRequest) seq = Math.max(seq, f.seq);
+  }
+  return seq;
+}
+
+test("a client back within the grace period resumes from its last seq: a resumed Sync of what it missed, nothing stamped", async () => {
+  await start();
+  const sessionId = randomId();
+  const [a, b] = [await connect(), await connect()];
+  a.join(sessionId);
+  b.join(sessionId);
+  await mem.clock.settle();
+  const seen = lastSeqOf(b);
+  mem.drop((link) => link === b.link);
+  a.send({ type: MessageType.Send, payload: Uint8Array.of(1) });
+  a.send({ type: MessageType.Send, payload: Uint8Array.of(2) });
+  await mem.clock.advance(1000);
+  const b2 = await connect();
+  b2.join(sessionId, 20, b.viewId, seen);
+  await mem.clock.settle();
+  const sync = b2.of(MessageType.Sync)[0]!;
+  expect(sync).toMatchObject({ resumed: true, snapshot: new Uint8Array(0), persisted: new Uint8Array(0) });
+  expect(sync.entries.map((e) => e.seq)).toEqual([seen + 1, seen + 2]);
+  expect(sync.entries.map((e) => e.type)).toEqual([MessageType.Relay, MessageType.Relay]);
+  expect(b2.of(MessageType.ViewJoin)).toEqual([]);
+  await mem.clock.advance(GRACE + 100);
+  // Nobody saw b leave or come back.
+  expect(a.of(MessageType.ViewExit)).toEqual([]);
+  expect(a.of(MessageType.ViewJoin).map((e) => e.viewId)).toEqual([a.viewId, b.viewId]);
+  a.send({ type: MessageType.Send, payload: Uint8Array.of(3) });
+  await mem.clock.settle();
+  expect(b2.of(MessageType.Relay).map((r) => r.payload[0])).toEqual([3]);
+});
+
+test("a resume the reflector cannot honour is an ordinary join: after the grace period, or from before the snapshot", async () => {
+  await start({ viewGraceMs: 1000 });
+  const sessionId = randomId();
+  const [a, b] = [await connect(), await connect()];
+  a.join(sessionId);
+  b.join(sessionId);
+  await mem.clock.settle();
+  const seen = lastSeqOf(b);
+  mem.drop((link) => link === b.link);
+  await mem.clock.advance(1500); // its exit is stamped
+  const b2 = await connect();
+  b2.join(sessionId, 20, b.viewId, seen);
+  await mem.clock.settle();
+  expect(b2.of(MessageType.Sync)[0]!.resumed).toBe(false);
+  expect(b2.of(MessageType.ViewJoin).map((e) => e.viewId)).toEqual([b.viewId]);
+  // A resumeSeq ahead of the log (a stream it never was in) is refused the same way.
+  const c = await connect();
+  c.join(sessionId, 20, a.viewId, 10_000);
+  await mem.clock.settle();
+  expect(c.of(MessageType.Sync)[0]!.resumed).toBe(false);
+});
+
+test("a client whose old connection is still open resumes on a new one: the old is replaced, no view-exit", async () => {
+  await start();
+  const sessionId = randomId();
+  const [a, b] = [await connect(), await connect()];
+  a.join(sessionId);
+  b.join(sessionId);
+  await mem.clock.settle();
+  const b2 = await connect();
+  b2.join(sessionId, 20, b.viewId, lastSeqOf(b));
+  await mem.clock.settle();
+  expect(b2.of(MessageType.Sync)[0]!.resumed).toBe(true);
+  expect(b.closed?.code).toBe(4006);
+  await mem.clock.advance(GRACE + 100);
+  expect(a.of(MessageType.ViewExit)).toEqual([]);
+});
+
+test("after a crash a client resumes its view on the restarted reflector", async () => {
+  await start();
+  const sessionId = randomId();
+  const [a, b] = [await connect(), await connect()];
+  a.join(sessionId);
+  b.join(sessionId);
+  await mem.clock.settle();
+  a.send({ type: MessageType.Send, payload: Uint8Array.of(9) });
+  await mem.clock.advance(100);
+  const seenA = lastSeqOf(a);
+  await start();
+  const a2 = await connect();
+  a2.join(sessionId, 20, a.viewId, seenA);
+  await mem.clock.settle();
+  const sync = a2.of(MessageType.Sync)[0]!;
+  expect(sync.resumed).toBe(true);
+  expect(sync.entries).toEqual([]);
+  expect(sync.time).toBeGreaterThanOrEqual(Math.max(...times(a)));
+  await mem.clock.advance(GRACE + 100);
+  // b never came back: its exit; a's view never left.
+  expect(a2.of(MessageType.ViewExit).map((e) => e.viewId)).toEqual([b.viewId]);
+});

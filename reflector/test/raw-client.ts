@@ -21,10 +21,10 @@ export class RawClient {
     this.link.client.send(encodeClientMessage(msg));
   }
 
-  /** Sends a Join as `viewId` (default: a new random one). */
-  join(sessionId: string, tps = 20, viewId = randomId()): void {
+  /** Sends a Join as `viewId` (default: a new random one), resuming from `resumeSeq` if given. */
+  join(sessionId: string, tps = 20, viewId = randomId(), resumeSeq = 0): void {
     this.viewId = viewId;
-    this.send({ type: MessageType.Join, sessionId, persistentId: sessionPersistentId(sessionId), viewId: this.viewId, tps, auth: testAuth(), viewData: new Uint8Array(0) });
+    this.send({ type: MessageType.Join, sessionId, persistentId: sessionPersistentId(sessionId), viewId: this.viewId, tps, auth: testAuth(), viewData: new Uint8Array(0), resumeSeq });
   }
 
   of<T extends ServerMessage["type"]>(type: T): Extract<ServerMessage, { type: T }>[] {
