@@ -48,6 +48,18 @@ export interface VMHost {
   reportError(context: string, error: unknown): void;
   /** Slots, keys and upload hooks of persisted data; default: a local stand-in (unit tests). */
   readonly persistence?: PersistenceHost;
+  /** `debug=write` (view/write-guard.ts): models as guarding proxies. Absent: nothing is wrapped. */
+  readonly modelGuard?: ModelGuard;
+}
+
+/** Stands between models and the code that is not theirs; the VM calls it where models and model data are born or leave. */
+export interface ModelGuard {
+  /** What the session will know a just-allocated model by, everywhere (called before its id is used and before `init`). */
+  adopt(model: Model, vm: VirtualMachine): Model;
+  /** A checked snapshot state in which every model is adopted (an equal graph otherwise). */
+  restore(state: SavedState, vm: VirtualMachine): SavedState;
+  /** What views get as the data of an event a model published. */
+  forView(data: unknown, vm: VirtualMachine, topic: string): unknown;
 }
 
 /** The topic string of a scope and event. */
@@ -77,6 +89,7 @@ export class VirtualMachine {
   readonly #senders: Senders;
   readonly #rng: seedrandom.StatefulPRNG<seedrandom.State.Alea>;
   readonly #host: VMHost;
+  readonly #guard: ModelGuard | undefined;
   /** Persisted data: what is due, saved, waiting for acknowledgement or loading. */
   readonly persistence: VMPersistence;
 
@@ -89,7 +102,9 @@ export class VirtualMachine {
   constructor(host: VMHost, state?: unknown) {
     this.#host = host;
     this.sessionId = host.sessionId;
-    const saved = state === undefined ? undefined : checkState(state, host.sessionId);
+    this.#guard = host.modelGuard;
+    const checked = state === undefined ? undefined : checkState(state, host.sessionId);
+    const saved = checked && this.#guard ? this.#guard.restore(checked, this) : checked;
     this.#rng = seedrandom.alea(host.sessionId, { state: saved ? { ...saved.random } : true });
     const rng = this.#rng;
     this.randomFn = () => rng();
@@ -155,9 +170,10 @@ export class VirtualMachine {
     if (this.registry.idOf(cls) === undefined) {
       throw new UsageError(`${cls.name} is not registered: call ${cls.name}.register("${cls.name}") after the class definition`);
     }
-    const model = newModelInstance(cls);
+    let model = newModelInstance(cls);
     const id = `M${++this.#nextModelId}`;
     (model as { id: string }).id = id;
+    if (this.#guard) model = this.#guard.adopt(model, this);
     bindModel(model, this);
     this.#models.set(id, model);
     // Named before init, so init may already call root-only APIs such as persistSession.
@@ -228,7 +244,7 @@ export class VirtualMachine {
   publish(scope: string, event: string, data: unknown): void {
     const topic = topicOf(scope, event);
     this.#deliver(topic, data);
-    this.#host.modelEvent(topic, data);
+    this.#host.modelEvent(topic, this.#guard ? this.#guard.forView(data, this, topic) : data);
   }
 
   #deliver(topic: string, data: unknown): void {

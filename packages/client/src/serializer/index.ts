@@ -20,4 +20,5 @@ export { serialize } from "./writer";
 export { deserialize } from "./reader";
 export { SerializationError, DeserializationError } from "./errors";
 export { FORMAT_VERSION } from "./format";
+export { registerStandIn } from "./stand-ins";
 export type { ClassCodec, SerializeOptions, DeserializeOptions } from "./types";

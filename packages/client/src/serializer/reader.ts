@@ -97,11 +97,15 @@ class GraphReader extends ByteSource {
       case Tag.OBJECT:
       case Tag.NULL_OBJECT:
       case Tag.MAP:
-      case Tag.SET:
-      case Tag.CLASS: {
+      case Tag.SET: {
         const container = this.#emptyContainer(tag);
         this.#body(container, tag);
         return container;
+      }
+      case Tag.CLASS: {
+        const index = this.#objects.length;
+        this.#body(this.#emptyContainer(tag), tag);
+        return this.#objects[index]; // adopted
       }
       case Tag.CUSTOM:
         return this.#custom();
@@ -118,10 +122,10 @@ class GraphReader extends ByteSource {
       case Tag.DEFERRED: {
         const inner = this.u8();
         if (!isContainerTag(inner)) throw this.#unexpected(inner, "a deferred container kind");
-        const container = this.#emptyContainer(inner);
-        this.#deferred.push(container);
+        const index = this.#objects.length;
+        this.#deferred.push(this.#emptyContainer(inner));
         this.#deferredTags.push(inner);
-        return container;
+        return this.#objects[index]; // adopted, if a class instance
       }
       default:
         throw this.#unexpected(tag, "a value tag");
@@ -212,6 +216,9 @@ class GraphReader extends ByteSource {
         throw new DeserializationError(`class id "${codec.id}" is a custom type, but the data holds a plain instance`, this.offset);
       }
       container = Object.create(codec.prototype) as object;
+      const adopt = this.#options.adopt;
+      this.#objects.push(adopt === undefined ? container : adopt.call(this.#options, container));
+      return container;
     }
     this.#objects.push(container);
     return container;

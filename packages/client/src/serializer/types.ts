@@ -44,4 +44,9 @@ export interface DeserializeOptions {
   classById(id: string): ClassCodec | undefined;
   /** Message mode: the object `refOf` named `id`. Throwing → DeserializationError with the cause. */
   resolveRef?(id: string): object;
+  /**
+   * What the restored graph refers to instead of a registered-class instance just allocated (its
+   * properties are still filled into `obj`); default: `obj` itself. `debug=write` wraps models here.
+   */
+  adopt?(obj: object): object;
 }

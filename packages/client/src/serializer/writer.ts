@@ -12,6 +12,7 @@ import {
   Tag,
 } from "./format";
 import { locate } from "./locate";
+import { originalOf } from "./stand-ins";
 import { foreignBuiltin } from "./realm";
 import { ByteSink } from "./sink";
 import { StringWriter } from "./strings";
@@ -137,7 +138,8 @@ class GraphWriter extends ByteSink {
     this.f64(value);
   }
 
-  #object(obj: object): void {
+  #object(value: object): void {
+    const obj = originalOf(value);
     const objects = this.#objects;
     const seen = objects.get(obj);
     if (seen !== undefined) {

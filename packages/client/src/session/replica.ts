@@ -9,6 +9,7 @@ import type { JoinParameters } from "./join";
 import { PayloadCodec, openPayload } from "./payload";
 import type { Persister } from "./persist-uploads";
 import { Snapshotter } from "./snapshots";
+import { writeGuardFor } from "../view/write-guard";
 
 /** What every replica of one session shares: made once per `Session.join`. */
 export interface ReplicaContext {
@@ -58,6 +59,8 @@ export class Replica {
       decodeViewData: (bytes) => (bytes.length === 0 ? undefined : codec.decodeViewData(open(keys.viewData, bytes))),
       modelEvent: (topic, data) => ctx.modelEvent(topic, data),
       reportError: (context, error) => ctx.reportError(context, error),
+      // debug=write: every model a proxy that throws at a write from view code.
+      modelGuard: writeGuardFor(params.debug),
     };
     const booted = bootVM({
       host,
