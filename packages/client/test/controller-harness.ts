@@ -17,7 +17,7 @@
  */
 import { createHash } from "node:crypto";
 import { CloseCode, MessageType, decodeClientMessage, decodeServerMessage, type ClientMessage, type ServerMessage } from "@lockstep/protocol";
-import { ManualClock, createMemoryReflector, seedHint, testRng, type MemoryLink, type MemoryReflector } from "@lockstep/test-support";
+import { ManualClock, createMemoryReflector, seedHint, testRng, type MemoryLink, type MemoryReflector, type MemoryReflectorOptions } from "@lockstep/test-support";
 import { JoinError, SessionError, UsageError } from "../src/errors";
 import { Model } from "../src/kernel/model";
 import type { SocketFactory, SocketLike } from "../src/session/connection";
@@ -340,8 +340,13 @@ export async function memClient(mem: MemoryReflector, label: string, over: Parti
   return client as MemClient;
 }
 
-export async function memReflector(): Promise<MemoryReflector> {
-  const mem = await createMemoryReflector({ clock });
+/**
+ * A reflector core on the harness clock. Its views exit at once when their connection drops
+ * (`viewGraceMs: 0`), so a lost connection rejoins afresh: these tests follow the controller
+ * through a rebuild; pass a grace period to see it resume instead.
+ */
+export async function memReflector(reflector: MemoryReflectorOptions["reflector"] = {}): Promise<MemoryReflector> {
+  const mem = await createMemoryReflector({ clock, reflector: { viewGraceMs: 0, ...reflector } });
   cleanups.unshift(() => mem.close()); // runs last (cleanups run in reverse)
   return mem;
 }

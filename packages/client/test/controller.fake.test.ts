@@ -313,9 +313,10 @@ describe("SessionController against a scripted fake reflector", () => {
     first.closed(1006);
     expect(f.c.state).toBe("disconnected");
 
-    // Attempt 1: the Sync boots a new replica (the old view goes), then the connection drops.
+    // Attempt 1: it asks to resume from what it applied; the reflector cannot (a full Sync): the
+    // Sync boots a new replica (the old view goes), then the connection drops.
     const second = await rejoinAfterBackoff(f, 0);
-    expect(second.join).toEqual(first.join);
+    expect(second.join).toEqual({ ...first.join, resumeSeq: 1 });
     expect(f.c.rootView).toBe(oldView);
     second.deliver(syncFor(second.join, { seq: 1, entries: [viewJoin(1, f.c.viewId)] }));
     expect(f.c.state).toBe("syncing");
@@ -329,8 +330,10 @@ describe("SessionController against a scripted fake reflector", () => {
     expect(f.c.rootModel).toBe(bootedModel);
     expect(lostWarnings()).toHaveLength(1); // only the loss of a live session is announced
 
-    // Attempt 2 (a longer wait: not joined in between) completes.
+    // Attempt 2 (a longer wait: not joined in between) completes. Its view was never live on the
+    // new replica, so there is nothing to resume.
     const third = await rejoinAfterBackoff(f, 1);
+    expect(third.join.resumeSeq).toBe(0);
     third.deliver(syncFor(third.join, { seq: 1, entries: [viewJoin(1, f.c.viewId)] }));
     third.deliver(viewJoin(2, f.c.viewId));
     expect(f.c.state).toBe("joined");
@@ -340,6 +343,36 @@ describe("SessionController against a scripted fake reflector", () => {
     expect(oldView.detached).toBe(1);
     expect(f.ui.messages.at(-1)).toEqual(["status", "Reconnected"]);
     expect((f.c.rootModel as Tally).members).toEqual([f.c.viewId, f.c.viewId]);
+  });
+
+  test("a resume, frame by frame: the same replica and root view go on from the resumed Sync's entries; no own view-join", async () => {
+    const f = await fakeClient();
+    const first = await joinFake(f);
+    const view = f.c.rootView as TallyView;
+    const model = f.c.rootModel as Tally;
+    first.closed(1006);
+    const second = await rejoinAfterBackoff(f, 0);
+    expect(second.join.resumeSeq).toBe(1);
+    second.deliver(syncFor(second.join, { resumed: true, seq: 3, entries: [viewJoin(2, "other"), viewJoin(3, "third")] }));
+    expect(f.c.state).toBe("joined");
+    expect(f.c.rootView).toBe(view);
+    expect(f.c.rootModel).toBe(model);
+    expect(view.detached).toBe(0);
+    expect(built).toHaveLength(1);
+    expect(model.members).toEqual([f.c.viewId, "other", "third"]);
+    second.deliver(viewJoin(4, "fourth"));
+    f.c.step();
+    expect(model.members.at(-1)).toBe("fourth");
+  });
+
+  test("a resumed Sync that does not continue the replica ends the session with a clear error", async () => {
+    const f = await fakeClient();
+    const first = await joinFake(f);
+    first.closed(1006);
+    const second = await rejoinAfterBackoff(f, 0);
+    second.deliver(syncFor(second.join, { resumed: true, seq: 5, entries: [viewJoin(5, "other")] }));
+    expect(f.c.state).toBe("failed");
+    expect(error.mock.calls.flat().map(String).join(" ")).toMatch(/history|continue|seq/i);
   });
 
   test("the silence watchdog, exactly: the first check past 5 s of silence abandons the socket; a frame heard pushes it back", async () => {

@@ -58,3 +58,17 @@ export async function sessionSlot(password: string, persistentId: string): Promi
   const keys = await deriveSessionKeys(password, persistentId, "any-session");
   return sessionSlotOf(keys.persistMaster);
 }
+
+/** Resolves once `session` is connected again after losing its connection (call it before the loss). */
+export function backOnline(session: { readonly status: string; on(event: "status", listener: (status: string) => void): () => void }): Promise<void> {
+  return new Promise((resolve) => {
+    let lost = session.status !== "connected";
+    const stop = session.on("status", (status) => {
+      if (status !== "connected") lost = true;
+      else if (lost) {
+        stop();
+        resolve();
+      }
+    });
+  });
+}

@@ -24,8 +24,37 @@ afterEach(() => {
   delete (globalThis as { document?: unknown }).document;
 });
 
-test("a dropped connection rejoins by itself with the same viewId: the others see its exit and join, and the replicas agree", async () => {
+test("a dropped connection resumes by itself: the same model and root view go on, the others see no exit, the replicas agree", async () => {
   const net = await Net.start();
+  const a = await net.join("resume");
+  const b = await net.join("resume");
+  await net.write(a, "before", [a, b]);
+  const view = a.session.view;
+  const model = a.session.model;
+  const warn = quiet("warn");
+  const droppedAt = net.clock.now();
+  last(a).link.drop();
+  await net.write(b, "missed", [b]);
+  await net.clock.runUntil(() => a.taps.length === 2 && a.session.status === "connected", { maxMs: 5000 });
+  expect(logged(warn, "lost the connection to the reflector")).toBe(true);
+  const [min, max] = retryBounds(0);
+  expect(a.taps[1]!.openedAt - droppedAt).toBeGreaterThanOrEqual(min);
+  expect(a.taps[1]!.openedAt - droppedAt).toBeLessThanOrEqual(max);
+  // No reboot: the same objects, no new root view, and what it missed was applied to them.
+  expect(a.session.view).toBe(view);
+  expect(a.session.model).toBe(model);
+  expect(view.detached).toBe(false);
+  expect(built(a)).toBe(1);
+  expect(model.lines).toEqual(["before", "missed"]);
+  await net.write(a, "after", [a, b]);
+  expect(b.session.model.exits).toEqual([]);
+  expect(b.session.model.joins.filter((v) => v === a.session.viewId)).toHaveLength(1);
+  await net.expectConverged([a, b]);
+  await net.end([a, b]);
+});
+
+test("a connection lost for longer than the reflector's grace period rejoins afresh: the others see its exit and join, the replicas agree", async () => {
+  const net = await Net.start({ viewGraceMs: 0 });
   const a = await net.join("drop");
   const b = await net.join("drop");
   await net.write(a, "before", [a, b]);
@@ -96,8 +125,8 @@ test("a connection that dies silently is noticed within the silence limit and re
   expect(a.taps).toHaveLength(1);
   expect(built(a)).toBe(1);
   expect(b.session.model.exits).toEqual([]);
-  await net.clock.runUntil(() => built(a) === 2, { maxMs: WATCHDOG_MS + retryBounds(0)[1] });
-  // Given up on at the first watchdog check past the limit, and rejoined after the first backoff delay.
+  await net.clock.runUntil(() => a.taps.length === 2 && a.session.status === "connected", { maxMs: WATCHDOG_MS + retryBounds(0)[1] });
+  // Given up on at the first watchdog check past the limit, and resumed after the first backoff delay.
   expect(old.closedBy).toMatchObject({ reason: "abandoned" });
   const silence = old.closedBy!.at - silentSince;
   expect(silence).toBeGreaterThan(SILENCE_MS);
@@ -108,10 +137,11 @@ test("a connection that dies silently is noticed within the silence limit and re
   expect(a.taps[1]!.openedAt - old.closedBy!.at).toBeGreaterThanOrEqual(min);
   expect(a.taps[1]!.openedAt - old.closedBy!.at).toBeLessThanOrEqual(max);
   // The reflector still held the old connection (its heartbeat is far off): the rejoin replaced it
-  // (DuplicateView, sent into the void), so the others saw exactly one exit.
+  // (DuplicateView, sent into the void) and continued its view: the others saw no exit.
   expect(old.link.serverState).toBe("closing");
-  expect(b.session.model.exits).toEqual([a.session.viewId]);
-  expect(b.session.model.present).toEqual([b.session.viewId, a.session.viewId]); // a exited, then joined again
+  expect(built(a)).toBe(1);
+  expect(b.session.model.exits).toEqual([]);
+  expect(b.session.model.present).toEqual([a.session.viewId, b.session.viewId]);
   await net.write(a, "after-silence", [a, b]);
   expect(a.session.model.lines).toEqual(["before", "after-silence"]);
   // The old socket never answers the close: the reflector cuts it off after the close grace.
@@ -122,7 +152,7 @@ test("a connection that dies silently is noticed within the silence limit and re
   await net.end([a, b]);
 });
 
-test("every client rejoins a restarted reflector (with backoff while it is down) and the session goes on from its stored state", async () => {
+test("every client resumes on a restarted reflector (with backoff while it is down) and the session goes on from its stored state", async () => {
   const net = await Net.start();
   const a = await net.join("restart");
   const b = await net.join("restart");
@@ -144,7 +174,10 @@ test("every client rejoins a restarted reflector (with backoff while it is down)
     for (const tap of refused) expect(tap.closeEvent).toMatchObject({ code: 1006, reason: expect.stringMatching(/^HTTP 503/) });
   }
   await net.restart();
-  await net.clock.runUntil(() => built(a) === 2 && built(b) === 2, { maxMs: 2 * LONGEST_RETRY_MS });
+  await net.clock.runUntil(() => a.session.status === "connected" && b.session.status === "connected", { maxMs: 2 * LONGEST_RETRY_MS });
+  // Back within the grace period: both views were kept (no reboot, no exit).
+  expect([built(a), built(b)]).toEqual([1, 1]);
+  expect(a.session.model.exits).toEqual([]);
   for (const c of [a, b]) {
     // Every attempt, the one that got in included, came one backoff delay after the previous close.
     for (let i = 1; i < c.taps.length; i++) {

@@ -40,23 +40,36 @@ Counter.register("SnapshotInt.Counter");
 
 /** Records divergence reports (a view-side event). */
 class WatchView extends View {
-  divergence: Array<{ seq: number; diverged: boolean }> = [];
+  /** Every report any root view of this client got, by viewId (a rebuilt replica gets a new root view). */
+  static reports = new Map<string, Array<{ seq: number; diverged: boolean; split: boolean; repaired?: boolean }>>();
+  static waiters: Array<() => void> = [];
+  divergence: Array<{ seq: number; diverged: boolean; split: boolean; repaired?: boolean }> = [];
   #got!: () => void;
   readonly gotDivergence = new Promise<void>((resolve) => (this.#got = resolve));
   constructor(model: Busy) {
     super(model);
     this.subscribe(model.sessionId, "divergence", this.onDivergence);
   }
-  onDivergence(report: { seq: number; diverged: boolean }): void {
+  onDivergence(report: { seq: number; diverged: boolean; split: boolean; repaired?: boolean }): void {
     this.divergence.push(report);
+    WatchView.reports.set(this.viewId, [...(WatchView.reports.get(this.viewId) ?? []), report]);
+    for (const w of WatchView.waiters.splice(0)) w();
     this.#got();
   }
 }
 
-/** A view that writes into its model: exactly the bug that makes a replica diverge. */
+/** Resolves once `viewId`'s views got a report matching `pred`. */
+async function reported(viewId: string, pred: (r: { diverged: boolean; split: boolean; repaired?: boolean }) => boolean): Promise<void> {
+  while (!(WatchView.reports.get(viewId) ?? []).some(pred)) await new Promise<void>((resolve) => WatchView.waiters.push(resolve));
+}
+
+/** A view that writes into its model: exactly the bug that makes a replica diverge (once: a rebuilt replica is left alone). */
 class CheatingView extends WatchView {
+  static cheated = new Set<string>();
   constructor(model: Busy) {
     super(model);
+    if (CheatingView.cheated.has(this.viewId)) return;
+    CheatingView.cheated.add(this.viewId);
     model.cheat = 42;
   }
 }
@@ -139,19 +152,53 @@ test("a late joiner starts from the latest snapshot plus the messages since, and
   await Promise.all([first, second, late].map((s) => s.leave()));
 });
 
-test("a replica that diverges is detected at the next snapshot and told so; the majority's snapshot is kept", async () => {
+test("a replica that diverges is told so at the next snapshot and rebuilds itself to the majority's state", async () => {
   const honest1 = await join("diverge");
   const honest2 = await join("diverge");
   const cheater = await join("diverge", CheatingView);
-  for (let n = 0; n < 45; n++) honest1.view.publish("busy", "add", { who: "h", n });
-  await Promise.all([honest1.view.gotDivergence, honest2.view.gotDivergence, cheater.view.gotDivergence]);
-  expect(cheater.view.divergence[0]).toMatchObject({ diverged: true });
-  expect(honest1.view.divergence[0]).toMatchObject({ diverged: false });
-  expect(honest2.view.divergence[0]).toMatchObject({ diverged: false });
-  const logged = events.filter((e) => e.event === "snapshot.divergence");
-  expect(logged).toHaveLength(1);
-  expect(logged[0]!.fields.votes).toEqual([2, 1]);
+  const error = jest.spyOn(console, "error").mockImplementation(() => undefined);
+  const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
+  try {
+    for (let n = 0; n < 45; n++) honest1.view.publish("busy", "add", { who: "h", n });
+    await Promise.all([honest1.view.gotDivergence, honest2.view.gotDivergence, reported(cheater.viewId, (r) => r.diverged)]);
+    expect(WatchView.reports.get(cheater.viewId)![0]).toMatchObject({ diverged: true, split: false });
+    expect(honest1.view.divergence[0]).toMatchObject({ diverged: false, split: false });
+    expect(honest2.view.divergence[0]).toMatchObject({ diverged: false, split: false });
+    const logged = events.filter((e) => e.event === "snapshot.divergence");
+    expect(logged).toHaveLength(1);
+    expect(logged[0]!.fields.votes).toEqual([2, 1]);
+    // The cheater rejoins from the session's state, and says so.
+    await reported(cheater.viewId, (r) => r.repaired === true);
+    expect(cheater.model.cheat).toBeUndefined();
+    expect(error.mock.calls.some(([line]) => String(line).includes("rebuilding it from the session's state"))).toBe(true);
+    const points = [honest1, honest2, cheater].map((s) => captureWhen(s, () => s.model.log.length === 46));
+    honest2.view.publish("busy", "add", { who: "h2", n: 1 });
+    const reached = await Promise.all(points);
+    expect(new Set(reached.map((r) => r.seq)).size).toBe(1);
+    expect(new Set(reached.map((r) => r.hash)).size).toBe(1);
+  } finally {
+    error.mockRestore();
+    warn.mockRestore();
+  }
   await Promise.all([honest1, honest2, cheater].map((s) => s.leave()));
+});
+
+test("a tie is reported to everyone as a split: nobody is blamed, nobody rebuilds", async () => {
+  const honest = await join("split");
+  const cheater = await join("split", CheatingView);
+  const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
+  try {
+    for (let n = 0; n < 45; n++) honest.view.publish("busy", "add", { who: "h", n });
+    await Promise.all([honest.view.gotDivergence, cheater.view.gotDivergence]);
+    for (const s of [honest, cheater]) expect(s.view.divergence[0]).toMatchObject({ diverged: false, split: true });
+    expect(warn.mock.calls.some(([line]) => String(line).includes("no majority can tell which is right"))).toBe(true);
+    const logged = events.filter((e) => e.event === "snapshot.divergence").at(-1)!;
+    expect(logged.fields).toMatchObject({ votes: [1, 1], split: true });
+    expect(cheater.model.cheat).toBe(42); // not rebuilt
+  } finally {
+    warn.mockRestore();
+  }
+  await Promise.all([honest, cheater].map((s) => s.leave()));
 });
 
 test("state that cannot be snapshotted fails the join with its property path, not hours later", async () => {

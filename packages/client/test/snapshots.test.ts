@@ -168,20 +168,20 @@ test("divergence() tells this replica's divergence from another one's", async ()
   const s = setup();
   const state = new Uint8Array([4, 5, 6]);
   // Before any snapshot, or before its hash is known, this replica cannot be the one that diverged.
-  expect(s.snapshotter.divergence(1, new Uint8Array(32))).toEqual({ seq: 1, diverged: false });
+  expect(s.snapshotter.divergence(1, new Uint8Array(32))).toEqual({ seq: 1, diverged: false, split: false });
   s.snapshotter.taken(8, state);
-  expect(s.snapshotter.divergence(8, new Uint8Array(32))).toEqual({ seq: 8, diverged: false });
+  expect(s.snapshotter.divergence(8, new Uint8Array(32))).toEqual({ seq: 8, diverged: false, split: false });
   await s.frames(1);
   const mine = s.votes()[0]!.hash;
   // The majority voted what this replica voted: another replica diverged.
-  expect(s.snapshotter.divergence(8, mine.slice())).toEqual({ seq: 8, diverged: false });
+  expect(s.snapshotter.divergence(8, mine.slice())).toEqual({ seq: 8, diverged: false, split: false });
   // The majority voted something else: this replica diverged.
   const other = mine.slice();
   other[0] = other[0]! ^ 0xff;
-  expect(s.snapshotter.divergence(8, other)).toEqual({ seq: 8, diverged: true });
-  expect(s.snapshotter.divergence(8, mine.subarray(0, 16))).toEqual({ seq: 8, diverged: true });
+  expect(s.snapshotter.divergence(8, other)).toEqual({ seq: 8, diverged: true, split: false });
+  expect(s.snapshotter.divergence(8, mine.subarray(0, 16))).toEqual({ seq: 8, diverged: true, split: false });
   // A report for another snapshot point says nothing about this one.
-  expect(s.snapshotter.divergence(7, other)).toEqual({ seq: 7, diverged: false });
+  expect(s.snapshotter.divergence(7, other)).toEqual({ seq: 7, diverged: false, split: false });
 });
 
 test("the serialized state is kept for 60 s of the clock for an upload request, then dropped", async () => {
@@ -203,7 +203,7 @@ test("the serialized state is kept for 60 s of the clock for an upload request, 
   expect(dropped.errors).toEqual([]);
   // Divergence is still told apart: the hash is kept, only the bytes are dropped.
   const mine = dropped.votes()[0]!.hash;
-  expect(dropped.snapshotter.divergence(3, mine)).toEqual({ seq: 3, diverged: false });
+  expect(dropped.snapshotter.divergence(3, mine)).toEqual({ seq: 3, diverged: false, split: false });
 });
 
 test("a snapshot uploaded on request sets no timer to drop it", async () => {

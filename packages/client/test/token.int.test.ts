@@ -7,7 +7,7 @@ import { createHmac } from "node:crypto";
 import { CloseCode, decodeJoinAuth } from "@lockstep/protocol";
 import { startReflector, silentLogger, type Reflector } from "@lockstep/reflector";
 import { JoinError, Model, Session, View, type LockstepSession } from "../src/index";
-import { captureWhen, recordingSockets, type RecordingSockets } from "./int-helpers";
+import { backOnline, captureWhen, recordingSockets, type RecordingSockets } from "./int-helpers";
 import { startProxy } from "./proxy";
 
 class Tally extends Model {
@@ -24,18 +24,12 @@ Tally.register("TokenInt.Tally");
 /** Counts root views built per viewId: a rejoin builds a new one once it is live again. */
 class TallyView extends View {
   static built = new Map<string, number>();
-  static waiters: Array<() => void> = [];
   constructor(model: Model) {
     super(model);
     TallyView.built.set(this.viewId, (TallyView.built.get(this.viewId) ?? 0) + 1);
-    for (const w of TallyView.waiters.splice(0)) w();
   }
 }
 
-/** Resolves once `session` has built `n` root views (the first join counts as one): it is live again. */
-async function viewsBuilt(session: LockstepSession, n: number): Promise<void> {
-  while ((TallyView.built.get(session.viewId) ?? 0) < n) await new Promise<void>((resolve) => TallyView.waiters.push(resolve));
-}
 
 const APP_ID = "test.lockstep.token";
 const SECRET = "a-test-secret-of-at-least-32-bytes-long!";
@@ -90,8 +84,9 @@ test("an async token function is called again for every connection: the rejoin's
   try {
     const s = await join(proxy.url, "renew", { token, socket: sockets.factory });
     expect(calls).toBe(1);
+    const back = backOnline(s);
     proxy.cut();
-    await viewsBuilt(s, 2);
+    await back;
     expect(calls).toBe(2);
     expect(appFields(sockets).map((f) => f.appToken)).toEqual(["token-1", "token-2"]);
     await s.leave();
@@ -133,8 +128,9 @@ test("once joined, an expired token on a rejoin is retried with backoff, and the
   jest.spyOn(console, "warn").mockImplementation(() => undefined);
   try {
     const s = await join(proxy.url, "room4", { token: () => tokens[Math.min(calls++, tokens.length - 1)]!, socket: sockets.factory });
+    const back = backOnline(s);
     proxy.cut();
-    await viewsBuilt(s, 2);
+    await back;
     expect(sockets.joins()).toHaveLength(3); // the refused rejoin, then the one that got in
     const seen = captureWhen(s, () => s.model.n === 1);
     s.view.publish("tally", "add", 1);

@@ -76,10 +76,10 @@ export function joinFrames(
   keys: SessionKeys,
   viewId: string,
   slot: { slot: string; token: Uint8Array },
-): () => Promise<Uint8Array> {
+): (resumeSeq: number) => Promise<Uint8Array> {
   const auth = joinAuth(keys, identity.sessionId, slot);
   const viewData = p.viewData === undefined ? new Uint8Array(0) : seal(keys.viewData, new PayloadCodec(registry, () => undefined).encodeViewData(p.viewData));
-  return async () => {
+  return async (resumeSeq) => {
     // With a token, the reflector checks its claims against these names (and the persistentId).
     const app = p.token === undefined ? {} : { appToken: await fetchToken(p.token), appId: p.appId, name: p.name };
     return encodeClientMessage({
@@ -90,6 +90,7 @@ export function joinFrames(
       tps: p.tps,
       auth: encodeJoinAuth({ ...auth, ...app }),
       viewData,
+      resumeSeq,
     });
   };
 }

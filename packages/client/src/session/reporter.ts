@@ -24,11 +24,11 @@ export class SessionReporter {
   }
 
   /** This client's own view-join was processed (`rejoinedAt`: the seq, on a rejoin): the UI shows it. */
-  joined(p: JoinParameters, id: SessionIdentity, viewId: string, rejoinedAt: number | undefined): void {
+  joined(p: JoinParameters, id: SessionIdentity, viewId: string, rejoinedAt: number | undefined, resumed = false): void {
     p.ui?.joined({ sessionId: id.sessionId, persistentId: id.persistentId, name: p.name, viewId });
     if (rejoinedAt === undefined) return;
     p.ui?.message("status", "Reconnected");
-    if (this.#debug.has("session")) console.log(`[Lockstep] Rejoined session ${id.sessionId} at #${rejoinedAt}`);
+    if (this.#debug.has("session")) console.log(`[Lockstep] ${resumed ? "Resumed" : "Rejoined"} session ${id.sessionId} at #${rejoinedAt}`);
   }
 
   /** Catching up: `fraction` of the history is processed (1: joined). */
@@ -77,13 +77,23 @@ export class SessionReporter {
     this.#domain.deliver(topicOf(sessionId, "error"), { kind: "decryption", context, message: error.message, sessionId });
   }
 
-  /** Snapshot votes differed: a `(sessionId, "divergence")` event, and a console line if this replica diverged. */
+  /**
+   * Snapshot votes differed (or a diverged replica was rebuilt): a `(sessionId, "divergence")`
+   * event, and a console line if this replica diverged or nobody could tell.
+   */
   divergence(report: DivergenceReport): void {
-    if (report.diverged) {
-      console.error(`[Lockstep] this replica diverged from the session at #${report.seq}: its state differs from the majority's. Model code must be deterministic.`);
+    if (report.repaired) {
+      console.warn(`[Lockstep] this replica was rebuilt from the session's state after diverging at #${report.seq}`);
+    } else if (report.diverged) {
+      console.error(
+        `[Lockstep] this replica diverged from the session at #${report.seq}: its state differs from the majority's; rebuilding it from the session's state. Model code must be deterministic, and views must not write model state (find the write with ?debug=write).`,
+      );
+    } else if (report.split) {
+      console.warn(`[Lockstep] the replicas disagree at #${report.seq} and no majority can tell which is right: model code must be deterministic (try ?debug=write to find view code writing model state)`);
     } else if (this.#debug.has("session")) {
       console.warn(`[Lockstep] another replica diverged from the session at #${report.seq}`);
     }
-    this.#domain.deliver(topicOf(this.#sessionId, "divergence"), report);
+    // At once: a diverged replica is rebuilt right after, and its views must hear why first.
+    this.#domain.notify(topicOf(this.#sessionId, "divergence"), report);
   }
 }

@@ -6,8 +6,12 @@ import { formatBytes, uploadChunks } from "./chunks";
 /** What a {@link Snapshotter} reports when votes differed at a snapshot point. */
 export interface DivergenceReport {
   readonly seq: number;
-  /** Whether this replica's state differed from the majority's (it diverged). */
+  /** Whether this replica's state differed from the majority's (it diverged): it rebuilds itself from the session's state. */
   readonly diverged: boolean;
+  /** The votes had no majority (a tie): nobody's replica is known to be wrong. */
+  readonly split: boolean;
+  /** This replica diverged earlier and has now been rebuilt from the session's state. */
+  readonly repaired?: boolean;
 }
 
 /** How long a client keeps a serialized snapshot in case it is elected to upload it, in ms. */
@@ -90,6 +94,6 @@ export class Snapshotter {
   divergence(seq: number, majority: Uint8Array): DivergenceReport {
     const mine = this.#latest;
     const diverged = mine !== undefined && mine.seq === seq && mine.hash !== undefined && !equalBytes(mine.hash, majority);
-    return { seq, diverged };
+    return { seq, diverged, split: false };
   }
 }

@@ -20,8 +20,18 @@ export interface OnScreen {
 export type ControllerState =
   /** Opening a socket and sending the Join; on a rejoin the old views stay on screen meanwhile. */
   | { readonly kind: "connecting"; readonly pending: PendingJoin | undefined; readonly screen: OnScreen | undefined }
-  /** The Join was sent; `replica` once the Sync booted one (it replaces what was on screen), catching up. */
-  | { readonly kind: "syncing"; readonly pending: PendingJoin | undefined; readonly screen: OnScreen | undefined; readonly replica: Replica | undefined }
+  /**
+   * The Join was sent; `replica` once the Sync booted one (it replaces what was on screen), catching
+   * up. A resumed Sync keeps the replica and root view on screen instead: `resumeAt` is its seq,
+   * where the session is live again.
+   */
+  | {
+      readonly kind: "syncing";
+      readonly pending: PendingJoin | undefined;
+      readonly screen: OnScreen | undefined;
+      readonly replica: Replica | undefined;
+      readonly resumeAt?: number;
+    }
   /** Live: this client's own view-join was processed and the root view built. */
   | { readonly kind: "joined"; readonly replica: Replica; readonly rootView: View; readonly stopLoop: () => void }
   /** The connection was lost; a rejoin is scheduled. */
@@ -48,14 +58,14 @@ export function replicaOf(s: ControllerState): Replica | undefined {
 /** The root view on screen in state `s` (none while a rejoin catches up after its Sync). */
 export function rootViewOf(s: ControllerState): View | undefined {
   if (s.kind === "joined") return s.rootView;
-  if (s.kind === "syncing" && s.replica) return undefined;
+  if (s.kind === "syncing" && s.replica && s.resumeAt === undefined) return undefined;
   return s.screen?.rootView;
 }
 
 /** What stays on screen when the connection of state `s` goes: the live replica and view, or what the last Sync booted. */
 export function screenOf(s: ControllerState): OnScreen | undefined {
   if (s.kind === "joined") return { replica: s.replica, rootView: s.rootView };
-  if (s.kind === "syncing" && s.replica) return { replica: s.replica, rootView: undefined };
+  if (s.kind === "syncing" && s.replica && s.resumeAt === undefined) return { replica: s.replica, rootView: undefined };
   return s.screen;
 }
 
