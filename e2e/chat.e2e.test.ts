@@ -50,3 +50,28 @@ test("chat: names and messages show in the other page, the user list follows joi
   expect([...a.errors, ...b.errors]).toEqual([]);
   await Promise.all([a.context.close(), b.context.close()]);
 });
+
+test("chat: a message sent while the reflector is down shows as pending, then appears once on both pages after it is back", async () => {
+  const url = bed.server.exampleUrl("chat", sessionName("chat-offline"), "chat-pw");
+  const a = await joinUser(bed.browser, url);
+  const b = await joinUser(bed.browser, url);
+  await post(a, "before the outage");
+  await b.page.locator("#messages li.msg", { hasText: "before the outage" }).waitFor();
+  await bed.stopServer();
+  await a.page.waitForFunction(() => document.body.classList.contains("offline"));
+  await post(a, "typed while offline");
+  // Kept on screen, marked pending, and the input box is free for the next one.
+  await a.page.locator("#messages li.msg.pending", { hasText: "typed while offline" }).waitFor();
+  expect(await a.page.locator("#text").inputValue()).toBe("");
+  await bed.startServer();
+  for (const user of [a, b]) {
+    await user.page.locator("#messages li.msg:not(.pending)", { hasText: "typed while offline" }).waitFor({ timeout: 30_000 });
+    await user.page.waitForFunction(() => !document.body.classList.contains("offline"));
+  }
+  expect(await a.page.locator("#messages li.msg.pending").count()).toBe(0);
+  for (const user of [a, b]) expect(await user.page.locator("#messages li.msg", { hasText: "typed while offline" }).count()).toBe(1);
+  const [ha, hb] = await stateHashes([a, b]);
+  expect(ha).toBe(hb);
+  expect([...a.errors, ...b.errors]).toEqual([]);
+  await Promise.all([a.context.close(), b.context.close()]);
+});

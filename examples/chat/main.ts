@@ -12,6 +12,13 @@ function storedNickname(): string | undefined {
   }
 }
 
+/**
+ * Posts this page sent that the room has not shown yet (in flight, or queued while offline), oldest
+ * first. Page state, not model state: it outlives a rebuilt view, and the session sends them in
+ * order once it is connected again, so the room shows them in this order too.
+ */
+const pendingPosts: string[] = [];
+
 function byId<T extends HTMLElement>(id: string): T {
   const el = document.getElementById(id);
   if (!el) throw new Error(`chat: index.html has no #${id}`);
@@ -20,8 +27,10 @@ function byId<T extends HTMLElement>(id: string): T {
 
 /**
  * The room: users (`#users`), messages (`#messages`, one `li.msg` each), the post form (`#post`
- * with `#text`) and the rename form (`#rename` with `#name`). It may be rebuilt after a rejoin, so
- * the constructor resets the DOM it owns, and `detach` removes every listener it added.
+ * with `#text`) and the rename form (`#rename` with `#name`). A message sent while offline stays
+ * on screen as pending (`li.msg.pending`) until the room has it. It may be rebuilt after a rejoin
+ * from scratch, so the constructor resets the DOM it owns, and `detach` removes every listener it
+ * added.
  */
 class ChatView extends View {
   readonly #model: ChatModel;
@@ -46,6 +55,8 @@ class ChatView extends View {
     this.#name.addEventListener("change", () => this.#submitName(), { signal });
     this.subscribe("chat", { event: "users", handling: "oncePerFrame" }, this.renderUsers);
     this.subscribe("chat", { event: "messages", handling: "oncePerFrame" }, this.renderMessages);
+    // Multisynq's event: false when the connection is lost, true once caught up again.
+    this.subscribe(this.sessionId, "synced", this.showSynced);
     this.#name.value = this.#me()?.name ?? "";
     this.renderUsers();
     this.renderMessages();
@@ -60,8 +71,16 @@ class ChatView extends View {
     e.preventDefault();
     const text = this.#text.value.trim();
     if (!text) return;
+    // Queued by the session while offline: shown as pending until the room has it.
     this.publish("chat", "post", { viewId: this.viewId, text, sentAt: Date.now() });
+    pendingPosts.push(text);
     this.#text.value = "";
+    this.renderMessages();
+  }
+
+  showSynced(synced: boolean): void {
+    document.body.classList.toggle("offline", !synced);
+    byId("status").textContent = synced ? `${this.#model.users.size} here` : "offline: messages are sent when reconnected";
   }
 
   #submitName(e?: Event): void {
@@ -108,9 +127,29 @@ class ChatView extends View {
     const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
     const first = messages[0]?.seq ?? Infinity;
     while (list.firstElementChild && Number((list.firstElementChild as HTMLElement).dataset.seq) < first) list.firstElementChild.remove();
-    for (const m of messages) if (m.seq > this.#lastSeq) list.append(this.#messageElement(m));
+    for (const li of list.querySelectorAll("li.pending")) li.remove();
+    for (const m of messages) {
+      if (m.seq <= this.#lastSeq) continue;
+      list.append(this.#messageElement(m));
+      // Ours arrive in the order they were sent: the oldest pending one is this one.
+      if (m.from === this.viewId && pendingPosts[0] === m.text) pendingPosts.shift();
+    }
     this.#lastSeq = messages.at(-1)?.seq ?? this.#lastSeq;
-    if (atBottom) list.scrollTop = list.scrollHeight;
+    for (const text of pendingPosts) list.append(this.#pendingElement(text));
+    if (atBottom || pendingPosts.length > 0) list.scrollTop = list.scrollHeight;
+  }
+
+  #pendingElement(text: string): HTMLLIElement {
+    const li = document.createElement("li");
+    li.className = "msg mine pending";
+    const head = document.createElement("div");
+    head.className = "head";
+    head.textContent = "sending…";
+    const body = document.createElement("div");
+    body.className = "text";
+    body.textContent = text;
+    li.append(head, body);
+    return li;
   }
 
   #messageElement(m: ChatMessage): HTMLLIElement {

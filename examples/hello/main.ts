@@ -11,6 +11,8 @@ class HelloView extends View {
     super(model);
     this.#model = model;
     this.subscribe("counter", "changed", this.show);
+    // Multisynq's event: false while the connection is lost (clicks are queued), true once back.
+    this.subscribe(this.sessionId, "synced", (synced: boolean) => document.body.classList.toggle("offline", !synced));
     this.show();
     this.#reset.onclick = () => this.publish("counter", "reset");
   }
@@ -19,7 +21,7 @@ class HelloView extends View {
     this.#display.textContent = String(this.#model.count);
   }
 
-  // After a lost connection the session rejoins and builds a new root view: let go of the page.
+  // After a long outage the session rejoins and builds a new root view: let go of the page.
   override detach(): void {
     super.detach();
     this.#reset.onclick = null;
