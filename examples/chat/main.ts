@@ -127,7 +127,7 @@ class ChatView extends View {
     const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
     const first = messages[0]?.seq ?? Infinity;
     while (list.firstElementChild && Number((list.firstElementChild as HTMLElement).dataset.seq) < first) list.firstElementChild.remove();
-    for (const li of list.querySelectorAll("li.pending")) li.remove();
+    list.querySelectorAll("li.pending").forEach((li) => li.remove());
     for (const m of messages) {
       if (m.seq <= this.#lastSeq) continue;
       list.append(this.#messageElement(m));

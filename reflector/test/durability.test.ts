@@ -45,6 +45,28 @@ function sharedMemoryStore(): BlobStore {
   return { get: (k) => inner.get(k), put: (k, v) => inner.put(k, v), delete: (k) => inner.delete(k), list: (p) => inner.list(p), close: async () => {} };
 }
 
+/** A store whose puts of matching keys wait, while held, until released (storage that stalls). */
+function gatedStore(matches: (key: string) => boolean): { store: BlobStore; hold(): void; release(): void } {
+  const inner = sharedMemoryStore();
+  let held = false;
+  const waiting: Array<() => void> = [];
+  const store: BlobStore = {
+    ...inner,
+    put: async (key, value) => {
+      if (held && matches(key)) await new Promise<void>((resolve) => waiting.push(resolve));
+      return inner.put(key, value);
+    },
+  };
+  return {
+    store,
+    hold: () => void (held = true),
+    release: () => {
+      held = false;
+      for (const resolve of waiting.splice(0)) resolve();
+    },
+  };
+}
+
 test("model time never goes back across a crash: a restart continues at or after the last tick anyone saw", async () => {
   await start();
   const sessionId = randomId();
@@ -82,27 +104,17 @@ test("after a clean stop a restart continues from exactly the time last shown", 
 });
 
 test("ticks never run ahead of the stored watermark: with storage stalled, model time stops, then goes on", async () => {
-  const inner = sharedMemoryStore();
-  let stalled = false;
-  const waiting: Array<() => void> = [];
-  const gated: BlobStore = {
-    ...inner,
-    put: async (key, value) => {
-      if (stalled && key.endsWith("/clock")) await new Promise<void>((resolve) => waiting.push(resolve));
-      return inner.put(key, value);
-    },
-  };
-  await start({ storage: gated });
+  const gate = gatedStore((key) => key.endsWith("/clock"));
+  await start({ storage: gate.store });
   const a = await connect();
   a.join(randomId());
   await mem.clock.advance(1000);
-  stalled = true;
+  gate.hold();
   await mem.clock.advance(20_000);
   const capped = Math.max(...times(a));
   expect(capped).toBeLessThanOrEqual(1000 + TIME_LEAD_MS);
   expect(capped).toBeGreaterThan(1000);
-  stalled = false;
-  for (const resolve of waiting.splice(0)) resolve();
+  gate.release();
   await mem.clock.advance(1000);
   expect(Math.max(...times(a))).toBeGreaterThan(capped);
 });
@@ -159,29 +171,19 @@ test("a dropped connection keeps its view for the grace period: no view-exit for
 });
 
 test("a joiner's Sync is never later than entries still being stored: they reach it in time order", async () => {
-  const inner = sharedMemoryStore();
-  let hold = false;
-  const waiting: Array<() => void> = [];
-  const gated: BlobStore = {
-    ...inner,
-    put: async (key, value) => {
-      if (hold && key.includes("/log/")) await new Promise<void>((resolve) => waiting.push(resolve));
-      return inner.put(key, value);
-    },
-  };
-  await start({ storage: gated });
+  const gate = gatedStore((key) => key.includes("/log/"));
+  await start({ storage: gate.store });
   const sessionId = randomId();
   const a = await connect();
   a.join(sessionId);
   await mem.clock.advance(500);
-  hold = true;
+  gate.hold();
   a.send({ type: MessageType.Send, payload: Uint8Array.of(1) });
   await mem.clock.advance(700);
   const b = await connect();
   b.join(sessionId);
   await mem.clock.settle();
-  hold = false;
-  for (const resolve of waiting.splice(0)) resolve();
+  gate.release();
   await mem.clock.advance(100);
   const sync = b.of(MessageType.Sync)[0]!;
   const relay = b.of(MessageType.Relay)[0]!;
