@@ -293,6 +293,9 @@ test("a page being unloaded says Leave: the others see its view exit at once, no
     await net.clock.advance(LONGEST_RETRY_MS);
     expect(a.session.status).toBe("disconnected");
     expect(b.session.model.present).toEqual([b.session.viewId]);
+    // Unless the page comes back from the back/forward cache: then it rejoins.
+    page.dispatchEvent(Object.assign(new Event("pageshow"), { persisted: true }));
+    await net.clock.runUntil(() => a.session.status === "connected" && b.session.model.present.length === 2, { maxMs: 1000 });
     await net.end([a, b]);
   } finally {
     delete g.addEventListener;

@@ -68,8 +68,8 @@ export function watchVisibility(timers: Timers, seconds: number, sleep: () => vo
 }
 
 interface PageWindow {
-  addEventListener(type: "pagehide", listener: () => void): void;
-  removeEventListener(type: "pagehide", listener: () => void): void;
+  addEventListener(type: "pagehide" | "pageshow", listener: (event: { readonly persisted?: boolean }) => void): void;
+  removeEventListener(type: "pagehide" | "pageshow", listener: (event: { readonly persisted?: boolean }) => void): void;
 }
 
 /**
@@ -77,12 +77,20 @@ interface PageWindow {
  * says goodbye then, so the others see its view exit at once instead of after the reflector's
  * grace period for lost connections. Returns a function that stops watching.
  */
-export function watchPageHide(hide: () => void): () => void {
+export function watchPageHide(hide: () => void, restored: () => void): () => void {
   const win = globalThis as Partial<PageWindow> & { document?: unknown };
   if (win.document === undefined || typeof win.addEventListener !== "function" || typeof win.removeEventListener !== "function") return () => {};
-  const listener = (): void => hide();
-  win.addEventListener("pagehide", listener);
-  return () => win.removeEventListener!("pagehide", listener);
+  const onHide = (): void => hide();
+  // Back from the back/forward cache: the page is live again and reconnects.
+  const onShow = (event: { readonly persisted?: boolean }): void => {
+    if (event.persisted === true) restored();
+  };
+  win.addEventListener("pagehide", onHide);
+  win.addEventListener("pageshow", onShow);
+  return () => {
+    win.removeEventListener!("pagehide", onHide);
+    win.removeEventListener!("pageshow", onShow);
+  };
 }
 
 /** How long without any frame from the reflector counts as a dead connection, at `tps` ticks/s. */
@@ -189,7 +197,13 @@ export class Rejoiner {
   /** The session (re)joined: the next loss starts from the shortest wait; hidden pages sleep. */
   joined(): void {
     this.#backoff.reset();
-    this.#stopPageWatch ??= watchPageHide(() => this.#events.pageHidden());
+    this.#stopPageWatch ??= watchPageHide(
+      () => this.#events.pageHidden(),
+      () => {
+        this.#sleepWanted = false;
+        this.#events.wake();
+      },
+    );
     this.#stopSleepWatch ??= watchVisibility(
       this.#options.timers,
       this.#options.autoSleep,
