@@ -61,11 +61,13 @@ export class StatusNotifier {
   changed(prev: ControllerState, next: ControllerState): void {
     const wasLive = prev.kind === "joined";
     const live = next.kind === "joined";
+    const status = statusOf(next);
+    const changed = status !== this.#status;
+    // First the new status, so a synced handler that reads session.status sees the one that goes with it.
+    this.#status = status;
     // Views of a session that ended are detached: they hear nothing more.
     if (wasLive !== live && next.kind !== "left") this.#domain.notify(this.#syncedTopic, live);
-    const status = statusOf(next);
-    if (status === this.#status) return;
-    this.#status = status;
+    if (!changed) return;
     for (const listener of [...this.#listeners]) {
       try {
         listener(status);
