@@ -81,6 +81,11 @@ export class SessionViews {
     return [...this.#inStream];
   }
 
+  /** Whether any view is away (in the stream, within its grace period, without a connection). */
+  get anyAway(): boolean {
+    return this.#away.size > 0;
+  }
+
   /** Whether `viewId` is in the stream without a connection, within its grace period. */
   isAway(viewId: string): boolean {
     return this.#away.has(viewId);

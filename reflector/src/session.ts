@@ -393,7 +393,7 @@ export class Session {
     this.#sentSinceTick = true;
     this.#outbox.push(entry, frame);
     this.#log.evict(this.#relayedSeq);
-    if (this.#log.length >= this.#policy.everyMessages || this.#log.bytes >= this.#caps.maxLogBytes / 2) this.#snapshotSoon();
+    if (this.#snapshotDue(false)) this.#snapshotSoon();
   }
 
   /** The latest snapshot, if any. */
@@ -453,9 +453,16 @@ export class Session {
     if (this.#snapshotDue()) this.requestSnapshot();
   }
 
-  #snapshotDue(): boolean {
+  /**
+   * Whether a snapshot is due: by entries, bytes or (`byTime`) time since the last one. While a view
+   * is away only the byte bound counts: a snapshot trims the log its client would resume from, so
+   * it waits — at most the grace period — unless the log grows too large.
+   */
+  #snapshotDue(byTime = true): boolean {
     if (this.#snapshots.active || this.#log.length === 0) return false;
-    return this.#log.length >= this.#policy.everyMessages || this.#log.bytes >= this.#caps.maxLogBytes / 2 || this.#time.now() - this.#lastSnapshotTime >= this.#policy.everyMs;
+    if (this.#log.bytes >= this.#caps.maxLogBytes / 2) return true;
+    if (this.#views.anyAway) return false;
+    return this.#log.length >= this.#policy.everyMessages || (byTime && this.#time.now() - this.#lastSnapshotTime >= this.#policy.everyMs);
   }
 
   #broadcast(frame: Uint8Array): void {

@@ -13,9 +13,9 @@ let store: BlobStore;
 let mem: MemoryReflector;
 const open: MemoryReflector[] = [];
 
-async function start(options: { readonly viewGraceMs?: number; readonly storage?: BlobStore } = {}): Promise<MemoryReflector> {
-  // Closing a reflector closes its store: a restart after a clean stop gets a store object over the same data.
-  mem = await createMemoryReflector({ clock: new ManualClock(), reflector: { storage: options.storage ?? store, viewGraceMs: options.viewGraceMs ?? GRACE } });
+async function start(options: { readonly viewGraceMs?: number; readonly storage?: BlobStore; readonly everyMessages?: number } = {}): Promise<MemoryReflector> {
+  const snapshots = options.everyMessages === undefined ? {} : { snapshots: { everyMessages: options.everyMessages } };
+  mem = await createMemoryReflector({ clock: new ManualClock(), reflector: { storage: options.storage ?? store, viewGraceMs: options.viewGraceMs ?? GRACE, ...snapshots } });
   open.push(mem);
   return mem;
 }
@@ -291,4 +291,25 @@ test("after a crash a client resumes its view on the restarted reflector", async
   await mem.clock.advance(GRACE + 100);
   // b never came back: its exit; a's view never left.
   expect(a2.of(MessageType.ViewExit).map((e) => e.viewId)).toEqual([b.viewId]);
+});
+
+test("while a view is away, snapshots wait (a snapshot would trim the log it resumes from); they go on once it is back", async () => {
+  await start({ everyMessages: 3 });
+  const sessionId = randomId();
+  const [a, b] = [await connect(), await connect()];
+  a.join(sessionId);
+  b.join(sessionId);
+  await mem.clock.settle();
+  const seen = lastSeqOf(b);
+  mem.drop((link) => link === b.link);
+  for (let i = 0; i < 10; i++) a.send({ type: MessageType.Send, payload: Uint8Array.of(i) });
+  await mem.clock.advance(2000);
+  expect(a.of(MessageType.SnapshotRequest)).toEqual([]);
+  const b2 = await connect();
+  b2.join(sessionId, 20, b.viewId, seen);
+  await mem.clock.settle();
+  expect(b2.of(MessageType.Sync)[0]).toMatchObject({ resumed: true });
+  expect(b2.of(MessageType.Sync)[0]!.entries.filter((e) => e.type === MessageType.Relay)).toHaveLength(10);
+  await mem.clock.advance(200);
+  expect(a.of(MessageType.SnapshotRequest)).toHaveLength(1);
 });
