@@ -48,6 +48,9 @@ npx jest --ci --maxWorkers=2 "$@"
 # The attack probe, short form: a reflector in its own process against every attack it must
 # withstand (issue 12); it exits non-zero if a figure misses its target. Full run: without --quick.
 node scripts/probe/attacks.mjs --quick
+# Reconnect after a reflector kill -9, short form (issue 14): resume vs full rejoin, both checked
+# end to end (same view objects when resumed, identical replicas); fails on a check, never on timing.
+node scripts/bench/reconnect.mjs --quick
 # Browser tests last, one file at a time (each runs Chromium and a dev server).
 if [[ "${LOCKSTEP_SKIP_BROWSER:-}" == "1" ]]; then
   echo "browser tests skipped (LOCKSTEP_SKIP_BROWSER=1)"
