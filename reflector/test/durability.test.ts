@@ -67,6 +67,16 @@ function gatedStore(matches: (key: string) => boolean): { store: BlobStore; hold
   };
 }
 
+/** Two raw clients joined to a new session (settled): what most tests start from. */
+async function twoJoined(): Promise<{ sessionId: string; a: RawClient; b: RawClient }> {
+  const sessionId = randomId();
+  const [a, b] = [await connect(), await connect()];
+  a.join(sessionId);
+  b.join(sessionId);
+  await mem.clock.settle();
+  return { sessionId, a, b };
+}
+
 test("model time never goes back across a crash: a restart continues at or after the last tick anyone saw", async () => {
   await start();
   const sessionId = randomId();
@@ -151,11 +161,7 @@ test("a view live when the reflector crashed gets its view-exit after the grace 
 
 test("a dropped connection keeps its view for the grace period: no view-exit for a blip, one when it does not return", async () => {
   await start();
-  const sessionId = randomId();
-  const [a, b] = [await connect(), await connect()];
-  a.join(sessionId);
-  b.join(sessionId);
-  await mem.clock.settle();
+  const { sessionId, a, b } = await twoJoined();
   mem.drop((link) => link === b.link);
   await mem.clock.advance(GRACE - 100);
   expect(a.of(MessageType.ViewExit)).toEqual([]);
@@ -205,11 +211,7 @@ function lastSeqOf(c: RawClient): number {
 
 test("a client back within the grace period resumes from its last seq: a resumed Sync of what it missed, nothing stamped", async () => {
   await start();
-  const sessionId = randomId();
-  const [a, b] = [await connect(), await connect()];
-  a.join(sessionId);
-  b.join(sessionId);
-  await mem.clock.settle();
+  const { sessionId, a, b } = await twoJoined();
   const seen = lastSeqOf(b);
   mem.drop((link) => link === b.link);
   a.send({ type: MessageType.Send, payload: Uint8Array.of(1) });
@@ -234,11 +236,7 @@ test("a client back within the grace period resumes from its last seq: a resumed
 
 test("a resume the reflector cannot honour is an ordinary join: after the grace period, or from before the snapshot", async () => {
   await start({ viewGraceMs: 1000 });
-  const sessionId = randomId();
-  const [a, b] = [await connect(), await connect()];
-  a.join(sessionId);
-  b.join(sessionId);
-  await mem.clock.settle();
+  const { sessionId, a, b } = await twoJoined();
   const seen = lastSeqOf(b);
   mem.drop((link) => link === b.link);
   await mem.clock.advance(1500); // its exit is stamped
@@ -256,11 +254,7 @@ test("a resume the reflector cannot honour is an ordinary join: after the grace 
 
 test("a client whose old connection is still open resumes on a new one: the old is replaced, no view-exit", async () => {
   await start();
-  const sessionId = randomId();
-  const [a, b] = [await connect(), await connect()];
-  a.join(sessionId);
-  b.join(sessionId);
-  await mem.clock.settle();
+  const { sessionId, a, b } = await twoJoined();
   const b2 = await connect();
   b2.join(sessionId, 20, b.viewId, lastSeqOf(b));
   await mem.clock.settle();
@@ -272,11 +266,7 @@ test("a client whose old connection is still open resumes on a new one: the old 
 
 test("after a crash a client resumes its view on the restarted reflector", async () => {
   await start();
-  const sessionId = randomId();
-  const [a, b] = [await connect(), await connect()];
-  a.join(sessionId);
-  b.join(sessionId);
-  await mem.clock.settle();
+  const { sessionId, a, b } = await twoJoined();
   a.send({ type: MessageType.Send, payload: Uint8Array.of(9) });
   await mem.clock.advance(100);
   const seenA = lastSeqOf(a);
@@ -295,11 +285,7 @@ test("after a crash a client resumes its view on the restarted reflector", async
 
 test("while a view is away, snapshots wait (a snapshot would trim the log it resumes from); they go on once it is back", async () => {
   await start({ everyMessages: 3 });
-  const sessionId = randomId();
-  const [a, b] = [await connect(), await connect()];
-  a.join(sessionId);
-  b.join(sessionId);
-  await mem.clock.settle();
+  const { sessionId, a, b } = await twoJoined();
   const seen = lastSeqOf(b);
   mem.drop((link) => link === b.link);
   for (let i = 0; i < 10; i++) a.send({ type: MessageType.Send, payload: Uint8Array.of(i) });
