@@ -91,14 +91,13 @@ export class Dispatcher {
         case MessageType.Join:
           this.#join(conn, msg).catch((error: unknown) => this.#onError(conn, error));
           break;
-        case MessageType.Send: {
-          const session = joinedSession(conn, "Send");
-          if (session.relay(msg.payload) === undefined) {
-            this.#logger.warn("log.full", { sessionId: session.id, viewId: conn.viewId, connectionId: conn.id, logBytes: session.logBytes });
-            this.fail(conn, CloseCode.LogFull, "the session's log is full because no snapshot succeeded lately; the message was not relayed. Reconnect with backoff");
-            return;
-          }
-          this.#relayed++;
+        case MessageType.Send:
+          this.#relay(conn, joinedSession(conn, "Send"), msg.payload);
+          break;
+        case MessageType.SendBatch: {
+          // One frame of the rate limits, however many payloads: a burst of publishes costs one.
+          const session = joinedSession(conn, "SendBatch");
+          for (const payload of msg.payloads) if (!this.#relay(conn, session, payload)) return;
           break;
         }
         case MessageType.Leave:
@@ -139,6 +138,17 @@ export class Dispatcher {
     } catch (error) {
       this.#onError(conn, error);
     }
+  }
+
+  /** Relays one payload; false (and `conn` closed with LogFull) when the session's log is full. */
+  #relay(conn: Connection, session: Session, payload: Uint8Array): boolean {
+    if (session.relay(payload) === undefined) {
+      this.#logger.warn("log.full", { sessionId: session.id, viewId: conn.viewId, connectionId: conn.id, logBytes: session.logBytes });
+      this.fail(conn, CloseCode.LogFull, "the session's log is full because no snapshot succeeded lately; the message was not relayed. Reconnect with backoff");
+      return false;
+    }
+    this.#relayed++;
+    return true;
   }
 
   /**

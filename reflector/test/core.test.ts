@@ -232,3 +232,18 @@ test("before its Join, a socket sending more than one Join's worth of bytes is c
   await clock.settle();
   expect(honest.frames.map((f) => f.type)).toEqual([MessageType.Error]);
 });
+
+test("a SendBatch is relayed as consecutive entries in its order, and counts once against the frame rate", async () => {
+  await start({ limits: { ...DEFAULT_LIMITS, maxMessagesPerSecond: 1, messageBurst: 2 } });
+  const sessionId = randomId();
+  const a = await connect();
+  a.join(sessionId);
+  await clock.settle();
+  a.send({ type: MessageType.SendBatch, payloads: Array.from({ length: 500 }, (_, i) => Uint8Array.of(i & 0xff, i >> 8)) });
+  await clock.settle();
+  const relays = a.of(MessageType.Relay);
+  expect(relays).toHaveLength(500);
+  expect(relays.map((r) => r.payload[0]! | (r.payload[1]! << 8))).toEqual(Array.from({ length: 500 }, (_, i) => i));
+  expect(relays.map((r) => r.seq)).toEqual(Array.from({ length: 500 }, (_, i) => relays[0]!.seq + i));
+  expect(a.closed).toBeUndefined();
+});

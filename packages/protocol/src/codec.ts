@@ -1,4 +1,5 @@
 import { CloseCode, MessageType, PROTOCOL_VERSION } from "./codes";
+import { encodeSendBatch, readSendBatch } from "./send-batch";
 import { Reader, Writer, varUintSize, writeVarUintAt } from "./encoding";
 import { entrySizeEstimate, readEntryBody, writeEntryBody } from "./entries";
 import { ProtocolError } from "./errors";
@@ -44,6 +45,8 @@ export function encodeClientMessage(msg: ClientMessage): Uint8Array {
     }
     case MessageType.Send:
       return encodeSend(msg.payload);
+    case MessageType.SendBatch:
+      return encodeSendBatch(msg.payloads);
     case MessageType.Leave: {
       return Uint8Array.of(PROTOCOL_VERSION, MessageType.Leave);
     }
@@ -156,6 +159,9 @@ export function decodeClientMessage(frame: Uint8Array, limits: Limits = DEFAULT_
       msg = { type, payload: frame.subarray(r.offset) };
       return msg;
     }
+    case MessageType.SendBatch:
+      msg = readSendBatch(r, limits);
+      break;
     case MessageType.Leave:
       msg = { type };
       break;

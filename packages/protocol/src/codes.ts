@@ -35,6 +35,8 @@ export const MessageType = {
   SnapshotChunk: 0x09,
   /** One chunk of the elected uploader's encrypted persisted data for a slot (§13.3). */
   PersistChunk: 0x0a,
+  /** Client submits several payloads in one frame, relayed as consecutive entries in order (a burst of publishes). */
+  SendBatch: 0x0b,
   /** Reflector answers a join with the session's state so far. */
   Sync: 0x41,
   /** An ordered, time-stamped message from some client. */

@@ -26,10 +26,12 @@ export {
   encodeSend,
   encodeTick,
 } from "./codec";
+export { encodeSendBatch, sendBatchBytes, MAX_SEND_BATCH } from "./send-batch";
 export type {
   ClientMessage,
   JoinMessage,
   SendMessage,
+  SendBatchMessage,
   LeaveMessage,
   PingMessage,
   ServerMessage,

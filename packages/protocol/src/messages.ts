@@ -29,6 +29,12 @@ export interface SendMessage {
   readonly payload: Uint8Array;
 }
 
+/** Client → reflector: several payloads (1..MAX_SEND_BATCH), each relayed like a `Send`'s, in this order. */
+export interface SendBatchMessage {
+  readonly type: typeof MessageType.SendBatch;
+  readonly payloads: readonly Uint8Array[];
+}
+
 /** Client → reflector: leave the session now (the socket may close right after). */
 export interface LeaveMessage {
   readonly type: typeof MessageType.Leave;
@@ -124,6 +130,7 @@ export interface PersistChunkMessage {
 export type ClientMessage =
   | JoinMessage
   | SendMessage
+  | SendBatchMessage
   | LeaveMessage
   | PingMessage
   | SnapshotVoteMessage

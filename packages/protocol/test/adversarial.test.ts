@@ -57,6 +57,7 @@ describe("headers", () => {
     const client = new Set<number>([
       MessageType.Join,
       MessageType.Send,
+      MessageType.SendBatch,
       MessageType.Leave,
       MessageType.Ping,
       MessageType.SnapshotVote,

@@ -17,6 +17,7 @@ test("frame type codes never change", () => {
     PersistLoad: 0x08,
     SnapshotChunk: 0x09,
     PersistChunk: 0x0a,
+    SendBatch: 0x0b,
     Sync: 0x41,
     Relay: 0x42,
     ViewJoin: 0x43,
@@ -34,7 +35,7 @@ test("frame type codes never change", () => {
 });
 
 test("client types are in 0x01-0x3f, server types in 0x40-0x7f, all distinct", () => {
-  const client = [MessageType.Join, MessageType.Send, MessageType.Leave, MessageType.Ping, MessageType.SnapshotVote, MessageType.SnapshotUpload, MessageType.PersistUpload, MessageType.PersistLoad, MessageType.SnapshotChunk, MessageType.PersistChunk];
+  const client = [MessageType.Join, MessageType.Send, MessageType.Leave, MessageType.Ping, MessageType.SnapshotVote, MessageType.SnapshotUpload, MessageType.PersistUpload, MessageType.PersistLoad, MessageType.SnapshotChunk, MessageType.PersistChunk, MessageType.SendBatch];
   const all: number[] = Object.values(MessageType);
   const server = all.filter((code) => !client.some((c) => c === code));
   for (const code of client) expect(code >= 0x01 && code <= 0x3f).toBe(true);
