@@ -283,6 +283,7 @@ describe("SessionController against the reflector core (memory link, manual cloc
     view.subscribe("tally", "add", (n: number) => local.push(n));
 
     view.publish("tally", "add", 7);
+    await Promise.resolve(); // publishes of one turn go out together at its end
     expect(a.sent.map((m) => m.type)).toEqual([MessageType.Join, MessageType.Send]);
     a.c.step(); // view subscribers hear it on the next frame, before it came back from the reflector
     expect(local).toEqual([7]);

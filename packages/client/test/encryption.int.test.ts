@@ -150,8 +150,8 @@ test("two passwords give two isolated sessions: the other password's client gets
 });
 
 test("a relayed message sent again (captured ciphertext replayed to the reflector) is dropped by every replica, reported once, and the replicas stay identical", async () => {
-  // Every Send of the client behind the proxy reaches the reflector twice.
-  const proxy = await startProxy(reflector.url, { replay: (frame) => frame[1] === MessageType.Send });
+  // Every Send (and SendBatch: its publishes of one turn) of the client behind the proxy reaches the reflector twice.
+  const proxy = await startProxy(reflector.url, { replay: (frame) => frame[1] === MessageType.Send || frame[1] === MessageType.SendBatch });
   const warnings: unknown[] = [];
   const warn = jest.spyOn(console, "warn").mockImplementation((...args) => void warnings.push(args));
   try {

@@ -1,4 +1,4 @@
-import { decodeServerMessage, type ServerMessage, type Timers } from "@lockstep/protocol";
+import { DEFAULT_LIMITS, MAX_SEND_BATCH, decodeServerMessage, encodeSend, encodeSendBatch, varUintSize, type ServerMessage, type Timers } from "@lockstep/protocol";
 
 /** The part of the WebSocket API the client uses; browsers' WebSocket and the `ws` package both fit. */
 export interface SocketLike {
@@ -36,6 +36,8 @@ export interface ConnectionEvents {
 }
 
 const OPEN = 1;
+/** Version, type and the largest count's varuint of a SendBatch frame. */
+const BATCH_HEADER_BYTES = 2 + 2;
 
 /** One WebSocket to the reflector, speaking decoded protocol frames. */
 export class Connection {
@@ -43,6 +45,14 @@ export class Connection {
   readonly #events: ConnectionEvents;
   /** Who waits for the current socket to be gone ({@link closeAndWait}). */
   #gone: Array<() => void> = [];
+  /** Payloads queued by {@link sendPayload} in this turn, and their bytes on the wire. */
+  #bundle: Uint8Array[] = [];
+  #bundleBytes = 0;
+  #flushScheduled = false;
+  readonly #flushSoon = (): void => {
+    this.#flushScheduled = false;
+    this.#flush();
+  };
 
   constructor(events: ConnectionEvents) {
     this.#events = events;
@@ -83,12 +93,41 @@ export class Connection {
     return this.#socket?.readyState === OPEN;
   }
 
-  /** Sends a frame; returns false if the socket is not open. */
+  /** Sends a frame (after the payloads queued so far: order is kept); returns false if the socket is not open. */
   send(frame: Uint8Array): boolean {
+    this.#flush();
     const socket = this.#socket;
     if (!socket || socket.readyState !== OPEN) return false;
     socket.send(frame);
     return true;
+  }
+
+  /**
+   * Queues a message payload: the payloads queued within one turn of the event loop go out together
+   * at its end, in order, in one `SendBatch` frame (a `Send` for one), so a burst of publishes costs
+   * the reflector's frame rate one frame, not one per publish. Dropped if the socket is not open (or
+   * closes first): the publisher still holds it as unconfirmed and sends it again.
+   */
+  sendPayload(payload: Uint8Array): void {
+    if (!this.isOpen) return;
+    const bytes = varUintSize(payload.length) + payload.length;
+    if (this.#bundle.length === MAX_SEND_BATCH || BATCH_HEADER_BYTES + this.#bundleBytes + bytes > DEFAULT_LIMITS.maxFrameBytes) this.#flush();
+    this.#bundle.push(payload);
+    this.#bundleBytes += bytes;
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#flushSoon);
+    }
+  }
+
+  #flush(): void {
+    const bundle = this.#bundle;
+    if (bundle.length === 0) return;
+    this.#bundle = [];
+    this.#bundleBytes = 0;
+    const socket = this.#socket;
+    if (!socket || socket.readyState !== OPEN) return;
+    socket.send(bundle.length === 1 ? encodeSend(bundle[0]!) : encodeSendBatch(bundle));
   }
 
   /**
@@ -123,6 +162,8 @@ export class Connection {
   /** Detaches and closes the current socket without reporting it; false if there was none. */
   #drop(): boolean {
     const socket = this.#socket;
+    this.#bundle = [];
+    this.#bundleBytes = 0;
     if (!socket) return false;
     this.#socket = undefined;
     socket.onopen = socket.onmessage = socket.onerror = null;
@@ -136,6 +177,7 @@ export class Connection {
   }
 
   close(code = 1000, reason = ""): void {
+    this.#flush();
     const socket = this.#socket;
     if (!socket) return;
     try {

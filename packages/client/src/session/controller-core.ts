@@ -95,7 +95,7 @@ export abstract class ControllerCore implements Uplink {
       },
       stream: this.stream,
       publisher: this.publisher,
-      send: (frame) => void this.conn.send(frame),
+      send: (payload) => this.conn.sendPayload(payload),
     });
   }
 
@@ -256,7 +256,7 @@ export abstract class ControllerCore implements Uplink {
 
   /** What the previous connection sent and was not applied goes again, then what was queued (in order). */
   #sendPending(replica: Replica): void {
-    for (const frame of this.publisher.live(replica.joinSeq, (seq) => replica.vm.appliedCounter(this.viewId, seq))) this.conn.send(frame);
+    for (const payload of this.publisher.live(replica.joinSeq, (seq) => replica.vm.appliedCounter(this.viewId, seq))) this.conn.sendPayload(payload);
   }
 
   /** Live on this connection, with `rootView` on screen: a join completed (`pending`: the first), or a resume caught up. */

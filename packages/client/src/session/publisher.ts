@@ -1,4 +1,4 @@
-import { DEFAULT_LIMITS, Writer, encodeSend } from "@lockstep/protocol";
+import { DEFAULT_LIMITS, Writer } from "@lockstep/protocol";
 import { UsageError } from "../errors";
 import { ENVELOPE_OVERHEAD, seal } from "./crypto";
 import type { PublishOptions } from "../view/view";
@@ -67,11 +67,11 @@ export class Publisher {
 
   /**
    * An event a view published. `send` is given while the session is live: the event goes out now
-   * and its Send frame is passed to it. Without it, the event is queued (or dropped, said once).
+   * and its sealed payload is passed to it (the connection bundles the payloads of a turn). Without it, the event is queued (or dropped, said once).
    * Returns whether it was kept (sent or queued).
    * @throws {UsageError} if the event's payload would exceed the reflector's limit.
    */
-  publish(scope: string, event: string, data: unknown, options: PublishOptions | undefined, send: ((frame: Uint8Array) => void) | undefined): boolean {
+  publish(scope: string, event: string, data: unknown, options: PublishOptions | undefined, send: ((payload: Uint8Array) => void) | undefined): boolean {
     const body = this.#payloads.encodeEventBody(scope, event, data);
     const size = ENVELOPE_OVERHEAD + STAMP_BYTES + body.length;
     if (size > DEFAULT_LIMITS.maxPayloadBytes) {
@@ -80,7 +80,7 @@ export class Publisher {
     const out: Outgoing = { scope, event, body, joinSeq: 0, counter: 0 };
     if (send !== undefined) {
       this.#outgoing.push(out);
-      send(this.#frame(out));
+      send(this.#payload(out));
       return true;
     }
     const limits = this.#limits;
@@ -111,7 +111,7 @@ export class Publisher {
   /**
    * The session is live on a connection whose own view-join was entry `joinSeq`. `applied(joinSeq)`
    * asks the replica how far a connection's messages were applied. What the previous connection
-   * sent and was not applied is sent again, then what was queued; returns their Send frames, in order.
+   * sent and was not applied is sent again, then what was queued; returns their sealed payloads, in order.
    */
   live(joinSeq: number, applied: (joinSeq: number) => number | undefined): Uint8Array[] {
     const previous = this.#joinSeq;
@@ -127,16 +127,16 @@ export class Publisher {
     }
     this.#warned = false;
     this.#queuedBytes = 0;
-    return this.#outgoing.map((out) => this.#frame(out));
+    return this.#outgoing.map((out) => this.#payload(out));
   }
 
-  #frame(out: Outgoing): Uint8Array {
+  #payload(out: Outgoing): Uint8Array {
     out.joinSeq = this.#joinSeq;
     out.counter = ++this.#counter;
     const w = new Writer(STAMP_BYTES + out.body.length);
     writeSenderStamp(w, { viewId: this.#viewId, joinSeq: out.joinSeq, counter: out.counter });
     w.raw(out.body);
-    return encodeSend(seal(this.#key, w.finish()));
+    return seal(this.#key, w.finish());
   }
 
   #dropped(scope: string, event: string, limits: OfflineQueueLimits | false): void {

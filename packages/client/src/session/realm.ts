@@ -15,8 +15,8 @@ export interface RealmHost {
   readonly session: unknown;
   readonly stream: Stream;
   readonly publisher: Publisher;
-  /** Sends a frame on the connection. */
-  send(frame: Uint8Array): void;
+  /** Sends a sealed message payload on the connection (bundled with the others of this turn). */
+  send(payload: Uint8Array): void;
 }
 
 /**
@@ -69,7 +69,7 @@ export class SessionRealm implements ViewRealm {
     const live = s.kind === "joined" || (s.kind === "syncing" && s.replica?.hasJoined === true);
     // Reconnecting or asleep, the event is queued until the session is live again.
     if (!live && !isRejoining(s)) throw new UsageError(`cannot publish "${scope}:${event}": the session is ${s.kind}`);
-    const send = live ? (frame: Uint8Array) => this.#host.send(frame) : undefined;
+    const send = live ? (payload: Uint8Array) => this.#host.send(payload) : undefined;
     if (this.#host.publisher.publish(scope, event, data, options, send)) this.domain.deliver(topicOf(scope, event), data);
   }
 }
