@@ -65,8 +65,9 @@ export class SessionRealm implements ViewRealm {
 
   publish(scope: string, event: string, data: unknown, options?: PublishOptions): void {
     const s = this.#host.state;
-    // Live, or building the root view right after this client's own view-join (its constructor may publish).
-    const live = s.kind === "joined" || (s.kind === "syncing" && s.replica?.hasJoined === true);
+    // Live, or building the root view right after this client's own view-join (its constructor may
+    // publish). Catching up after a resume is not live yet: what the old connection sent goes first.
+    const live = s.kind === "joined" || (s.kind === "syncing" && s.resumeAt === undefined && s.replica?.hasJoined === true);
     // Reconnecting or asleep, the event is queued until the session is live again.
     if (!live && !isRejoining(s)) throw new UsageError(`cannot publish "${scope}:${event}": the session is ${s.kind}`);
     const send = live ? (payload: Uint8Array) => this.#host.send(payload) : undefined;
