@@ -3,7 +3,7 @@
 // a clean stop closes it. Both restarts reopen the same store.
 import { MessageType } from "@lockstep/protocol";
 import { createMemoryStore, type BlobStore } from "@lockstep/reflector";
-import { ManualClock, createMemoryReflector, type MemoryReflector } from "@lockstep/test-support";
+import { ManualClock, createMemoryReflector, keepOpen, type MemoryReflector } from "@lockstep/test-support";
 import { TIME_LEAD_MS } from "../src/session-time";
 import { RawClient } from "./raw-client";
 import { randomId } from "./helpers";
@@ -40,10 +40,7 @@ afterEach(async () => {
 });
 
 /** A memory store whose close() keeps the data, so a "restarted" reflector finds it again. */
-function sharedMemoryStore(): BlobStore {
-  const inner = createMemoryStore();
-  return { get: (k) => inner.get(k), put: (k, v) => inner.put(k, v), delete: (k) => inner.delete(k), list: (p) => inner.list(p), close: async () => {} };
-}
+const sharedMemoryStore = (): BlobStore => keepOpen(createMemoryStore());
 
 /** A store whose puts of matching keys wait, while held, until released (storage that stalls). */
 function gatedStore(matches: (key: string) => boolean): { store: BlobStore; hold(): void; release(): void } {

@@ -3,8 +3,8 @@
  * harness of the reconnect and offline tests (a reflector that can be stopped and restarted on the
  * same store, links that record what each client saw).
  */
-import { createMemoryStore, type BlobStore, type ReflectorOptions } from "@lockstep/reflector";
-import { ManualClock, createMemoryReflector, type MemoryLink, type MemoryReflector } from "@lockstep/test-support";
+import { createMemoryStore, type ReflectorOptions } from "@lockstep/reflector";
+import { ManualClock, createMemoryReflector, keepOpen, type MemoryLink, type MemoryReflector } from "@lockstep/test-support";
 import { Session, View, type JoinOptions, type LockstepSession, type SocketFactory, type SocketLike } from "../src/index";
 import { FIRST_RETRY_MS, MAX_RETRY_MS, silenceLimitMs } from "../src/session/rejoin";
 import { captureWhen } from "./int-helpers";
@@ -89,17 +89,6 @@ function intercept(end: SocketLike, key: "onmessage" | "onclose", wrap: (h: (ev:
   });
 }
 
-/** The store outlives the reflector cores on it: their close() must not close it. */
-function keepOpen(store: BlobStore): BlobStore {
-  return {
-    location: store.location,
-    get: (key) => store.get(key),
-    put: (key, value) => store.put(key, value),
-    delete: (key) => store.delete(key),
-    list: (prefix) => store.list(prefix),
-    close: async () => undefined,
-  };
-}
 
 /**
  * Clients and a reflector that can be stopped and started again on the same store. Sockets go to

@@ -7,3 +7,4 @@ export * from "./hex";
 export * from "./storage-conformance";
 export * from "./manual-clock";
 export * from "./link";
+export * from "./stores";
