@@ -173,11 +173,6 @@ export class Session {
     return this.#views.empty;
   }
 
-  /** Whether `viewId` is in the stream without a connection, within its grace period. */
-  isAway(viewId: string): boolean {
-    return this.#views.isAway(viewId);
-  }
-
   /** Sequence number of the last entry (0 before the first). */
   get lastSeq(): number {
     return this.#lastSeq;

@@ -19,6 +19,14 @@ export function writeSenderStamp(w: Writer, sender: SenderStamp): void {
   w.varUint(sender.counter);
 }
 
+/** A message payload's plaintext: the sender stamp, then `body` (from {@link PayloadCodec.encodeEventBody}). */
+export function stampedPlaintext(sender: SenderStamp, body: Uint8Array): Uint8Array {
+  const w = new Writer(32 + sender.viewId.length + body.length);
+  writeSenderStamp(w, sender);
+  w.raw(body);
+  return w.finish();
+}
+
 /**
  * Splits a message payload's plaintext into sender stamp and event bytes.
  * @throws Error if the header is missing, of another version, or malformed.
@@ -70,11 +78,7 @@ export class PayloadCodec {
 
   /** The plaintext of a message payload: sender stamp, then the event. */
   encodeEvent(sender: SenderStamp, scope: string, event: string, data: unknown): Uint8Array {
-    const body = this.encodeEventBody(scope, event, data);
-    const w = new Writer(32 + sender.viewId.length + body.length);
-    writeSenderStamp(w, sender);
-    w.raw(body);
-    return w.finish();
+    return stampedPlaintext(sender, this.encodeEventBody(scope, event, data));
   }
 
   /** The event part of a payload's plaintext (what follows the sender stamp): scope, event, data. */

@@ -1,8 +1,8 @@
-import { DEFAULT_LIMITS, Writer } from "@lockstep/protocol";
+import { DEFAULT_LIMITS } from "@lockstep/protocol";
 import { UsageError } from "../errors";
 import { ENVELOPE_OVERHEAD, seal } from "./crypto";
 import type { PublishOptions } from "../view/view";
-import { writeSenderStamp, type PayloadCodec } from "./payload";
+import { stampedPlaintext, type PayloadCodec } from "./payload";
 
 /** Bounds of the events a session keeps while it cannot send them (`Session.join({ offline })`). */
 export interface OfflineQueueLimits {
@@ -133,10 +133,7 @@ export class Publisher {
   #payload(out: Outgoing): Uint8Array {
     out.joinSeq = this.#joinSeq;
     out.counter = ++this.#counter;
-    const w = new Writer(STAMP_BYTES + out.body.length);
-    writeSenderStamp(w, { viewId: this.#viewId, joinSeq: out.joinSeq, counter: out.counter });
-    w.raw(out.body);
-    return seal(this.#key, w.finish());
+    return seal(this.#key, stampedPlaintext({ viewId: this.#viewId, joinSeq: out.joinSeq, counter: out.counter }, out.body));
   }
 
   #dropped(scope: string, event: string, limits: OfflineQueueLimits | false): void {
