@@ -49,7 +49,7 @@ test("another #pw= gets a session of its own: empty, showing no error, and neith
   expect(await other.page.locator(".lockstep-toast-error").count()).toBe(0);
   expect(other.errors).toEqual([]);
   // The spinner is gone: the other page is simply joined.
-  expect(await other.page.locator("#lockstep-sync").isVisible()).toBe(false);
+  expect(await other.page.locator("#croquet_spinnerOverlay").isVisible()).toBe(false);
   await Promise.all([owner.context.close(), other.context.close()]);
 });
 

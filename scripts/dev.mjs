@@ -35,13 +35,16 @@ if (args.help) {
   process.exit(0);
 }
 
+/** An example's browser entry: main.ts, or main.tsx for React examples (undefined: none). */
+const entryOf = (dir) => ["main.ts", "main.tsx"].map((name) => join(dir, name)).find((path) => existsSync(path));
+
 /**
- * Examples are folders of examples/ with a main.ts (browser entry) and an index.html, or such
- * folders one level further down (examples/notes/v1): "hello", "notes/v1".
+ * Examples are folders of examples/ with a main.ts or main.tsx (browser entry) and an index.html,
+ * or such folders one level further down (examples/notes/v1): "hello", "notes/v1".
  */
 function listExamples() {
   const found = [];
-  const isApp = (dir) => existsSync(join(dir, "main.ts")) && existsSync(join(dir, "index.html"));
+  const isApp = (dir) => entryOf(dir) !== undefined && existsSync(join(dir, "index.html"));
   for (const name of readdirSync(examplesDir).sort()) {
     const dir = join(examplesDir, name);
     if (!statSync(dir).isDirectory()) continue;
@@ -66,7 +69,7 @@ const examples = listExamples();
 const builds = [];
 for (const name of examples) {
   const ctx = await context({
-    entryPoints: [join(examplesDir, name, "main.ts")],
+    entryPoints: [entryOf(join(examplesDir, name))],
     outfile: join(examplesDir, name, "dist", "main.js"),
     bundle: true,
     format: "esm",
@@ -74,9 +77,11 @@ for (const name of examples) {
     target: "es2022",
     sourcemap: true,
     external: ["ws"],
+    jsx: "automatic", // React examples: JSX without importing React
     // Bundle the libraries from source, so --watch picks up their changes too.
     alias: {
       "@lockstep/client": join(root, "packages/client/src/index.ts"),
+      "@lockstep/react": join(root, "packages/react/src/index.ts"),
       "@lockstep/protocol": join(root, "packages/protocol/src/index.ts"),
     },
     logLevel: "warning",

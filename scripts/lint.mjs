@@ -19,11 +19,12 @@ const ENTRIES = [
   "packages/client/src/index.ts",
   "packages/client/src/app/index.ts",
   "packages/test-support/src/index.ts",
+  "packages/react/src/index.ts",
   "reflector/src/index.ts",
   "reflector/src/cli.ts",
 ];
 /** The client's layers, highest first: a file may import its own layer and the ones after it. */
-const LAYERS = ["app", "session", "view", "kernel", "serializer"];
+const LAYERS = ["app", "data", "session", "view", "kernel", "serializer"];
 const CLIENT_SRC = "packages/client/src/";
 /** Files directly in the client's src: the public entry (index), `Session` (wires session and app) and the error classes (below every layer). */
 const CLIENT_ROOT_RANK = { "index.ts": -1, "session.ts": -1, "errors.ts": LAYERS.length };

@@ -6,6 +6,10 @@
 #                                        root), start it on 127.0.0.1 on a free port with trust auth,
 #                                        create database lockstep_test, and print its URL on stdout
 #                                        (the only stdout line; also written to DIR/url)
+#   bash scripts/postgres.sh restart DIR fast shutdown and start again on the same port and data
+#                                        (what a database failover or an operator's restart does to
+#                                        its clients), waiting until it accepts connections; prints
+#                                        the URL again
 #   bash scripts/postgres.sh stop DIR    fast shutdown, then remove DIR
 #
 # PostgreSQL refuses to run as root: as root the server runs as the `postgres` system user (the one
@@ -24,7 +28,7 @@ die() {
 }
 
 usage() {
-  echo "usage: bash scripts/postgres.sh start DIR | stop DIR"
+  echo "usage: bash scripts/postgres.sh start DIR | restart DIR | stop DIR"
   exit 2
 }
 
@@ -153,6 +157,37 @@ start() {
   echo "$url" >&3
 }
 
+# Waits until the server on 127.0.0.1:PORT accepts connections (30 s at most).
+wait_ready() {
+  local bindir=$1 port=$2 dir=$3
+  for _ in $(seq 1 60); do
+    if "$bindir/pg_isready" -q -h 127.0.0.1 -p "$port"; then return 0; fi
+    sleep 0.5
+  done
+  die "the server started but does not accept connections on 127.0.0.1:$port; see $dir/server.log"
+}
+
+restart() {
+  local dir=$1 bindir port
+  [[ -f "$dir/$MARKER" && -f "$dir/url" && -f "$dir/data/PG_VERSION" ]] || die "$dir holds no server started by this script (no $MARKER, url or data there): start one first"
+  dir=$(cd "$dir" && pwd)
+  bindir=$(find_bindir)
+  [[ -n "$bindir" ]] || die "PostgreSQL is not installed (no server binaries found)"
+  check_tools "$bindir"
+  # The same port as before, so every client's connection string still names this server.
+  port=$(sed -E 's#^.*:([0-9]+)/[^/]*$#\1#' "$dir/url")
+  [[ "$port" =~ ^[0-9]+$ ]] || die "cannot read the port from $dir/url"
+  cd "$dir"
+  if is_running "$bindir" "$dir"; then
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 || die "the server in $dir did not stop: $(tail -n 20 "$dir/server.log" 2>/dev/null)"
+  fi
+  as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "-p $port" -w -t 60 start </dev/null >/dev/null 3>&- ||
+    die "the server did not start again on port $port (taken meanwhile?): $(tail -n 20 "$dir/server.log" 2>/dev/null)"
+  wait_ready "$bindir" "$port" "$dir"
+  echo "postgres.sh: PostgreSQL restarted in $dir on port $port"
+  cat "$dir/url" >&3
+}
+
 stop() {
   local dir=$1 bindir pid
   [[ -d "$dir" ]] || return 0
@@ -180,6 +215,7 @@ stop() {
 [[ $# -eq 2 && -n "$2" ]] || usage
 case "$1" in
   start) start "$2" ;;
+  restart) restart "$2" ;;
   stop) stop "$2" ;;
   *) usage ;;
 esac

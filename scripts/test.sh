@@ -51,6 +51,22 @@ node scripts/probe/attacks.mjs --quick
 # Reconnect after a reflector kill -9, short form (issue 14): resume vs full rejoin, both checked
 # end to end (same view objects when resumed, identical replicas); fails on a check, never on timing.
 node scripts/bench/reconnect.mjs --quick
+# Issue 18's cluster fault test and failover bench, short forms: PostgreSQL (its own, from
+# scripts/postgres.sh: the test restarts it) and 3 --cluster nodes as processes on loopback; SIGKILL,
+# SIGSTOP (2 s and past the lease), simultaneous first joins, a SIGTERM drain and a PostgreSQL
+# restart under load. They fail on a correctness check (a stored log with a gap, a lost, altered
+# or duplicated entry, differing replicas, a disconnect on a surviving node, a paused owner that
+# sends after its lease), never on timing. Soak: faults.mjs --minutes N; full bench: without --quick.
+node scripts/cluster/faults.mjs --quick
+node scripts/bench/cluster.mjs --quick
+# Issue 15's benches, short forms: each fails on a correctness check (lost or differing messages,
+# replicas that differ), never on timing; the figures are for reading. Full runs: without --quick.
+node scripts/bench/reflector.mjs --quick
+node scripts/bench/throughput.mjs --quick
+node scripts/bench/storage.mjs --quick
+node scripts/bench/crypto.mjs --quick
+node scripts/bench/latejoin.mjs --quick
+node scripts/bench/idle.mjs --quick
 # Browser tests last, one file at a time (each runs Chromium and a dev server).
 if [[ "${LOCKSTEP_SKIP_BROWSER:-}" == "1" ]]; then
   echo "browser tests skipped (LOCKSTEP_SKIP_BROWSER=1)"

@@ -1,6 +1,6 @@
 import { Session, type LockstepSession } from "@lockstep/client";
 import { startReflector, silentLogger, type Reflector } from "@lockstep/reflector";
-import { expectSame, hashesWhen, until } from "../replicas";
+import { expectSame, hashesWhen, until } from "@lockstep/test-support";
 import { ChatModel } from "./model";
 
 type Chat = LockstepSession<ChatModel>;

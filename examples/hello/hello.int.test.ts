@@ -1,6 +1,6 @@
 import { Session, View, type LockstepSession } from "@lockstep/client";
 import { startReflector, silentLogger, type Reflector } from "@lockstep/reflector";
-import { expectSame, hashesWhen } from "../replicas";
+import { expectSame, hashesWhen } from "@lockstep/test-support";
 import { HelloModel } from "./model";
 
 /** The example's model, driven headless: a view that records what the model tells it. */

@@ -14,7 +14,7 @@ import { startReflector, silentLogger, type Logger, type Reflector } from "@lock
 import type { LockstepSession, View as ViewType } from "@lockstep/client";
 import type { NotesModel } from "./editor-view";
 import { SCOPE, type TextEvent } from "./events";
-import { capture } from "../replicas";
+import { capture } from "@lockstep/test-support";
 import { FakeField } from "./test-helpers";
 import { TextSync } from "./text-sync";
 import type * as V1 from "./v1/model";
@@ -28,8 +28,12 @@ interface Typist extends ViewType {
   readonly sync: TextSync;
   /** Replaces `[start, end)` of the field with `text` as keystrokes would, one input event per character. */
   type(start: number, end: number, text: string): void;
-  /** Resolves once nothing of this user's is in flight and the field shows the model's text. */
-  settled(): Promise<void>;
+  /**
+   * Resolves once nothing of this user's is in flight and the field shows the model's text, and
+   * that text is `text` if given: another user's edits may still be on their way when this
+   * user's own are through.
+   */
+  settled(text?: string): Promise<void>;
 }
 
 function typistClass(client: Client): new (model: NotesModel) => Typist {
@@ -37,7 +41,7 @@ function typistClass(client: Client): new (model: NotesModel) => Typist {
     readonly field = new FakeField();
     readonly sync: TextSync;
     readonly #model: NotesModel;
-    #waiters: Array<() => void> = [];
+    #waiters: Array<{ text: string | undefined; resolve: () => void }> = [];
 
     constructor(model: NotesModel) {
       super(model);
@@ -57,7 +61,10 @@ function typistClass(client: Client): new (model: NotesModel) => Typist {
 
     onText(event: TextEvent): void {
       this.sync.received(event);
-      if (this.sync.settled) for (const resolve of this.#waiters.splice(0)) resolve();
+      if (!this.sync.settled) return;
+      const done = this.#waiters.filter((w) => w.text === undefined || w.text === this.field.value);
+      this.#waiters = this.#waiters.filter((w) => !done.includes(w));
+      for (const w of done) w.resolve();
     }
 
     type(start: number, end: number, text: string): void {
@@ -73,8 +80,9 @@ function typistClass(client: Client): new (model: NotesModel) => Typist {
       }
     }
 
-    settled(): Promise<void> {
-      return this.sync.settled ? Promise.resolve() : new Promise((resolve) => this.#waiters.push(resolve));
+    settled(text?: string): Promise<void> {
+      if (this.sync.settled && (text === undefined || text === this.field.value)) return Promise.resolve();
+      return new Promise((resolve) => this.#waiters.push({ text, resolve }));
     }
   };
 }
@@ -126,8 +134,8 @@ test("v1 clients edit together and save; v2 starts from v1's data, migrated; v2'
   expect(a.view.field.value).toBe(initial);
   a.view.type(0, 0, "Alpha ");
   b.view.type(initial.length, initial.length, " Beta 😀");
-  await Promise.all([a.view.settled(), b.view.settled()]);
   const edited = `Alpha ${initial} Beta 😀`;
+  await Promise.all([a.view.settled(edited), b.view.settled(edited)]);
   expect(a.model.documents.get("welcome")!.text).toBe(edited);
   expect(b.model.documents.get("welcome")!.text).toBe(edited);
   expect([a.view.field.value, b.view.field.value]).toEqual([edited, edited]);
@@ -180,8 +188,8 @@ test("v1 clients edit together and save; v2 starts from v1's data, migrated; v2'
   const [pc, pd] = await Promise.all(tagged);
   expect(pc!.seq).toBe(pd!.seq);
   expect(pc!.hash).toBe(pd!.hash);
-  await Promise.all([c.view.settled(), d.view.settled()]);
   const v2Text = `v2: ${edited}!`;
+  await Promise.all([c.view.settled(v2Text), d.view.settled(v2Text)]);
   expect(c.model.metadata.get("welcome")).toEqual({ tags: ["draft"], pinned: false, createdAt: null, updatedAt: expect.any(Number) });
   await Promise.all([c.leave(), d.leave()]); // each leave flushes what is not yet saved
 

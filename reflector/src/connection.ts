@@ -1,9 +1,17 @@
-import { MessageType, closeCodeName, encodeServerMessage, unrefTimer, type TimerHandle, type Timers } from "@lockstep/protocol";
+import { CloseCode, MessageType, closeCodeName, encodeServerMessage, unrefTimer, type TimerHandle, type Timers } from "@lockstep/protocol";
 import type { Clock } from "./clock";
+import type { Instruments } from "./instruments";
 import type { PeerSocket } from "./peer-socket";
 import { TokenBucket } from "./rate-limiter";
 import type { Session, SessionMember } from "./session";
 import type { PersistAssembly } from "./uploads";
+import type { ProxyTarget } from "./cluster/proxy-options";
+
+/** What a proxied connection forwards to (a `ProxyLink`, cluster/proxy.ts). */
+export interface ForwardLink {
+  fromClient(frame: Uint8Array, isBinary: boolean): void;
+  clientClosed(code: number): void;
+}
 
 /**
  * Where a socket is in its life: `"open"` until it sends Join, `"joining"` while its session loads,
@@ -11,7 +19,7 @@ import type { PersistAssembly } from "./uploads";
  * `"closing"` once the reflector (or the client's Leave) ended it, `"closed"` after the socket closed.
  * Frames arriving in `"closing"` or `"closed"` are ignored, and nothing more is sent.
  */
-export type ConnectionState = "open" | "joining" | "joined" | "closing" | "closed";
+export type ConnectionState = "open" | "joining" | "joined" | "proxied" | "closing" | "closed";
 
 /** Options of a {@link Connection}. */
 export interface ConnectionOptions {
@@ -33,6 +41,10 @@ export interface ConnectionOptions {
   readonly maxBufferedBytes: number;
   /** Called (once) when the client fell too far behind reading; the owner detaches and closes it. */
   readonly onSlowReader: (conn: Connection) => void;
+  /** Where the bytes sent are counted. */
+  readonly instruments: Instruments;
+  /** A cluster node: whether its lease is fresh, checked before held-back writes are flushed. Default: always. */
+  readonly mayServe?: () => boolean;
 }
 
 /** How long a connection told to close may take to finish the closing handshake before it is cut off, in ms. */
@@ -53,13 +65,22 @@ export class Connection implements SessionMember {
   readonly #pings: TokenBucket;
   readonly #maxBuffered: number;
   readonly #onSlowReader: (conn: Connection) => void;
+  readonly #instruments: Instruments;
   /** Whether the socket corks (frames sent in one turn of the event loop leave in one write). */
   readonly #corks: boolean;
   #corked = false;
   readonly #uncork = (): void => {
     this.#corked = false;
+    // A cluster node paused between a send and this flush may have been replaced meanwhile: what
+    // it held back goes nowhere then (the client resumes from the new owner, which has it all).
+    // A close under way still goes out: it is what tells the client to move.
+    if (this.#mayServe !== undefined && this.state !== "closing" && !this.#mayServe()) {
+      this.terminate();
+      return;
+    }
     this.#socket.uncork?.();
   };
+  readonly #mayServe: (() => boolean) | undefined;
   /** Extra unsent bytes allowed while a Sync (which may be large) drains. */
   #allowance = 0;
   #closeTimer: TimerHandle | undefined;
@@ -70,6 +91,8 @@ export class Connection implements SessionMember {
   viewId = "";
   /** Whether it showed signs of life (a pong or any frame) since the last heartbeat ping. */
   alive = true;
+  /** Where its frames go while `state` is `"proxied"` (a cluster node in proxy mode forwards it to the session's owner). */
+  proxy: ForwardLink | undefined;
   /** The persisted-data upload this connection is sending in chunks, if any. */
   persistUpload: PersistAssembly | undefined;
   /** Called once when the socket closed (the owner's per-connection timers and listeners go). */
@@ -87,6 +110,8 @@ export class Connection implements SessionMember {
     this.#pings = new TokenBucket(options.maxPingsPerSecond, options.pingBurst, options.clock);
     this.#maxBuffered = options.maxBufferedBytes;
     this.#onSlowReader = options.onSlowReader;
+    this.#instruments = options.instruments;
+    this.#mayServe = options.mayServe;
   }
 
   /**
@@ -108,6 +133,7 @@ export class Connection implements SessionMember {
       // The close or error event that follows removes this connection.
       return;
     }
+    this.#instruments.bytesSent += frame.length;
     const buffered = socket.bufferedAmount;
     if (buffered <= this.#maxBuffered) {
       this.#allowance = 0;
@@ -152,6 +178,40 @@ export class Connection implements SessionMember {
     }
     this.close(code, closeCodeName(code) ?? "error");
     if (stopReading) this.#socket.pause?.();
+  }
+
+  /** The socket as a proxy's client side: frames forwarded from the session's owner go straight to it. */
+  proxyTarget(): ProxyTarget {
+    const socket = this.#socket;
+    return {
+      send: (frame) => socket.send(frame),
+      close: (code, reason) => this.close(code, reason),
+      get bufferedAmount() {
+        return socket.bufferedAmount;
+      },
+      get isOpen() {
+        return socket.isOpen;
+      },
+      terminate: () => this.terminate(),
+      ...(socket.pause !== undefined && socket.resume !== undefined ? { pause: () => socket.pause!(), resume: () => socket.resume!() } : {}),
+      ...(socket.cork !== undefined && socket.uncork !== undefined ? { cork: () => socket.cork!(), uncork: () => socket.uncork!() } : {}),
+    };
+  }
+
+  /**
+   * Sends the client to another node of the cluster: a Redirect frame naming `url`, then close
+   * code 4017 (`Redirect`). The client reconnects there at once.
+   */
+  redirect(url: string): void {
+    if (this.state === "closing" || this.state === "closed") return;
+    if (this.#socket.isOpen) {
+      try {
+        this.#socket.send(encodeServerMessage({ type: MessageType.Redirect, url }));
+      } catch {
+        // closing anyway
+      }
+    }
+    this.close(CloseCode.Redirect, "Redirect");
   }
 
   /**

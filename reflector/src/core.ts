@@ -1,15 +1,19 @@
-import { CloseCode, every, maxJoinFrameBytes, unrefTimer } from "@lockstep/protocol";
+import { CloseCode, encodeClientMessage, every, maxJoinFrameBytes, unrefTimer, type JoinMessage } from "@lockstep/protocol";
+import { ProxyLink } from "./cluster/proxy";
+import type { ClusterStore, NodeInfo } from "./cluster/types";
 import { createAppAuth } from "./app-auth";
+import { DataEndpoint } from "./data-http";
 import { Connection, slowReaderMessage } from "./connection";
 import { Dispatcher } from "./dispatcher";
 import { ReflectorError } from "./errors";
 import type { HealthReport } from "./http";
+import { Instruments } from "./instruments";
 import { resolveOptions, type ReflectorOptions, type ResolvedOptions } from "./options";
 import type { PeerInfo, PeerSocket } from "./peer-socket";
 import { Penalties } from "./penalties";
 import { PersistService } from "./persistence";
 import { SessionRegistry } from "./session-registry";
-import { PersistStore, SessionStore, checkWritable, createFsStore, createMemoryStore, type BlobStore } from "./storage/index";
+import { DataStore, PersistStore, SessionStore, checkWritable, createFsStore, createMemoryStore, type BlobStore } from "./storage/index";
 
 /** Counters of a running reflector. */
 export interface ReflectorStats {
@@ -21,6 +25,11 @@ export interface ReflectorStats {
   readonly relayed: number;
   /** Connections refused because of the connection caps, since start. */
   readonly refused: number;
+  /**
+   * Sessions in storage (in memory or not), or `undefined` until the first count finished. Counted
+   * at start and after each retention pass, plus the sessions created since.
+   */
+  readonly stored: number | undefined;
 }
 
 /** Whether a new connection from an address may open: if not, the HTTP status and reason to refuse it with. */
@@ -58,7 +67,14 @@ export class ReflectorCore {
   /** Addresses just closed for flooding, refused new connections for a while. */
   readonly #penalties: Penalties;
   readonly #blobs: BlobStore;
-  readonly #store: SessionStore;
+  readonly #store: SessionStore | ClusterStore;
+  readonly #cluster: ClusterStore | undefined;
+  readonly #mayServe = (): boolean => this.#cluster?.alive ?? true;
+  readonly #instruments = new Instruments();
+  readonly #data: DataEndpoint;
+  readonly #dataStore: DataStore;
+  /** Sessions in storage at the last count, and how many had been created when it began. */
+  #storedCount: { readonly stored: number; readonly createdBefore: number } | undefined;
   #refused = 0;
   #nextConnectionId = 1;
   #stopHeartbeat: (() => void) | undefined;
@@ -71,12 +87,21 @@ export class ReflectorCore {
     this.#options = options;
     this.#blobs = blobs;
     this.#penalties = new Penalties(options.clock);
-    this.#store = new SessionStore(blobs, { retentionMs: options.retentionMs });
+    this.#cluster = options.cluster?.store;
+    this.#store = this.#cluster ?? new SessionStore(blobs, { retentionMs: options.retentionMs });
+    const { maxDataBytes, maxDataBytesPerSession, maxDataBlobsPerSession } = options.caps;
+    const cluster = this.#cluster;
+    const verifierOf = cluster && (async (id: string) => (await cluster.meta(id))?.verifier);
+    const data = new DataStore(blobs, { maxBlobBytes: maxDataBytes, maxSessionBytes: maxDataBytesPerSession, maxSessionBlobs: maxDataBlobsPerSession }, verifierOf);
+    this.#dataStore = data;
+    this.#data = new DataEndpoint({ store: data, logger: options.logger, uploadTimeoutMs: options.caps.dataUploadTimeoutMs });
     const persist = new PersistService(new PersistStore(blobs, { keep: options.persistVersions }), options.logger);
     this.#registry = new SessionRegistry({
       ...options,
       caps: options.caps,
       store: this.#store,
+      cluster: this.#cluster,
+      instruments: this.#instruments,
       startingPoint: (sessionId, slot, token) => persist.startingPoint(sessionId, slot, token),
     });
     this.#dispatcher = new Dispatcher({
@@ -87,7 +112,24 @@ export class ReflectorCore {
       persist,
       appAuth: options.appAuth && createAppAuth(options.appAuth),
       onRateLimited: (conn) => this.#penalties.strike(conn.address),
+      instruments: this.#instruments,
+      ...(options.cluster?.proxy ? { forward: (conn: Connection, owner: NodeInfo, join: JoinMessage) => this.#forward(conn, owner, join) } : {}),
     });
+    // A node that lost its lease may be paused or cut off: another may own its sessions by now.
+    this.#cluster?.onLeaseLost((reason) => {
+      options.logger.warn("cluster.lease_lost", { node: this.#cluster?.node.nodeId, reason, sessions: this.#registry.size });
+      this.#registry.moveAll(`this node lost its lease: ${reason}`);
+    });
+  }
+
+  /** What it counted since start, for metrics exporters (see metrics.ts). */
+  get instruments(): Instruments {
+    return this.#instruments;
+  }
+
+  /** The Data API's HTTP endpoint (a transport routes `/data/…` requests to it). */
+  get data(): DataEndpoint {
+    return this.#data;
   }
 
   /** The options it runs with, defaults filled in. */
@@ -157,6 +199,8 @@ export class ReflectorCore {
       maxPingsPerSecond: limits.maxPingsPerSecond,
       pingBurst: limits.pingBurst,
       maxBufferedBytes: caps.maxBufferedBytes,
+      instruments: this.#instruments,
+      ...(this.#cluster !== undefined ? { mayServe: this.#mayServe } : {}),
       onSlowReader: (slow) => {
         logger.warn("connection.slow_reader", { connectionId: slow.id, sessionId: slow.session?.id, viewId: slow.viewId || undefined, remote: slow.remote });
         this.#dispatcher.fail(slow, CloseCode.SlowReader, slowReaderMessage(caps.maxBufferedBytes));
@@ -180,6 +224,7 @@ export class ReflectorCore {
   /** Closes the storage of a core that never started (its transport could not come up). */
   async discard(): Promise<void> {
     this.#closing ??= Promise.resolve();
+    await this.#cluster?.close().catch(() => undefined);
     await this.#blobs.close();
   }
 
@@ -190,7 +235,9 @@ export class ReflectorCore {
 
   /** Current counters. */
   stats(): ReflectorStats {
-    return { sessions: this.#registry.size, connections: this.#connections.size, relayed: this.#dispatcher.relayed, refused: this.#refused };
+    const count = this.#storedCount;
+    const stored = count && count.stored + this.#instruments.sessionsCreated - count.createdBefore;
+    return { sessions: this.#registry.size, connections: this.#connections.size, relayed: this.#dispatcher.relayed, refused: this.#refused, stored };
   }
 
   /**
@@ -208,6 +255,8 @@ export class ReflectorCore {
     logger.info("shutdown", { sessions: this.#registry.size, connections: this.#connections.size });
     this.#stopHeartbeat?.();
     this.#stopGc?.();
+    // A cluster node hands its sessions to live peers: their clients are redirected there.
+    if (this.#cluster !== undefined) await this.#handOver(this.#cluster);
     // Everything stamped is written (and relayed) before the sessions go.
     await this.#registry.drain();
     // Sessions go first so that closing sockets do not stamp and broadcast a view-exit each.
@@ -220,8 +269,40 @@ export class ReflectorCore {
     await this.#drain();
     await hooks.connectionsClosed?.();
     await timesSaved;
+    await this.#cluster?.close().catch((error: unknown) => logger.warn("cluster.close.failed", { error }));
     await this.#blobs.close();
     logger.info("closed", { relayed: this.#dispatcher.relayed });
+  }
+
+  async #handOver(cluster: ClusterStore): Promise<void> {
+    const { logger } = this.#options;
+    let nodes: NodeInfo[] = [];
+    try {
+      nodes = await cluster.liveNodes();
+    } catch (error) {
+      logger.warn("cluster.nodes.failed", { error });
+    }
+    const peers = nodes.filter((n) => n.nodeId !== cluster.node.nodeId);
+    logger.info("cluster.handover", { node: cluster.node.nodeId, sessions: this.#registry.size, peers: peers.length });
+    await this.#registry.handOverAll(peers, cluster.node.nodeId);
+  }
+
+  /** Proxy mode: the connection's frames go to the session's owner from now on, and the owner's back (cluster/proxy.ts). */
+  #forward(conn: Connection, owner: NodeInfo, join: JoinMessage): void {
+    const { caps, limits, logger, timers } = this.#options;
+    conn.state = "proxied";
+    conn.proxy = new ProxyLink({
+      ownerUrl: owner.url,
+      joinFrame: encodeClientMessage(join),
+      client: conn.proxyTarget(),
+      clientAddress: conn.address,
+      maxBufferedBytes: caps.maxBufferedBytes,
+      // The owner's largest frame is a Sync: a snapshot plus the log after it.
+      maxPayload: limits.maxSnapshotBytes + caps.maxLogBytes + 64 * 1024,
+      logger,
+      logFields: { connectionId: conn.id, sessionId: join.sessionId, viewId: join.viewId },
+      timers,
+    });
   }
 
   /** Resolves once every socket closed, terminating stragglers after a grace period. */
@@ -241,10 +322,28 @@ export class ReflectorCore {
   }
 
   #collectGarbage(): void {
-    this.#store.collectGarbage(this.#registry.liveIds()).then(
-      (n) => n > 0 && this.#options.logger.info("storage.collected", { sessions: n }),
-      (error: unknown) => this.#options.logger.error("storage.gc.failed", { error }),
-    );
+    // A cluster keeps sessions in tables of their own: their Data blobs, in the shared blob store, go with them.
+    const keep = this.#registry.liveIds();
+    const collected = this.#cluster === undefined ? this.#store.collectGarbage(keep) : this.#cluster.collectGarbage(keep, (id) => this.#dataStore.deleteAll(id));
+    collected
+      .then(
+        (n) => n > 0 && this.#options.logger.info("storage.collected", { sessions: n }),
+        (error: unknown) => this.#options.logger.error("storage.gc.failed", { error }),
+      )
+      .then(() => this.#countStored());
+  }
+
+  /** Counts the stored sessions (a listing: once at start and after each retention pass, never per scrape). */
+  async #countStored(): Promise<void> {
+    if (this.#closing !== undefined) return;
+    const createdBefore = this.#instruments.sessionsCreated;
+    try {
+      const ids = await this.#store.sessionIds();
+      this.#storedCount = { stored: ids.length, createdBefore };
+    } catch (error) {
+      // A store closed under the count (a shutdown) is no fault.
+      if (this.#closing === undefined) this.#options.logger.warn("storage.count.failed", { error });
+    }
   }
 
   #onSocketError(conn: Connection, error: Error): void {
@@ -272,7 +371,7 @@ export class ReflectorCore {
       unwatch = undefined;
     };
     unwatch = socket.watchIncoming?.((bytes) => {
-      if (conn.state === "joined" || conn.state === "closed") {
+      if (conn.state === "joined" || conn.state === "proxied" || conn.state === "closed") {
         stopWatching();
         return;
       }
@@ -300,6 +399,8 @@ export class ReflectorCore {
   #onClose(conn: Connection, code: number): void {
     try {
       conn.closed();
+      conn.proxy?.clientClosed(code);
+      this.#instruments.closed(code);
       const left = (this.#perAddress.get(conn.address) ?? 1) - 1;
       if (left > 0) this.#perAddress.set(conn.address, left);
       else this.#perAddress.delete(conn.address);
@@ -340,7 +441,7 @@ export class ReflectorCore {
  * @throws {ReflectorError} (as a rejection) when the storage cannot be written.
  */
 export async function openReflectorCore(options: ResolvedOptions): Promise<ReflectorCore> {
-  const blobs = options.storage ?? (options.dataDir !== undefined ? await createFsStore(options.dataDir) : createMemoryStore());
+  const blobs = options.storage ?? (options.dataDir !== undefined ? await createFsStore(options.dataDir, { logger: options.logger }) : createMemoryStore());
   try {
     // A read-only or full store would otherwise be noticed only by the first session that writes.
     await checkWritable(blobs);

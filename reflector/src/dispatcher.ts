@@ -12,7 +12,10 @@ import {
   type PersistChunkMessage,
 } from "@lockstep/protocol";
 import type { AppAuthVerifier } from "./app-auth";
+import { SessionElsewhere } from "./cluster/routing";
+import { isFenced, type NodeInfo } from "./cluster/types";
 import type { Connection } from "./connection";
+import type { Instruments } from "./instruments";
 import type { Logger } from "./logger";
 import type { PersistService } from "./persistence";
 import type { Session } from "./session";
@@ -33,6 +36,13 @@ export interface DispatcherOptions {
   readonly appAuth: AppAuthVerifier | undefined;
   /** A connection was closed for breaking a rate limit (its address is refused for a while). */
   readonly onRateLimited?: (conn: Connection) => void;
+  /** Where frames, relays and joins are counted. */
+  readonly instruments: Instruments;
+  /**
+   * A cluster node in proxy mode: a Join for a session that `owner` holds is forwarded there
+   * (given the connection and its Join). Without it, the client is redirected.
+   */
+  readonly forward?: (conn: Connection, owner: NodeInfo, join: JoinMessage) => void;
 }
 
 const NORMAL_CLOSURE = 1000;
@@ -57,7 +67,8 @@ export class Dispatcher {
   readonly #persist: PersistService;
   readonly #appAuth: AppAuthVerifier | undefined;
   readonly #onRateLimited: ((conn: Connection) => void) | undefined;
-  #relayed = 0;
+  readonly #instruments: Instruments;
+  readonly #forward: DispatcherOptions["forward"];
 
   constructor(options: DispatcherOptions) {
     this.#registry = options.registry;
@@ -67,17 +78,27 @@ export class Dispatcher {
     this.#persist = options.persist;
     this.#appAuth = options.appAuth;
     this.#onRateLimited = options.onRateLimited;
+    this.#instruments = options.instruments;
+    this.#forward = options.forward;
   }
 
   /** Client messages relayed so far. */
   get relayed(): number {
-    return this.#relayed;
+    return this.#instruments.entriesRelayed;
   }
 
   /** Handles one message from `conn` (`bytes` views the received frame). Never throws. */
   onFrame(conn: Connection, bytes: Uint8Array, isBinary: boolean): void {
     if (conn.state === "closing" || conn.state === "closed") return;
     conn.alive = true;
+    if (conn.state === "proxied") {
+      // The owner decodes and rate-limits them; this node only bounds what it buffers (ProxyLink).
+      conn.proxy?.fromClient(bytes, isBinary);
+      return;
+    }
+    const instruments = this.#instruments;
+    instruments.framesReceived++;
+    instruments.bytesReceived += bytes.length;
     try {
       if (!isBinary) throw new ProtocolError("text frames are not part of the Lockstep protocol; send binary frames");
       // Upload chunks are bounded per upload (and only the elected uploader sends them), not by the byte rate.
@@ -142,12 +163,15 @@ export class Dispatcher {
 
   /** Relays one payload; false (and `conn` closed with LogFull) when the session's log is full. */
   #relay(conn: Connection, session: Session, payload: Uint8Array): boolean {
-    if (session.relay(payload) === undefined) {
+    const seq = session.relay(payload);
+    // 0: the session is being handed to another node; the client sends it again once it rejoined there.
+    if (seq === 0) return true;
+    if (seq === undefined) {
       this.#logger.warn("log.full", { sessionId: session.id, viewId: conn.viewId, connectionId: conn.id, logBytes: session.logBytes });
       this.fail(conn, CloseCode.LogFull, "the session's log is full because no snapshot succeeded lately; the message was not relayed. Reconnect with backoff");
       return false;
     }
-    this.#relayed++;
+    this.#instruments.entriesRelayed++;
     return true;
   }
 
@@ -220,15 +244,25 @@ export class Dispatcher {
       await this.#appAuth.verify(auth, msg.persistentId);
       if (conn.state !== "joining") return;
     }
-    const session = await this.#registry.open({
-      sessionId: msg.sessionId,
-      persistentId: msg.persistentId,
-      tps: this.#tps ?? msg.tps,
-      access: auth,
-      slot: auth.slot,
-      slotToken: auth.slotToken,
-      address: conn.address,
-    });
+    let session: Session;
+    try {
+      session = await this.#registry.open({
+        sessionId: msg.sessionId,
+        persistentId: msg.persistentId,
+        tps: this.#tps ?? msg.tps,
+        access: auth,
+        slot: auth.slot,
+        slotToken: auth.slotToken,
+        address: conn.address,
+      });
+    } catch (error) {
+      if (!(error instanceof SessionElsewhere) || conn.state !== "joining") throw error;
+      this.#instruments.redirects++;
+      this.#logger.info("session.elsewhere", { sessionId: msg.sessionId, owner: error.owner.nodeId, url: error.owner.url, viewId: msg.viewId, connectionId: conn.id, forwarded: this.#forward !== undefined });
+      if (this.#forward !== undefined) this.#forward(conn, error.owner, msg);
+      else conn.redirect(error.owner.url);
+      return;
+    }
     if (conn.state !== "joining") {
       this.#registry.release(session); // the socket went away while the session loaded
       return;
@@ -271,6 +305,8 @@ export class Dispatcher {
     }
     conn.state = "joined";
     conn.session = session;
+    if (outcome === "resumed") this.#instruments.resumes++;
+    else this.#instruments.joins++;
     const event = outcome === "resumed" ? "view.resumed" : "view.joined";
     this.#logger.info(event, { sessionId: session.id, viewId: conn.viewId, connectionId: conn.id, views: session.size, seq: session.lastSeq, resumeSeq: msg.resumeSeq || undefined });
   }
@@ -307,6 +343,10 @@ export class Dispatcher {
 
   #onError(conn: Connection, error: unknown): void {
     try {
+      // A Join refused (a socket that went away meanwhile gave up on its own: not a refusal).
+      if (conn.state === "joining") {
+        this.#instruments.rejected(error instanceof ProtocolError ? (closeCodeName(error.code) ?? String(error.code)) : isDamaged(error) ? "SessionDamaged" : "InternalError");
+      }
       if (error instanceof ProtocolError) {
         this.#logger.warn("protocol.error", {
           code: error.code,
@@ -320,6 +360,10 @@ export class Dispatcher {
         // Too many new sessions is flooding too: the address waits before it may connect again.
         if (error.code === CloseCode.RateLimited) this.#onRateLimited?.(conn);
         this.fail(conn, error.code, error.message);
+      } else if (isFenced(error)) {
+        // This node lost its lease (or the session) while admitting: another node serves it.
+        this.#logger.info("session.fenced", { sessionId: conn.session?.id, viewId: conn.viewId || undefined, connectionId: conn.id, message: error.message });
+        this.fail(conn, CloseCode.SessionMoved, "this reflector node cannot serve the session now; reconnect through another node");
       } else if (isDamaged(error)) {
         // Stored data damaged beyond what loading repairs: retrying cannot help, so the client is told not to.
         const damage = findDamage(error);

@@ -29,12 +29,23 @@ export const silentLogger: Logger = Object.freeze({
   error(): void {},
 });
 
+/**
+ * How a console logger writes a line: `"json"`, one JSON object per line (for log collectors; the
+ * default), or `"pretty"`, `HH:MM:SS.mmm LEVEL event key=value …` for a person at a terminal.
+ */
+export type LogFormat = "json" | "pretty";
+
+/** Every {@link LogFormat}. */
+export const LOG_FORMATS: readonly LogFormat[] = ["json", "pretty"];
+
 /** Options of {@link createConsoleLogger}. */
 export interface ConsoleLoggerOptions {
   /** Receives each line, without its newline. Default: `process.stdout`. */
   readonly write?: (line: string) => void;
   /** Wall-clock time for the `ts` field, in ms since the epoch. Default: `Date.now`. */
   readonly now?: () => number;
+  /** Line format. Default `"json"`. */
+  readonly format?: LogFormat;
 }
 
 /**
@@ -50,11 +61,12 @@ export interface ConsoleLoggerOptions {
 export function createConsoleLogger(level: LogLevel = "info", options: ConsoleLoggerOptions = {}): Logger {
   const write = options.write ?? ((line: string) => void process.stdout.write(line + "\n"));
   const now = options.now ?? Date.now;
+  const format = options.format ?? "json";
   const threshold = LOG_LEVELS.indexOf(level);
   const emit = (lineLevel: Exclude<LogLevel, "silent">, event: string, fields: LogFields = {}): void => {
     if (LOG_LEVELS.indexOf(lineLevel) < threshold) return;
     try {
-      write(formatLine(new Date(now()).toISOString(), lineLevel, event, fields));
+      write(formatLogLine(format, now(), lineLevel, event, fields));
     } catch {
       // A logger must never take the reflector down (e.g. EPIPE on a closed stdout).
     }
@@ -66,7 +78,16 @@ export function createConsoleLogger(level: LogLevel = "info", options: ConsoleLo
   };
 }
 
-function formatLine(ts: string, level: string, event: string, fields: LogFields): string {
+/**
+ * One log line (without its newline) as a console logger writes it; for programs around the
+ * reflector (its CLI) whose own lines must look like the reflector's.
+ */
+export function formatLogLine(format: LogFormat, at: number, level: Exclude<LogLevel, "silent">, event: string, fields: LogFields = {}): string {
+  const ts = new Date(at).toISOString();
+  return format === "pretty" ? prettyLine(ts, level, event, fields) : jsonLine(ts, level, event, fields);
+}
+
+function jsonLine(ts: string, level: string, event: string, fields: LogFields): string {
   try {
     return JSON.stringify({ ts, level, event, fields }, replacer);
   } catch (cause) {
@@ -85,4 +106,25 @@ function replacer(_key: string, value: unknown): unknown {
   if (ArrayBuffer.isView(value)) return { bytes: value.byteLength };
   if (value instanceof ArrayBuffer) return { bytes: value.byteLength };
   return value;
+}
+
+/** `12:03:04.005 WARN  rate.limited sessionId=… viewId=…`: a `message` field comes first, unquoted. */
+function prettyLine(ts: string, level: string, event: string, fields: LogFields): string {
+  let line = `${ts.slice(11, 23)} ${level.toUpperCase().padEnd(5)} ${event}`;
+  const message = fields["message"];
+  if (typeof message === "string") line += `  ${message}`;
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined || (key === "message" && typeof message === "string")) continue;
+    line += ` ${key}=${prettyValue(value)}`;
+  }
+  return line;
+}
+
+function prettyValue(value: unknown): string {
+  if (typeof value === "string") return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
+  try {
+    return JSON.stringify(value, replacer) ?? String(value);
+  } catch {
+    return "[unserializable]";
+  }
 }

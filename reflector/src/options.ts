@@ -6,7 +6,9 @@ import { createConsoleLogger, type Logger } from "./logger";
 import type { SnapshotPolicy } from "./session";
 import { DEFAULT_VIEW_GRACE_MS } from "./session-views";
 import type { BlobStore } from "./storage/index";
+import type { ClusterStore } from "./cluster/types";
 import type { AppAuthOptions } from "./app-auth";
+import { checkTls, type TlsOptions } from "./tls";
 
 /**
  * Bounds on what clients can make the reflector hold, beyond the per-frame {@link Limits}. Every
@@ -35,6 +37,14 @@ export interface ReflectorCaps {
   readonly newSessionsPerMinute: number;
   /** Sessions created per minute from one client address; beyond it a creating Join is refused with `RateLimited` (4005). */
   readonly newSessionsPerAddressPerMinute: number;
+  /** Largest Data API blob (`session.data.store`), in bytes; a bigger upload is refused with HTTP 413. */
+  readonly maxDataBytes: number;
+  /** Bytes of all Data API blobs of one session; an upload beyond it is refused with HTTP 413. */
+  readonly maxDataBytesPerSession: number;
+  /** Data API blobs of one session; one more is refused with HTTP 413. */
+  readonly maxDataBlobsPerSession: number;
+  /** Time an upload's body may take to arrive; a slower one is refused with HTTP 408 and its socket cut, freeing its upload slot. */
+  readonly dataUploadTimeoutMs: number;
 }
 
 /** The default {@link ReflectorCaps}. */
@@ -47,7 +57,29 @@ export const DEFAULT_CAPS: ReflectorCaps = Object.freeze({
   maxLogMemoryBytes: 8 * 1024 * 1024,
   newSessionsPerMinute: 600,
   newSessionsPerAddressPerMinute: 60,
+  maxDataBytes: 16 * 1024 * 1024,
+  maxDataBytesPerSession: 256 * 1024 * 1024,
+  maxDataBlobsPerSession: 1000,
+  dataUploadTimeoutMs: 60_000,
 });
+
+/** Where and how a reflector serves Prometheus metrics (`GET /metrics`). */
+export interface MetricsOptions {
+  /**
+   * Serve `/metrics` (and `/health`) on a plain-HTTP listener of its own on this port instead of
+   * the reflector's port (0 picks a free one; read it from `Reflector.metricsUrl`), e.g. to keep it
+   * on a private interface or behind a firewall rule. Default: on the reflector's own port.
+   */
+  readonly port?: number;
+  /** Interface of that listener. Default: the reflector's `host`. Only with `port`. */
+  readonly host?: string;
+  /**
+   * Also export prom-client's process and Node.js metrics (CPU, memory, open handles, event loop
+   * lag, GC). They describe the whole process, and collecting them keeps an event-loop monitor
+   * running, so ask for them once per process. Default false; the CLI turns them on.
+   */
+  readonly process?: boolean;
+}
 
 /** Options of {@link startReflector}. Every field is optional. */
 export interface ReflectorOptions {
@@ -118,7 +150,37 @@ export interface ReflectorOptions {
    * Default: none (any client that proves the session key may join).
    */
   readonly appAuth?: AppAuthOptions;
+  /**
+   * Serve `wss://` (and `https://` for `/health` and `/metrics`) on the same port with this
+   * certificate and key. Default: plain `ws://` (put TLS at a reverse proxy instead, or give this).
+   */
+  readonly tls?: TlsOptions;
+  /** Prometheus metrics: `false` serves none. Default: `GET /metrics` on the reflector's port. */
+  readonly metrics?: false | MetricsOptions;
+  /**
+   * Run as one node of a cluster (DEPLOYMENT.md, "A cluster"): sessions are owned, fenced and
+   * stored through `cluster.store` (from `createClusterStore`, which the reflector closes), and
+   * `storage` must be a store every node shares (persisted data and Data blobs live there).
+   * Default: a single reflector.
+   */
+  readonly cluster?: ClusterOptions;
 }
+
+/** Options of a cluster node (see {@link ReflectorOptions.cluster}). */
+export interface ClusterOptions {
+  /** This node's handle on the cluster's PostgreSQL (`createClusterStore`). */
+  readonly store: ClusterStore;
+  /**
+   * Forward the clients of sessions another node owns to that node, instead of redirecting them
+   * (for nodes behind one public address, which clients cannot leave). Default false.
+   */
+  readonly proxy?: boolean;
+}
+
+/** {@link MetricsOptions} resolved: where metrics are served, if at all. */
+export type ResolvedMetrics =
+  | { readonly enabled: false }
+  | { readonly enabled: true; readonly port: number | undefined; readonly host: string; readonly process: boolean };
 
 /** {@link ReflectorOptions} with every default filled in and validated. */
 export interface ResolvedOptions {
@@ -140,6 +202,9 @@ export interface ResolvedOptions {
   readonly caps: ReflectorCaps;
   readonly trustProxy: boolean;
   readonly appAuth: AppAuthOptions | undefined;
+  readonly tls: { readonly cert: Buffer; readonly key: Buffer } | undefined;
+  readonly metrics: ResolvedMetrics;
+  readonly cluster: ClusterOptions | undefined;
 }
 
 /** Default port of a reflector. */
@@ -180,6 +245,9 @@ export function resolveOptions(options: ReflectorOptions = {}): ResolvedOptions 
   if (options.storage !== undefined && options.dataDir !== undefined) {
     throw new ReflectorError("give either option storage or option dataDir, not both");
   }
+  if (options.cluster !== undefined && (options.storage === undefined || typeof options.cluster.store?.claim !== "function")) {
+    throw new ReflectorError("option cluster needs cluster.store (createClusterStore) and option storage, a store every node shares (createPostgresStore on the same database)");
+  }
   if (options.persistVersions !== undefined && !(Number.isSafeInteger(options.persistVersions) && options.persistVersions >= 1)) {
     throw new ReflectorError(`option persistVersions must be a positive integer, got ${String(options.persistVersions)}`);
   }
@@ -208,6 +276,8 @@ export function resolveOptions(options: ReflectorOptions = {}): ResolvedOptions 
   return {
     port,
     host,
+    tls: options.tls === undefined ? undefined : checkTls(options.tls),
+    metrics: resolveMetrics(options.metrics, host),
     limits,
     logger: options.logger ?? createConsoleLogger("info"),
     clock,
@@ -224,7 +294,20 @@ export function resolveOptions(options: ReflectorOptions = {}): ResolvedOptions 
     caps,
     trustProxy: options.trustProxy ?? false,
     appAuth: options.appAuth,
+    cluster: options.cluster,
   };
+}
+
+function resolveMetrics(metrics: false | MetricsOptions | undefined, host: string): ResolvedMetrics {
+  if (metrics === false) return { enabled: false };
+  const { port, host: metricsHost, process = false } = metrics ?? {};
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) {
+    throw new ReflectorError(`option metrics.port must be an integer in 0..65535, got ${String(port)}`);
+  }
+  if (metricsHost !== undefined && (port === undefined || typeof metricsHost !== "string" || metricsHost.length === 0)) {
+    throw new ReflectorError("option metrics.host must be a non-empty string, and needs metrics.port (it names the interface of the metrics listener)");
+  }
+  return { enabled: true, port, host: metricsHost ?? host, process };
 }
 
 /** The clock and timers: the clock (if given) overrides `timers.now` for time stamps. */

@@ -32,6 +32,8 @@ export interface PeerSocket {
   uncork?(): void;
   /** Optional: stops reading from the peer (a flooder's further frames are not even parsed). */
   pause?(): void;
+  /** Optional: reads from the peer again after {@link pause} (backpressure of a proxied connection). */
+  resume?(): void;
   /**
    * Optional: reports raw bytes received (framing included) as they arrive, before frames are
    * assembled, until the returned function is called. The pre-join guard uses it to cut off a

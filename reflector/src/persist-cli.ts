@@ -12,7 +12,8 @@ export const PERSIST_USAGE = `Usage: lockstep-reflector persist <command> [--dat
 
 Inspects and repairs persisted data (what persistSession() and persist() fields save), stored
 under a slot: the session's persistentId, or an app-wide slot. Data stays encrypted: these
-commands move and list opaque bytes. Run them against the same storage as the reflector.
+commands move and list opaque bytes. Run them against the same storage as the reflector; a
+--data-dir is locked by the reflector using it, so stop the reflector first (PostgreSQL needs not).
 
 Commands:
   slots                          list every slot that holds data
@@ -25,7 +26,9 @@ Commands:
 
 Options:
   --data-dir D      filesystem storage (default ./lockstep-data)
-  --postgres URL    PostgreSQL storage`;
+  --postgres URL    PostgreSQL storage
+
+Without either, LOCKSTEP_DATA_DIR or LOCKSTEP_POSTGRES name the storage, as for the reflector.`;
 
 interface Parsed {
   readonly command: string;
@@ -37,7 +40,7 @@ interface Parsed {
   readonly postgres: string | undefined;
 }
 
-function parse(argv: readonly string[]): Parsed | string {
+function parse(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Parsed | string {
   const positional: string[] = [];
   const flags = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
@@ -66,19 +69,25 @@ function parse(argv: readonly string[]): Parsed | string {
   if (typeof version === "string") return version;
   if (typeof to === "string") return to;
   if (flags.has("--postgres") && flags.has("--data-dir")) return "use either --data-dir or --postgres, not both";
-  return { command, slot, version, to, out: flags.get("--out"), dataDir: flags.get("--data-dir") ?? "lockstep-data", postgres: flags.get("--postgres") };
+  // The reflector service's environment names its storage; a flag here overrides it (both flags are one choice).
+  const fromEnv = !flags.has("--postgres") && !flags.has("--data-dir");
+  if (fromEnv && env["LOCKSTEP_POSTGRES"] && env["LOCKSTEP_DATA_DIR"]) return "LOCKSTEP_POSTGRES and LOCKSTEP_DATA_DIR both name the storage: unset one, or pass --data-dir or --postgres";
+  const postgres = flags.get("--postgres") ?? (fromEnv ? env["LOCKSTEP_POSTGRES"] || undefined : undefined);
+  const dataDir = flags.get("--data-dir") ?? (fromEnv ? env["LOCKSTEP_DATA_DIR"] || undefined : undefined) ?? "lockstep-data";
+  return { command, slot, version, to, out: flags.get("--out"), dataDir, postgres };
 }
 
 /**
  * Runs `lockstep-reflector persist <command>`: lists, exports or rolls back persisted data in the
- * reflector's storage. Resolves with the process exit code (0 ok, 1 failed, 2 bad arguments).
+ * reflector's storage (the flags', else `LOCKSTEP_POSTGRES` or `LOCKSTEP_DATA_DIR` of `io.env`).
+ * Resolves with the process exit code (0 ok, 1 failed, 2 bad arguments).
  */
-export async function runPersistCommand(argv: readonly string[], io: PersistCliIo): Promise<number> {
+export async function runPersistCommand(argv: readonly string[], io: PersistCliIo & { readonly env?: Readonly<Record<string, string | undefined>> }): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
     io.out(PERSIST_USAGE);
     return 0;
   }
-  const parsed = parse(argv);
+  const parsed = parse(argv, io.env ?? {});
   if (typeof parsed === "string") {
     io.err(`lockstep-reflector persist: ${parsed}\n\n${PERSIST_USAGE}`);
     return 2;

@@ -1,21 +1,33 @@
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import { openReflectorCore, type ReflectorCore, type ReflectorStats } from "./core";
 import { ReflectorError } from "./errors";
-import { handleHttpRequest } from "./http";
+import { handleHttpRequest, type HttpRoutes, type MetricsEndpoint } from "./http";
+import { ReflectorMetrics, type ReflectorMetricsOptions } from "./metrics";
 import { resolveOptions, type ReflectorOptions, type ResolvedOptions } from "./options";
+import { checkTls, type TlsOptions } from "./tls";
 import { WsPeerSocket } from "./ws-socket";
 
 export type { ReflectorStats } from "./core";
 
 /** A running reflector, as returned by {@link startReflector}. */
 export interface Reflector {
-  /** WebSocket URL clients connect to, e.g. `"ws://127.0.0.1:8787/"`. */
+  /** WebSocket URL clients connect to, e.g. `"ws://127.0.0.1:8787/"` (`wss://` with the `tls` option). */
   readonly url: string;
   /** The port actually listened on (useful with `port: 0`). */
   readonly port: number;
+  /** Where Prometheus scrapes, e.g. `"http://127.0.0.1:8787/metrics"`, or `undefined` with `metrics: false`. */
+  readonly metricsUrl: string | undefined;
+  /**
+   * Serves new TLS connections with another certificate and key (a renewed certificate; open
+   * connections keep theirs).
+   * @throws {ReflectorError} if the reflector was started without `tls`, or the pair is unusable
+   *   (the current one stays).
+   */
+  reloadTls(tls: TlsOptions): void;
   /**
    * Stops accepting, tells every client `ServerShutdown` (Error frame and close code 4007), stops all
    * timers and closes the HTTP server. Resolves once everything is closed; calling it again returns
@@ -56,31 +68,43 @@ export async function startReflector(options?: ReflectorOptions): Promise<Reflec
   const reflector: Reflector = {
     url: server.url,
     port: server.port,
+    metricsUrl: server.metricsUrl,
+    reloadTls: (tls) => server.reloadTls(tls),
     close: () => server.close(),
     stats: () => core.stats(),
   };
   return Object.freeze(reflector);
 }
 
-/** The HTTP and WebSocket side of a reflector: health checks, upgrades refused or handed to the core. */
+/** The HTTP and WebSocket side of a reflector: health checks, metrics, upgrades refused or handed to the core. */
 class ReflectorServer {
   readonly #options: ResolvedOptions;
   readonly #core: ReflectorCore;
-  readonly #http: Server;
+  readonly #http: Server | HttpsServer;
   readonly #wss: WebSocketServer;
+  /** The plain-HTTP listener of `/metrics` when it has a port of its own. */
+  readonly #metricsHttp: Server | undefined;
   #port = 0;
+  #metricsPort = 0;
 
   constructor(options: ResolvedOptions, core: ReflectorCore) {
     this.#options = options;
     this.#core = core;
-    this.#http = createServer((req, res) => {
+    const health = (): ReturnType<ReflectorCore["health"]> => core.health();
+    const metrics = options.metrics.enabled ? lazyMetrics(core, { process: options.metrics.process }) : undefined;
+    const separate = options.metrics.enabled && options.metrics.port !== undefined;
+    const routes: HttpRoutes = { health, metrics: separate ? undefined : metrics, data: core.data, describe: "a Lockstep reflector (WebSocket on any path, GET /health, /data/…)" };
+    const handler = (r: HttpRoutes) => (req: IncomingMessage, res: ServerResponse): void => {
       try {
-        handleHttpRequest(req, res, () => core.health());
+        handleHttpRequest(req, res, r);
       } catch (error) {
         options.logger.error("http.error", { error });
         res.destroy();
       }
-    });
+    };
+    // One port for wss:// and https://: the upgrade and the plain requests arrive on the same server.
+    this.#http = options.tls ? createHttpsServer({ ...options.tls }, handler(routes)) : createServer(handler(routes));
+    this.#metricsHttp = separate ? createServer(handler({ health, metrics, describe: "the metrics listener of a Lockstep reflector (GET /metrics, GET /health)" })) : undefined;
     // Frames up to maxFrameBytes are decoded; from there up to 2× they are still received whole so
     // that the client gets our documented Error frame and TooLarge (4004) close. Beyond 2× ws itself
     // closes the socket with 1009 (Message Too Big) without buffering the frame: no Error frame then.
@@ -100,28 +124,45 @@ class ReflectorServer {
   }
 
   get url(): string {
-    const host = this.#options.host.includes(":") ? `[${this.#options.host}]` : this.#options.host;
-    return `ws://${host}:${this.#port}/`;
+    return `${this.#options.tls ? "wss" : "ws"}://${hostInUrl(this.#options.host)}:${this.#port}/`;
   }
 
   get port(): number {
     return this.#port;
   }
 
-  listen(): Promise<void> {
-    const { host, port, logger } = this.#options;
-    return new Promise((resolve, reject) => {
-      const onError = (cause: Error): void => {
-        reject(new ReflectorError(`could not listen on ${host}:${port} (${cause.message}); pick another port or host`, { cause }));
-      };
-      this.#http.once("error", onError);
-      this.#http.listen(port, host, () => {
-        this.#http.off("error", onError);
-        this.#http.on("error", (error) => logger.error("http.error", { error }));
-        this.#port = (this.#http.address() as AddressInfo).port;
-        logger.info("listening", { url: this.url, host, port: this.#port, storage: this.#options.dataDir ?? (this.#options.storage ? "custom" : "memory") });
-        resolve();
-      });
+  get metricsUrl(): string | undefined {
+    const { metrics, tls, host } = this.#options;
+    if (!metrics.enabled) return undefined;
+    if (this.#metricsHttp !== undefined) return `http://${hostInUrl(metrics.host)}:${this.#metricsPort}/metrics`;
+    return `${tls ? "https" : "http"}://${hostInUrl(host)}:${this.#port}/metrics`;
+  }
+
+  reloadTls(tls: TlsOptions): void {
+    if (!this.#options.tls) throw new ReflectorError("reloadTls: this reflector was started without the tls option, so it serves no certificate to replace");
+    const checked = checkTls(tls);
+    (this.#http as HttpsServer).setSecureContext(checked);
+    this.#options.logger.info("tls.reloaded", {});
+  }
+
+  async listen(): Promise<void> {
+    const { host, port, logger, metrics } = this.#options;
+    this.#port = await listenOn(this.#http, port, host, logger);
+    if (this.#metricsHttp !== undefined && metrics.enabled) {
+      try {
+        this.#metricsPort = await listenOn(this.#metricsHttp, metrics.port ?? 0, metrics.host, logger, "the metrics listener");
+      } catch (error) {
+        await new Promise<void>((resolve) => this.#http.close(() => resolve()));
+        throw error;
+      }
+    }
+    logger.info("listening", {
+      url: this.url,
+      host,
+      port: this.#port,
+      tls: this.#options.tls !== undefined,
+      metrics: this.metricsUrl,
+      storage: this.#options.dataDir ?? (this.#options.storage ? "custom" : "memory"),
     });
   }
 
@@ -136,6 +177,11 @@ class ReflectorServer {
         // Keep-alive HTTP clients (e.g. a health checker) would otherwise hold the server open.
         this.#http.closeAllConnections();
         await httpClosed;
+        if (this.#metricsHttp !== undefined) {
+          const metricsClosed = new Promise<void>((resolve) => this.#metricsHttp!.close(() => resolve()));
+          this.#metricsHttp.closeAllConnections();
+          await metricsClosed;
+        }
         await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
       },
     });
@@ -159,6 +205,46 @@ class ReflectorServer {
       socket.destroy();
     }
   }
+}
+
+/** `/metrics`, built at the first scrape (see {@link ReflectorMetrics.create}). */
+function lazyMetrics(core: ReflectorCore, options: ReflectorMetricsOptions): MetricsEndpoint {
+  let metrics: Promise<ReflectorMetrics> | undefined;
+  let contentType = "text/plain; version=0.0.4; charset=utf-8";
+  return {
+    get contentType() {
+      return contentType;
+    },
+    async text() {
+      metrics ??= ReflectorMetrics.create(core, options).catch((error: unknown) => {
+        metrics = undefined; // the next scrape tries again
+        throw error;
+      });
+      const m = await metrics;
+      contentType = m.contentType;
+      return m.text();
+    },
+  };
+}
+
+/** Listens on `port` of `host`; resolves with the port actually listened on. */
+function listenOn(server: Server | HttpsServer, port: number, host: string, logger: ResolvedOptions["logger"], what?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (cause: Error): void => {
+      reject(new ReflectorError(`could not listen${what ? ` (${what})` : ""} on ${host}:${port} (${cause.message}); pick another port or host`, { cause }));
+    };
+    server.once("error", onError);
+    server.listen(port, host, () => {
+      server.off("error", onError);
+      server.on("error", (error) => logger.error("http.error", { error }));
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/** A host as it goes into a URL: IPv6 addresses in brackets. */
+function hostInUrl(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
 }
 
 /** Answers an upgrade request with a plain HTTP error and closes the socket. */

@@ -54,6 +54,12 @@ export interface SessionOptionsOf<S> {
   };
   /** How long a view whose connection dropped keeps its place before its view-exit is stamped, in ms. Default 10 s. */
   readonly viewGraceMs?: number;
+  /**
+   * Whether this node may still send anything for the session (a cluster node whose lease is
+   * fresh). Checked before every broadcast: once false, the session is {@link Session.moved moved}
+   * instead. Default: always.
+   */
+  readonly mayServe?: () => boolean;
   /** The session cannot go on (storage failed): its members were closed; forget it. */
   readonly onBroken?: (session: S) => void;
   /** Persisted data (opaque) the session started from, sent to joiners until the first snapshot. */

@@ -1,9 +1,12 @@
 import { CloseCode, ProtocolError, realTimers, type TimerHandle, type Timers } from "@lockstep/protocol";
 import type { Clock } from "./clock";
+import type { Instruments } from "./instruments";
 import type { Logger } from "./logger";
 import { KeyedBuckets, TokenBucket } from "./rate-limiter";
 import { Session, type SessionAccess, type SessionLogCaps, type SnapshotPolicy } from "./session";
-import type { SessionStore } from "./storage/index";
+import { SessionElsewhere, successorOf } from "./cluster/routing";
+import { isFenced, type ClusterStore, type NodeInfo } from "./cluster/types";
+import type { SessionStore, StoredSession } from "./storage/index";
 
 /** How fast sessions may be created, whole reflector and per client address. */
 export interface CreationRates {
@@ -21,7 +24,13 @@ export interface SessionRegistryOptions {
   readonly sessionIdleMs: number;
   readonly snapshots: SnapshotPolicy;
   /** Durable storage; undefined keeps sessions in memory only. */
-  readonly store: SessionStore | undefined;
+  readonly store: SessionStore | ClusterStore | undefined;
+  /**
+   * This node's handle on its cluster (the same object as `store`): sessions are claimed before
+   * they are served, a session another live node owns is refused with {@link SessionElsewhere},
+   * and sessions dropped from memory are released.
+   */
+  readonly cluster?: ClusterStore;
   /**
    * The persisted data a new session of `slot` starts from (PROTOCOL.md §13.2); throws (AuthFailed)
    * if the token is not the slot's. Undefined: sessions start with none.
@@ -31,6 +40,8 @@ export interface SessionRegistryOptions {
   readonly viewGraceMs?: number;
   /** Caps of every session's log. */
   readonly caps: SessionLogCaps & CreationRates;
+  /** Where session creations and storage append latency are counted. */
+  readonly instruments: Instruments;
 }
 
 /** What a join says about the session it wants. */
@@ -59,6 +70,7 @@ export class SessionRegistry {
   readonly #opening = new Map<string, Promise<Session>>();
   readonly #created: TokenBucket;
   readonly #createdByAddress: KeyedBuckets;
+  #handingOver = false;
 
   constructor(options: SessionRegistryOptions) {
     this.#options = options;
@@ -84,6 +96,7 @@ export class SessionRegistry {
    * caller is about to join it. Concurrent joins of one session share one load.
    */
   open(request: SessionRequest): Promise<Session> {
+    if (this.#handingOver) return Promise.reject(new ProtocolError("this reflector node is handing its sessions over and shutting down; reconnect to another node", CloseCode.ServerShutdown));
     const live = this.#sessions.get(request.sessionId);
     if (live !== undefined) {
       this.#cancelDrop(live);
@@ -99,17 +112,29 @@ export class SessionRegistry {
 
   async #load(request: SessionRequest): Promise<Session> {
     const { sessionId } = request;
-    const store = this.#options.store;
-    const stored = store ? await store.load(sessionId) : undefined;
-    if (stored?.recovered) this.#options.logger.warn("storage.recovered", { ...stored.recovered });
-    let persisted = stored?.persisted;
-    if (!stored) {
-      this.#chargeCreation(request);
-      const { startingPoint } = this.#options;
-      persisted = request.slot !== "" && startingPoint ? await startingPoint(sessionId, request.slot, request.slotToken) : undefined;
-      await store?.create({ sessionId, persistentId: request.persistentId, tps: request.tps, verifier: request.access.verifier, check: request.access.check, createdAt: Date.now() }, persisted);
+    const { store, cluster } = this.#options;
+    let stored: StoredSession | undefined;
+    let persisted: Uint8Array | undefined;
+    if (cluster !== undefined) {
+      ({ stored, persisted } = await this.#claim(cluster, request));
+    } else {
+      stored = store ? await store.load(sessionId) : undefined;
+      persisted = stored?.persisted;
+      if (!stored) {
+        persisted = await this.#startingPoint(request);
+        await (store as SessionStore | undefined)?.create(metaOf(request), persisted);
+        this.#options.instruments.sessionsCreated++;
+      }
     }
-    const session = new Session({
+    if (stored?.recovered) this.#options.logger.warn("storage.recovered", { ...stored.recovered });
+    const { clock, instruments } = this.#options;
+    // Set right below: the storage callbacks of a fenced write end this session.
+    let session: Session | undefined;
+    const fenced = (error: unknown): never => {
+      if (isFenced(error)) session?.moved(error.message);
+      throw error;
+    };
+    session = new Session({
       sessionId,
       persistentId: stored?.meta.persistentId ?? request.persistentId,
       caps: this.#options.caps,
@@ -122,9 +147,14 @@ export class SessionRegistry {
       access: stored?.meta ?? request.access,
       snapshots: this.#options.snapshots,
       storage: store && {
-        appendEntries: (entries) => store.appendEntries(sessionId, entries),
+        appendEntries: async (entries) => {
+          // Timed here, around the store: one observation per group commit, not per entry.
+          const started = clock();
+          await store.appendEntries(sessionId, entries);
+          instruments.observeAppend((clock() - started) / 1000);
+        },
         putSnapshot: (snapshot, views) => store.putSnapshot(sessionId, { ...snapshot, views }),
-        putTime: (time, exact) => store.putTime(sessionId, time, { exact }),
+        putTime: (time, exact) => store.putTime(sessionId, time, { exact }).catch(fenced),
         readEntries: async () => (await store.load(sessionId))?.entries ?? [],
       },
       persisted,
@@ -137,6 +167,7 @@ export class SessionRegistry {
         liveViews: stored.liveViews,
       },
       viewGraceMs: this.#options.viewGraceMs,
+      ...(cluster !== undefined ? { mayServe: () => cluster.alive } : {}),
     });
     this.#sessions.set(sessionId, session);
     store?.touch(sessionId).catch((error: unknown) => this.#options.logger.warn("storage.touch.failed", { sessionId, error }));
@@ -146,6 +177,41 @@ export class SessionRegistry {
       this.#options.logger.info("session.created", { sessionId, tps: session.tps });
     }
     return session;
+  }
+
+  /**
+   * A cluster node's way to a session: claim it (taking it over if nobody alive owns it), or
+   * create it; a session a live node owns elsewhere is a {@link SessionElsewhere}. Creations race
+   * with other nodes' (simultaneous first joins): the loser claims what the winner created.
+   */
+  async #claim(cluster: ClusterStore, request: SessionRequest): Promise<{ stored?: StoredSession; persisted?: Uint8Array }> {
+    let persisted: Uint8Array | undefined;
+    let charged = false;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const claim = await cluster.claim(request.sessionId);
+      if (claim.kind === "owned") {
+        this.#options.instruments.claims++;
+        this.#options.logger.info("session.claimed", { sessionId: request.sessionId, epoch: claim.epoch, lastSeq: claim.stored.lastSeq });
+        return { stored: claim.stored, persisted: claim.stored.persisted };
+      }
+      if (claim.kind === "elsewhere") throw new SessionElsewhere(request.sessionId, claim.owner);
+      if (!charged) {
+        persisted = await this.#startingPoint(request);
+        charged = true;
+      }
+      if (await cluster.create(metaOf(request), persisted ?? new Uint8Array(0))) {
+        this.#options.instruments.sessionsCreated++;
+        return { persisted };
+      }
+    }
+    throw new Error(`session ${request.sessionId} kept changing owner while this node claimed it`);
+  }
+
+  /** Charges a new session's creation and fetches the persisted data it starts from (none without a slot). */
+  async #startingPoint(request: SessionRequest): Promise<Uint8Array | undefined> {
+    this.#chargeCreation(request);
+    const { startingPoint } = this.#options;
+    return request.slot !== "" && startingPoint ? startingPoint(request.sessionId, request.slot, request.slotToken) : undefined;
   }
 
   /**
@@ -200,7 +266,11 @@ export class SessionRegistry {
     const sessions = [...this.#sessions.values()];
     this.#sessions.clear();
     for (const session of sessions) session.dispose();
-    await Promise.all(sessions.map((s) => this.#saveTime(s)));
+    // A disposed session stamps nothing more, but a write begun since drain() may still be under way.
+    await Promise.all(sessions.map(async (s) => {
+      await s.drained();
+      await this.#saveTime(s);
+    }));
   }
 
   async #saveTime(session: Session): Promise<void> {
@@ -209,6 +279,48 @@ export class SessionRegistry {
     } catch (error) {
       this.#options.logger.warn("storage.time.failed", { sessionId: session.id, error });
     }
+  }
+
+  /** A cluster node gives a session it no longer holds in memory up, so any node may take it at once. */
+  async #release(sessionId: string): Promise<void> {
+    if (this.#options.cluster === undefined || this.#sessions.has(sessionId)) return;
+    try {
+      await this.#options.cluster.release(sessionId);
+    } catch (error) {
+      this.#options.logger.warn("cluster.release.failed", { sessionId, error });
+    }
+  }
+
+  /** This node may no longer serve anything (its cluster lease was lost): every session moves. */
+  moveAll(reason: string): void {
+    for (const session of [...this.#sessions.values()]) session.moved(reason);
+  }
+
+  /**
+   * A draining cluster node hands every session over: once what it stamped is stored, the time
+   * is saved, the session released, and its clients are redirected to the live node that
+   * `nodes` rank first for it (all of a session's clients to the same one); without another live
+   * node they get `ServerShutdown`.
+   */
+  async handOverAll(nodes: readonly NodeInfo[], self: string): Promise<void> {
+    this.#handingOver = true;
+    // Joins already loading a session finish first (new ones are refused from now on).
+    await Promise.all([...this.#opening.values()].map((p) => p.catch(() => undefined)));
+    for (const timer of this.#dropTimers.values()) this.#timers.clearTimeout(timer);
+    this.#dropTimers.clear();
+    const sessions = [...this.#sessions.values()];
+    this.#sessions.clear();
+    await Promise.all(
+      sessions.map(async (session) => {
+        session.freeze();
+        await session.drained();
+        await this.#saveTime(session);
+        await this.#release(session.id);
+        const to = successorOf(session.id, nodes, self);
+        session.handOver(to?.url);
+        this.#options.logger.info("session.handed_over", { sessionId: session.id, lastSeq: session.lastSeq, to: to?.nodeId, url: to?.url });
+      }),
+    );
   }
 
   #cancelDrop(session: Session): void {
@@ -224,7 +336,12 @@ export class SessionRegistry {
     if (!session.empty || this.#sessions.get(session.id) !== session) return;
     this.#sessions.delete(session.id);
     session.dispose();
-    void this.#saveTime(session);
+    void this.#saveTime(session).then(() => this.#release(session.id));
     this.#options.logger.info("session.dropped", { sessionId: session.id, lastSeq: session.lastSeq, idleMs: this.#options.sessionIdleMs });
   }
+}
+
+function metaOf(request: SessionRequest): Parameters<SessionStore["create"]>[0] {
+  const { sessionId, persistentId, tps, access } = request;
+  return { sessionId, persistentId, tps, verifier: access.verifier, check: access.check, createdAt: Date.now() };
 }

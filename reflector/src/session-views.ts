@@ -9,6 +9,16 @@ export interface SessionMember {
   sendSync(frame: Uint8Array): void;
   /** Sends an Error frame and closes the member's socket with `code`. */
   fail(code: number, message: string): void;
+  /** Sends the member to another node of the cluster (a Redirect frame, close 4017); members without it are failed with `SessionMoved`. */
+  redirect?(url: string): void;
+}
+
+/** Closes `members` (a session that ends here): redirected to `url` when given and they can be, else failed with `code`. */
+export function sendAway(members: readonly SessionMember[], url: string | undefined, code: number, message: string): void {
+  for (const m of members) {
+    if (url !== undefined && m.redirect !== undefined) m.redirect(url);
+    else m.fail(code, message);
+  }
 }
 
 /** Default grace period for a view whose connection dropped (or that was live when the reflector stopped), in ms. */

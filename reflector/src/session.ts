@@ -1,27 +1,15 @@
-import {
-  MessageType,
-  every,
-  realTimers,
-  encodeRelay,
-  encodeServerMessage,
-  encodeTick,
-  type PersistDataEntry,
-  type PersistedEntry,
-  type SnapshotRequestEntry,
-  type StreamEntry,
-  type ViewExitEntry,
-  type ViewJoinEntry,
-  type Timers,
-} from "@lockstep/protocol";
+import { CloseCode, MessageType, every, realTimers, encodeRelay, encodeServerMessage, encodeTick, type Timers } from "@lockstep/protocol";
+import type { PersistDataEntry, PersistedEntry, SnapshotRequestEntry, StreamEntry, ViewExitEntry, ViewJoinEntry } from "@lockstep/protocol";
 import { createHash, timingSafeEqual } from "node:crypto";
-import { CloseCode } from "@lockstep/protocol";
+import { isFenced } from "./cluster/types";
 import { Outbox } from "./outbox";
 import { SessionLog } from "./session-log";
 import type { JoinOutcome, SessionAccess, SessionLogCaps, SessionOptionsOf } from "./session-options";
 import { SessionSnapshots, type SessionSnapshot, type SnapshotPolicy } from "./session-snapshots";
 import type { Logger } from "./logger";
 import { SessionTime } from "./session-time";
-import { DEFAULT_VIEW_GRACE_MS, SessionViews, type SessionMember } from "./session-views";
+import { DEFAULT_VIEW_GRACE_MS, SessionViews, sendAway, type SessionMember } from "./session-views";
+import { SeqWaiters } from "./seq-waiters";
 
 export type { SessionSnapshot, SnapshotPolicy } from "./session-snapshots";
 export type { SessionMember } from "./session-views";
@@ -66,6 +54,7 @@ export class Session {
   readonly #outbox: Outbox;
   readonly #storage: SessionOptions["storage"];
   readonly #onBroken: ((session: Session) => void) | undefined;
+  readonly #mayServe: (() => boolean) | undefined;
   #sentSinceTick = false;
   readonly #timers: Timers;
   /** Stops the tick timer while the session has members. */
@@ -75,7 +64,7 @@ export class Session {
   readonly #persisted: Uint8Array;
   #historyRead: Promise<readonly StreamEntry[]> | undefined;
   /** Resumes waiting for entries of the old connection to be relayed ({@link relayedThrough}). */
-  #relayWaiters: Array<{ readonly seq: number; readonly resolve: () => void }> = [];
+  readonly #relayWaiters = new SeqWaiters();
 
   constructor(options: SessionOptions) {
     this.id = options.sessionId;
@@ -106,6 +95,7 @@ export class Session {
     this.#caps = options.caps ?? UNBOUNDED;
     this.#storage = options.storage;
     this.#onBroken = options.onBroken;
+    this.#mayServe = options.mayServe;
     this.#persisted = options.persisted ?? EMPTY;
     // Without storage nothing could be read back, so everything stays in memory.
     this.#log = new SessionLog(options.storage ? this.#caps.maxLogMemoryBytes : Infinity, restored?.snapshot?.seq ?? 0);
@@ -134,7 +124,7 @@ export class Session {
         this.#relayedSeq = entry.seq;
         this.#time.relayed(entry.time);
         this.#broadcast(frame);
-        if (this.#relayWaiters.length > 0) this.#wakeRelayWaiters();
+        this.#relayWaiters.reached(entry.seq);
       },
       onError: (error, entries) => this.#storageFailed(error, entries),
     });
@@ -154,13 +144,37 @@ export class Session {
   }
 
   #storageFailed(error: unknown, entries: readonly StreamEntry[]): void {
+    if (isFenced(error)) return this.moved(error.message);
     this.#logger.error("storage.append.failed", { sessionId: this.id, firstSeq: entries[0]?.seq, count: entries.length, error });
-    // Stamped entries that are not durable were never relayed; relaying later ones would leave a
-    // gap. End the session in memory: clients reconnect and continue from what storage has.
+    // Entries not durable were never relayed, and relaying later ones would leave a gap: clients reconnect to what storage has.
+    this.#end(undefined, CloseCode.InternalError, "the reflector could not store the session; reconnect");
+    this.#onBroken?.(this);
+  }
+
+  /** Another cluster node owns the session now (a write was fenced) or this node's lease is not fresh: ends it here, members sent away with 4018. */
+  moved(reason: string): void {
+    if (this.#disposed) return;
+    this.#logger.info("session.moved", { sessionId: this.id, lastSeq: this.#lastSeq, relayedSeq: this.#relayedSeq, reason });
+    this.#end(undefined, CloseCode.SessionMoved, "the session moved to another reflector node; reconnect at once");
+    this.#onBroken?.(this);
+  }
+
+  /** Stamps nothing more (a draining cluster node): members still get what was stamped; their Sends are dropped (sent again after rejoining). */
+  freeze(): void {
+    this.#disposed = true;
+    this.#stopTicks();
+    this.#snapshots.dispose();
+  }
+
+  /** Hands the session over once {@link freeze frozen} and drained: members go to `url`, or get `ServerShutdown` without one. */
+  handOver(url: string | undefined): void {
+    this.#end(url, url === undefined ? CloseCode.ServerShutdown : CloseCode.SessionMoved, "the reflector node is shutting down; reconnect");
+  }
+
+  #end(url: string | undefined, code: number, message: string): void {
     const members = [...this.#views.members()];
     this.dispose();
-    for (const m of members) m.fail(CloseCode.InternalError, "the reflector could not store the session; reconnect");
-    this.#onBroken?.(this);
+    sendAway(members, url, code, message);
   }
 
   /** Number of joined members. */
@@ -188,10 +202,7 @@ export class Session {
     return this.#time.save();
   }
 
-  /**
-   * Whether `token` proves key possession: SHA-256(token) equals the registered verifier
-   * (compared in constant time).
-   */
+  /** Whether `token` proves key possession: SHA-256(token) equals the registered verifier (compared in constant time). */
   admits(token: Uint8Array): boolean {
     const digest = createHash("sha256").update(token).digest();
     return digest.length === this.#access.verifier.length && timingSafeEqual(digest, this.#access.verifier);
@@ -231,11 +242,10 @@ export class Session {
    * Admits `member`: sends it a `Sync` with the log so far, then stamps its view-join and broadcasts
    * it to every member including the joiner. A view that was away (its connection dropped, or the
    * reflector restarted) gets its view-exit first, as its models start over. `"taken"` (and nothing
-   * done) when the view id is already live; `"needs-history"` when older entries left memory and `history` (from
-   * {@link readHistory}) does not cover them: read it, then call again.
-   *
-   * `resumeSeq` > 0 asks to continue the view: if it is away and the log holds every entry after
-   * `resumeSeq`, the member gets a resumed Sync of just those and nothing is stamped (`"resumed"`).
+   * done) when the view id is already live; `"needs-history"` when older entries left memory and
+   * `history` (from {@link readHistory}) does not cover them: read it, then call again. `resumeSeq` > 0
+   * asks to continue the view: if it is away and the log holds every entry after `resumeSeq`, the
+   * member gets a resumed Sync of just those and nothing is stamped (`"resumed"`).
    */
   join(member: SessionMember, viewData: Uint8Array, history?: readonly StreamEntry[], resumeSeq = 0): JoinOutcome {
     if (this.#disposed || this.#views.has(member.viewId)) return "taken";
@@ -279,8 +289,7 @@ export class Session {
 
   /** Resolves once every entry up to `seq` was stored and relayed (at once if it was). */
   relayedThrough(seq: number): Promise<void> {
-    if (this.#relayedSeq >= seq || this.#disposed) return Promise.resolve();
-    return new Promise((resolve) => this.#relayWaiters.push({ seq, resolve }));
+    return this.#relayedSeq >= seq || this.#disposed ? Promise.resolve() : this.#relayWaiters.wait(seq);
   }
 
   /** Whether the log since the last snapshot reached `maxLogBytes`: Sends are refused until a snapshot trims it. */
@@ -290,10 +299,11 @@ export class Session {
 
   /**
    * Stamps `payload` and relays it to every member, the sender included. Returns its sequence
-   * number, or undefined (nothing stamped) when the log is full.
+   * number, undefined (nothing stamped) when the log is full, or 0 once the session ended or froze.
    * `payload` may be a view into a receive buffer: it is copied exactly once, into the outgoing frame.
    */
   relay(payload: Uint8Array): number | undefined {
+    if (this.#disposed) return 0;
     if (this.logFull) {
       this.#snapshotSoon();
       return undefined;
@@ -332,22 +342,10 @@ export class Session {
     return true;
   }
 
-  #wakeRelayWaiters(): void {
-    const due = this.#relayWaiters.filter((w) => w.seq <= this.#relayedSeq || this.#disposed);
-    if (due.length === 0) return;
-    this.#relayWaiters = this.#relayWaiters.filter((w) => !due.includes(w));
-    for (const w of due) w.resolve();
-  }
-
   #stampExit(viewId: string): void {
     if (this.#disposed) return;
     const entry: ViewExitEntry = { type: MessageType.ViewExit, seq: ++this.#lastSeq, time: this.#time.now(), viewId };
     this.#append(entry, encodeServerMessage(entry));
-  }
-
-  /** Whether the session was disposed (dropped from memory, shut down or broken): it stamps nothing more. */
-  get disposed(): boolean {
-    return this.#disposed;
   }
 
   /** Stamps a Persisted entry: data of `slot` taken right after entry `upTo` is durable. */
@@ -378,7 +376,7 @@ export class Session {
     this.#stopTicks();
     this.#snapshots.dispose();
     this.#views.dispose();
-    this.#wakeRelayWaiters();
+    this.#relayWaiters.releaseAll();
   }
 
   #append(entry: StreamEntry, frame: Uint8Array): void {
@@ -441,6 +439,7 @@ export class Session {
     const views = this.#requestViews.get(snapshot.seq) ?? [];
     for (const seq of this.#requestViews.keys()) if (seq <= snapshot.seq) this.#requestViews.delete(seq);
     this.#storage?.putSnapshot(snapshot, views).catch((error: unknown) => {
+      if (isFenced(error)) return this.moved("its snapshot write was fenced");
       // The log still holds every entry since the previous stored snapshot: nothing is lost.
       this.#logger.error("storage.snapshot.failed", { sessionId: this.id, seq: snapshot.seq, error });
     });
@@ -461,6 +460,11 @@ export class Session {
   }
 
   #broadcast(frame: Uint8Array): void {
+    // A cluster node checks its lease before every send: after a pause it may no longer own the session.
+    if (this.#mayServe !== undefined && !this.#mayServe()) {
+      this.moved("this node's lease is not fresh");
+      return;
+    }
     for (const member of this.#views.members()) member.send(frame);
   }
 

@@ -2,9 +2,49 @@ import type { Duplex } from "node:stream";
 import { WebSocket, type RawData } from "ws";
 import type { PeerSocket, PeerSocketListener } from "./peer-socket";
 
+/** Frames up to this size are framed once and written straight to the TCP socket ({@link WsPeerSocket.send}). */
+const SHARED_FRAME_MAX = 64 * 1024;
+
+/**
+ * The last frame framed for the wire, and its WebSocket framing: a broadcast sends one frame object
+ * to every member in a row, so all of them share one framed copy. Server frames are not masked,
+ * which makes the bytes on the wire the same for every member.
+ */
+let lastFrame: Uint8Array | undefined;
+let lastWire: Buffer | undefined;
+
+/** `frame` as one unmasked, final, binary WebSocket frame (RFC 6455 §5.2): header, then the bytes. */
+function wireOf(frame: Uint8Array): Buffer {
+  if (frame === lastFrame) return lastWire!;
+  const n = frame.length;
+  const header = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const wire = Buffer.allocUnsafe(header + n);
+  wire[0] = 0x82; // FIN, opcode 2 (binary)
+  if (n < 126) {
+    wire[1] = n;
+  } else if (n < 65536) {
+    wire[1] = 126;
+    wire.writeUInt16BE(n, 2);
+  } else {
+    wire[1] = 127;
+    wire.writeUInt32BE(0, 2);
+    wire.writeUInt32BE(n, 6);
+  }
+  wire.set(frame, header);
+  lastFrame = frame;
+  lastWire = wire;
+  return wire;
+}
+
 /**
  * A `ws` WebSocket as a {@link PeerSocket}. `tcp` is the socket under it: writes of one turn are
  * corked into one, reading stops for a flooder, and raw bytes are counted before ws assembles frames.
+ *
+ * Frames up to 64 KiB (relays, ticks, view-joins: what is broadcast) skip ws's sender: they are
+ * framed once per frame, not once per member, and written to `tcp` in one write each. This keeps
+ * their order with what ws itself writes (pings, closes, big frames) because the server never
+ * compresses (`perMessageDeflate: false`) nor sends Blobs, so ws writes synchronously too; ws's
+ * `bufferedAmount` counts `tcp`'s buffer, so the slow-reader cap sees these bytes.
  */
 export class WsPeerSocket implements PeerSocket {
   readonly #ws: WebSocket;
@@ -24,7 +64,8 @@ export class WsPeerSocket implements PeerSocket {
   }
 
   send(frame: Uint8Array): void {
-    this.#ws.send(frame);
+    if (frame.length > SHARED_FRAME_MAX) this.#ws.send(frame);
+    else if (this.#ws.readyState === WebSocket.OPEN && this.#tcp.writable) this.#tcp.write(wireOf(frame));
   }
 
   close(code: number, reason: string): void {
@@ -56,7 +97,12 @@ export class WsPeerSocket implements PeerSocket {
   }
 
   pause(): void {
-    this.#tcp.pause();
+    // Through ws, which otherwise resumes the TCP socket itself once its receiver drained.
+    this.#ws.pause();
+  }
+
+  resume(): void {
+    this.#ws.resume();
   }
 
   watchIncoming(onBytes: (bytes: number) => void): () => void {

@@ -7,6 +7,7 @@ import { CloseCode, MessageType, encodeJoinAuth } from "@lockstep/protocol";
 import { main } from "../src/cli";
 import { Harness, TestClient, randomId, testCheck, type CloseInfo } from "./helpers";
 import { fakeIo } from "./cli-io";
+import { readyUrl } from "./cli-process";
 
 const SECRET = "the app backend's secret, 32 bytes or more";
 const APP = "com.example.chat";
@@ -140,7 +141,7 @@ describe("the CLI's --auth-* flags", () => {
     await writeFile(secretFile, `${SECRET}\n`);
     const f = fakeIo();
     await main(["--port", "0", "--log-level", "silent", "--memory", "--auth-secret-file", secretFile], f.io);
-    const url = /listening on (\S+)$/.exec(f.out[0] ?? "")?.[1];
+    const url = readyUrl(f.out[0] ?? "");
     expect(url).toBeDefined();
     try {
       const admitted = await TestClient.connect(url!);

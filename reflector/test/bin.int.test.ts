@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { readyUrl } from "./cli-process";
 
 const bin = join(__dirname, "..", "bin", "lockstep-reflector.js");
 const built = join(__dirname, "..", "dist", "cli.js");
@@ -16,8 +17,8 @@ test("lockstep-reflector prints its URL, serves /health and exits 0 on SIGTERM",
   const lines = createInterface({ input: child.stdout! });
   const url = await new Promise<string>((resolve, reject) => {
     lines.on("line", (line) => {
-      const m = /^Lockstep reflector listening on (ws:\/\/127\.0\.0\.1:\d+\/)$/.exec(line);
-      if (m) resolve(m[1]!);
+      const m = readyUrl(line);
+      if (m) resolve(m);
     });
     child.once("exit", (code) => reject(new Error(`reflector exited early with ${code}`)));
   });
@@ -26,6 +27,7 @@ test("lockstep-reflector prints its URL, serves /health and exits 0 on SIGTERM",
   expect(await health.json()).toMatchObject({ status: "ok" });
   child.kill("SIGTERM");
   expect(await exited).toBe(0);
-  expect(existsSync(dataDir) && readdirSync(dataDir)).toEqual([]);
+  // The log directory stays (segments, no lock once stopped); no session was created.
+  expect(existsSync(dataDir) && readdirSync(dataDir)).toEqual(["@log"]);
   rmSync(dataDir, { recursive: true, force: true });
 });

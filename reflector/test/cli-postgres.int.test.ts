@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import pg from "pg";
+import { readyUrl } from "./cli-process";
 
 const bin = join(__dirname, "..", "bin", "lockstep-reflector.js");
 const built = join(__dirname, "..", "dist", "cli.js");
@@ -21,8 +22,8 @@ test("lockstep-reflector --postgres creates its table, serves /health and exits 
   const lines = createInterface({ input: child.stdout! });
   const reflectorUrl = await new Promise<string>((resolve, reject) => {
     lines.on("line", (line) => {
-      const m = /^Lockstep reflector listening on (ws:\/\/127\.0\.0\.1:\d+\/)$/.exec(line);
-      if (m) resolve(m[1]!);
+      const m = readyUrl(line);
+      if (m) resolve(m);
     });
     child.once("exit", (code) => reject(new Error(`reflector exited early with ${code}: ${stderr}`)));
   });
@@ -49,6 +50,8 @@ test("lockstep-reflector --postgres with an unreachable server exits 1 with a me
   child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   const code = await new Promise<number | null>((resolve) => child.once("close", (c) => resolve(c)));
   expect(code).toBe(1);
-  expect(stderr).toMatch(/cannot open the PostgreSQL store .*postgres:\/\/me@127\.0\.0\.1:1\/lockstep.*ECONNREFUSED/);
+  expect(stderr.trim().split("\n")).toHaveLength(1);
+  const { fields } = JSON.parse(stderr) as { fields: { message: string } };
+  expect(fields.message).toMatch(/cannot open the PostgreSQL store .*postgres:\/\/me@127\.0\.0\.1:1\/lockstep.*ECONNREFUSED/);
   expect(stderr).not.toContain("s3cret");
 });

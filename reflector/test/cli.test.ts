@@ -20,6 +20,14 @@ const DEFAULTS: CliSettings = {
   authJwksFile: undefined,
   authIssuer: undefined,
   authAudience: undefined,
+  logFormat: undefined,
+  tlsCert: undefined,
+  tlsKey: undefined,
+  metrics: true,
+  metricsPort: undefined,
+  metricsHost: undefined,
+  drainTimeoutMs: 10_000,
+  cluster: undefined,
 };
 
 function settingsOf(argv: readonly string[]): CliSettings {

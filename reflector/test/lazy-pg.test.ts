@@ -28,8 +28,8 @@ describe("under jest's CommonJS transform", () => {
         on(): this {
           return this;
         }
-        async connect(): Promise<{ query(): Promise<{ rows: [] }>; release(): void }> {
-          return { query: async () => ({ rows: [] }), release: () => undefined };
+        async connect(): Promise<{ query(): Promise<{ rows: [] }>; release(): void; on(): void; off(): void }> {
+          return { query: async () => ({ rows: [] }), release: () => undefined, on: () => undefined, off: () => undefined };
         }
         async query(): Promise<{ rows: [] }> {
           return { rows: [] };
@@ -64,7 +64,7 @@ describe("under jest's CommonJS transform", () => {
   test("invalid options and an injected pool do not load pg either", async () => {
     const reflector = await import("@lockstep/reflector");
     await expect(reflector.createPostgresStore({ table: "no spaces" })).rejects.toThrow(reflector.StorageError);
-    const injected = { on: () => injected, connect: async () => ({ query: async () => ({ rows: [] }), release: () => undefined }), query: async () => ({ rows: [] }), end: async () => undefined };
+    const injected = { on: () => injected, connect: async () => ({ query: async () => ({ rows: [] }), release: () => undefined, on: () => undefined, off: () => undefined }), query: async () => ({ rows: [] }), end: async () => undefined };
     const store = await reflector.createPostgresStore({ pool: injected as never });
     await store.close();
     expect(driver.loads).toBe(0);

@@ -5,12 +5,13 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { CloseCode, MessageType, decodeEntries, type StreamEntry } from "@lockstep/protocol";
 import type { LogFields, Logger } from "@lockstep/reflector";
-import { encodeSegment, valueFileName } from "../src/storage/fs-names";
+import { createFsStore } from "../src/storage";
 import { Harness, bytes, randomId, testAuth } from "./helpers";
 import { makeReadOnlyDir, runUnprivileged, type ReadOnlyDir } from "./storage/read-only";
 
-// Storage faults end to end: a reflector on a data directory whose files get damaged while it is
-// stopped, and one whose directory cannot be written at all.
+// Storage faults end to end: a reflector on a data directory whose data gets damaged while it is
+// stopped (records stored damaged, as a faulty store would keep them, and bytes flipped in the log
+// file, as a bad disk would), and one whose directory cannot be written at all.
 
 const bin = join(__dirname, "..", "bin", "lockstep-reflector.js");
 const built = join(__dirname, "..", "dist", "index.js");
@@ -39,8 +40,8 @@ describe("damaged session data on disk", () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  /** The session's directory in the data dir (key segments are escaped as `fs-names.ts` says). */
-  const sessionDir = (): string => join(dataDir, "sessions", encodeSegment(sessionId));
+  const logPrefix = (): string => `sessions/${sessionId}/log/`;
+  const metaKey = (): string => `sessions/${sessionId}/meta`;
 
   /** Runs a session with some relayed messages on a fresh reflector, then stops it; returns the stored log. */
   async function writeSession(): Promise<StreamEntry[]> {
@@ -53,30 +54,49 @@ describe("damaged session data on disk", () => {
       await a.nextOf(MessageType.Relay, (r) => r.payload[0] === i);
     }
     await h.teardown();
-    return (await segmentFiles()).flatMap((s) => s.entries);
+    return (await segments()).flatMap((s) => s.entries);
   }
 
-  /** The log segment files of the session, in seq order, with their decoded entries. */
-  async function segmentFiles(): Promise<{ path: string; entries: StreamEntry[] }[]> {
-    const logDir = join(sessionDir(), "log");
-    const names = (await readdir(logDir)).filter((n) => /^[0-9]{16}@$/.test(n)).sort();
-    return Promise.all(
-      names.map(async (name) => {
-        const path = join(logDir, name);
-        const record = new Uint8Array(await readFile(path));
-        return { path, entries: decodeEntries(record.subarray(2)) };
-      }),
-    );
+  /** With the reflector stopped: the session's log segments (keys in the data directory's store), in seq order, decoded. */
+  async function segments(): Promise<{ key: string; record: Uint8Array; entries: StreamEntry[] }[]> {
+    const store = await createFsStore(dataDir);
+    try {
+      const keys = await store.list(logPrefix());
+      return await Promise.all(
+        keys.map(async (key) => {
+          const record = (await store.get(key))!;
+          return { key, record, entries: decodeEntries(record.subarray(2)) };
+        }),
+      );
+    } finally {
+      await store.close();
+    }
   }
 
-  test("a truncated last segment: a join after the restart syncs every entry up to the last good one", async () => {
+  /** With the reflector stopped: flips a byte in the value of the newest record of `key`, in the log file itself. */
+  async function damageOnDisk(key: string): Promise<void> {
+    const logDir = join(dataDir, "@log");
+    const names = (await readdir(logDir)).filter((n) => n.endsWith(".seg")).sort();
+    for (const name of names.reverse()) {
+      const file = await readFile(join(logDir, name));
+      const at = file.lastIndexOf(Buffer.from(key, "latin1"));
+      if (at < 0) continue;
+      file[at + key.length + 1]! ^= 0x20; // a byte of its value (records: header, key, value)
+      await writeFile(join(logDir, name), file);
+      return;
+    }
+    throw new Error(`no record of ${key} in ${logDir}`);
+  }
+
+  test("a torn last segment (as a store that tore a put would leave it): a join after the restart syncs every entry up to the last good one", async () => {
     const stored = await writeSession();
-    const segments = await segmentFiles();
-    expect(segments.length).toBeGreaterThan(1);
-    const last = segments[segments.length - 1]!;
-    // Cut the file inside its last entry, as a torn write would leave it.
-    const record = await readFile(last.path);
-    await writeFile(last.path, record.subarray(0, record.length - 1));
+    const before = await segments();
+    expect(before.length).toBeGreaterThan(1);
+    const last = before[before.length - 1]!;
+    // The segment's value cut inside its last entry, stored through the data directory's store.
+    const store = await createFsStore(dataDir);
+    await store.put(last.key, last.record.subarray(0, last.record.length - 1));
+    await store.close();
     const kept = stored.slice(0, -1);
 
     await h.start({ dataDir, viewGraceMs: 60_000 }); // the view live before the damage stays away: nothing new is stamped
@@ -97,9 +117,8 @@ describe("damaged session data on disk", () => {
     expect(again.sync.entries[kept.length]).toMatchObject({ type: MessageType.ViewJoin, seq: kept.length + 1 });
   });
 
-  test("a garbage meta file: joins are refused with 4012 SessionDamaged, for good", async () => {
-    await writeSession();
-    await writeFile(join(sessionDir(), valueFileName("meta")), "not the meta record");
+  /** Joins twice and expects both refused for good with 4012, logged as storage.damaged naming `key`. */
+  async function expectRefusedForGood(key: string): Promise<void> {
     const logger = recordingLogger();
     await h.start({ dataDir, logger });
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -112,7 +131,26 @@ describe("damaged session data on disk", () => {
     }
     const damaged = logger.events.filter((e) => e.event === "storage.damaged");
     expect(damaged).toHaveLength(2);
-    expect(damaged[0]).toMatchObject({ level: "error", fields: { sessionId, key: `sessions/${sessionId}/meta` } });
+    expect(damaged[0]).toMatchObject({ level: "error", fields: { sessionId, key } });
+  }
+
+  test("a garbage meta record: joins are refused with 4012 SessionDamaged, for good", async () => {
+    await writeSession();
+    const store = await createFsStore(dataDir);
+    await store.put(metaKey(), new TextEncoder().encode("not the meta record"));
+    await store.close();
+    await expectRefusedForGood(metaKey());
+  });
+
+  test.each([
+    ["the meta record", (): string => `sessions/${sessionId}/meta`],
+    ["the last log segment", (): string => `sessions/${sessionId}/log/`],
+  ])("disk damage in %s (a byte flipped in the log file): joins are refused with 4012, never served", async (_, which) => {
+    const stored = await writeSession();
+    const key = which().endsWith("/") ? (await segments()).at(-1)!.key : which();
+    expect(stored.length).toBeGreaterThan(5);
+    await damageOnDisk(key);
+    await expectRefusedForGood(key);
   });
 });
 
@@ -156,6 +194,11 @@ describe("a data directory that cannot be written", () => {
     const result = await runUnprivileged([bin, "--data-dir", ro.dir, "--port", "0", "--host", "127.0.0.1", "--log-level", "warn"]);
     expect(result.code).toBe(1);
     expect(result.stdout).not.toMatch(/listening/);
-    expect(result.stderr).toMatch(new RegExp(`^lockstep-reflector: ${notWritable(ro.dir).source}`));
+    // One JSON line (the CLI's log format when stdout is not a terminal) carrying the message.
+    const lines = result.stderr.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    const { event, fields } = JSON.parse(lines[0]!) as { event: string; fields: { message: string } };
+    expect(event).toBe("start.failed");
+    expect(fields.message).toMatch(new RegExp(`^lockstep-reflector: ${notWritable(ro.dir).source}`));
   });
 });

@@ -24,9 +24,10 @@
 // Everything runs on 127.0.0.1, is bounded in time and stops by itself; the bench kills only the
 // reflectors it started (by PID) and removes its temp directory however it ends.
 import { Model, Session, View } from "@lockstep/client";
+import { findRecords } from "../probe/lib/fs-log.mjs";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -160,12 +161,10 @@ class ReflectorProcess {
 
   #line(line) {
     const at = now();
-    if (line.startsWith("Lockstep reflector listening on")) {
-      this.listeningAt ??= at;
-      return;
-    }
     try {
       const { event, fields } = JSON.parse(line);
+      // The CLI's own line once it listens: {"event":"ready","fields":{"url":…}}.
+      if (event === "ready") this.listeningAt ??= at;
       this.events.push({ at, event, fields });
     } catch {
       // not a log line
@@ -244,13 +243,11 @@ function joinClient(url, name, opens) {
 
 /**
  * Whether a session's snapshot is on disk (the reflector logs snapshot.stored before its put
- * resolves; killed before that, it restarts from the whole log). The filesystem adapter stores
- * the key sessions/<id>/snapshot as the file sessions/<id>/snapshot@ (renamed into place once
- * written and synced).
+ * resolves; killed before that, it restarts from the whole log): a put record of a
+ * sessions/<id>/snapshot key in the filesystem store's log (written, so it survives a kill -9).
  */
 function snapshotOnDisk(dataDir) {
-  const sessions = join(dataDir, "sessions");
-  return existsSync(sessions) && readdirSync(sessions).some((id) => existsSync(join(sessions, id, "snapshot@")));
+  return findRecords(dataDir, /sessions\/[A-Za-z0-9_-]+\/snapshot/g).some((r) => r.kind === 1);
 }
 
 /** SHA-256 of each session's state right after the entry at which `ready(session)` first holds, and that entry's seq. */
@@ -288,7 +285,8 @@ async function measure(mode, run) {
       sessions.map(async (s, i) => {
         for (let n = i; n < ENTRIES; n += 2) {
           s.view.publish("bench", "add", { from: i, n, text: `${i}/${n} ${TEXT}` });
-          if (n % 200 >= 198) await sleep(0);
+          // Each in its own turn, so each is its own entry (a turn's publishes travel as one).
+          await new Promise((resolve) => setImmediate(resolve));
         }
       }),
     );

@@ -17,14 +17,11 @@
 //   node scripts/bench/snapshot.mjs [--items 9200] [--messages 10000] [--iterations 9] [--joins 3]
 import { Model, Session, View } from "@lockstep/client";
 import { startReflector } from "@lockstep/reflector";
-import { build } from "esbuild";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
+import { importFromSource } from "./lib/from-source.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -185,31 +182,9 @@ function plainState(state, Base) {
 }
 
 // ---------------------------------------------------------------- serialize / restore
-async function loadInternals() {
-  const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-  const dir = mkdtempSync(join(tmpdir(), "lockstep-bench-"));
-  const outfile = join(dir, "snapshot-internals.mjs");
-  try {
-    await build({
-      entryPoints: [join(root, "scripts", "bench", "snapshot-internals.ts")],
-      outfile,
-      bundle: true,
-      format: "esm",
-      platform: "node", // node builtins stay external
-      target: "es2022",
-      alias: { "@lockstep/protocol": join(root, "packages", "protocol", "src", "index.ts") },
-      // Bundled CommonJS dependencies (tweetnacl) require() node builtins, which ESM lacks.
-      banner: { js: 'import { createRequire as __benchRequire } from "node:module"; const require = __benchRequire(import.meta.url);' },
-      logLevel: "warning",
-    });
-    return await import(pathToFileURL(outfile).href);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 async function serializerRun() {
-  const internals = await loadInternals();
+  const internals = await importFromSource("scripts/bench/snapshot-internals.ts");
   const { Board } = defineModels(internals.Model);
   const bench = new internals.BenchVM("bench-snapshot-session");
   bench.createRoot(Board);
@@ -279,10 +254,11 @@ function stateWhen(session, reached) {
   });
 }
 
+/** Publishes `count` events, each in its own turn: one entry each (a turn's publishes travel as one entry). */
 async function publishAll(session, event, count, data) {
   for (let n = 0; n < count; n++) {
     session.view.publish("bench", event, data(n));
-    if (n % 100 === 99) await yieldTurn();
+    await yieldTurn();
   }
 }
 
@@ -331,7 +307,7 @@ async function lateJoinRun() {
   const storedOnce = new Promise((resolve, reject) => (storedWaiter = { resolve, reject }));
   const grown = whenEntry(a, () => a.model.items.length >= GROW_EVENTS * ITEMS_PER_GROW);
   await publishAll(a, "pad", PAD, () => undefined);
-  for (let g = 0; g < GROW_EVENTS; g++) a.view.publish("bench", "grow", { count: ITEMS_PER_GROW });
+  await publishAll(a, "grow", GROW_EVENTS, () => ({ count: ITEMS_PER_GROW }));
   await grown;
   const snapshot = await storedOnce;
   const stateBytes = a.stateBytes().length;

@@ -51,7 +51,7 @@ const ATTACKS = [
   { n: 1, name: "50 sockets × 40 MiB unfinished message before Join", target: "RSS +<50 MB; 50/50 closed ≤ 5 s", run: attack1 },
   { n: 2, name: `stalled reader while peers send ${QUICK ? 128 : 250} MiB`, target: "RSS +<100 MB; stalled closed (4011/terminated); others get all", run: attack2 },
   { n: 3, name: "ping / any-frame flood vs another session's latency", target: "flooder closed (4005) or refused (429); p99 ≤ 2× unloaded", run: attack3 },
-  { n: 4, name: "never votes, max-rate 250 KiB sends", target: "RSS +<100 MB; disk ≤ log cap; 4015 at the cap, again on retry", run: attack4 },
+  { n: 4, name: "never votes, max-rate 250 KiB sends", target: "RSS +<100 MB (after a GC); disk ≤ log cap; 4015 at the cap, again on retry", run: attack4 },
   { n: 5, name: "slot squatting before any honest client", target: "honest join/save/load across versions succeeds", run: attack5 },
   { n: 6, name: "session squatting on the public sessionId", target: "honest clients join and sync", run: attack6 },
   { n: 7, name: "3,000 WebSockets that never Join", target: `0 open ${secs(CAPS.joinTimeoutMs + 1000)} after the last opened`, run: attack7 },

@@ -1,4 +1,4 @@
-import { DEFAULT_LIMITS, DEFAULT_TPS, MAX_APP_NAME_BYTES, MAX_APP_TOKEN_BYTES, realTimers, type Timers } from "@lockstep/protocol";
+import { MAX_APP_NAME_BYTES, MAX_APP_TOKEN_BYTES, realTimers, type Timers } from "@lockstep/protocol";
 import { defaultSocketFactory, type SocketFactory } from "./session/connection";
 import { SessionController, type JoinParameters, type SessionStatus } from "./session/controller";
 import type { AppToken } from "./session/join";
@@ -9,23 +9,43 @@ import { registry } from "./kernel/registry";
 import { View } from "./view/view";
 import { DEFAULT_AUTO_SLEEP_S } from "./session/rejoin";
 import { createBrowserUi } from "./app/browser-ui";
-import type { SessionUi } from "./session/ui";
+import type { SessionStatsSource, SessionUi } from "./session/ui";
 import { DEFAULT_OFFLINE_QUEUE, type OfflineQueueLimits } from "./session/publisher";
+import { App } from "./app/app";
+import { sessionNames, withUrlOptions } from "./session/join-defaults";
+import { parseTickRate } from "./session/tps";
+import { debugFlags } from "./session/debug";
+import { OFFLINE_REFLECTOR_URL, offlineSocketFactory } from "./session/offline";
+import { reflectorFromUrl, reflectorList, reflectorOption } from "./session/reflectors";
+import { tracedSockets } from "./session/trace-socket";
+import { debugLogOf } from "./kernel/debug-log";
+import { Data, httpDataAccess, offlineDataAccess, type DataAccess } from "./data/index";
+import { deriveSessionKeys } from "./session/crypto";
 
 /** Where `Session.join` connects when no `reflector` is given. */
 export const DEFAULT_REFLECTOR_URL = "ws://127.0.0.1:8787/";
 
 /** Options of {@link Session.join} (Multisynq-compatible, plus a few Lockstep extras). */
 export interface JoinOptions<M extends Model = Model, V extends View = View> {
-  /** Your app's id, e.g. "com.example.chat" (letters, digits, ".", "_", "-"). */
+  /** Your app's id, e.g. "com.example.chat" (letters, digits, ".", "_", "-"). Left out (JavaScript apps), it is Croquet's `"no.appId"`, with a warning. */
   appId: string;
-  /** The session name: clients with the same appId, name, options and code share a session (or `App.autoSession()`). */
-  name: string | Promise<string>;
   /**
-   * Session password (or `App.autoPassword()`): required. Everything the session says is encrypted
-   * with a key derived from it; it never leaves this client.
+   * The session name: clients with the same appId, name, options and code share a session. Left
+   * out, it is `App.autoSession()` (the page URL's `?q=`; in Node `--q=` on the command line, else
+   * a new random name, announced on the console), as in Croquet.
    */
-  password: string | Promise<string>;
+  name?: string | Promise<string>;
+  /**
+   * Session password. Everything the session says is encrypted with a key derived from it; it
+   * never leaves this client. Left out together with `name`, it is `App.autoPassword()` (the URL's
+   * `#pw=`; in Node `--pw=`); a name without a password is an error.
+   */
+  password?: string | Promise<string>;
+  /**
+   * Names of root model options to take from the page URL (`?level=3`; in Node `--level=3`), as in
+   * Croquet: a value there overrides the one in `options`, and is part of the sessionId.
+   */
+  optionsFromUrl?: string[];
   /** Accepted for Multisynq compatibility; Lockstep needs no API key (see `token` for admission control). */
   apiKey?: string;
   /**
@@ -51,7 +71,7 @@ export interface JoinOptions<M extends Model = Model, V extends View = View> {
    * `view.publish(scope, event, data, { offline: "drop" })`.
    */
   offline?: boolean | Partial<OfflineQueueLimits>;
-  /** The root model class (registered). */
+  /** The root model class (registered). Left out (JavaScript apps), it is the Model class registered last, as in Croquet. */
   model: new () => M;
   /** The root view class; built with (rootModel, viewOptions) once this client has joined. */
   view?: new (model: M, viewOptions?: any) => V;
@@ -61,7 +81,12 @@ export interface JoinOptions<M extends Model = Model, V extends View = View> {
   viewOptions?: unknown;
   /** Data every replica receives with this client's view-join (`{ viewId, viewData }`). */
   viewData?: unknown;
-  /** Reflector ticks per second while idle (1–60, default 20). */
+  /**
+   * Reflector ticks per second while idle (default 20; values outside 1–60 are clamped), or
+   * `"<ticks>x<multiplier>"` as in Croquet: `"10x3"` has the reflector tick 10 times a second and
+   * models step 3 times per tick (futures run spread over the tick period, not in one burst), at
+   * the cost of up to 2/3 of a tick of added latency. `options.tps`, if set, takes precedence.
+   */
   tps?: number | string;
   /** "auto" (default): frames run by requestAnimationFrame (or a timer in Node). "manual": call `session.step()`. */
   step?: "auto" | "manual";
@@ -76,10 +101,20 @@ export interface JoinOptions<M extends Model = Model, V extends View = View> {
    * rejoins when the page is visible again. `true` = 10 (the default), `false` or 0 = never sleep.
    */
   autoSleep?: number | boolean;
-  /** Debug flags, e.g. "session" (identity and persistence logs); also read from `?debug=` in browsers. */
+  /**
+   * Debug flags (Multisynq's): a comma-separated string or an array of `"session"`, `"messages"`,
+   * `"sends"`, `"snapshot"`, `"data"`, `"hashing"`, `"subscribe"`, `"publish"`, `"events"`,
+   * `"classes"`, `"ticks"` (console output of each), `"write"` (a view writing model state throws)
+   * and `"offline"` (no reflector: the session runs alone in this page). Also read from the URL
+   * (`?debug=session,ticks`) after the option; `no` + a flag turns it off (`?debug=nosession`).
+   */
   debug?: string | string[];
-  /** WebSocket URL of the reflector (default ws://127.0.0.1:8787/). */
-  reflector?: string;
+  /**
+   * WebSocket URL of the reflector (default ws://127.0.0.1:8787/), or of several nodes of a cluster:
+   * one string with the URLs separated by commas or whitespace, or an array of them. The first join
+   * tries them in order; a redirect or a moved session is followed at once (PROTOCOL.md §17).
+   */
+  reflector?: string | readonly string[];
   /** Socket factory (tests, proxies); default: the browser WebSocket or the `ws` package. */
   socket?: SocketFactory;
   /** Local monotonic clock in ms (tests); default `timers.now`, i.e. `performance.now`. */
@@ -109,6 +144,12 @@ export interface LockstepSession<M extends Model = Model, V extends View = View>
   /** The root view. */
   readonly view: V;
   /**
+   * The Data API of this session (Croquet's `session.data`): `store(buffer, { keep, shareable })`
+   * → a handle to keep in the model or send in an event, `fetch(handle)` → the bytes. Views reach
+   * it as `this.session.data`.
+   */
+  readonly data: Data;
+  /**
    * Lockstep extension: where the session stands — `"connecting"`, `"syncing"` (catching up),
    * `"connected"`, `"reconnecting"` (the connection was lost; input is queued meanwhile),
    * `"disconnected"` (asleep while the page is hidden) or `"ended"`. Views also get Multisynq's
@@ -117,6 +158,15 @@ export interface LockstepSession<M extends Model = Model, V extends View = View>
   readonly status: SessionStatus;
   /** Lockstep extension: calls `listener(status)` on every change of {@link status}; returns a function that stops it. */
   on(event: "status", listener: (status: SessionStatus) => void): () => void;
+  /**
+   * Lockstep extension: calls `listener()` at the end of every frame (after the root view's
+   * `update`) in which the replicated state may have changed — events or futures ran, or a rejoin
+   * rebuilt the replica — and never in frames where no model code ran. For UI libraries that
+   * re-read models themselves (the React bindings subscribe here). Returns a function that stops it.
+   */
+  on(event: "change", listener: () => void): () => void;
+  /** Lockstep extension: the ids of the views in the session now, in the order they joined (as this replica has processed their view-join and view-exit). */
+  readonly viewIds: readonly string[];
   /**
    * Lockstep extension: events this client's views published that its replica has not applied
    * yet — in flight, or queued while not connected (they are sent, in order, once it is).
@@ -147,9 +197,17 @@ export interface LockstepSession<M extends Model = Model, V extends View = View>
 
 class JoinedSession implements LockstepSession {
   readonly #controller: SessionController;
+  readonly #params: JoinParameters;
+  #data: Data | undefined;
 
-  constructor(controller: SessionController) {
+  constructor(controller: SessionController, params: JoinParameters) {
     this.#controller = controller;
+    this.#params = params;
+  }
+
+  get data(): Data {
+    this.#data ??= new Data(once(() => dataAccess(this.#params, this.#controller.identity)), debugLogOf(this.#params.debug));
+    return this.#data;
   }
 
   get id(): string {
@@ -179,10 +237,15 @@ class JoinedSession implements LockstepSession {
   get status(): SessionStatus {
     return this.#controller.status.status;
   }
-  on(event: "status", listener: (status: SessionStatus) => void): () => void {
-    if (event !== "status") throw new UsageError(`session.on: unknown event ${JSON.stringify(event)} (there is "status")`);
-    if (typeof listener !== "function") throw new UsageError("session.on(\"status\", listener): listener must be a function");
-    return this.#controller.status.on(listener);
+  get viewIds(): readonly string[] {
+    return this.#controller.vm.viewIds;
+  }
+  on(event: "status", listener: (status: SessionStatus) => void): () => void;
+  on(event: "change", listener: () => void): () => void;
+  on(event: "status" | "change", listener: (status: SessionStatus) => void): () => void {
+    if (event !== "status" && event !== "change") throw new UsageError(`session.on: unknown event ${JSON.stringify(event)} (there are "status" and "change")`);
+    if (typeof listener !== "function") throw new UsageError(`session.on("${event}", listener): listener must be a function`);
+    return event === "status" ? this.#controller.status.on(listener) : this.#controller.changes.on(listener as () => void);
   }
   step(time?: number): void {
     this.#controller.step(time);
@@ -205,28 +268,30 @@ class JoinedSession implements LockstepSession {
   }
 }
 
+/**
+ * Where a session's Data API stores blobs, with its keys (derived again: the slow PBKDF2 step is
+ * cached per runtime, so this costs only the fast subkey derivations).
+ */
+async function dataAccess(p: JoinParameters, identity: { readonly persistentId: string; readonly sessionId: string }): Promise<DataAccess> {
+  const keys = await deriveSessionKeys(p.password, identity.persistentId, identity.sessionId);
+  if (p.reflector === OFFLINE_REFLECTOR_URL) return offlineDataAccess(keys.wireSessionId, keys.persistMaster);
+  return httpDataAccess({ reflector: reflectorList(p.reflector), wireSessionId: keys.wireSessionId, accessToken: keys.accessToken, persistMaster: keys.persistMaster });
+}
+
+/** `fn` called on first use only; a failure is not kept (the next call tries again). */
+function once<T>(fn: () => Promise<T>): () => Promise<T> {
+  let result: Promise<T> | undefined;
+  return () => {
+    result ??= fn().catch((error: unknown) => {
+      result = undefined;
+      throw error;
+    });
+    return result;
+  };
+}
+
 /** Sessions joined in this runtime and not yet left (for `Session.leave(id)`). */
 const live = new Set<JoinedSession>();
-
-function urlDebugFlags(): string[] {
-  const location = (globalThis as { location?: { search?: string; hash?: string } }).location;
-  if (!location) return [];
-  const flags: string[] = [];
-  for (const part of [location.search ?? "", (location.hash ?? "").replace(/^#/, "")]) {
-    const params = new URLSearchParams(part.replace(/^\?/, "").replace(/&/g, "&"));
-    for (const value of params.getAll("debug")) flags.push(...value.split(","));
-  }
-  return flags;
-}
-
-function parseTps(tps: number | string | undefined): number {
-  if (tps === undefined) return DEFAULT_TPS;
-  const n = typeof tps === "number" ? tps : Number.parseFloat(tps);
-  if (!Number.isFinite(n) || n < DEFAULT_LIMITS.minTps || n > DEFAULT_LIMITS.maxTps) {
-    throw new UsageError(`tps must be a number from ${DEFAULT_LIMITS.minTps} to ${DEFAULT_LIMITS.maxTps}, got ${String(tps)}`);
-  }
-  return Math.round(n);
-}
 
 const utf8 = new TextEncoder();
 
@@ -271,8 +336,10 @@ function parseAutoSleep(autoSleep: number | boolean | undefined): number {
 
 async function validate(options: JoinOptions<any, any>, ui: SessionUi | undefined): Promise<JoinParameters> {
   if (typeof options !== "object" || options === null) throw new UsageError("Session.join needs an options object");
-  const { appId, model } = options;
-  const [name, password] = await Promise.all([options.name, options.password]);
+  // Croquet's defaults: an app without an appId shares "no.appId"; the root model is the Model class registered last.
+  const appId = options.appId ?? (warnOnce("no-appid", 'Session.join: no appId given, using "no.appId": pass appId (like "com.example.app") so that the sessions and persisted data of different apps never mix'), "no.appId");
+  const model = options.model ?? lastRegisteredModel();
+  const { name, password } = await sessionNames(options, App);
   if (typeof appId !== "string" || !/^[A-Za-z0-9._-]+$/.test(appId)) {
     throw new UsageError(`Session.join: appId must be a non-empty string of letters, digits, ".", "_" or "-" (like "com.example.app"), got ${JSON.stringify(appId)}`);
   }
@@ -292,9 +359,11 @@ async function validate(options: JoinOptions<any, any>, ui: SessionUi | undefine
   }
   const step = options.step ?? "auto";
   if (step !== "auto" && step !== "manual") throw new UsageError(`Session.join: step must be "auto" or "manual", got ${JSON.stringify(step)}`);
-  const debugOption = options.debug === undefined ? [] : Array.isArray(options.debug) ? options.debug : String(options.debug).split(",");
-  const modelOptions = options.options ?? {};
-  if (typeof modelOptions !== "object" || modelOptions === null) throw new UsageError("Session.join: options must be a plain object");
+  const debug = debugFlags(options.debug);
+  const timers = parseTimers(options.timers, options.clock);
+  if (typeof (options.options ?? {}) !== "object" || options.options === null) throw new UsageError("Session.join: options must be a plain object");
+  const modelOptions = withUrlOptions(options.options ?? {}, options.optionsFromUrl);
+  const rate = parseTickRate("tps" in modelOptions ? modelOptions.tps : options.tps);
   return {
     appId,
     name,
@@ -304,12 +373,14 @@ async function validate(options: JoinOptions<any, any>, ui: SessionUi | undefine
     options: modelOptions,
     viewOptions: options.viewOptions,
     viewData: options.viewData,
-    tps: parseTps(options.tps),
+    tps: rate.tps,
+    tickMultiplier: rate.multiplier,
     step,
-    debug: new Set([...debugOption, ...urlDebugFlags()].map((f) => f.trim()).filter(Boolean)),
-    reflector: options.reflector ?? DEFAULT_REFLECTOR_URL,
-    socket: options.socket ?? defaultSocketFactory,
-    timers: parseTimers(options.timers, options.clock),
+    debug,
+    // debug=offline: a reflector stand-in in this page, whatever reflector or socket was given.
+    reflector: debug.has("offline") ? OFFLINE_REFLECTOR_URL : reflectorOption(reflectorFromUrl() ?? options.reflector ?? DEFAULT_REFLECTOR_URL),
+    socket: tracedSockets(debug.has("offline") ? offlineSocketFactory(timers) : (options.socket ?? defaultSocketFactory), debugLogOf(debug)),
+    timers,
     progressReporter: typeof options.progressReporter === "function" ? options.progressReporter : undefined,
     autoSleep: parseAutoSleep(options.autoSleep),
     ui,
@@ -328,6 +399,44 @@ function parseOffline(offline: JoinOptions["offline"]): OfflineQueueLimits | fal
     if (!Number.isSafeInteger(value) || value < 0) throw new UsageError(`Session.join: offline.${key} must be a non-negative integer, got ${JSON.stringify(value)}`);
   }
   return Object.freeze(limits);
+}
+
+const warned = new Set<string>();
+function warnOnce(key: string, message: string): void {
+  if (warned.has(key)) return;
+  warned.add(key);
+  console.warn(`[Lockstep] ${message}`);
+}
+
+function lastRegisteredModel(): JoinOptions["model"] | undefined {
+  const models = registry.classes().filter(({ cls }) => cls.prototype instanceof Model);
+  return models[models.length - 1]?.cls as JoinOptions["model"] | undefined;
+}
+
+/**
+ * Croquet's first entry point, kept for old apps: `startSession(name, ModelRoot, ViewRoot,
+ * options)` joins like `Session.join({ ...options, name, model: ModelRoot, view: ViewRoot })`
+ * (and `startSession({ ... })` like `Session.join({ ... })`). It warns once that it is deprecated.
+ * @deprecated Use {@link Session.join}.
+ */
+export function startSession<M extends Model, V extends View>(
+  nameOrOptions: string | Promise<string> | JoinOptions<M, V>,
+  model?: new () => M,
+  view?: new (model: M, viewOptions?: any) => V,
+  options: Partial<JoinOptions<M, V>> = {},
+): Promise<LockstepSession<M, V>> {
+  warnOnce("startSession", "startSession() is deprecated: use Session.join({ appId, name, password, model, view, ... })");
+  if (typeof nameOrOptions === "object" && !(nameOrOptions instanceof Promise)) return Session.join(nameOrOptions);
+  return Session.join({ ...options, name: nameOrOptions, model: model ?? options.model, view: view ?? options.view } as JoinOptions<M, V>);
+}
+
+/** The numbers the stats widget samples, read live from the controller (a rejoin's new replica included). */
+function statsSource(controller: SessionController): SessionStatsSource {
+  return {
+    users: () => controller.vm.viewCount,
+    backlog: () => Math.max(0, controller.realm.externalNow() - controller.vm.time),
+    starvation: () => Math.max(0, controller.realm.extrapolatedNow() - controller.realm.externalNow()),
+  };
 }
 
 /**
@@ -355,8 +464,9 @@ export class Session {
     try {
       const params = await validate(options, ui);
       controller = await SessionController.create(params);
-      const session = new JoinedSession(controller);
+      const session = new JoinedSession(controller, params);
       await controller.start(session);
+      ui?.stats?.(controller.identity.sessionId, statsSource(controller));
       live.add(session);
       return session as unknown as LockstepSession<M, V>;
     } catch (error) {

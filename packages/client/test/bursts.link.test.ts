@@ -1,10 +1,15 @@
 /**
- * Bursts of publishes: what views publish within one turn travels in one SendBatch frame, so a
- * burst, or a client publishing thousands of events a second, stays within the reflector's default
- * frame rate (1,000 frames/s, burst 2,000) instead of being closed with RateLimited. Real clients
- * and a real reflector core over the in-memory link, on a ManualClock.
+ * Bursts of publishes: what a view publishes within one turn travels as one payload (one stream
+ * entry; split only past the payload limit), so a burst, or a client publishing thousands of events
+ * a second, stays within the reflector's default frame rate (1,000 frames/s, burst 2,000) instead of
+ * being closed with RateLimited. Real clients and a real reflector core over the in-memory link, on
+ * a ManualClock.
  */
+import { MessageType } from "@lockstep/protocol";
 import { Net, last, type Client } from "./net-harness";
+
+/** Relay frames the client's current link delivered so far. */
+const relays = (c: Client): number => last(c).types.filter((t) => t === MessageType.Relay).length;
 
 /** Waits until every client's model has `n` lines, then checks they are `lines` on every replica and the replicas agree. */
 async function applied(net: Net, all: Client[], lines: string[]): Promise<void> {
@@ -45,5 +50,39 @@ test("a client publishing 5,000 events a second for 2 s is never closed by the d
   await applied(net, [a, b], lines);
   expect(a.taps).toHaveLength(1);
   expect(last(a).closeEvent).toBeUndefined();
+  await net.end([a, b]);
+});
+
+test("the publishes of one turn are one stream entry, applied in order on every replica; the next turn's are another", async () => {
+  const net = await Net.start();
+  const a = await net.join("one-entry");
+  const b = await net.join("one-entry");
+  const before = relays(b);
+  for (const line of ["x1", "x2", "x3"]) a.session.view.publish("room", "write", line);
+  await net.clock.runUntil(() => b.session.model.lines.length === 3, { maxMs: 5_000 });
+  expect(relays(b) - before).toBe(1);
+  a.session.view.publish("room", "write", "y1");
+  b.session.view.publish("room", "write", "z1");
+  await net.clock.runUntil(() => [a, b].every((c) => c.session.model.lines.length === 5), { maxMs: 5_000 });
+  // Two publishers in one turn: two entries, in whichever order the reflector stamped them, alike everywhere.
+  expect(relays(b) - before).toBe(3);
+  expect(b.session.model.lines.slice(0, 3)).toEqual(["x1", "x2", "x3"]);
+  expect([...b.session.model.lines.slice(3)].sort()).toEqual(["y1", "z1"]);
+  expect(a.session.model.lines).toEqual(b.session.model.lines);
+  await net.expectConverged([a, b]);
+  await net.end([a, b]);
+});
+
+test("a turn's publishes past the 256 KiB payload limit are split into several entries, still in order", async () => {
+  const net = await Net.start();
+  const a = await net.join("split");
+  const b = await net.join("split");
+  const before = relays(b);
+  // 40 events of ~20 KB: ~800 KB in one turn, so at least 4 payloads.
+  const lines = Array.from({ length: 40 }, (_, i) => `${i}:`.padEnd(20_000, String.fromCharCode(97 + (i % 26))));
+  for (const line of lines) a.session.view.publish("room", "write", line);
+  await applied(net, [a, b], lines);
+  expect(relays(b) - before).toBeGreaterThanOrEqual(4);
+  expect(relays(b) - before).toBeLessThanOrEqual(5);
   await net.end([a, b]);
 });

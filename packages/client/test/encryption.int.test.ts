@@ -85,7 +85,11 @@ test("the reflector receives, stores and sends only ciphertext", async () => {
     const a = await join(proxy.url, name, { viewData: { nick: MARKERS.viewData } });
     const b = await join(proxy.url, name);
     const seen = captureWhen(b, () => b.model.notes.length === 2 * 8);
-    for (let i = 0; i < 8; i++) a.view.publish("vault", "note", MARKERS.event);
+    // Each in its own turn (one entry each: a turn's publishes travel as one), so that a snapshot is due.
+    for (let i = 0; i < 8; i++) {
+      a.view.publish("vault", "note", MARKERS.event);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     await seen;
     expect(b.model.notes.slice(0, 2)).toEqual([MARKERS.event, `${MARKERS.event}:${MARKERS.state}`]);
     expect(b.model.nicks[0]).toBe(MARKERS.viewData);

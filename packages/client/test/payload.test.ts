@@ -1,6 +1,6 @@
 import { Writer } from "@lockstep/protocol";
 import { Model } from "../src/kernel/model";
-import { PAYLOAD_HEADER_VERSION, PayloadCodec, openPayload, writeSenderStamp, type SenderStamp } from "../src/session/payload";
+import { PAYLOAD_BUNDLE_VERSION, PAYLOAD_HEADER_VERSION, PayloadCodec, bundlePlaintext, openPayload, writeSenderStamp, type SenderStamp } from "../src/session/payload";
 import { registry } from "../src/kernel/registry";
 import { testRng } from "@lockstep/test-support";
 
@@ -13,7 +13,7 @@ describe("message payload header", () => {
     expect(plain[0]).toBe(PAYLOAD_HEADER_VERSION);
     const opened = openPayload(plain);
     expect(opened.sender).toEqual(stamp);
-    expect(codec.decodeEvent(opened.event)).toEqual({ scope: "chat", event: "say", data: { text: "hi", n: [1, 2] } });
+    expect(codec.decodeEvent(opened.events[0]!)).toEqual({ scope: "chat", event: "say", data: { text: "hi", n: [1, 2] } });
   });
 
   test("the documented layout: [u8 1][string viewId][varuint joinSeq][varuint counter], then the event", () => {
@@ -32,7 +32,7 @@ describe("message payload header", () => {
       };
       const opened = openPayload(codec.encodeEvent(stamp, "x", `e${i}`, i));
       expect(opened.sender).toEqual(stamp);
-      expect(codec.decodeEvent(opened.event)).toEqual({ scope: "x", event: `e${i}`, data: i });
+      expect(codec.decodeEvent(opened.events[0]!)).toEqual({ scope: "x", event: `e${i}`, data: i });
     }
   });
 
@@ -43,7 +43,7 @@ describe("message payload header", () => {
     Object.setPrototypeOf(thing, Thing.prototype);
     const withModels = new PayloadCodec(registry, (id) => (id === "M7" ? (thing as Model) : undefined));
     const opened = openPayload(withModels.encodeEvent({ viewId: "v", joinSeq: 1, counter: 1 }, "s", "e", { who: thing }));
-    expect((withModels.decodeEvent(opened.event).data as { who: unknown }).who).toBe(thing);
+    expect((withModels.decodeEvent(opened.events[0]!).data as { who: unknown }).who).toBe(thing);
   });
 
   test("a missing, truncated or other-version header fails with a clear error", () => {
@@ -52,8 +52,8 @@ describe("message payload header", () => {
     // Cut inside the header (version, viewId length, viewId, joinSeq): every prefix fails.
     for (let n = 1; n < 8; n++) expect(() => openPayload(full.subarray(0, n))).toThrow(/no valid sender header/);
     const other = full.slice();
-    other[0] = 2;
-    expect(() => openPayload(other)).toThrow(/unknown header version 2/);
+    other[0] = 3;
+    expect(() => openPayload(other)).toThrow(/unknown header version 3/);
     // An event payload of the old format (no header) does not pass as one.
     const old = new Writer();
     old.string("scope");
@@ -67,6 +67,43 @@ describe("message payload header", () => {
     w.raw(new Uint8Array([42]));
     const opened = openPayload(w.finish());
     expect(opened.sender).toEqual({ viewId: "abc", joinSeq: 5, counter: 9 });
-    expect([...opened.event]).toEqual([42]);
+    expect(opened.events.map((e) => [...e])).toEqual([[42]]);
+  });
+});
+
+describe("bundled payloads: the events one view published in one turn", () => {
+  const stamp: SenderStamp = { viewId: "v", joinSeq: 4, counter: 2 };
+  const bodies = [codec.encodeEventBody("s", "a", 1), codec.encodeEventBody("s", "b", { x: [2] }), codec.encodeEventBody("t", "c", undefined)];
+
+  test("round trip: one stamp, the events in order", () => {
+    const plain = bundlePlaintext(stamp, bodies);
+    expect(plain[0]).toBe(PAYLOAD_BUNDLE_VERSION);
+    const opened = openPayload(plain);
+    expect(opened.sender).toEqual(stamp);
+    expect(opened.events.map((e) => codec.decodeEvent(e))).toEqual([
+      { scope: "s", event: "a", data: 1 },
+      { scope: "s", event: "b", data: { x: [2] } },
+      { scope: "t", event: "c", data: undefined },
+    ]);
+  });
+
+  test("the documented layout: [u8 2][stamp][varuint count][count × (varuint length, body)]; one event stays version 1", () => {
+    const two = [new Uint8Array([7]), new Uint8Array([8, 9])];
+    expect([...bundlePlaintext({ viewId: "v", joinSeq: 1, counter: 1 }, two)]).toEqual([2, 1, 0x76, 1, 1, 2, 1, 7, 2, 8, 9]);
+    expect([...bundlePlaintext({ viewId: "v", joinSeq: 1, counter: 1 }, [two[1]!])]).toEqual([1, 1, 0x76, 1, 1, 8, 9]);
+  });
+
+  test("a lying count, a truncated event or bytes after the last event fail with a clear error", () => {
+    const good = bundlePlaintext(stamp, bodies);
+    const countAt = 1 + 1 + 1 + 1 + 1; // version, viewId length + "v", joinSeq, counter
+    for (const count of [0, 1, 4, 200]) {
+      const bad = good.slice();
+      bad[countAt] = count;
+      expect(() => openPayload(bad)).toThrow(/no valid sender header/);
+    }
+    for (let n = countAt; n < good.length; n++) expect(() => openPayload(good.subarray(0, n))).toThrow(/no valid sender header/);
+    const longer = new Uint8Array(good.length + 1);
+    longer.set(good);
+    expect(() => openPayload(longer)).toThrow(/after the bundle's last event/);
   });
 });

@@ -19,7 +19,7 @@ import { JoinError } from "../src/errors";
 import { Model } from "../src/kernel/model";
 import { registry } from "../src/kernel/registry";
 import { VirtualMachine, type ViewEvent } from "../src/kernel/vm";
-import { deriveSessionKeys, open, seal, type SessionKeys } from "../src/session/crypto";
+import { deriveSessionKeys, openBulk, slotBulkKey, type SessionKeys } from "../src/session/crypto";
 import { openPayload } from "../src/session/payload";
 import { FLUSH_TIMEOUT_MS, Persister, sessionSlotOf, type PersisterContext, type Uplink } from "../src/session/persist-uploads";
 import { testPayload } from "./vm-helpers";
@@ -91,9 +91,10 @@ export function contextOf(s: Awaited<ReturnType<typeof setup>>): PersisterContex
 
 /**
  * A Persister on a fake uplink, the VM it uploads from (root Notebook), and the stream that VM is
- * fed, with the view `me` joined (first, unless `otherFirst`).
+ * fed, with the view `me` joined (first, unless `otherFirst`). Its base slot's bulk key is derived
+ * (as a replica's boot does: uploads are version-2 envelopes), unless `bulk` is false (version 1).
  */
-export async function setup(options: { otherFirst?: boolean } = {}) {
+export async function setup(options: { otherFirst?: boolean; bulk?: boolean } = {}) {
   const clock = new ManualClock();
   const sent: ClientMessage[] = [];
   const errors: Array<{ context: string; error: unknown }> = [];
@@ -106,6 +107,7 @@ export async function setup(options: { otherFirst?: boolean } = {}) {
   };
   const persister = new Persister(persisterContext(clock, uplink, (context, error) => void errors.push({ context, error })));
   await persister.prepare();
+  if (options.bulk !== false) await persister.bulkKey();
   const machine = new VirtualMachine({
     sessionId: SESSION_ID,
     registry,
@@ -159,9 +161,15 @@ export async function setup(options: { otherFirst?: boolean } = {}) {
     stream.write(text);
     stream.tick(DELAY_MS);
   };
+  /** Polls, and waits until what the poll started is on the wire. */
+  const poll = async (): Promise<void> => {
+    persister.poll();
+    await persister.sending();
+  };
   return {
     clock,
     persister,
+    poll,
     vm: machine,
     stream,
     slot,
@@ -195,6 +203,10 @@ export function reassemble(frames: readonly PersistChunkMessage[]): Uint8Array {
   return out;
 }
 
-export function openedText(setupResult: Awaited<ReturnType<typeof setup>>, frames: readonly PersistChunkMessage[]): string {
-  return utf8Decoder.decode(open(setupResult.persister.keysOf(frames[0]!.slot).enc, reassemble(frames)));
+/** The text an upload's chunks carry (a session-slot upload, either envelope version), opened as a joining client would. */
+export async function openedText(setupResult: Awaited<ReturnType<typeof setup>>, frames: readonly PersistChunkMessage[]): Promise<string> {
+  const slot = frames[0]!.slot;
+  expect(slot).toBe(sessionSlotOf(keys.persistMaster));
+  const key = await slotBulkKey(keys.persistMaster, slot, setupResult.persister.keysOf(slot).enc);
+  return utf8Decoder.decode(await openBulk(key, reassemble(frames)));
 }

@@ -1,35 +1,49 @@
 /** What a join restores (`Persister.startingPoint`) and the session slot's name (`sessionSlotOf`). */
 import { testRng } from "@lockstep/test-support";
 import { JoinError } from "../src/errors";
-import { seal } from "../src/session/crypto";
+import { seal, sealBulk } from "../src/session/crypto";
 import { Persister, sessionSlotOf } from "../src/session/persist-uploads";
 import { PERSISTENT_ID, contextOf, keys, keysOtherPassword, keysOtherSession, setup, usePersistHarness, utf8 } from "./persist-harness";
 
 usePersistHarness();
 
+/** What `promise` rejected with (it must reject). */
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => {
+      throw new Error("expected a rejection");
+    },
+    (error: unknown) => error,
+  );
+}
+
 describe("startingPoint", () => {
-  test("opens the data a session starts from; none is undefined", async () => {
+  test("opens the data a session starts from, a version-2 envelope or a version-1 one (stored by an earlier release); none is undefined", async () => {
     const s = await setup();
     const data = { notes: ["restored", "ünïcödé"] };
-    expect(s.persister.startingPoint(new Uint8Array(0))).toBeUndefined();
-    expect(s.persister.startingPoint(seal(s.persister.keysOf(s.slot).enc, utf8.encode(JSON.stringify(data))))).toEqual(data);
+    const json = utf8.encode(JSON.stringify(data));
+    expect(await s.persister.startingPoint(new Uint8Array(0))).toBeUndefined();
+    expect(await s.persister.startingPoint(await sealBulk(await s.persister.bulkKey(), json))).toEqual(data);
+    expect(await s.persister.startingPoint(seal(s.persister.keysOf(s.slot).enc, json))).toEqual(data);
   });
 
   test("a corrupt blob is a JoinError naming the persistentId, and says nothing was overwritten", async () => {
     const s = await setup();
     const rng = testRng("persist-uploads.test corrupt blob");
-    const good = seal(s.persister.keysOf(s.slot).enc, utf8.encode(JSON.stringify({ notes: ["x"] })));
-    const flipped = good.slice();
-    const at = rng.range(1, flipped.length);
-    flipped[at] = flipped[at]! ^ (1 + rng.int(255));
-    const otherPassword = seal(new Persister({ ...contextOf(s), persistMaster: keysOtherPassword.persistMaster }).keysOf(sessionSlotOf(keysOtherPassword.persistMaster)).enc, utf8.encode("{}"));
-    for (const blob of [flipped, rng.bytes(1 + rng.int(200)), good.subarray(0, good.length - 1), otherPassword]) {
-      let thrown: unknown;
-      try {
-        s.persister.startingPoint(blob);
-      } catch (error) {
-        thrown = error;
-      }
+    const json = utf8.encode(JSON.stringify({ notes: ["x"] }));
+    const otherPersister = new Persister({ ...contextOf(s), persistMaster: keysOtherPassword.persistMaster });
+    await otherPersister.prepare();
+    const otherSlot = sessionSlotOf(keysOtherPassword.persistMaster);
+    const blobs: Uint8Array[] = [rng.bytes(1 + rng.int(200))];
+    for (const good of [await sealBulk(await s.persister.bulkKey(), json), seal(s.persister.keysOf(s.slot).enc, json)]) {
+      const flipped = good.slice();
+      const at = rng.range(1, flipped.length);
+      flipped[at] = flipped[at]! ^ (1 + rng.int(255));
+      blobs.push(flipped, good.subarray(0, good.length - 1));
+    }
+    blobs.push(seal(otherPersister.keysOf(otherSlot).enc, utf8.encode("{}")), await sealBulk(await otherPersister.bulkKey(), utf8.encode("{}")));
+    for (const blob of blobs) {
+      const thrown = await rejection(s.persister.startingPoint(blob));
       expect(thrown).toBeInstanceOf(JoinError);
       const message = (thrown as JoinError).message;
       expect(message).toContain(`persistentId ${PERSISTENT_ID}`);
@@ -41,11 +55,11 @@ describe("startingPoint", () => {
 
   test("data that decrypts but is not UTF-8 text or not JSON is a JoinError too", async () => {
     const s = await setup();
-    const enc = s.persister.keysOf(s.slot).enc;
-    expect(() => s.persister.startingPoint(seal(enc, new Uint8Array([0xff, 0xfe, 0x00])))).toThrow(JoinError);
-    expect(() => s.persister.startingPoint(seal(enc, new Uint8Array([0xff, 0xfe, 0x00])))).toThrow(/is not UTF-8 text\. Nothing was overwritten/);
-    expect(() => s.persister.startingPoint(seal(enc, utf8.encode("{not json")))).toThrow(JoinError);
-    expect(() => s.persister.startingPoint(seal(enc, utf8.encode("{not json")))).toThrow(
+    const key = await s.persister.bulkKey();
+    await expect(s.persister.startingPoint(await sealBulk(key, new Uint8Array([0xff, 0xfe, 0x00])))).rejects.toThrow(JoinError);
+    await expect(s.persister.startingPoint(await sealBulk(key, new Uint8Array([0xff, 0xfe, 0x00])))).rejects.toThrow(/is not UTF-8 text\. Nothing was overwritten/);
+    await expect(s.persister.startingPoint(await sealBulk(key, utf8.encode("{not json")))).rejects.toThrow(JoinError);
+    await expect(s.persister.startingPoint(seal(key.box, utf8.encode("{not json")))).rejects.toThrow(
       new RegExp(`persistentId ${PERSISTENT_ID} \\(slot ${s.slot}\\) is corrupt \\(not JSON\\)\\. Nothing was overwritten`),
     );
   });

@@ -8,7 +8,7 @@ import type { ControllerState } from "../src/session/states";
 function realmIn(state: ControllerState): { realm: SessionRealm; sentLive: boolean[] } {
   const sentLive: boolean[] = [];
   const publisher = { publish: (_s: string, _e: string, _d: unknown, _o: unknown, send: unknown) => (sentLive.push(send !== undefined), true) } as unknown as Publisher;
-  const host: RealmHost = { state, session: undefined, stream: undefined as never, publisher, send: () => {} };
+  const host: RealmHost = { state, session: undefined, stream: undefined as never, publisher, wake: () => {} };
   return { realm: new SessionRealm("v1", "s1", new ViewDomain(() => {}), host), sentLive };
 }
 

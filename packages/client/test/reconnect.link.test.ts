@@ -336,7 +336,10 @@ test("autoSleep: a page visible again while it saves before sleeping stays awake
   // A slow link from here: what either side sends is held until resume().
   link.pause();
   await net.clock.advance(1);
-  // Asleep is due: it saves first, and the upload waits on the link.
+  // Asleep is due: it saves first, and the upload waits on the link. Sealing it is WebCrypto's
+  // (real time, off the manual clock): wait for the bytes without moving the clock.
+  const sealedBy = Date.now() + 5000;
+  while (link.client.bufferedAmount === 0 && Date.now() < sealedBy) await new Promise((resolve) => setTimeout(resolve, 5));
   expect(link.client.bufferedAmount).toBeGreaterThan(0);
   expect(last(a).closedBy).toBeUndefined();
   await net.clock.advance(100);

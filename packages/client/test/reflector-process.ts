@@ -72,7 +72,8 @@ function spawnOnce(args: readonly string[], port: number): Promise<Started> {
   return new Promise<Started>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     lines.on("line", (line) => {
-      const m = /^Lockstep reflector listening on (ws:\S+)$/.exec(line);
+      // The CLI logs JSON lines: the "ready" event carries the URL in its message (also matches a plain line).
+      const m = /Lockstep reflector listening on (wss?:\/\/[^"\s]+)/.exec(line);
       if (!m) return;
       const url = m[1]!;
       const listening = Number(new URL(url).port);

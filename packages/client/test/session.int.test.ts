@@ -220,7 +220,7 @@ test("joining an unreachable reflector fails with a clear error", async () => {
 test("bad join options fail before connecting", async () => {
   await expect(join("x", { password: "" })).rejects.toThrow(/password must be a non-empty string/);
   await expect(join("x", { appId: "bad/app" } as never)).rejects.toThrow(/appId/);
-  await expect(join("x", { tps: 500 })).rejects.toThrow(/tps/);
+  await expect(join("x", { tps: "fast" })).rejects.toThrow(/tps must be a number of ticks per second/); // 500 is clamped to 60, as in Croquet
   await expect(join("x", { token: "" })).rejects.toThrow(/token must be a non-empty string/);
   await expect(join("x", { token: 42 } as never)).rejects.toThrow(/token must be a string or a function/);
   await expect(join("x", { token: "t".repeat(5000) })).rejects.toThrow(/token is 5000 bytes; reflectors accept at most 3072/);

@@ -89,6 +89,9 @@ function nextEvent(pred: (e: Event) => boolean): Promise<void> {
   return new Promise((resolve) => waiters.push({ pred, resolve }));
 }
 
+/** The next turn of the event loop: what a view publishes in one turn travels as one stream entry. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 let reflector: Reflector;
 const events: Event[] = [];
 beforeAll(async () => {
@@ -109,7 +112,11 @@ test("a late joiner starts from the latest snapshot plus the messages since, and
   const second = await join("late");
   const progress: number[] = [];
   const snapshotPast = nextEvent((e) => e.event === "snapshot.stored" && (e.fields.seq as number) > 120);
-  for (let n = 0; n < 150; n++) [first, second][n % 2]!.view.publish("busy", "add", { who: n % 2 ? "b" : "a", n });
+  // Each in its own turn: the publishes of one turn travel as one entry, and snapshots are due by entries.
+  for (let n = 0; n < 150; n++) {
+    [first, second][n % 2]!.view.publish("busy", "add", { who: n % 2 ? "b" : "a", n });
+    await nextTurn();
+  }
   await captureWhen(first, () => first.model.log.length === 150);
   // The messages call for snapshots; wait until one covers most of them.
   await snapshotPast;
@@ -159,7 +166,10 @@ test("a replica that diverges is told so at the next snapshot and rebuilds itsel
   const error = jest.spyOn(console, "error").mockImplementation(() => undefined);
   const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
   try {
-    for (let n = 0; n < 45; n++) honest1.view.publish("busy", "add", { who: "h", n });
+    for (let n = 0; n < 45; n++) {
+      honest1.view.publish("busy", "add", { who: "h", n });
+      await nextTurn();
+    }
     await Promise.all([honest1.view.gotDivergence, honest2.view.gotDivergence, reported(cheater.viewId, (r) => r.diverged)]);
     expect(WatchView.reports.get(cheater.viewId)![0]).toMatchObject({ diverged: true, split: false });
     expect(honest1.view.divergence[0]).toMatchObject({ diverged: false, split: false });
@@ -188,7 +198,10 @@ test("a tie is reported to everyone as a split: nobody is blamed, nobody rebuild
   const cheater = await join("split", CheatingView);
   const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
   try {
-    for (let n = 0; n < 45; n++) honest.view.publish("busy", "add", { who: "h", n });
+    for (let n = 0; n < 45; n++) {
+      honest.view.publish("busy", "add", { who: "h", n });
+      await nextTurn();
+    }
     await Promise.all([honest.view.gotDivergence, cheater.view.gotDivergence]);
     for (const s of [honest, cheater]) expect(s.view.divergence[0]).toMatchObject({ diverged: false, split: true });
     expect(warn.mock.calls.some(([line]) => String(line).includes("no majority can tell which is right"))).toBe(true);
@@ -240,11 +253,15 @@ test("a snapshot larger than three chunks is uploaded in chunks and a late joine
     for (let i = 0; i < TEXTS; i++) {
       const text = Array.from({ length: 240 * 1024 }, () => String.fromCharCode(97 + Math.floor(random() * 26))).join("");
       [first, second][i % 2]!.view.publish("archive", "put", text);
+      await nextTurn();
     }
     const { seq: lastText } = await allIn;
     // Small events (no model subscribes) until a snapshot taken after the last text is stored.
     const snapshotPast = nextEvent((e) => e.event === "snapshot.stored" && (e.fields.seq as number) > lastText);
-    for (let i = 0; i < 10; i++) first.view.publish("archive", "noop", i);
+    for (let i = 0; i < 10; i++) {
+      first.view.publish("archive", "noop", i);
+      await nextTurn();
+    }
     await snapshotPast;
 
     const sent = sockets.flatMap((r) => r.sent);

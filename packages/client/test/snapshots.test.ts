@@ -13,7 +13,7 @@ import {
   type SnapshotVoteMessage,
 } from "@lockstep/protocol";
 import { ManualClock, sameBytes, testRng } from "@lockstep/test-support";
-import { deriveSessionKeys, hmac, open, type SessionKeys } from "../src/session/crypto";
+import { BULK_ENVELOPE_VERSION, deriveSessionKeys, hmac, open, openBulk, type SessionKeys } from "../src/session/crypto";
 import { Snapshotter } from "../src/session/snapshots";
 
 let keys: SessionKeys;
@@ -45,7 +45,7 @@ function setup() {
     snapshotter,
     sent,
     errors,
-    /** Resolves once `count` frames in all were sent (an event: the HMAC finishing). */
+    /** Resolves once `count` frames in all were sent (an event: the HMAC, or the seal, finishing). */
     frames(count: number): Promise<void> {
       if (sent.length >= count) return Promise.resolve();
       return new Promise((resolve) => waiters.push({ count, resolve }));
@@ -114,17 +114,22 @@ test("nothing is uploaded unless requested", async () => {
   expect(s.chunks()).toHaveLength(0);
 });
 
-test("an upload requested after the vote goes out at once, as chunks that reassemble and open with keys.snapshot", async () => {
+test("an upload requested after the vote goes out once sealed, as version-2 chunks that reassemble and open with keys.snapshot", async () => {
   const s = setup();
   const state = testRng("snapshots.test upload").bytes(DEFAULT_LIMITS.maxChunkBytes * 2 + 12_345);
   s.snapshotter.taken(42, state);
   await s.frames(1);
   s.snapshotter.uploadRequested(42);
+  expect(s.chunks()).toHaveLength(0); // sealing is asynchronous (WebCrypto)
+  await s.frames(4);
   const frames = s.chunks();
   expect(frames.length).toBe(3);
   expect(frames[0]!.seq).toBe(42);
   expect(sameBytes(frames[0]!.hash, s.votes()[0]!.hash)).toBe(true);
-  expect(sameBytes(open(keys.snapshot, reassemble(frames)), state)).toBe(true);
+  const envelope = reassemble(frames);
+  expect(envelope[0]).toBe(BULK_ENVELOPE_VERSION);
+  expect(sameBytes(await openBulk(keys.snapshot, envelope), state)).toBe(true);
+  expect(() => open(keys.snapshot.box, envelope)).toThrow(/unknown envelope version 2/);
   expect(s.errors).toEqual([]);
 });
 
@@ -136,17 +141,22 @@ test("an upload requested before the hash is ready follows the vote", async () =
   expect(s.sent).toHaveLength(0);
   await s.frames(2);
   expect(s.sent.map((m) => m.type)).toEqual([MessageType.SnapshotVote, MessageType.SnapshotChunk]);
-  expect(sameBytes(open(keys.snapshot, reassemble(s.chunks())), state)).toBe(true);
+  expect(sameBytes(await openBulk(keys.snapshot, reassemble(s.chunks())), state)).toBe(true);
 });
 
-test("the state is uploaded once: a repeated request sends nothing more", async () => {
+test("the state is uploaded once: a repeated request sends nothing more, even while the first is being sealed", async () => {
   const s = setup();
   s.snapshotter.taken(5, new Uint8Array(100).fill(7));
   await s.frames(1);
   s.snapshotter.uploadRequested(5);
-  expect(s.chunks()).toHaveLength(1);
   s.snapshotter.uploadRequested(5);
-  expect(s.chunks()).toHaveLength(1);
+  await s.frames(2);
+  s.snapshotter.uploadRequested(5);
+  // A later snapshot's upload is sent after anything a repeated request could have sent.
+  s.snapshotter.taken(6, new Uint8Array([6]));
+  s.snapshotter.uploadRequested(6);
+  await s.frames(4);
+  expect(s.chunks().map((c) => c.seq)).toEqual([5, 6]);
 });
 
 test("a request for an older seq than the latest snapshot is ignored", async () => {
@@ -157,11 +167,36 @@ test("a request for an older seq than the latest snapshot is ignored", async () 
   await s.frames(2);
   s.snapshotter.uploadRequested(10);
   s.snapshotter.uploadRequested(15);
-  expect(s.chunks()).toHaveLength(0);
   s.snapshotter.uploadRequested(20);
+  await s.frames(3);
   expect(s.chunks()).toHaveLength(1);
   expect(s.chunks()[0]!.seq).toBe(20);
-  expect(open(keys.snapshot, reassemble(s.chunks()))).toEqual(new Uint8Array([2]));
+  expect(await openBulk(keys.snapshot, reassemble(s.chunks()))).toEqual(new Uint8Array([2]));
+});
+
+test("a snapshot superseded while it is being sealed is not sent (the reflector would reject it)", async () => {
+  const s = setup();
+  s.snapshotter.taken(30, testRng("snapshots.test superseded").bytes(2_000_000));
+  await s.frames(1);
+  s.snapshotter.uploadRequested(30);
+  s.snapshotter.taken(31, new Uint8Array([3, 1]));
+  s.snapshotter.uploadRequested(31);
+  // Uploads go out in the order asked for: 31's chunk comes after whatever 30's seal gave.
+  await s.frames(3);
+  expect(s.sent.map((m) => `${m.type === MessageType.SnapshotVote ? "vote" : "chunk"} ${(m as SnapshotVoteMessage).seq}`)).toEqual(["vote 30", "vote 31", "chunk 31"]);
+  expect(await openBulk(keys.snapshot, reassemble(s.chunks()))).toEqual(new Uint8Array([3, 1]));
+  expect(s.errors).toEqual([]);
+});
+
+test("a state too large for the reflector is reported, not sealed or sent", async () => {
+  const s = setup();
+  const state = new Uint8Array(DEFAULT_LIMITS.maxSnapshotBytes - 28);
+  s.snapshotter.taken(3, state);
+  s.snapshotter.uploadRequested(3);
+  await s.frames(1);
+  expect(s.errors).toHaveLength(1);
+  expect((s.errors[0] as Error).message).toMatch(/as a snapshot, over the reflector's 64.0MB limit/);
+  expect(s.chunks()).toHaveLength(0);
 });
 
 test("divergence() tells this replica's divergence from another one's", async () => {
@@ -191,6 +226,7 @@ test("the serialized state is kept for 60 s of the clock for an upload request, 
   expect(kept.clock.pending).toBe(1);
   await kept.clock.advance(59_999);
   kept.snapshotter.uploadRequested(3);
+  await kept.frames(2);
   expect(kept.chunks()).toHaveLength(1);
 
   const dropped = setup();

@@ -1,6 +1,9 @@
 import { Model } from "../src/kernel/model";
 import { UsageError } from "../src/errors";
+import { bundlePlaintext } from "../src/session/payload";
 import { makeVM } from "./vm-helpers";
+
+const enc = new TextEncoder();
 
 /** Records every call into `log`, so tests can assert the exact order the VM ran things in. */
 class Recorder extends Model {
@@ -57,6 +60,23 @@ describe("VM ordering", () => {
     const m = t.root<Recorder>(Recorder);
     t.relay(5, "test", "schedule", [[0, "now"]]);
     expect(m.log).toEqual(["future:now@5"]);
+  });
+
+  test("a bundle's events run in order as if each were its own entry: a future(0) of one runs before the next; a bad one is dropped alone", () => {
+    const t = makeVM();
+    const m = t.root<Recorder>(Recorder);
+    t.join(0, "bundler");
+    const bodies = [
+      enc.encode(JSON.stringify({ scope: "test", event: "schedule", data: [[0, "soon"]] })),
+      enc.encode("not json"),
+      enc.encode(JSON.stringify({ scope: "test", event: "go", data: "second" })),
+    ];
+    t.relayPayload(5, bundlePlaintext(t.nextStamp("bundler"), bodies));
+    expect(m.log).toEqual(["future:soon@5", "go:second@5"]);
+    expect(t.errors.map((e) => e.context)).toEqual([`relayed message #${t.vm.seq}`]);
+    // The bundle's stamp is applied once: the same bytes again are a replay, dropped whole.
+    t.relayPayload(6, bundlePlaintext({ viewId: "bundler", joinSeq: t.vm.seq - 1, counter: 1 }, bodies));
+    expect(m.log).toEqual(["future:soon@5", "go:second@5"]);
   });
 
   test("ticks advance time and run due futures; time never goes back", () => {

@@ -325,6 +325,12 @@ export function encodeServerMessage(msg: ServerMessage): Uint8Array {
       w.string(msg.message);
       return w.finish();
     }
+    case MessageType.Redirect: {
+      const w = new Writer(8 + msg.url.length * 3);
+      header(w, msg.type);
+      w.string(msg.url);
+      return w.finish();
+    }
   }
 }
 
@@ -400,6 +406,9 @@ export function decodeServerMessage(frame: Uint8Array): ServerMessage {
       break;
     case MessageType.Error:
       msg = { type, code: r.varUint(), message: r.string() };
+      break;
+    case MessageType.Redirect:
+      msg = { type, url: r.string() };
       break;
     default:
       throw new ProtocolError(`unknown server frame type 0x${type.toString(16).padStart(2, "0")}`);

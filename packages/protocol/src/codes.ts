@@ -63,6 +63,8 @@ export const MessageType = {
   Persisted: 0x4c,
   /** A stream entry: the latest persisted data of a slot, answering a `PersistLoad`. */
   PersistData: 0x4d,
+  /** This reflector node does not own the session: `url` is the node that does (a cluster, §17). Closed with `Redirect` right after. */
+  Redirect: 0x4e,
 } as const;
 
 /** A frame type code. */
@@ -107,6 +109,10 @@ export const CloseCode = {
   LogFull: 4015,
   /** The reflector is at a configured capacity (sessions created per minute, connections). Reconnect with backoff. */
   Overloaded: 4016,
+  /** This node does not own the session; the `Redirect` frame before the close named the node that does. Reconnect there at once (§17). */
+  Redirect: 4017,
+  /** The session moved off this node (a newer owner fenced it, or it lost its lease). Reconnect at once through any node (§17). */
+  SessionMoved: 4018,
 } as const;
 
 /** A Lockstep close/error code. */

@@ -55,4 +55,5 @@ export type {
   TickMessage,
   PongMessage,
   ErrorMessage,
+  RedirectMessage,
 } from "./messages";

@@ -250,6 +250,15 @@ export interface ErrorMessage {
   readonly message: string;
 }
 
+/**
+ * Reflector → client: this node of a cluster does not own the session; `url` is the WebSocket URL
+ * of the node that does (PROTOCOL.md §17). The socket is closed with `CloseCode.Redirect` right after.
+ */
+export interface RedirectMessage {
+  readonly type: typeof MessageType.Redirect;
+  readonly url: string;
+}
+
 /** Reflector → client: upload your snapshot for entry `seq`. */
 export interface UploadRequestMessage {
   readonly type: typeof MessageType.UploadRequest;
@@ -292,6 +301,7 @@ export type ServerMessage =
   | TickMessage
   | PongMessage
   | ErrorMessage
+  | RedirectMessage
   | UploadRequestMessage
   | DivergenceMessage
   | PersistAckMessage;

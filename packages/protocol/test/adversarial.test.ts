@@ -89,6 +89,7 @@ describe("headers", () => {
       MessageType.PersistAck,
       MessageType.Persisted,
       MessageType.PersistData,
+      MessageType.Redirect,
     ]);
     for (let type = 0; type < 256; type++) {
       if (server.has(type)) continue;

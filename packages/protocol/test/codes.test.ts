@@ -31,6 +31,7 @@ test("frame type codes never change", () => {
     PersistAck: 0x4b,
     Persisted: 0x4c,
     PersistData: 0x4d,
+    Redirect: 0x4e,
   });
 });
 
@@ -62,6 +63,8 @@ test("close codes never change and sit in the 4000 application range", () => {
     TokenExpired: 4014,
     LogFull: 4015,
     Overloaded: 4016,
+    Redirect: 4017,
+    SessionMoved: 4018,
   });
 });
 

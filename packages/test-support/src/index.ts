@@ -8,3 +8,4 @@ export * from "./storage-conformance";
 export * from "./manual-clock";
 export * from "./link";
 export * from "./stores";
+export * from "./replicas";

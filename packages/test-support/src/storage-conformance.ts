@@ -99,6 +99,15 @@ export function runBlobStoreConformance(name: string, make: () => Promise<BlobSt
       expect(await store.list("nothing/")).toEqual([]);
     });
 
+    test("a prefix ending inside a segment, at a dot, lists only names starting with it (Data API blob lookup)", async () => {
+      const keys = ["sessions/s1/data/Blob0123456789abcd.10", "sessions/s1/data/Blob0123456789abcd-2.5", "sessions/s1/data/Blob0123456789abcdE.7", "sessions/s1/meta"];
+      for (const key of keys) await store.put(key, text(key));
+      expect(await store.list("sessions/s1/data/Blob0123456789abcd.")).toEqual(["sessions/s1/data/Blob0123456789abcd.10"]);
+      expect(await store.list("sessions/s1/data/")).toEqual(keys.slice(0, 3).sort());
+      await store.delete(keys[0]!);
+      expect(await store.list("sessions/s1/data/Blob0123456789abcd.")).toEqual([]);
+    });
+
     test("keys differing only in case are distinct", async () => {
       await store.put("case/Key", text("upper"));
       await store.put("case/key", text("lower"));

@@ -24,8 +24,8 @@ export interface BlobStore {
   get(key: string): Promise<Uint8Array | undefined>;
   /**
    * Stores `value` (copied) under `key`. Atomic: a concurrent or later reader sees the old value
-   * or the new one, never a mix. Durable once resolved (the filesystem adapter writes a temp file,
-   * fsyncs it, renames it into place and fsyncs the directory).
+   * or the new one, never a mix. Durable once resolved (the filesystem adapter appends it to its
+   * log and resolves once an fdatasync covering it returned; PostgreSQL once the upsert committed).
    */
   put(key: string, value: Uint8Array): Promise<void>;
   /** Removes `key`; no error if it is missing. Durable once resolved. */

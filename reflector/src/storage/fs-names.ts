@@ -1,5 +1,7 @@
 /**
- * How key segments become file names in the filesystem adapter.
+ * How key segments became file names in the filesystem adapter's former layout (a file per key),
+ * which it still reads to migrate such a directory into its log (fs-legacy.ts); the tests and the
+ * storage benchmark write that layout with the former code (test/storage/legacy-fs-store.ts).
  *
  * - Upper-case letters are escaped as `^` + lower case (`Ab` → `^ab`), so keys that differ only in
  *   case stay distinct on case-insensitive filesystems (macOS, Windows).

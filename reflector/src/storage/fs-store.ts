@@ -1,246 +1,204 @@
-import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, readdir, rename, rmdir, unlink } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { mkdir } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import { checkKey, checkPrefix, type BlobStore } from "./blob-store";
 import { StorageError } from "./errors";
-import { decodeDirName, decodeFileName, encodeSegment, isTempFileName, tempFileName, valueFileName } from "./fs-names";
+import { migrateLegacy } from "./fs-legacy";
+import { KeyIndex } from "./fs-log-index";
+import { codeOf, ioError, nodeLogIo, type LogIo } from "./fs-log-io";
+import { recoverLog, type LogDamage, type LogTruncation, type Segment } from "./fs-log-recovery";
+import { LogStore, type LogStats } from "./fs-log-store";
+import { lockDir, type DirLock } from "./fs-lock";
 
-/** How often a put retries when a concurrent delete pruned the directory it was writing into. */
-const PUT_ATTEMPTS = 5;
-/** Windows cannot open directories to fsync them; there, renames are as durable as NTFS makes them. */
-const CAN_SYNC_DIRS = process.platform !== "win32";
+/** Options of {@link createFsStore}, for tuning and tests. */
+export interface FsStoreOptions {
+  /** A new segment file is started once the current one is past this size. Default 64 MiB. */
+  readonly segmentBytes?: number;
+  /**
+   * A sealed segment is compacted (its live records copied forward, the file deleted) once less
+   * than this fraction of its bytes is live. Default 0.5; 0 turns compaction off.
+   */
+  readonly compactBelow?: number;
+  /** Receives what opening found (damage, a torn write cut, a migration) and compaction failures. */
+  readonly logger?: FsStoreLogger;
+}
+
+/** The part of the reflector's `Logger` the store uses. */
+export interface FsStoreLogger {
+  info(event: string, fields?: Readonly<Record<string, unknown>>): void;
+  warn(event: string, fields?: Readonly<Record<string, unknown>>): void;
+  error(event: string, fields?: Readonly<Record<string, unknown>>): void;
+}
+
+/** What opening a data directory found and did. */
+export interface FsStoreOpening {
+  /** Keys moved from the former layout (a file per key) into the log. */
+  readonly migratedKeys: number;
+  /** Damage found in the log (see {@link LogDamage}); empty when it read back intact. */
+  readonly damage: readonly LogDamage[];
+  /** A write torn by a crash, cut from the end of the log (none of its operations had resolved). */
+  readonly truncated: LogTruncation | undefined;
+  /** Set if the directory cannot be written: the store then rejects every operation with it. */
+  readonly unwritable: StorageError | undefined;
+}
+
+/** A filesystem {@link BlobStore}, with what opening it found. */
+export interface FsStore extends BlobStore {
+  readonly opened: FsStoreOpening;
+}
+
+/** Default {@link FsStoreOptions.segmentBytes}: 64 MiB. */
+export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+/** Default {@link FsStoreOptions.compactBelow}. */
+export const DEFAULT_COMPACT_BELOW = 0.5;
+/** Most bytes of ops one flush writes (a single larger op is written alone). */
+const MAX_BATCH_BYTES = 16 * 1024 * 1024;
+/** The log's directory inside the data directory: `@` never starts a name of the former layout. */
+export const LOG_DIR = "@log";
+const LOCK_FILE = "lock";
 
 /**
  * A {@link BlobStore} in a directory: the embedded default, durable across `kill -9` and power loss.
- * Each key segment is a subdirectory and the last one a file (naming rules in `fs-names.ts`). A put
- * writes a temp file, fsyncs it, renames it over the target and fsyncs the directory; a delete
- * fsyncs the directory and prunes directories it left empty.
  *
- * Opening creates `dir` if needed and removes temp files left by a put interrupted by a crash.
- * One process at a time may use a directory.
+ * Every key of the directory lives in one append-only log (`<dir>/@log/00000001.seg`, …), indexed
+ * in memory. Puts and deletes are group-committed: those waiting when a flush starts are written
+ * together, with one write made durable by one fdatasync (or written with O_DSYNC), and each
+ * resolves once its bytes are durable. Records carry checksums; opening the store scans the log,
+ * cuts off a write torn by a crash, and reports damage (a damaged value reads as a
+ * `SessionDamagedError` naming the key). Segments that are mostly dead (overwritten or deleted
+ * keys) are compacted in the background. The format and its rules are described in
+ * fs-log-format.ts, fs-log-recovery.ts, fs-log-store.ts and fs-compaction.ts.
+ *
+ * Opening creates `dir` if needed, takes the directory's lock (one process at a time: a second one
+ * fails with a {@link StorageError} saying who holds it) and moves the keys of a directory written
+ * by the former layout (a file per key) into the log. A directory this process cannot write still
+ * opens, but every operation then rejects with a StorageError saying what to fix (which is how the
+ * reflector's start-up probe reports it).
  *
  * @example
  * ```ts
  * const store = await createFsStore("./data");
  * const sessions = new SessionStore(store);
+ * // ...
+ * await store.close(); // releases the directory for the next process
  * ```
- * @throws {StorageError} if the directory cannot be created or scanned.
+ * @throws {StorageError} if the directory cannot be created or read, or another process uses it.
  */
-export async function createFsStore(dir: string): Promise<BlobStore> {
+export function createFsStore(dir: string, options: FsStoreOptions = {}): Promise<FsStore> {
+  return openFsStore(dir, options, nodeLogIo());
+}
+
+/** {@link createFsStore} on a given file layer (internal: tests inject failures and count syncs). */
+export async function openFsStore(dir: string, options: FsStoreOptions, io: LogIo): Promise<FsStore> {
+  const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+  const compactBelow = options.compactBelow ?? DEFAULT_COMPACT_BELOW;
+  if (!(Number.isSafeInteger(segmentBytes) && segmentBytes >= 1024 && segmentBytes <= 2 ** 30)) {
+    throw new StorageError(`segmentBytes must be an integer from 1024 to 2^30, got ${segmentBytes}`);
+  }
+  if (!(compactBelow >= 0 && compactBelow <= 1)) throw new StorageError(`compactBelow must be a fraction from 0 to 1, got ${compactBelow}`);
   const root = resolve(dir);
   try {
     await mkdir(root, { recursive: true });
   } catch (cause) {
     throw new StorageError(`cannot create the storage directory ${root} (${codeOf(cause)}); check the path and its permissions`, { cause });
   }
-  await removeTempFiles(root);
-  return new FsStore(root);
-}
-
-async function removeTempFiles(dirPath: string): Promise<void> {
-  let entries;
+  const logDir = join(root, LOG_DIR);
+  let lock: DirLock;
   try {
-    entries = await readdir(dirPath, { withFileTypes: true });
+    await io.mkdir(logDir);
+    lock = await lockDir(join(logDir, LOCK_FILE), root);
   } catch (cause) {
-    if (isMissing(cause)) return;
-    throw new StorageError(`cannot scan the storage directory ${dirPath} (${codeOf(cause)}); check its permissions`, { cause });
+    if (cause instanceof StorageError) throw cause;
+    if (!UNWRITABLE.has(codeOf(cause))) throw new StorageError(`cannot open the storage log in ${logDir} (${codeOf(cause)}); check the directory and its permissions`, { cause });
+    return new UnwritableStore(root, ioError("write", "", logDir, cause));
   }
-  for (const entry of entries) {
-    const path = join(dirPath, entry.name);
-    if (entry.isDirectory()) await removeTempFiles(path);
-    else if (entry.isFile() && isTempFileName(entry.name)) {
-      try {
-        await unlink(path);
-      } catch (cause) {
-        if (!isMissing(cause)) throw new StorageError(`cannot remove the leftover temp file ${path} (${codeOf(cause)}); check its permissions`, { cause });
-      }
+  const logger = options.logger;
+  const index = new KeyIndex();
+  let segments: Segment[] = [];
+  try {
+    const recovered = await recoverLog(io, logDir, index);
+    segments = recovered.segments;
+    const store = new LogStore({
+      root,
+      logDir,
+      io,
+      segmentBytes,
+      compactBelow,
+      maxBatchBytes: MAX_BATCH_BYTES,
+      index,
+      segments,
+      onCompactionError: (error) => logger?.warn("storage.compaction.failed", { dir: root, error }),
+      onClose: () => lock.release(),
+    });
+    if (recovered.truncated !== undefined) logger?.warn("storage.log.truncated", { dir: root, ...recovered.truncated });
+    for (const damage of recovered.damage) logger?.error("storage.log.damaged", { dir: root, ...damage });
+    let migratedKeys: number;
+    try {
+      migratedKeys = await migrateLegacy(root, io, (key, value) => store.put(key, value));
+    } catch (error) {
+      await store.close();
+      throw error;
     }
+    if (migratedKeys > 0) logger?.info("storage.migrated", { dir: root, keys: migratedKeys, to: logDir });
+    return Object.assign(store, { opened: { migratedKeys, damage: recovered.damage, truncated: recovered.truncated, unwritable: undefined } });
+  } catch (error) {
+    for (const segment of segments) await segment.file.close().catch(() => undefined);
+    await lock.release();
+    throw error instanceof StorageError ? error : new StorageError(`cannot open the storage log in ${logDir} (${codeOf(error)}); check the directory and the disk`, { cause: error });
   }
 }
 
-class FsStore implements BlobStore {
-  readonly #root: string;
-  readonly #inFlight = new Set<Promise<unknown>>();
+/** Counters of a store made by {@link createFsStore} (internal: for tests and benchmarks). */
+export function fsStoreStats(store: BlobStore): LogStats {
+  if (!(store instanceof LogStore)) throw new TypeError("not a filesystem store");
+  return store.stats();
+}
+
+/** Resolves once a store made by {@link createFsStore} has flushed everything and no compaction runs (internal: tests). */
+export function fsStoreSettled(store: BlobStore): Promise<void> {
+  if (!(store instanceof LogStore)) throw new TypeError("not a filesystem store");
+  return store.settled();
+}
+
+/** Errors that mean "this process cannot write here" (as opposed to a wrong path). */
+const UNWRITABLE = new Set(["EACCES", "EPERM", "EROFS", "ENOSPC", "EDQUOT"]);
+
+/** A directory that cannot be written: every operation rejects with why (validating keys first). */
+class UnwritableStore implements FsStore {
+  readonly opened: FsStoreOpening;
   #closed = false;
 
-  constructor(root: string) {
-    this.#root = root;
-  }
-
-  get location(): string {
-    return this.#root;
+  constructor(
+    readonly location: string,
+    readonly error: StorageError,
+  ) {
+    this.opened = { migratedKeys: 0, damage: [], truncated: undefined, unwritable: error };
   }
 
   get(key: string): Promise<Uint8Array | undefined> {
-    return this.#track(async () => {
-      const { file } = this.#paths(key);
-      try {
-        const buffer = await readFile(file);
-        return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-      } catch (cause) {
-        if (isMissing(cause)) return undefined;
-        throw ioError("read", key, file, cause);
-      }
-    });
+    return this.#fail("read", key, () => checkKey(key));
   }
 
   put(key: string, value: Uint8Array): Promise<void> {
-    return this.#track(async () => {
-      const { dir, file } = this.#paths(key);
-      if (!(value instanceof Uint8Array)) throw new StorageError(`put ${JSON.stringify(key)}: value must be a Uint8Array`, { key });
-      for (let attempt = 1; ; attempt++) {
-        const temp = join(dir, tempFileName(valueFileName(lastSegment(key)), randomBytes(8).toString("hex")));
-        try {
-          const created = await mkdir(dir, { recursive: true });
-          if (created !== undefined) await syncNewDirs(created, dir);
-          await writeDurably(temp, value);
-          await rename(temp, file);
-          await syncDir(dir);
-          return;
-        } catch (cause) {
-          await unlink(temp).catch(() => undefined);
-          // A concurrent delete may prune the directory between mkdir and the write: try again.
-          if (codeOf(cause) === "ENOENT" && attempt < PUT_ATTEMPTS) continue;
-          throw ioError("write", key, file, cause);
-        }
-      }
-    });
+    void value;
+    return this.#fail("write", key, () => checkKey(key));
   }
 
   delete(key: string): Promise<void> {
-    return this.#track(async () => {
-      const { dir, file } = this.#paths(key);
-      try {
-        await unlink(file);
-      } catch (cause) {
-        if (isMissing(cause)) return;
-        throw ioError("delete", key, file, cause);
-      }
-      try {
-        await syncDir(dir);
-      } catch (cause) {
-        // A concurrent delete in the same directory pruned it once empty: the entry is gone with it.
-        if (isMissing(cause)) return;
-        throw ioError("delete", key, file, cause);
-      }
-      await this.#prune(dir);
-    });
+    return this.#fail("delete", key, () => checkKey(key));
   }
 
   list(prefix: string): Promise<string[]> {
-    return this.#track(async () => {
-      const { dirs, partial } = checkPrefix(prefix);
-      const keys: string[] = [];
-      const base = dirs.length === 0 ? "" : dirs.join("/") + "/";
-      await this.#walk(join(this.#root, ...dirs.map(encodeSegment)), base, partial, keys);
-      return keys.sort();
-    });
+    return this.#fail("list", prefix, () => checkPrefix(prefix));
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.allSettled([...this.#inFlight]);
   }
 
-  #track<T>(operation: () => Promise<T>): Promise<T> {
-    if (this.#closed) return Promise.reject(new StorageError(`the storage directory ${this.#root} was closed; open it again with createFsStore()`));
-    const promise = operation();
-    this.#inFlight.add(promise);
-    const forget = (): void => void this.#inFlight.delete(promise);
-    promise.then(forget, forget);
-    return promise;
+  async #fail<T>(verb: string, key: string, check: () => unknown): Promise<T> {
+    if (this.#closed) throw new StorageError(`the storage directory ${this.location} was closed; open it again with createFsStore()`);
+    check();
+    const cause = this.error.cause;
+    throw ioError(verb, key, join(this.location, LOG_DIR), cause);
   }
-
-  #paths(key: string): { dir: string; file: string } {
-    const segments = checkKey(key);
-    const dir = join(this.#root, ...segments.slice(0, -1).map(encodeSegment));
-    return { dir, file: join(dir, valueFileName(lastSegment(key))) };
-  }
-
-  /** Collects keys under `dirPath` (whose key prefix is `base`) that start with `base + partial`. */
-  async #walk(dirPath: string, base: string, partial: string, out: string[]): Promise<void> {
-    let entries;
-    try {
-      entries = await readdir(dirPath, { withFileTypes: true });
-    } catch (cause) {
-      // Missing: nothing stored under this prefix (or a concurrent delete just pruned it).
-      if (isMissing(cause)) return;
-      throw new StorageError(`cannot list ${JSON.stringify(base + partial)} in ${dirPath} (${codeOf(cause)}); check its permissions`, { cause });
-    }
-    for (const entry of entries) {
-      if (entry.isDirectory()) {
-        const segment = decodeDirName(entry.name);
-        if (segment !== undefined && segment.startsWith(partial)) await this.#walk(join(dirPath, entry.name), `${base}${segment}/`, "", out);
-      } else if (entry.isFile()) {
-        const segment = decodeFileName(entry.name);
-        if (segment !== undefined && segment.startsWith(partial)) out.push(base + segment);
-      }
-    }
-  }
-
-  /** Removes directories a delete left empty, up to the root; stops at the first that is not empty. */
-  async #prune(dir: string): Promise<void> {
-    for (let d = dir; d !== this.#root && d.startsWith(this.#root); d = dirname(d)) {
-      try {
-        await rmdir(d);
-      } catch {
-        return;
-      }
-    }
-  }
-}
-
-function lastSegment(key: string): string {
-  return key.slice(key.lastIndexOf("/") + 1);
-}
-
-async function writeDurably(path: string, value: Uint8Array): Promise<void> {
-  const handle = await open(path, "wx");
-  try {
-    await handle.writeFile(value);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function syncDir(path: string): Promise<void> {
-  if (!CAN_SYNC_DIRS) return;
-  const handle = await open(path, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** Makes the entries of directories that `mkdir -p` just created (from `first` down to `dir`) durable. */
-async function syncNewDirs(first: string, dir: string): Promise<void> {
-  for (let d = dir; ; d = dirname(d)) {
-    await syncDir(dirname(d));
-    if (d === first || dirname(d) === d) return;
-  }
-}
-
-function codeOf(error: unknown): string {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" ? code : String(error);
-}
-
-function isMissing(error: unknown): boolean {
-  const code = codeOf(error);
-  return code === "ENOENT" || code === "ENOTDIR";
-}
-
-function ioError(verb: string, key: string, path: string, cause: unknown): StorageError {
-  const code = codeOf(cause);
-  const hint =
-    code === "ENOSPC"
-      ? "free disk space"
-      : code === "EACCES" || code === "EPERM"
-        ? "fix the permissions of the storage directory (the reflector's user must be able to write it)"
-        : code === "EROFS"
-          ? "the file system is mounted read-only: remount it read-write or use another directory"
-          : "check the storage directory and the disk";
-  return new StorageError(`cannot ${verb} ${JSON.stringify(key)} at ${path} (${code}); ${hint}, then retry`, { cause, key });
 }

@@ -18,4 +18,6 @@ export type { StoredSession, SessionStoreOptions } from "./session-store";
 export type { SessionRecovery } from "./log";
 export type { StoredSessionMeta, StoredSnapshot } from "./records";
 export { PersistStore, DEFAULT_PERSIST_VERSIONS } from "./persist-store";
+export { DataStore, DATA_BLOB_ID } from "./data-store";
+export type { DataStoreLimits, DataUsage, DataRefusal } from "./data-store";
 export type { PersistVersion, PersistVersionInfo, PersistRecord, PersistStoreOptions } from "./persist-store";

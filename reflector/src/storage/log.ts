@@ -2,7 +2,7 @@
  * Reading a session's message log back, and recovering it from a damaged tail.
  *
  * Why a damaged tail is recoverable, and what it can cost. Every put is atomic and durable (the
- * filesystem adapter writes a temp file, fsyncs it, renames it into place and fsyncs the directory;
+ * filesystem adapter appends it to its log in a checksummed batch that counts only once whole and synced;
  * PostgreSQL commits one upsert), and appends are made one at a time: the reflector relays — that
  * is, acknowledges — an entry only once the put of its segment has resolved, and starts the next
  * put only after that. So a write torn by a crash (a put in flight when the process or machine

@@ -3,6 +3,7 @@
 import type pg from "pg";
 import { checkKey, checkPrefix, type BlobStore } from "./blob-store";
 import { StorageError } from "./errors";
+import { describeTarget, errorText, hint, inTransaction, loadPg, sqlState } from "./pg-driver";
 
 /** Table used when {@link PostgresStoreOptions.table} is not given. */
 export const DEFAULT_POSTGRES_TABLE = "lockstep_blobs";
@@ -91,19 +92,6 @@ export async function createPostgresStore(options: PostgresStoreOptions = {}): P
   return new PostgresStore(pool, owned, sql, table, target);
 }
 
-/**
- * The `pg` module, loaded on first use. Its default export, the one form that works under both
- * esbuild's ESM output (pg's `esm/index.mjs` has a default export) and jest's CommonJS transform
- * (where the default is `module.exports`).
- */
-async function loadPg(): Promise<typeof pg> {
-  try {
-    return (await import("pg")).default;
-  } catch (cause) {
-    throw new StorageError(`cannot load the PostgreSQL driver (the pg package): ${errorText(cause)}; install it next to @lockstep/reflector (npm install pg)`, { cause });
-  }
-}
-
 /** The SQL of one table, built once (the identifier is validated, so quoting it is enough). */
 class Statements {
   readonly create: string;
@@ -133,19 +121,10 @@ async function createTable(pool: pg.Pool, sql: Statements, table: string, target
   // CREATE TABLE IF NOT EXISTS is not atomic: two stores creating the same new table at once race
   // on the catalog, and the loser fails on the table, its row type or its index, with one of
   // several codes. A transaction-scoped advisory lock on the table's name makes them take turns.
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query("BEGIN");
+  await inTransaction(pool, "BEGIN", async (client) => {
     await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`lockstep:${table}`]);
     await client.query(sql.create);
-    await client.query("COMMIT");
-  } catch (error) {
-    await client.query("ROLLBACK").catch((rollback: Error) => (broken = rollback));
-    throw error;
-  } finally {
-    client.release(broken); // a connection that cannot even roll back is discarded
-  }
+  });
   try {
     await pool.query(sql.probe);
   } catch (cause) {
@@ -244,43 +223,4 @@ class PostgresStore implements BlobStore {
  */
 function upperBound(prefix: string): string {
   return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
-}
-
-/** Where a connection string points, without its password (it ends up in logs). */
-function describeTarget(connectionString: string | undefined): string {
-  if (connectionString === undefined) return "the server named by the PG* environment variables";
-  try {
-    const url = new URL(connectionString);
-    return `${url.protocol}//${url.username === "" ? "" : `${url.username}@`}${url.host}${url.pathname}`;
-  } catch {
-    return "the configured server";
-  }
-}
-
-function sqlState(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" ? code : undefined;
-}
-
-function errorText(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  const code = sqlState(error);
-  // Node's AggregateError (every address refused) has an empty message but a code.
-  if (code === undefined || message.includes(code)) return message || "unknown error";
-  return message === "" ? code : `${message} (${code})`;
-}
-
-function hint(error: unknown): string {
-  const code = sqlState(error) ?? "";
-  const message = error instanceof Error ? error.message : "";
-  if (code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "EHOSTUNREACH" || code === "ETIMEDOUT" || /timeout/i.test(message)) {
-    return "check that PostgreSQL is running and reachable at that host and port";
-  }
-  if (code === "28P01" || code === "28000") return "check the user and password in the connection string";
-  if (code === "3D000") return "create the database first (createdb) or fix its name in the connection string";
-  if (code === "42501") return "grant the user CREATE and read/write rights on the table";
-  if (code === "42P01") return "the table was dropped while the store was open; open the store again to recreate it";
-  if (code === "53100") return "free disk space on the database server";
-  if (code.startsWith("57P") || code.startsWith("08")) return "the server closed the connection; retry once it is back";
-  return "check the database server and its logs, then retry";
 }

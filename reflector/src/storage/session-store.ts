@@ -18,6 +18,8 @@
  *                                 encodeEntries(entries). <seq16> is the segment's first seq,
  *                                 zero-padded to 16 digits so key order is seq order. Appends never
  *                                 rewrite old data, and a retried append overwrites its own key.
+ *   sessions/<id>/data/<blob>.<n>  A Data API blob of n bytes (opaque ciphertext), written once by
+ *                                 DataStore (data-store.ts); deleted with the session.
  *   activity/<id>                 Last activity, wall-clock ms as decimal ASCII. A flat index, so
  *                                 sessionIds() and collectGarbage() never walk session logs.
  *

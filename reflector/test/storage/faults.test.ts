@@ -468,7 +468,7 @@ describe("checkWritable", () => {
       const result = await runUnprivileged([script, ro.dir]);
       expect(result).toMatchObject({ code: 0, stderr: "" });
       expect(result.stdout.trim()).toMatch(
-        new RegExp(`^the storage at ${escapeRegExp(ro.dir)} is not writable \\(EACCES\\): cannot write "lockstep/probe-[0-9a-f]{16}" at ${escapeRegExp(ro.dir)}/lockstep/probe-[0-9a-f]{16}@ \\(EACCES\\); fix the permissions of the storage directory`),
+        new RegExp(`^the storage at ${escapeRegExp(ro.dir)} is not writable \\(EACCES\\): cannot write "lockstep/probe-[0-9a-f]{16}" at ${escapeRegExp(ro.dir)}/@log \\(EACCES\\); fix the permissions of the storage directory`),
       );
     });
   });

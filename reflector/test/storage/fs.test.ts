@@ -1,104 +1,124 @@
+import { spawn } from "node:child_process";
+import { build } from "esbuild";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readdir, writeFile, utimes } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { StorageError, createFsStore } from "../../src/storage";
-import { runBlobStoreConformance } from "@lockstep/test-support";
-
-const newDir = (): Promise<string> => mkdtemp(join(tmpdir(), "lockstep-fs-store-"));
+import { LOG_DIR, fsStoreStats, openFsStore } from "../../src/storage/fs-store";
+import { crc32, crc32Table } from "../../src/storage/fs-log-format";
+import { createRng, runBlobStoreConformance, testRng } from "@lockstep/test-support";
+import { TestIo, newDir, removeDir, segmentPaths } from "./fs-test-io";
 
 runBlobStoreConformance("fs", async () => {
-  const dir = await newDir();
-  return { store: await createFsStore(dir), cleanup: () => rm(dir, { recursive: true, force: true }) };
+  const dir = await newDir("fs-store");
+  return { store: await createFsStore(dir), cleanup: () => removeDir(dir) };
+});
+
+// The same contract with tiny segments and eager compaction, so rolls and compaction run under it.
+runBlobStoreConformance("fs, 4 KiB segments", async () => {
+  const dir = await newDir("fs-store");
+  return { store: await createFsStore(dir, { segmentBytes: 4096, compactBelow: 0.9 }), cleanup: () => removeDir(dir) };
 });
 
 describe("fs store on disk", () => {
   let dir: string;
 
   beforeEach(async () => {
-    dir = await newDir();
+    dir = await newDir("fs-store");
   });
 
   afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
+    await removeDir(dir);
   });
 
   test("creates the directory, nested, if it does not exist", async () => {
     const nested = join(dir, "x", "y");
     const store = await createFsStore(nested);
     await store.put("k", new Uint8Array([1]));
-    expect(existsSync(nested)).toBe(true);
+    expect(existsSync(join(nested, LOG_DIR, "00000001.seg"))).toBe(true);
     await store.close();
   });
 
-  test("data survives closing and reopening the store", async () => {
-    const first = await createFsStore(dir);
+  test("data survives closing and reopening the store, across segments", async () => {
+    const first = await createFsStore(dir, { segmentBytes: 1024 });
+    const values = new Map<string, Uint8Array>();
+    for (let i = 0; i < 40; i++) {
+      const key = `sessions/S${i % 4}/log/${String(i).padStart(16, "0")}`;
+      values.set(key, createRng(i).bytes(i * 7));
+      await first.put(key, values.get(key)!);
+    }
     await first.put("sessions/S1/meta", new Uint8Array([1, 2]));
-    await first.put("sessions/S1/log/0000000000000001", new Uint8Array([3]));
+    await first.delete("sessions/S2/log/0000000000000002");
+    values.delete("sessions/S2/log/0000000000000002");
     await first.close();
-    const second = await createFsStore(dir);
-    expect(await second.list("")).toEqual(["sessions/S1/log/0000000000000001", "sessions/S1/meta"]);
+    expect((await segmentPaths(dir)).length).toBeGreaterThan(3);
+
+    const second = await createFsStore(dir, { segmentBytes: 1024 });
+    expect(await second.list("")).toEqual([...values.keys(), "sessions/S1/meta"].sort());
+    for (const [key, value] of values) expect(await second.get(key)).toEqual(value);
     expect(await second.get("sessions/S1/meta")).toEqual(new Uint8Array([1, 2]));
+    expect(second.opened).toEqual({ migratedKeys: 0, damage: [], truncated: undefined, unwritable: undefined });
     await second.close();
   });
 
-  test("lays keys out as documented: directories per segment, escaped capitals, '@' after the file", async () => {
+  test("list with 100,000 keys returns exactly the prefix's keys, sorted, from the index", async () => {
     const store = await createFsStore(dir);
-    await store.put("a/Bc/d", new Uint8Array([1]));
-    await store.put("a/Bc", new Uint8Array([2]));
-    expect((await readdir(join(dir, "a"))).sort()).toEqual(["^bc", "^bc@"]);
-    expect(await readdir(join(dir, "a", "^bc"))).toEqual(["d@"]);
-    await store.close();
-  });
-
-  test("a temp file left by a crash mid-put is never listed and is removed on open", async () => {
-    const store = await createFsStore(dir);
-    await store.put("a/b", new Uint8Array([1]));
-    const leftover = join(dir, "a", "b@tmp-0123456789abcdef");
-    const deeper = join(dir, "a", "^c", "d@tmp-fedcba9876543210");
-    await writeFile(leftover, new Uint8Array([9, 9]));
-    await mkdir(join(dir, "a", "^c"));
-    await writeFile(deeper, new Uint8Array([9]));
-    expect(await store.list("")).toEqual(["a/b"]);
-    expect(await store.get("a/b")).toEqual(new Uint8Array([1]));
-    await store.close();
-
-    const reopened = await createFsStore(dir);
-    expect(existsSync(leftover)).toBe(false);
-    expect(existsSync(deeper)).toBe(false);
-    expect(await reopened.list("")).toEqual(["a/b"]);
-    await reopened.close();
-  });
-
-  test("files that are not ours are ignored and left alone", async () => {
-    await mkdir(join(dir, "a"));
-    await writeFile(join(dir, "a", ".DS_Store"), "x");
-    await writeFile(join(dir, "a", "README"), "x");
-    const store = await createFsStore(dir);
-    await store.put("a/k", new Uint8Array([1]));
-    expect(await store.list("")).toEqual(["a/k"]);
-    await store.delete("a/k");
-    expect(existsSync(join(dir, "a", "README"))).toBe(true);
-    await store.close();
-  });
-
-  test("deleting the last key of a directory prunes the empty directories", async () => {
-    const store = await createFsStore(dir);
-    await store.put("p/q/r/s", new Uint8Array([1]));
-    await store.delete("p/q/r/s");
-    expect(await readdir(dir)).toEqual([]);
-    expect(existsSync(dir)).toBe(true);
-    await store.close();
-  });
-
-  test("concurrent deletes that empty one directory all succeed (one of them prunes it under the others)", async () => {
-    const store = await createFsStore(dir);
-    for (let round = 0; round < 60; round++) {
-      const keys = Array.from({ length: 8 }, (_, i) => `d${round}/k${i}`);
-      await Promise.all(keys.map((k) => store.put(k, new Uint8Array([1]))));
-      await expect(Promise.all(keys.map((k) => store.delete(k)))).resolves.toBeDefined();
-      expect(await store.list(`d${round}/`)).toEqual([]);
+    const keys: string[] = [];
+    for (let s = 0; s < 10_000; s++) {
+      const id = `s${s.toString(36)}X${s % 7}`;
+      keys.push(`activity/${id}`, `sessions/${id}/meta`, `sessions/${id}/snapshot`, `sessions/${id}/log/${String(s).padStart(16, "0")}`);
+      if (s % 3 === 0) keys.push(`sessions/${id}/clock`, `sessions/${id}/persisted`, `sessions/${id}-x/meta`);
     }
+    while (keys.length < 100_000) keys.push(`persist/slot${keys.length}/v/0000000000000001`);
+    await Promise.all(keys.map((key) => store.put(key, new Uint8Array([key.length & 0xff]))));
+    const sorted = [...keys].sort();
+    expect(await store.list("")).toEqual(sorted);
+    expect(await store.list("activity/")).toEqual(sorted.filter((k) => k.startsWith("activity/")));
+    expect(await store.list("sessions/saX3/")).toEqual(["sessions/saX3/log/0000000000000010", "sessions/saX3/meta", "sessions/saX3/snapshot"]);
+    expect(await store.list("sessions/s0X0")).toEqual(sorted.filter((k) => k.startsWith("sessions/s0X0")));
+    expect(await store.list("sessions/s0X0")).toContain("sessions/s0X0-x/meta");
+    await store.close();
+    const reopened = await createFsStore(dir);
+    expect(await reopened.list("")).toEqual(sorted);
+    await reopened.close();
+  }, 60_000);
+
+  test("group commit: 200 puts of one turn share one write and one fdatasync; ops during a flush share the next", async () => {
+    const io = new TestIo();
+    const store = await openFsStore(dir, {}, io);
+    await store.put("warm/up", new Uint8Array([1])); // creates the first segment
+    const before = { ...fsStoreStats(store) };
+    const syncs = io.counts.datasync;
+    await Promise.all(Array.from({ length: 200 }, (_, i) => store.put(`sessions/S${i}/log/0000000000000001`, new Uint8Array(1000).fill(i))));
+    expect(fsStoreStats(store).flushes - before.flushes).toBe(1);
+    expect(io.counts.datasync - syncs).toBe(1);
+
+    // 50 puts, then 50 more once the first flush is under way: two flushes, not 100.
+    const first = Array.from({ length: 50 }, (_, i) => store.put(`a/${i}`, new Uint8Array([i])));
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = Array.from({ length: 50 }, (_, i) => store.put(`b/${i}`, new Uint8Array([i])));
+    await Promise.all([...first, ...second]);
+    expect(fsStoreStats(store).flushes - before.flushes).toBe(3);
+    expect(io.counts.datasync - syncs).toBe(3);
+    await store.close();
+  });
+
+  test("a put resolves only after its fdatasync returned", async () => {
+    const io = new TestIo();
+    const store = await openFsStore(dir, {}, io);
+    await store.put("first", new Uint8Array([1]));
+    const syncs = io.counts.datasync;
+    let resolved = false;
+    const put = store.put("k", new Uint8Array([2])).then(() => (resolved = true));
+    // Until a sync after the write ran, the put is pending and the value invisible.
+    while (io.counts.datasync === syncs) {
+      expect(resolved).toBe(false);
+      expect(await store.get("k")).toBeUndefined();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await put;
+    expect(await store.get("k")).toEqual(new Uint8Array([2]));
     await store.close();
   });
 
@@ -109,5 +129,121 @@ describe("fs store on disk", () => {
     expect(error).toBeInstanceOf(StorageError);
     expect((error as Error).message).toMatch(/cannot create the storage directory .*check the path/);
     expect((error as Error).cause).toBeDefined();
+  });
+
+  test("bad options are refused", async () => {
+    await expect(createFsStore(dir, { segmentBytes: 10 })).rejects.toThrow(/segmentBytes must be an integer from 1024/);
+    await expect(createFsStore(dir, { compactBelow: 2 })).rejects.toThrow(/compactBelow must be a fraction/);
+  });
+
+  test("files that are not ours are ignored and left alone", async () => {
+    await mkdir(join(dir, "a"));
+    await writeFile(join(dir, "a", ".DS_Store"), "x");
+    await writeFile(join(dir, "README"), "x");
+    await writeFile(join(dir, LOG_DIR + "-notes"), "x");
+    const store = await createFsStore(dir);
+    await store.put("a/k", new Uint8Array([1]));
+    expect(await store.list("")).toEqual(["a/k"]);
+    await store.close();
+    expect((await readdir(dir)).sort()).toEqual(["@log", "@log-notes", "README", "a"]);
+    expect(await readdir(join(dir, "a"))).toEqual([".DS_Store"]);
+  });
+
+  test("the CRC-32 fallback computes what zlib does, also when continued", () => {
+    const rng = testRng("fs crc32 fallback");
+    for (let i = 0; i < 50; i++) {
+      const data = rng.bytes(rng.int(3000));
+      const cut = rng.int(data.length + 1);
+      expect(crc32Table(data)).toBe(crc32(data));
+      expect(crc32Table(data.subarray(cut), crc32Table(data.subarray(0, cut)))).toBe(crc32(data));
+    }
+    expect(crc32Table(Buffer.from("123456789"))).toBe(0xcbf43926); // the standard check value
+  });
+});
+
+describe("fs store: one process per directory", () => {
+  let dir: string;
+
+  beforeEach(async () => {
+    dir = await newDir("fs-lock");
+  });
+
+  afterEach(async () => {
+    await removeDir(dir);
+  });
+
+  const lockPath = (): string => join(dir, LOG_DIR, "lock");
+
+  test("a second open of the same directory fails with a StorageError; after close it succeeds", async () => {
+    const first = await createFsStore(dir);
+    const error = await createFsStore(dir).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as Error).message).toMatch(/is in use by this process.*one process at a time may use a data directory/);
+    await first.put("k", new Uint8Array([1]));
+    await first.close();
+    expect(existsSync(lockPath())).toBe(false);
+    const second = await createFsStore(dir);
+    expect(await second.get("k")).toEqual(new Uint8Array([1]));
+    await second.close();
+  });
+
+  test("a lock left by a process that is gone (kill -9) is taken over", async () => {
+    const child = spawn(process.execPath, ["-e", ""], { stdio: "ignore" });
+    const pid = child.pid!;
+    await new Promise((resolve) => child.on("exit", resolve));
+    await mkdir(join(dir, LOG_DIR), { recursive: true });
+    await writeFile(lockPath(), JSON.stringify({ pid, host: hostname(), start: "1", token: "0123456789abcdef", since: "earlier" }));
+    const store = await createFsStore(dir);
+    await store.put("k", new Uint8Array([1]));
+    await store.close();
+  });
+
+  test("a lock of another host is never taken over: the message names it and says what to do", async () => {
+    await mkdir(join(dir, LOG_DIR), { recursive: true });
+    await writeFile(lockPath(), JSON.stringify({ pid: 12345, host: "elsewhere.example", start: "", token: "0123456789abcdef", since: "2024-01-01T00:00:00.000Z" }));
+    await expect(createFsStore(dir)).rejects.toThrow(
+      new RegExp(`in use by process 12345 on host elsewhere.example .*a reflector on another machine.*If no such process runs, delete ${lockPath().replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`),
+    );
+  });
+
+  test("an empty lock file is someone taking the lock if it is fresh, and left by a crash if it is old", async () => {
+    await mkdir(join(dir, LOG_DIR), { recursive: true });
+    await writeFile(lockPath(), "");
+    await expect(createFsStore(dir)).rejects.toThrow(/taking the lock right now/);
+    const old = new Date(Date.now() - 60_000);
+    await utimes(lockPath(), old, old);
+    const store = await createFsStore(dir);
+    await store.close();
+  });
+
+  test("another live process holding the directory makes the open fail, naming its pid", async () => {
+    const bundle = join(dir, "store.cjs");
+    await build({
+      stdin: { contents: 'export { createFsStore } from "./fs-store";', resolveDir: join(__dirname, "../../src/storage"), loader: "ts" },
+      bundle: true,
+      platform: "node",
+      format: "cjs",
+      outfile: bundle,
+      logLevel: "silent",
+    });
+    const data = join(dir, "data");
+    const child = spawn(
+      process.execPath,
+      ["-e", `require(${JSON.stringify(bundle)}).createFsStore(process.argv[1]).then(() => { console.log("locked"); process.stdin.resume(); process.stdin.on("end", () => process.exit(0)); })`, data],
+      { stdio: ["pipe", "pipe", "inherit"] },
+    );
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.on("data", (chunk: Buffer) => chunk.toString().includes("locked") && resolve());
+        child.on("exit", (code) => reject(new Error(`the child exited with ${code}`)));
+      });
+      await expect(createFsStore(data)).rejects.toThrow(new RegExp(`in use by process ${child.pid} on host `));
+    } finally {
+      child.kill("SIGKILL");
+      await new Promise((resolve) => child.on("exit", resolve));
+    }
+    // Killed: the lock is stale now.
+    const store = await createFsStore(data);
+    await store.close();
   });
 });

@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { CloseCode, MessageType, encodeClientMessage } from "@lockstep/protocol";
 import { CAPS } from "../lib/caps.mjs";
 import { MiB, fmtTally, range, secs, tally } from "../lib/format.mjs";
-import { dirUsage, latencyPair, sessionDirs } from "../lib/measure.mjs";
+import { storedSessionIds } from "../lib/fs-log.mjs";
+import { dirUsage, latencyPair } from "../lib/measure.mjs";
 import { RawClient, Refused, newIdentity, openWs, rawJoin } from "../lib/raw.mjs";
 import { now, sleep, until } from "../lib/time.mjs";
 
@@ -218,7 +219,7 @@ export async function attack8(scope, { quick }) {
   };
   await Promise.all(range(4).map(worker));
   await sleep(500);
-  const stored = sessionDirs(r.dataDir).length;
+  const stored = storedSessionIds(r.dataDir).length;
   const usage = dirUsage(r.dataDir);
   // A token bucket of newSessionsPerAddressPerMinute, refilled at that rate per minute.
   const allowed = CAPS.newSessionsPerAddressPerMinute * (1 + seconds / 60) + 2;

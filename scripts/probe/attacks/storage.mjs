@@ -2,14 +2,15 @@
 // the reflector cannot write (11).
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync, readdirSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { WebSocket } from "ws";
 import { CloseCode, MessageType, encodeSend } from "@lockstep/protocol";
+import { createFsStore } from "@lockstep/reflector";
 import { counterModel, honestJoin, loadClient } from "../lib/clients.mjs";
 import { MiB } from "../lib/format.mjs";
 import { randomId } from "../lib/ids.mjs";
-import { sessionDir, sessionDirs } from "../lib/measure.mjs";
+import { damageOnDisk, storedSessionIds } from "../lib/fs-log.mjs";
 import { ROOT } from "../lib/processes.mjs";
 import { newIdentity, rawJoin } from "../lib/raw.mjs";
 import { sleep, until } from "../lib/time.mjs";
@@ -20,8 +21,8 @@ const CLI = join(ROOT, "reflector", "bin", "lockstep-reflector.js");
 
 /**
  * Attack 10: a raw session written entry by entry, the reflector stopped, the last log segment
- * truncated or overwritten with garbage, the reflector restarted; then garbage in a meta file,
- * under a raw Join and under a real client whose connection drops.
+ * truncated or overwritten with garbage, the reflector restarted; then a damaged meta record (a
+ * byte flipped in the log file), under a raw Join and under a real client whose connection drops.
  * @param {import("../lib/scope.mjs").Scope} scope
  */
 export async function attack10(scope) {
@@ -40,15 +41,16 @@ export async function attack10(scope) {
     }
   }
   await r1.stop(); // members get ServerShutdown; no view-exits are stamped
-  const lastSegment = (id) => {
-    const dir = join(sessionDir(dataDir, id.sessionId), "log");
-    const files = readdirSync(dir).filter((f) => f.endsWith("@")).sort();
-    return join(dir, files.at(-1));
-  };
-  const t = lastSegment(truncated);
-  truncateSync(t, Math.floor(statSync(t).size / 2));
-  const g = lastSegment(garbled);
-  writeFileSync(g, randomBytes(statSync(g).size));
+  // The last log segment of each, through the data directory's store (the reflector is stopped):
+  // one cut in half (a torn put), one replaced by garbage of the same size.
+  const store = await createFsStore(dataDir);
+  const lastSegment = async (id) => (await store.list(`sessions/${id.sessionId}/log/`)).at(-1);
+  const t = await lastSegment(truncated);
+  const tValue = await store.get(t);
+  await store.put(t, tValue.subarray(0, Math.floor(tValue.length / 2)));
+  const g = await lastSegment(garbled);
+  await store.put(g, randomBytes((await store.get(g)).length));
+  await store.close();
   const r2 = await scope.reflector("a10-second", idle, { dataDir });
   const recovered = async (id) => {
     try {
@@ -67,7 +69,7 @@ export async function attack10(scope) {
   const damaged = newIdentity();
   (await rawJoin(r2.url, damaged)).leave();
   await sleep(600); // dropped from memory
-  writeFileSync(join(sessionDir(dataDir, damaged.sessionId), "meta@"), randomBytes(80));
+  damageOnDisk(dataDir, `sessions/${damaged.sessionId}/meta`); // a flipped byte in the log file, under the running reflector
   let rawCode;
   try {
     (await rawJoin(r2.url, damaged)).leave();
@@ -95,12 +97,12 @@ export async function attack10(scope) {
     if (counting) current.once("close", (code) => rejoinCloses.push(code));
     return current;
   };
-  const dirsBefore = new Set(sessionDirs(dataDir));
+  const idsBefore = new Set(storedSessionIds(dataDir));
   const honest = await honestJoin(client, Counter, { url: r2.url, appId: "probe.damaged", name: `damaged-${randomId(6)}`, password: "pw", socket });
   honest.view.publish("probe", "inc");
   await until(() => honest.model.count === 1, 5000);
-  const dir = sessionDirs(dataDir).find((d) => !dirsBefore.has(d));
-  writeFileSync(join(dataDir, "sessions", dir, "meta@"), randomBytes(80));
+  const id = storedSessionIds(dataDir).find((d) => !idsBefore.has(d));
+  damageOnDisk(dataDir, `sessions/${id}/meta`);
   counting = true;
   current.terminate(); // a network drop
   await sleep(5000);
@@ -111,7 +113,7 @@ export async function attack10(scope) {
   return {
     figure:
       `last segment truncated → Sync up to seq ${seqOk(rTrunc)}, garbage → ${seqOk(rGarbled)}; ` +
-      `meta garbage → raw Join ${rawCode === CloseCode.SessionDamaged ? "4012" : `got ${rawCode}`}, library client made ${attempts} attempts in 5 s (closed ${rejoinCloses.join(", ") || "-"})`,
+      `damaged meta → raw Join ${rawCode === CloseCode.SessionDamaged ? "4012" : `got ${rawCode}`}, library client made ${attempts} attempts in 5 s (closed ${rejoinCloses.join(", ") || "-"})`,
     ok: rTrunc === good && rGarbled === good && rawCode === CloseCode.SessionDamaged && attempts <= 2,
   };
 }

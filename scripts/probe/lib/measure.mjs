@@ -75,16 +75,3 @@ export function dirUsage(dir) {
   return usage;
 }
 
-/** The filesystem store's directory of a session (upper case is escaped as ^lower: reflector/src/storage/fs-names.ts). */
-export function sessionDir(dataDir, sessionId) {
-  return join(dataDir, "sessions", sessionId.replace(/[A-Z]/g, (c) => "^" + c.toLowerCase()));
-}
-
-/** The names of the session directories under a data directory (none if it has no sessions yet). */
-export function sessionDirs(dataDir) {
-  try {
-    return readdirSync(join(dataDir, "sessions"));
-  } catch {
-    return [];
-  }
-}

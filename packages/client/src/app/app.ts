@@ -1,11 +1,11 @@
 import { toBase64Url } from "@lockstep/protocol";
 import type { WidgetDockOptions } from "./dock";
-import { browserDocument } from "./dom";
+import { browserDocument, settingElement } from "./dom";
 import type { ShowMessageOptions } from "./messages";
 import { renderQRCanvas } from "./qr";
 import type { QRCanvasOptions } from "./qr";
 import { pageWidgets } from "./widgets";
-import type { BrowserWidgets } from "./widgets";
+import type { BrowserWidgets, WidgetPlace } from "./widgets";
 
 interface BrowserLocation {
   href: string;
@@ -32,8 +32,8 @@ function hashParams(hash: string): URLSearchParams {
   return new URLSearchParams(hash.replace(/^#/, ""));
 }
 
-/** `App.root` as the app set it; `undefined` (or `null`) means `<body>`. */
-let rootElement: HTMLElement | null | undefined;
+/** `App.root` as the app set it: an element or its id; `undefined` (or `null`) means `<body>`; false: no widgets. */
+let rootSetting: HTMLElement | string | false | null | undefined;
 
 /** The page's widgets, created on first use; `undefined` outside a browser, where every widget call is a no-op. */
 function widgets(): BrowserWidgets | undefined {
@@ -101,14 +101,18 @@ export const App = {
   },
 
   /**
-   * Where widgets are attached. Defaults to `document.body` (`null` outside a browser); setting
-   * `null` restores the default. Widgets already on the page stay where they are.
+   * Where widgets are attached: an element, or the id of one. Defaults to `document.body` (`null`
+   * outside a browser); setting `null` restores the default. `false` (as in Croquet) shows no
+   * widgets at all: no spinner, toasts or dock. Widgets already on the page stay where they are.
    */
-  get root(): HTMLElement | null {
-    return rootElement ?? browserDocument()?.body ?? null;
+  get root(): HTMLElement | false | null {
+    if (rootSetting === false) return false;
+    if (typeof rootSetting === "object" && rootSetting !== null) return rootSetting;
+    const doc = browserDocument();
+    return (doc && typeof rootSetting === "string" ? settingElement(doc, rootSetting) : undefined) ?? doc?.body ?? null;
   },
-  set root(element: HTMLElement | null) {
-    rootElement = element;
+  set root(element: HTMLElement | string | false | null) {
+    rootSetting = element;
   },
 
   /** Show the "catching up" spinner while a session joins or rejoins. Default true. */
@@ -117,16 +121,34 @@ export const App = {
   /** Show statuses and warnings as toasts. Default true. Errors are shown regardless. */
   messages: true,
 
-  /** Show the session badge in the widget dock. Default true. */
-  badge: true,
+  /**
+   * Where the session badge goes: `true` (default) in the widget dock, `false` nowhere, or an
+   * element (or its id) to draw it into when a session joins.
+   */
+  badge: true as WidgetPlace,
 
   /**
-   * Adds a small dock in the bottom-left corner (`#lockstep-dock`) with the session badge and a QR
-   * code of the join link ({@link App.sessionURL}, with `?q=` and `#pw=`). Until a session joins
-   * it shows a placeholder. Clicking collapses it to the badge and expands it again, unless
-   * `alwaysPinned`. Calling it again replaces the dock. Unknown options are ignored.
+   * Where the QR code of the join link goes: `true` (default) in the widget dock, `false` nowhere,
+   * or an element (or its id). `?noqr` in the page URL turns it off everywhere.
+   */
+  qrcode: true as WidgetPlace,
+
+  /**
+   * Where the stats widget goes (`#croquet_stats`: users, frame rate, and a graph of frame time,
+   * network silence and backlog): `false` (default) only where `makeWidgetDock({ stats: true })`
+   * asks for it, `true` in the widget dock, or an element (or its id). `?nostats` turns it off.
+   */
+  stats: false as WidgetPlace,
+
+  /**
+   * Adds a small dock in the bottom-left corner (`#croquet_dock`, inside `#multisynq_dock`) with
+   * the session badge and a QR code of the join link ({@link App.sessionURL}, with `?q=` and
+   * `#pw=`), and the stats widget with `{ stats: true }`. Until a session joins it shows a
+   * placeholder. Clicking collapses it to the badge and expands it again, unless `alwaysPinned`.
+   * Calling it again replaces the dock. Unknown options are ignored. `?nodock` in the page URL
+   * (or `App.root = false`) makes none.
    *
-   * @returns The dock element, or `null` outside a browser.
+   * @returns The dock element, or `null` outside a browser or when no dock is made.
    */
   makeWidgetDock(options: WidgetDockOptions = {}): HTMLElement | null {
     return widgets()?.makeWidgetDock(options) ?? null;
@@ -152,7 +174,8 @@ export const App = {
   },
 
   /**
-   * Shows (or with `false` removes) the centred overlay `#lockstep-sync`: a spinner and the text
+   * Shows (or with `false` removes) the centred overlay `#croquet_spinnerOverlay` (inside
+   * `#multisynq_spinnerOverlay`, class `lockstep-sync`): a spinner (`#croquet_loader`) and the text
    * `.lockstep-sync-progress`, "Catching up… NN%" for `progress` 0–1, else "Joining…". Sessions
    * call it while they join if {@link App.sync} is set.
    */

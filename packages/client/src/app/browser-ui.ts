@@ -1,7 +1,7 @@
 import { App } from "./app";
 import { browserDocument } from "./dom";
 import { pageWidgets } from "./widgets";
-import type { SessionUi, SessionUiInfo, MessageLevel } from "../session/ui";
+import type { SessionUi, SessionUiInfo, MessageLevel, SessionStatsSource } from "../session/ui";
 
 /**
  * The browser's {@link SessionUi}: the App widgets, as a session drives them. `syncing` shows the
@@ -35,6 +35,9 @@ export function createBrowserUi(): SessionUi | undefined {
     },
     ended(sessionId: string): void {
       guarded(() => pageWidgets(App)?.ended(sessionId));
+    },
+    stats(sessionId: string, source: SessionStatsSource): void {
+      guarded(() => pageWidgets(App)?.showStats(sessionId, source));
     },
   };
 }

@@ -41,3 +41,31 @@ export function element<K extends keyof HTMLElementTagNameMap>(
 export function widgetParent(doc: Document, root: HTMLElement | null): HTMLElement {
   return root ?? doc.body ?? doc.documentElement;
 }
+
+/**
+ * Gives `inner` the id `croquetId` and wraps it in an element with the id `multisynqId` that
+ * generates no box of its own (`display: contents`): apps written for either library find "their"
+ * element (`document.getElementById("croquet_dock")` or `"multisynq_dock"`), and hiding or removing
+ * either hides or removes the widget. Croquet's id is the widget itself, so style rules that
+ * position or size it (`#croquet_dock { … }`) apply; rules for Multisynq's id can hide it.
+ * @returns the wrapper, to be attached where the widget goes.
+ */
+export function withCompatIds(doc: Document, inner: HTMLElement, croquetId: string, multisynqId: string): HTMLElement {
+  inner.id = croquetId;
+  const host = element(doc, "div", "lockstep-compat");
+  host.id = multisynqId;
+  host.appendChild(inner);
+  return host;
+}
+
+/**
+ * The element an `App` setting names, the way Croquet reads `App.root`, `App.badge`, … : an
+ * element, or the id of one in the document; undefined for anything else (`true`, `false`, an id
+ * with no element).
+ */
+export function settingElement(doc: Document, setting: unknown): HTMLElement | undefined {
+  if (typeof setting === "string") return doc.getElementById(setting) ?? undefined;
+  // An element node (of this document or another realm's: an iframe's elements are not instanceof ours).
+  const node = setting as { nodeType?: unknown } | null;
+  return typeof node === "object" && node !== null && node.nodeType === 1 ? (setting as HTMLElement) : undefined;
+}

@@ -63,10 +63,14 @@ export const WIDGET_CSS = `
 }
 .lockstep-dock:hover { opacity: 1; }
 .lockstep-dock-pinned { cursor: default; }
-.lockstep-dock-collapsed .lockstep-dock-qr { display: none; }
+.lockstep-dock-collapsed .lockstep-dock-qr, .lockstep-dock-collapsed .lockstep-dock-stats { display: none; }
 .lockstep-dock-collapsed .lockstep-badge-name { display: none; }
 .lockstep-dock-placeholder { color: #5f6368; font-size: 12px; padding: 0 2px; }
 .lockstep-qr { display: block; image-rendering: pixelated; }
+.lockstep-compat { display: contents; }
+.lockstep-stats { font-size: 11px; line-height: 1.3; font-variant-numeric: tabular-nums; }
+.lockstep-stats-line { white-space: nowrap; }
+.lockstep-stats-graph { display: block; width: 120px; height: 48px; margin-top: 2px; background: #f8f9fa; border-radius: 3px; }
 
 .lockstep-badge { display: flex; align-items: center; gap: 6px; max-width: 220px; }
 .lockstep-badge-grid {

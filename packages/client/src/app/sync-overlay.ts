@@ -1,7 +1,9 @@
-import { element, ensureStyles } from "./dom";
+import { element, ensureStyles, withCompatIds } from "./dom";
 
-/** Id of the "catching up" overlay. */
-export const SYNC_ID = "lockstep-sync";
+/** Id of the "catching up" overlay, as Croquet names it (apps look it up to tell whether a session is still syncing). */
+export const SYNC_ID = "croquet_spinnerOverlay";
+/** Multisynq's id of the overlay: the element holding it ({@link withCompatIds}). */
+export const SYNC_HOST_ID = "multisynq_spinnerOverlay";
 
 /** Class of the overlay's text line. */
 export const SYNC_PROGRESS_CLASS = "lockstep-sync-progress";
@@ -17,12 +19,15 @@ export function syncText(progress: number | undefined): string {
 }
 
 /**
- * Shows (creating it under `parent` if needed) or removes the centred overlay `#lockstep-sync`
- * with a spinner and its `.lockstep-sync-progress` text. Hidden means gone from the DOM.
+ * Shows (creating it under `parent` if needed) or removes the centred overlay
+ * `#croquet_spinnerOverlay.lockstep-sync` (inside `#multisynq_spinnerOverlay`) with a spinner
+ * (`#croquet_loader`) and its `.lockstep-sync-progress` text. Hidden means gone from the DOM, as
+ * apps that test for the element expect.
  */
 export function showSyncOverlay(doc: Document, parent: HTMLElement, show: boolean, progress: number | undefined): void {
   const existing = doc.getElementById(SYNC_ID);
   if (!show) {
+    doc.getElementById(SYNC_HOST_ID)?.remove();
     existing?.remove();
     return;
   }
@@ -34,12 +39,12 @@ export function showSyncOverlay(doc: Document, parent: HTMLElement, show: boolea
 
 function createOverlay(doc: Document, parent: HTMLElement): HTMLElement {
   const overlay = element(doc, "div", "lockstep-sync");
-  overlay.id = SYNC_ID;
   overlay.setAttribute("role", "status");
   overlay.setAttribute("aria-live", "polite");
   const box = element(doc, "div", "lockstep-sync-box");
-  box.append(element(doc, "div", "lockstep-spinner"), element(doc, "div", SYNC_PROGRESS_CLASS));
+  const spinner = withCompatIds(doc, element(doc, "div", "lockstep-spinner"), "croquet_loader", "multisynq_loader");
+  box.append(spinner, element(doc, "div", SYNC_PROGRESS_CLASS));
   overlay.appendChild(box);
-  parent.appendChild(overlay);
+  parent.appendChild(withCompatIds(doc, overlay, SYNC_ID, SYNC_HOST_ID));
   return overlay;
 }

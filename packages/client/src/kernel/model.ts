@@ -4,11 +4,12 @@ import { checkConstructing, vmOfModel } from "./model-binding";
 import { registry, type TypeSpec } from "./registry";
 import type { ModelRuntime } from "./runtime";
 import { BASE_WRITER, persistDelayOf } from "./persistence";
+import { arrowCall } from "./handler-source";
 
 /** A Model subclass (what `Session.join({ model })` and `Model.create` take). */
 export type ModelClass<T extends Model = Model> = (new () => T) & typeof Model;
 
-/** Handler of a model subscription: a method of the model, or its name. */
+/** Handler of a model subscription: a method of the model, its name, or a simple arrow calling one (`x => this.method(x)`). */
 export type ModelHandler = ((data: any) => void) | string;
 
 /** The proxy `future(ms)` returns: call any method of the model on it to schedule that call. */
@@ -44,10 +45,23 @@ function methodName(model: Model, handler: ModelHandler, api: string): string {
         if (desc && desc.value === handler) return key;
       }
     }
+    // Croquet's shorthand: an arrow that only calls a method of `this` stands for that method.
+    const call = arrowCall(handler);
+    if (call !== undefined) {
+      const method = record[call.method];
+      if (typeof method !== "function") throw new UsageError(`${api}: the handler calls this.${call.method}(), but ${model.constructor.name} has no method "${call.method}"`);
+      if (!call.passesArgument && method.length > 0) {
+        throw new UsageError(
+          `${api}: the handler calls this.${call.method}() without the event's data, but ${call.method} takes an argument and would receive it; ` +
+            `pass this.${call.method} itself, or a method that takes none`,
+        );
+      }
+      return call.method;
+    }
   }
   throw new UsageError(
-    `${api}: the handler must be a method of ${model.constructor.name} (pass this.someMethod or "someMethod"); ` +
-      `arrow functions, bound functions and closures cannot be stored in a snapshot`,
+    `${api}: the handler must be a method of ${model.constructor.name} (pass this.someMethod, "someMethod" or x => this.someMethod(x)); ` +
+      `other arrow functions, bound functions and closures cannot be stored in a snapshot`,
   );
 }
 
@@ -94,6 +108,15 @@ export class Model {
       throw new UsageError(`${this.name}.create() must be called from model code (init, an event handler or a future)`);
     }
     return vm.createModel(this as unknown as ModelClass, options) as T;
+  }
+
+  /**
+   * Whether model code is running now (init, an event handler or a future, of any session), as in
+   * Croquet: code shared by models and views can ask which side it is on. False in view code,
+   * including a view's "immediate" handler that runs while a model publishes.
+   */
+  static isExecuting(): boolean {
+    return currentVM() !== undefined;
   }
 
   /**
@@ -213,6 +236,8 @@ export class Model {
    * Lockstep calls it when the save is due (model time + the root class's static `persistDelay`,
    * default 1000 ms; latest call wins), stable-stringifies it, skips it if unchanged, and one
    * client uploads it encrypted. A later code version's root `init(options, persisted)` receives it.
+   * As in Croquet, the data itself (an object or array) may be passed instead of a function: it is
+   * copied as JSON at the call, so later changes to it are saved only by another call.
    *
    * @example
    * ```ts
@@ -221,13 +246,25 @@ export class Model {
    * }
    * ```
    */
-  persistSession(fn: () => unknown): void {
+  persistSession(fn: (() => unknown) | object): void {
     const vm = modelCode(this, "persistSession");
     if (vm.wellKnownModel("modelRoot") !== this) {
       throw new UsageError(`persistSession() belongs to the root model; ${this.constructor.name} is not it. Call it on this.wellKnownModel("modelRoot").`);
     }
-    if (typeof fn !== "function") throw new UsageError("persistSession(fn): fn must be a function returning the data to keep");
-    vm.persistence.request(BASE_WRITER, () => fn.call(this), persistDelayOf(this));
+    if (typeof fn === "function") {
+      vm.persistence.request(BASE_WRITER, () => (fn as () => unknown).call(this), persistDelayOf(this));
+      return;
+    }
+    if (typeof fn !== "object" || fn === null) {
+      throw new UsageError(`persistSession(data): data must be an object or array (or a function returning one), got ${fn === null ? "null" : typeof fn}`);
+    }
+    let copy: string;
+    try {
+      copy = JSON.stringify(fn);
+    } catch (cause) {
+      throw new UsageError(`persistSession(data): data must be JSON-compatible (${(cause as Error).message})`, { cause });
+    }
+    vm.persistence.request(BASE_WRITER, () => JSON.parse(copy) as unknown, persistDelayOf(this));
   }
 
   /** The session this model belongs to (code-dependent id). */

@@ -22,6 +22,8 @@ interface Registration {
 export class ClassRegistry {
   readonly #byId = new Map<string, Registration>();
   readonly #byClass = new Map<Function, Registration>();
+  /** Codecs of the library's own value classes (e.g. Data API handles): always known, never hashed into a versionId. */
+  readonly #builtins = new Map<string, ClassCodec>();
   #codecs: Map<string, ClassCodec> | undefined;
   #codecByProto: Map<object, ClassCodec> | undefined;
 
@@ -44,6 +46,17 @@ export class ClassRegistry {
     this.#codecByProto = undefined;
   }
 
+  /**
+   * Makes a class of the library itself serializable (in snapshots and event data) under `codec.id`.
+   * Unlike {@link register} it is not one of the app's classes: {@link classes} leaves it out, so it
+   * takes no part in code-version hashes (the library's version already does).
+   */
+  registerBuiltin(codec: ClassCodec): void {
+    this.#builtins.set(codec.id, codec);
+    this.#codecs = undefined;
+    this.#codecByProto = undefined;
+  }
+
   /** The id `cls` was registered under, or undefined. */
   idOf(cls: Function): string | undefined {
     return this.#byClass.get(cls)?.id;
@@ -55,8 +68,8 @@ export class ClassRegistry {
   }
 
   #buildCodecs(): void {
-    const codecs = new Map<string, ClassCodec>();
-    const byProto = new Map<object, ClassCodec>();
+    const codecs = new Map<string, ClassCodec>(this.#builtins);
+    const byProto = new Map<object, ClassCodec>([...this.#builtins.values()].map((codec) => [codec.prototype, codec]));
     for (const { id, cls } of this.#byId.values()) {
       const codec: ClassCodec = { id, prototype: cls.prototype as object };
       codecs.set(id, codec);

@@ -18,11 +18,11 @@ interface Subscriber {
   readonly method: string;
 }
 
-/** A message payload's plaintext split into its sender stamp and the event bytes after it. */
+/** A message payload's plaintext split into its sender stamp and the bytes of its events (one, or a bundle's, in order). */
 export interface OpenedPayload {
   readonly sender: SenderStamp;
-  /** What `PayloadCodec.decodeEvent` decodes. */
-  readonly event: Uint8Array;
+  /** Each is what `PayloadCodec.decodeEvent` decodes. */
+  readonly events: readonly Uint8Array[];
 }
 
 /** A decoded relayed message: what a view published. */
@@ -36,7 +36,7 @@ export interface ViewEvent {
 export interface VMHost {
   readonly sessionId: string;
   readonly registry: ClassRegistry;
-  /** Opens a relayed payload: its sender stamp, checked for replays before anything else, and its event bytes. */
+  /** Opens a relayed payload: its sender stamp, checked for replays before anything else, and the bytes of its events. */
   openPayload(payload: Uint8Array): OpenedPayload;
   /** Decodes the event bytes of an opened payload (runs as model code: custom type readers may run). */
   decodeEvent(event: Uint8Array): ViewEvent;
@@ -78,6 +78,11 @@ export class VirtualMachine {
   time = 0;
   /** Sequence number of the last stream entry processed. */
   seq = 0;
+  /**
+   * Local, not replicated: counts the entries processed and futures run. While it stays the same,
+   * no model code ran, so views may skip re-reading models (a restored VM starts again at 0).
+   */
+  revision = 0;
   #futureSeq = 0;
   #nextModelId = 0;
   readonly #models = new Map<string, Model>();
@@ -145,6 +150,11 @@ export class VirtualMachine {
   /** Number of views currently in the session. */
   get viewCount(): number {
     return this.#views.length;
+  }
+
+  /** The views currently in the session, in the order they joined (a copy). */
+  get viewIds(): string[] {
+    return this.#views.slice();
   }
 
   /**
@@ -300,6 +310,7 @@ export class VirtualMachine {
       }
       if (next === undefined || next.time > time) break;
       this.#futures.pop();
+      this.revision++;
       if (next.time > this.time) this.time = next.time;
       const model = next.receiver as Model;
       if (!this.#models.has(model.id)) continue;
@@ -325,28 +336,25 @@ export class VirtualMachine {
     runAsModel(this, () => {
       this.#drainFutures(entry.time);
       this.seq = entry.seq;
+      this.revision++;
       switch (entry.type) {
         case MessageType.Relay: {
-          let decoded: ViewEvent;
+          let opened: OpenedPayload;
           try {
-            const opened = this.#host.openPayload(entry.payload);
+            opened = this.#host.openPayload(entry.payload);
             // Before decoding: a replayed message must not even run custom type readers.
             this.#senders.admit(opened.sender);
-            decoded = this.#host.decodeEvent(opened.event);
           } catch (error) {
             this.#host.reportError(`relayed message #${entry.seq}`, error);
             break;
           }
-          // The session's system events come from the reflector only. A client (a bug, or one
-          // that bypassed the library) must not fake a view-join or view-exit: every replica
-          // drops it the same way.
-          if (decoded.scope === this.sessionId && SYSTEM_EVENTS.has(decoded.event)) {
-            this.#host.reportError(`relayed message #${entry.seq}`, new Error(`a client published the system event "${decoded.event}" of the session scope; dropped`));
-            break;
+          // A bundle's events run in order at the entry's time, each as if it were its own entry (futures
+          // due by then run between them); one that fails is dropped alone, alike on every replica.
+          const events = opened.events;
+          for (let i = 0; i < events.length; i++) {
+            if (i > 0) this.#drainFutures(entry.time);
+            this.#relayed(entry.seq, events[i]!);
           }
-          // A view published this; its own views already had it locally. Only models get it here.
-          this.#deliver(topicOf(decoded.scope, decoded.event), decoded.data);
-          this.persistence.changed();
           break;
         }
         case MessageType.ViewJoin: {
@@ -388,6 +396,26 @@ export class VirtualMachine {
     });
   }
 
+  /** One event of a relayed payload: decoded (as model code), checked, delivered to models. */
+  #relayed(seq: number, bytes: Uint8Array): void {
+    let decoded: ViewEvent;
+    try {
+      decoded = this.#host.decodeEvent(bytes);
+    } catch (error) {
+      this.#host.reportError(`relayed message #${seq}`, error);
+      return;
+    }
+    // The session's system events come from the reflector only. A client (a bug, or one that
+    // bypassed the library) must not fake a view-join or view-exit: every replica drops it the same way.
+    if (decoded.scope === this.sessionId && SYSTEM_EVENTS.has(decoded.event)) {
+      this.#host.reportError(`relayed message #${seq}`, new Error(`a client published the system event "${decoded.event}" of the session scope; dropped`));
+      return;
+    }
+    // A view published this; its own views already had it locally. Only models get it here.
+    this.#deliver(topicOf(decoded.scope, decoded.event), decoded.data);
+    this.persistence.changed();
+  }
+
   /**
    * The whole replicated state as one object graph, for serialization and hashing. Iteration
    * orders are insertion orders, identical on every replica.
@@ -416,6 +444,17 @@ export class VirtualMachine {
   }
 }
 
+/**
+ * The state of the session's Alea generator (seedrandom's `State.Alea`, spelled out here so the
+ * published declarations do not need seedrandom's types).
+ */
+export interface AleaState {
+  readonly c: number;
+  readonly s0: number;
+  readonly s1: number;
+  readonly s2: number;
+}
+
 /** The shape {@link VirtualMachine.state} produces and a restoring VM accepts. */
 export interface SavedState {
   readonly v: 2;
@@ -424,7 +463,7 @@ export interface SavedState {
   readonly seq: number;
   readonly futureSeq: number;
   readonly nextModelId: number;
-  readonly random: seedrandom.State.Alea;
+  readonly random: AleaState;
   readonly views: string[];
   /** Replay protection of the live views (`senders.ts`). */
   readonly senders: SendersState;

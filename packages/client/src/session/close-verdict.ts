@@ -5,7 +5,9 @@ import { CloseCode, closeCodeName } from "@lockstep/protocol";
  * version error, a refused password or app token, this view replaced by a newer connection, a
  * session whose stored data is damaged) would only fail again: the session ends with a clear
  * error instead. Codes of passing trouble (a slow reader, a full log, an overloaded or
- * rate-limiting reflector, an expired app token) rejoin with backoff.
+ * rate-limiting reflector, an expired app token) rejoin with backoff. The codes of a cluster
+ * moving a session (Redirect, SessionMoved) are no trouble at all: they are followed at once, in a
+ * first join as in a running session (see {@link classifyClose}).
  */
 const FATAL_CODES: ReadonlySet<number> = new Set([
   CloseCode.ProtocolError,
@@ -28,6 +30,10 @@ export type CloseVerdict =
   | { readonly kind: "authFailed"; readonly detail: string }
   /** A session that was joined lost its connection for a reason worth rejoining after. */
   | { readonly kind: "rejoin"; readonly detail: string }
+  /** This node does not own the session: go to the node its Redirect frame named, at once (joining or joined). */
+  | { readonly kind: "redirect"; readonly detail: string }
+  /** The session moved off this node: reconnect at once through the next reflector URL (joining or joined). */
+  | { readonly kind: "moved"; readonly detail: string }
   /** The session ends (or its first join fails) with this message and code. */
   | { readonly kind: "fatal"; readonly code: number; readonly message: string };
 
@@ -54,6 +60,9 @@ export function classifyClose(
   const detail = serverError
     ? `${serverError.message} (${closeCodeName(serverError.code) ?? serverError.code})`
     : `close code ${close.code}${close.reason ? `: ${close.reason}` : ""}`;
+  // A cluster moving the session (PROTOCOL.md §17): never an error, joining or joined.
+  if (code === CloseCode.Redirect) return { kind: "redirect", detail };
+  if (code === CloseCode.SessionMoved) return { kind: "moved", detail };
   if (session.joining && code === CloseCode.AuthFailed) return { kind: "authFailed", detail };
   // A fixed token string that expired would be refused on every rejoin.
   const hopeless = code === CloseCode.TokenExpired && session.renewableToken === false;

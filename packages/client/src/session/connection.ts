@@ -24,7 +24,10 @@ export const defaultSocketFactory: SocketFactory = async (url) => {
   if (Native) return new Native(url);
   const { WebSocket: NodeWebSocket } = await import("ws");
   // A Sync can carry a snapshot (up to 64 MiB) plus the log since it: more than ws's 100 MiB default.
-  return new NodeWebSocket(url, { maxPayload: MAX_INCOMING_BYTES }) as unknown as SocketLike;
+  const socket = new NodeWebSocket(url, { maxPayload: MAX_INCOMING_BYTES });
+  // ws hands its received Buffer over as is ("nodebuffer"; "arraybuffer" costs it a copy of every frame).
+  socket.binaryType = "nodebuffer";
+  return socket as unknown as SocketLike;
 };
 
 /** What a connection reports to its owner. Called from socket events; must not throw. */
@@ -49,6 +52,11 @@ export class Connection {
   #bundle: Uint8Array[] = [];
   #bundleBytes = 0;
   #flushScheduled = false;
+  /**
+   * Asked first whenever the connection sends or flushes: whoever holds payloads of this turn not
+   * queued yet ({@link sendPayload}s them now), so that order is kept.
+   */
+  gather: (() => void) | undefined;
   readonly #flushSoon = (): void => {
     this.#flushScheduled = false;
     this.#flush();
@@ -58,17 +66,62 @@ export class Connection {
     this.#events = events;
   }
 
-  /** Opens the socket (dropping any previous one silently); rejects if it closes or errors before opening. */
-  async open(url: string, factory: SocketFactory): Promise<void> {
+  /**
+   * Opens the socket (dropping any previous one silently); rejects if it closes or errors before
+   * opening, or has not opened within `timeoutMs` on `timers` (then it is abandoned: a paused
+   * reflector accepts the TCP connection but never answers the upgrade).
+   */
+  async open(url: string, factory: SocketFactory, timers: Timers, timeoutMs: number): Promise<void> {
     this.#drop();
-    const socket = await factory(url);
-    socket.binaryType = "arraybuffer";
-    this.#socket = socket;
-    await new Promise<void>((resolve, reject) => {
-      socket.onopen = () => resolve();
-      socket.onerror = () => {}; // a close always follows; report there
-      socket.onclose = (ev) => reject(new Error(`could not connect to reflector at ${url} (close code ${ev.code}${ev.reason ? `: ${ev.reason}` : ""})`));
-    });
+    let giveUp: (() => void) | undefined;
+    let expired = false;
+    const due = timers.now() + timeoutMs;
+    let stalled = false;
+    const expire = (): void => {
+      // A timer that fires far too late means this thread was stalled (a busy page, a loaded
+      // machine): the open event may be queued right behind it. Look again once before giving up.
+      if (!stalled && timers.now() - due > STALL_GRACE_MS) {
+        stalled = true;
+        timer = timers.setTimeout(expire, STALL_GRACE_MS);
+        return;
+      }
+      expired = true;
+      giveUp?.();
+    };
+    let timer = timers.setTimeout(expire, timeoutMs);
+    const tooSlow = (): Error => new Error(`the reflector at ${url} did not answer within ${Math.round(timeoutMs / 100) / 10} s`);
+    let socket: SocketLike;
+    try {
+      socket = await new Promise<SocketLike>((resolve, reject) => {
+        giveUp = () => reject(tooSlow());
+        // A factory that is slow itself (a proxy, a token fetch) is bounded too; what it makes too late is closed.
+        let made: SocketLike | Promise<SocketLike>;
+        try {
+          made = factory(url);
+        } catch (error) {
+          reject(error);
+          return;
+        }
+        Promise.resolve(made).then((late) => (expired ? closeQuietly(late) : resolve(late)), reject);
+      });
+      // Binary frames as ArrayBuffers, unless the socket is Node's ws set to hand over its Buffers
+      // (defaultSocketFactory). Browsers warn about "nodebuffer", so it is never tried on them.
+      if (socket.binaryType !== "nodebuffer") socket.binaryType = "arraybuffer";
+      this.#socket = socket;
+      const opening = socket;
+      await new Promise<void>((resolve, reject) => {
+        giveUp = () => {
+          if (this.#socket === opening) this.#drop();
+          else closeQuietly(opening);
+          reject(tooSlow());
+        };
+        opening.onopen = () => resolve();
+        opening.onerror = () => {}; // a close always follows; report there
+        opening.onclose = (ev) => reject(new Error(`could not connect to reflector at ${url} (close code ${ev.code}${ev.reason ? `: ${ev.reason}` : ""})`));
+      });
+    } finally {
+      timers.clearTimeout(timer);
+    }
     socket.onmessage = (ev) => {
       let msg: ServerMessage;
       try {
@@ -111,9 +164,14 @@ export class Connection {
   sendPayload(payload: Uint8Array): void {
     if (!this.isOpen) return;
     const bytes = varUintSize(payload.length) + payload.length;
-    if (this.#bundle.length === MAX_SEND_BATCH || BATCH_HEADER_BYTES + this.#bundleBytes + bytes > DEFAULT_LIMITS.maxFrameBytes) this.#flush();
+    if (this.#bundle.length === MAX_SEND_BATCH || BATCH_HEADER_BYTES + this.#bundleBytes + bytes > DEFAULT_LIMITS.maxFrameBytes) this.#send();
     this.#bundle.push(payload);
     this.#bundleBytes += bytes;
+    this.wake();
+  }
+
+  /** Flushes at the end of this turn: {@link gather} is asked for payloads then. */
+  wake(): void {
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       queueMicrotask(this.#flushSoon);
@@ -121,6 +179,12 @@ export class Connection {
   }
 
   #flush(): void {
+    this.gather?.();
+    this.#send();
+  }
+
+  /** Sends the payloads queued so far, in one frame. */
+  #send(): void {
     const bundle = this.#bundle;
     if (bundle.length === 0) return;
     this.#bundle = [];
@@ -166,13 +230,7 @@ export class Connection {
     this.#bundleBytes = 0;
     if (!socket) return false;
     this.#socket = undefined;
-    socket.onopen = socket.onmessage = socket.onerror = null;
-    socket.onclose = null;
-    try {
-      socket.close(1000, "abandoned");
-    } catch {
-      // already closing
-    }
+    closeQuietly(socket);
     return true;
   }
 
@@ -185,5 +243,23 @@ export class Connection {
     } catch {
       // already closing
     }
+  }
+}
+
+/** How late a timer must fire to count as a stalled thread rather than a slow peer, in ms (also the second look's delay). */
+const STALL_GRACE_MS = 1000;
+
+/**
+ * Detaches `socket` and closes it. It keeps a no-op error handler: closing a `ws` socket that is
+ * still connecting emits an error event, which would throw with no listener.
+ */
+function closeQuietly(socket: SocketLike): void {
+  socket.onopen = socket.onmessage = null;
+  socket.onclose = null;
+  socket.onerror = () => {};
+  try {
+    socket.close(1000, "abandoned");
+  } catch {
+    // already closing
   }
 }

@@ -5,6 +5,7 @@ import type { Model } from "../kernel/model";
 import { registry } from "../kernel/registry";
 import type { VirtualMachine } from "../kernel/vm";
 import { ViewDomain } from "../view/domain";
+import { debugLogOf } from "../kernel/debug-log";
 import { View, setRealm, withRealm } from "../view/view";
 import { Connection } from "./connection";
 import type { SessionKeys } from "./crypto";
@@ -12,15 +13,23 @@ import { startFrameLoop } from "./frame-loop";
 import { checkSyncAnswer, type JoinParameters } from "./join";
 import { Persister, type Uplink } from "./persist-uploads";
 import { Rejoiner } from "./rejoin";
-import { Replica, type ReplicaContext } from "./replica";
+import type { ReflectorRoute } from "./reflectors";
+import { Replica, type OpenedSync, type ReplicaContext } from "./replica";
 import { SessionReporter } from "./reporter";
 import type { DivergenceReport } from "./snapshots";
 import { connectedReplicaOf, replicaOf, rootViewOf, type ControllerState, type ControllerStateKind, type PendingJoin, type Syncing } from "./states";
 import { StatusNotifier } from "./status";
+import { ChangeNotifier } from "./changes";
 import { Stream } from "./stream";
 import { PayloadCodec } from "./payload";
 import { Publisher } from "./publisher";
 import { SessionRealm } from "./realm";
+
+/** Messages held while a Sync's bulk data is decrypted, for the state that Sync came in. */
+interface HeldMessages {
+  readonly state: ControllerState;
+  readonly messages: ServerMessage[];
+}
 
 /**
  * The replica side of a session's controller: the state machine's data and the half that feeds it
@@ -37,6 +46,8 @@ export abstract class ControllerCore implements Uplink {
   protected readonly conn: Connection;
   protected readonly reporter: SessionReporter;
   protected readonly rejoiner: Rejoiner;
+  /** Which reflector URL each connection goes to (several nodes of a cluster, or one reflector). */
+  protected readonly route: ReflectorRoute;
   protected readonly persister: Persister;
   protected readonly stream: Stream;
   protected readonly replicas: ReplicaContext;
@@ -46,6 +57,10 @@ export abstract class ControllerCore implements Uplink {
   #now: ControllerState = { kind: "connecting", pending: undefined, screen: undefined };
   /** Status for the app: `session.status`, its listeners and the views' `synced` event. */
   readonly status: StatusNotifier;
+  /** A local tick's feed is scheduled (`tps: "10x3"`). */
+  #localTick = false;
+  /** `session.on("change")`: after each frame in which model code ran. */
+  readonly changes: ChangeNotifier;
   /** This replica diverged at this seq: the next join starts over from the session's state, never resuming (0: none). */
   protected rebuild = 0;
   /** The seq at which the replica being rebuilt had diverged, until the rebuild is live (0: none). */
@@ -54,17 +69,26 @@ export abstract class ControllerCore implements Uplink {
   session: unknown;
   /** The Error frame the reflector sent on this connection, if any (it explains the close that follows). */
   protected serverError: { code: number; message: string } | undefined;
+  /** The node a Redirect frame on this connection named (a close with `CloseCode.Redirect` follows). */
+  protected redirectTo: string | undefined;
+  /** This connection was abandoned because nothing was heard on it for too long. */
+  protected wentSilent = false;
+  /** What arrived while a Sync's replica was being booted (in `state`, the Sync's): handled once it is. */
+  #held: HeldMessages | undefined;
 
 
-  protected constructor(params: JoinParameters, viewId: string, identity: SessionIdentity, keys: SessionKeys) {
+  protected constructor(params: JoinParameters, viewId: string, identity: SessionIdentity, keys: SessionKeys, route: ReflectorRoute) {
     this.params = params;
+    this.route = route;
     this.viewId = viewId;
     this.identity = identity;
     this.keys = keys;
-    this.domain = new ViewDomain((context, error) => this.reportError(context, error));
+    this.domain = new ViewDomain((context, error) => this.reportError(context, error), debugLogOf(params.debug));
     this.reporter = new SessionReporter(this.domain, identity.sessionId, params.debug);
-    this.status = new StatusNotifier(this.domain, identity.sessionId, (context, error) => this.reportError(context, error));
-    this.stream = new Stream(params.timers);
+    this.status = new StatusNotifier(this.domain, identity.sessionId, (context, error) => this.reportError(context, error), viewId);
+    this.changes = new ChangeNotifier((context, error) => this.reportError(context, error));
+    const rate = { tps: params.tps, multiplier: params.tickMultiplier ?? 1 };
+    this.stream = new Stream(params.timers, rate);
     this.conn = new Connection({
       message: (msg) => this.#onMessage(msg),
       malformed: (error) => this.fail(new SessionError("the reflector sent a malformed frame", { cause: error })),
@@ -72,7 +96,11 @@ export abstract class ControllerCore implements Uplink {
     });
     this.rejoiner = new Rejoiner(params, {
       rejoin: () => void this.rejoin(),
-      silent: (reason) => this.conn.abandon(1006, reason),
+      silent: (reason) => {
+        // A node that went silent is likely paused: the next attempt tries the next URL.
+        this.wentSilent = true;
+        this.conn.abandon(1006, reason);
+      },
       sleep: () => void this.sleep(),
       wake: () => this.wake(),
       // The page is going away: a Leave now, so the others see this view exit at once.
@@ -95,8 +123,11 @@ export abstract class ControllerCore implements Uplink {
       },
       stream: this.stream,
       publisher: this.publisher,
-      send: (payload) => this.conn.sendPayload(payload),
+      wake: () => this.conn.wake(),
+      compat: { timers, rate, ids: { ...identity, viewId } },
     });
+    // Whatever the connection sends, this turn's publishes go first (in one payload).
+    this.conn.gather = () => this.publisher.flush(this.#sendPayload);
   }
 
   /** Every state change goes through here: the app hears of status changes and `synced`. */
@@ -133,6 +164,14 @@ export abstract class ControllerCore implements Uplink {
 
   #onMessage(msg: ServerMessage): void {
     this.rejoiner.heard();
+    const held = this.#held;
+    if (held !== undefined && held.state === this.current) {
+      // An Error or a Redirect explains a close that may come before the boot ends; a Pong changes nothing.
+      if (msg.type !== MessageType.Error && msg.type !== MessageType.Redirect && msg.type !== MessageType.Pong) {
+        held.messages.push(msg);
+        return;
+      }
+    } else if (held !== undefined) this.#held = undefined; // its connection is gone
     try {
       switch (msg.type) {
         case MessageType.Sync:
@@ -146,13 +185,18 @@ export abstract class ControllerCore implements Uplink {
         case MessageType.PersistData:
           if (!connectedReplicaOf(this.current)) return; // before the Sync: nothing to feed
           this.stream.entry(msg);
+          this.#feedSoon();
           break;
         case MessageType.Tick:
           if (!connectedReplicaOf(this.current)) return; // before the Sync: nothing to feed
           this.stream.tick(msg);
+          this.#feedSoon();
           break;
         case MessageType.Error:
           this.serverError = { code: msg.code, message: msg.message };
+          return;
+        case MessageType.Redirect:
+          this.redirectTo = msg.url; // followed when the close comes (checked then)
           return;
         case MessageType.Pong:
           return;
@@ -211,10 +255,44 @@ export abstract class ControllerCore implements Uplink {
       if (screen.replica.vm.seq >= msg.seq) this.#goLive(screen.replica, screen.rootView, undefined);
       return;
     }
-    // A rejoin starts over from what the reflector has: the old view and its subscriptions go, a
-    // new VM boots from the snapshot and log, and a new root view is built once caught up.
+    const plain = Replica.plain(msg);
+    if (plain !== undefined) {
+      this.#boot(s, msg, plain);
+      return;
+    }
+    // The snapshot (or persisted data) is decrypted first, asynchronously: what the connection
+    // delivers meanwhile waits, in order, and is handled once the replica is booted.
+    const held: HeldMessages = { state: s, messages: [] };
+    this.#held = held;
+    Replica.open(msg, this.replicas).then(
+      (opened) => {
+        if (this.#held === held) this.#held = undefined;
+        // Unless the connection went meanwhile (or the session ended).
+        if (this.latest() !== s) return;
+        try {
+          this.#boot(s, msg, opened);
+          this.#catchUp();
+        } catch (error) {
+          this.fail(error instanceof Error ? error : new SessionError(String(error)));
+          return;
+        }
+        for (const m of held.messages) this.#onMessage(m);
+      },
+      (error: unknown) => {
+        if (this.#held === held) this.#held = undefined;
+        if (this.latest() === s) this.fail(error instanceof Error ? error : new SessionError(String(error)));
+      },
+    );
+  }
+
+  /**
+   * Boots the replica of a (non-resumed) Sync from what it brought, decrypted. A rejoin starts over
+   * from what the reflector has: the old view and its subscriptions go, a new VM boots from the
+   * snapshot and log, and a new root view is built once caught up.
+   */
+  #boot(s: Syncing, msg: SyncMessage, opened: OpenedSync): void {
     if (s.screen) this.domain.retire(s.screen.rootView);
-    const replica = new Replica(msg, this.replicas, (frame) => this.conn.send(frame));
+    const replica = new Replica(msg, this.replicas, (frame) => this.conn.send(frame), opened);
     setRealm(replica.vm, this.realm);
     this.stream.history(msg, replica.vm.seq);
     this.current = { kind: "syncing", pending: s.pending, screen: undefined, replica };
@@ -259,6 +337,8 @@ export abstract class ControllerCore implements Uplink {
     for (const payload of this.publisher.live(replica.joinSeq, (seq) => replica.vm.appliedCounter(this.viewId, seq))) this.conn.sendPayload(payload);
   }
 
+  readonly #sendPayload = (payload: Uint8Array): void => this.conn.sendPayload(payload);
+
   /** Live on this connection, with `rootView` on screen: a join completed (`pending`: the first), or a resume caught up. */
   #goLive(replica: Replica, rootView: View, pending: PendingJoin | undefined): void {
     const p = this.params;
@@ -271,6 +351,7 @@ export abstract class ControllerCore implements Uplink {
     if (this.repairedAt !== 0) this.reporter.divergence({ seq: this.repairedAt, diverged: true, split: false, repaired: true });
     this.repairedAt = 0;
     this.rejoiner.joined();
+    this.route.joined();
     pending?.resolve();
   }
 
@@ -286,19 +367,44 @@ export abstract class ControllerCore implements Uplink {
     else if (now.kind === "joined" && this.params.step === "auto") this.stream.soon(this.feed);
   }
 
+  /**
+   * Live, models run as soon as entries arrive (at the end of the task that brought them, all of
+   * them together), not at the next frame: a publisher sees its own event applied one round trip
+   * after publishing. Views still update once per frame ({@link step}).
+   */
+  #feedSoon(): void {
+    if (this.current.kind === "joined" && this.params.step === "auto") this.stream.soon(this.feed);
+  }
+
   /** Feeds everything received to the live replica; then persisted data may be uploaded. */
   protected readonly feed = (): void => {
     const s = this.current;
     if (s.kind !== "joined") return;
-    const drained = this.stream.feed(s.replica.vm, this.#visit) === "drained";
+    const result = this.stream.feed(s.replica.vm, this.#visit, Infinity, this.stream.liveLimit());
+    if (result === "held") this.#localTickSoon();
+    const drained = result === "drained" || result === "held";
     this.publisher.confirm(s.replica.vm.appliedCounter(this.viewId, s.replica.joinSeq));
     if (drained && this.current.kind === "joined") this.persister.poll();
   };
+
+  /** With a tick multiplier, feeds again at the next local tick (frames feed too; this is for when there are none). */
+  #localTickSoon(): void {
+    const at = this.stream.nextLocalTick();
+    if (at === undefined || this.#localTick || this.params.step !== "auto") return;
+    const timers = this.params.timers;
+    this.#localTick = true;
+    timers.setTimeout(() => {
+      this.#localTick = false;
+      this.feed();
+    }, Math.max(0, at - timers.now()));
+  }
 
   /** Processes everything received so far, delivers view events and updates the root view. */
   step(time: number = this.params.timers.now()): void {
     if (this.current.kind !== "joined") return;
     this.feed();
+    const live = this.current;
+    if (live.kind === "joined") this.status.frame(this.params.timers.now() - this.stream.heardAt, Math.max(0, this.stream.externalTime - live.replica.vm.time));
     this.domain.frame(this.realm.extrapolatedNow());
     const s = this.current;
     if (s.kind !== "joined") return;
@@ -307,6 +413,8 @@ export abstract class ControllerCore implements Uplink {
     } catch (error) {
       this.reportError(`${s.rootView.constructor.name}.update`, error);
     }
+    // Unless the root view's update left the session.
+    if (this.latest() === s) this.changes.frame(s.replica.vm);
   }
 
   /** Events published and not yet applied by this replica (in flight, or queued while not connected). */

@@ -7,6 +7,7 @@ import { JoinError, SessionError } from "../errors";
 import { computeIdentity, type SessionIdentity } from "../kernel/identity";
 import type { ModelClass } from "../kernel/model";
 import { PayloadCodec } from "./payload";
+import { logIdentityInputs } from "./identity-log";
 import { registry } from "../kernel/registry";
 import type { SessionUi } from "./ui";
 import type { OfflineQueueLimits } from "./publisher";
@@ -30,10 +31,18 @@ export interface JoinParameters {
   readonly viewOptions: unknown;
   readonly viewData: unknown;
   readonly tps: number;
+  /** Local ticks per reflector tick (`tps: "10x3"` → 3; absent or 1: none). */
+  readonly tickMultiplier?: number;
   readonly step: "auto" | "manual";
   readonly debug: ReadonlySet<string>;
+  /**
+   * The reflector's WebSocket URL, or several (nodes of a cluster) separated by commas or
+   * whitespace; an array of URLs is accepted too (see `reflectorList`).
+   */
   readonly reflector: string;
   readonly socket: SocketFactory;
+  /** How long a socket may take to open before the next URL is tried, in ms (default `OPEN_TIMEOUT_MS`, 4 s). */
+  readonly openTimeoutMs?: number;
   /** The local clock and timers (`Session.join({ timers, clock })`; tests drive a manual clock). */
   readonly timers: Timers;
   readonly progressReporter: ((progress: number) => void) | undefined;
@@ -54,6 +63,7 @@ export interface JoinParameters {
 export async function identify(p: JoinParameters, viewId: string): Promise<{ identity: SessionIdentity; keys: SessionKeys }> {
   const constantsHash = await freezeConstants();
   const identity = await computeIdentity({ appId: p.appId, name: p.name, options: p.options, registry, constantsHash });
+  await logIdentityInputs(p.debug, { appId: p.appId, name: p.name, options: p.options, registry, constantsHash }, identity);
   const keys = await deriveSessionKeys(p.password, identity.persistentId, identity.sessionId);
   if (p.debug.has("session")) {
     const { sessionId, persistentId, versionId } = identity;
@@ -95,12 +105,11 @@ export function joinFrames(
   };
 }
 
-/** The first join could not open a socket to `reflector`. */
-export function unreachable(reflector: string, cause: unknown): JoinError {
-  return new JoinError(
-    `cannot reach the Lockstep reflector at ${reflector}: is it running? (\`npm start\` runs one on ws://127.0.0.1:8787/; pass another with Session.join({ reflector }))`,
-    { cause },
-  );
+/** The first join could not open a socket to any of `reflectors`. */
+export function unreachable(reflectors: readonly string[], cause: unknown): JoinError {
+  const where = reflectors.length === 1 ? `the Lockstep reflector at ${reflectors[0]}: is it running?` : `any of the Lockstep reflectors at ${reflectors.join(", ")}: are they running?`;
+  const why = cause instanceof Error ? ` (${cause.message})` : "";
+  return new JoinError(`cannot reach ${where}${why} (\`npm start\` runs one on ws://127.0.0.1:8787/; pass another with Session.join({ reflector }))`, { cause });
 }
 
 const utf8 = new TextEncoder();

@@ -1,4 +1,4 @@
-import { DEFAULT_LIMITS, Reader, Writer } from "@lockstep/protocol";
+import { DEFAULT_LIMITS, Reader, Writer, varUintSize } from "@lockstep/protocol";
 import { Model } from "../kernel/model";
 import type { ClassRegistry } from "../kernel/registry";
 import { deserialize, serialize, type DeserializeOptions, type SerializeOptions } from "../serializer/index";
@@ -8,12 +8,14 @@ import type { OpenedPayload, ViewEvent } from "../kernel/vm";
 export type { SenderStamp } from "../kernel/senders";
 export type { OpenedPayload } from "../kernel/vm";
 
-/** Version byte that starts a message payload's plaintext. */
+/** Version byte of a payload's plaintext that carries one event after its sender stamp. */
 export const PAYLOAD_HEADER_VERSION = 1;
+/** Version byte of a payload's plaintext that carries a bundle: a count, then each event length-prefixed. */
+export const PAYLOAD_BUNDLE_VERSION = 2;
 
-/** Writes `[u8 1][string viewId][varuint joinSeq][varuint counter]`. */
-export function writeSenderStamp(w: Writer, sender: SenderStamp): void {
-  w.u8(PAYLOAD_HEADER_VERSION);
+/** Writes `[u8 version][string viewId][varuint joinSeq][varuint counter]`. */
+export function writeSenderStamp(w: Writer, sender: SenderStamp, version: number = PAYLOAD_HEADER_VERSION): void {
+  w.u8(version);
   w.string(sender.viewId);
   w.varUint(sender.joinSeq);
   w.varUint(sender.counter);
@@ -28,18 +30,49 @@ export function stampedPlaintext(sender: SenderStamp, body: Uint8Array): Uint8Ar
 }
 
 /**
- * Splits a message payload's plaintext into sender stamp and event bytes.
+ * The plaintext of a payload carrying `bodies` (each from {@link PayloadCodec.encodeEventBody}) in
+ * order: `[u8 2][sender stamp][varuint count][count × (varuint length, body)]`. One stamp, one
+ * seal and one stream entry for all the events a view published in one turn; a single event still
+ * travels as version 1 ({@link stampedPlaintext}).
+ */
+export function bundlePlaintext(sender: SenderStamp, bodies: readonly Uint8Array[]): Uint8Array {
+  if (bodies.length === 1) return stampedPlaintext(sender, bodies[0]!);
+  let size = 40 + sender.viewId.length;
+  for (const body of bodies) size += 5 + body.length;
+  const w = new Writer(size);
+  writeSenderStamp(w, sender, PAYLOAD_BUNDLE_VERSION);
+  w.varUint(bodies.length);
+  for (const body of bodies) w.bytes(body);
+  return w.finish();
+}
+
+/** Bytes a body adds to a bundle's plaintext: its length prefix and itself. */
+export function bundledSize(body: Uint8Array): number {
+  return varUintSize(body.length) + body.length;
+}
+
+/**
+ * Splits a message payload's plaintext into sender stamp and event bytes (one event for version 1,
+ * the bundle's events in order for version 2).
  * @throws Error if the header is missing, of another version, or malformed.
  */
 export function openPayload(plaintext: Uint8Array): OpenedPayload {
   try {
     const r = new Reader(plaintext);
     const version = r.u8();
-    if (version !== PAYLOAD_HEADER_VERSION) throw new Error(`unknown header version ${version}`);
+    if (version !== PAYLOAD_HEADER_VERSION && version !== PAYLOAD_BUNDLE_VERSION) throw new Error(`unknown header version ${version}`);
     const viewId = r.string(DEFAULT_LIMITS.maxIdLength);
     const joinSeq = r.varUint();
     const counter = r.varUint();
-    return { sender: { viewId, joinSeq, counter }, event: plaintext.subarray(r.offset) };
+    const sender = { viewId, joinSeq, counter };
+    if (version === PAYLOAD_HEADER_VERSION) return { sender, events: [plaintext.subarray(r.offset)] };
+    const count = r.varUint();
+    // Every bundled event takes at least its length byte: a count past that is a lie, not a reason to allocate.
+    if (count < 2 || count > r.remaining) throw new Error(`a bundle of ${count} events in ${r.remaining} bytes`);
+    const events: Uint8Array[] = new Array(count);
+    for (let i = 0; i < count; i++) events[i] = r.bytes();
+    if (r.remaining !== 0) throw new Error(`${r.remaining} bytes after the bundle's last event`);
+    return { sender, events };
   } catch (cause) {
     throw new Error(`relayed message has no valid sender header (${(cause as Error).message}); it was sent by an incompatible client`, { cause });
   }

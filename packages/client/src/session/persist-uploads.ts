@@ -8,7 +8,22 @@ import {
   toBase64Url,
   type PersistAckMessage,
 } from "@lockstep/protocol";
-import { DecryptionError, deriveAppPersistMaster, derive32, hmacSha512, open, seal, slotKeys, type SlotKeys } from "./crypto";
+import {
+  BULK_ENVELOPE_OVERHEAD,
+  DecryptionError,
+  ENVELOPE_OVERHEAD,
+  deriveAppPersistMaster,
+  derive32,
+  hmacSha512,
+  open,
+  openBulk,
+  seal,
+  sealBulk,
+  slotBulkKey,
+  slotKeys,
+  type BulkKey,
+  type SlotKeys,
+} from "./crypto";
 import { JoinError, UsageError } from "../errors";
 import { runAsModel } from "../kernel/execution";
 import type { ModelClass } from "../kernel/model";
@@ -67,6 +82,14 @@ function specOfClass(cls: Function): PersistSpec | undefined {
  * One client's side of persistence (PROTOCOL.md §13): slot names and keys, the join's starting
  * data, uploads when this client is the elected uploader, loads of keyed slots, acknowledgements,
  * and the flush of a leaving client. The decisions themselves live in the VM (`kernel/persistence.ts`).
+ *
+ * Envelopes: the base slot (the data a session starts from: `persistSession`, the root's
+ * session()/global() fields) is bulk data, opened once per join outside the VM, so it is sealed as
+ * a version-2 envelope (AES-256-GCM, asynchronous) once its bulk key is derived. Keyed slots stay
+ * version 1: their data reaches the VM as a PersistData entry and is opened by
+ * {@link Persister.openSlotData} inside model execution, which must stay synchronous and
+ * deterministic (WebCrypto is asynchronous only); opening them beforehand would stall the ordered
+ * stream at each such entry. Either version opens at join, so data stored earlier keeps loading.
  */
 export class Persister implements PersistenceHost {
   readonly #ctx: PersisterContext;
@@ -87,6 +110,12 @@ export class Persister implements PersistenceHost {
   readonly #named = new WeakMap<Unacked, { key: string; plain: Uint8Array; hash: Uint8Array }>();
   /** The last upload sent for each `slot@seq` (acks name only slot and seq). */
   readonly #sentKeys = new Map<string, string>();
+  /** The base slot's bulk key, once {@link bulkKey} was called: from then on its uploads are version-2 envelopes. */
+  #baseBulk: Promise<BulkKey> | undefined;
+  /** Version-2 uploads go out in the order they were started, each once sealed. */
+  #sealedInOrder: Promise<void> = Promise.resolve();
+  /** Counts connections lost (and disposal): an upload sealed for an earlier one is not sent. */
+  #epoch = 0;
 
   constructor(ctx: PersisterContext) {
     this.#ctx = ctx;
@@ -117,10 +146,25 @@ export class Persister implements PersistenceHost {
   keysOf(slot: string): SlotKeys {
     let keys = this.#keys.get(slot);
     if (keys === undefined) {
-      keys = slotKeys(slot === this.#sessionSlot ? this.#ctx.persistMaster : this.#app(), slot);
+      keys = slotKeys(this.#masterOf(slot), slot);
       this.#keys.set(slot, keys);
     }
     return keys;
+  }
+
+  #masterOf(slot: string): Uint8Array {
+    return slot === this.#sessionSlot ? this.#ctx.persistMaster : this.#app();
+  }
+
+  /**
+   * Derives (once) the bulk key of the base slot, which opens the data a session starts from; from
+   * the call on, the base slot's uploads are sealed as version-2 envelopes (a replica booted from
+   * decrypted data calls it). Call after {@link prepare}.
+   */
+  bulkKey(): Promise<BulkKey> {
+    const slot = this.#baseSlot;
+    this.#baseBulk ??= slotBulkKey(this.#masterOf(slot), slot, this.keysOf(slot).enc);
+    return this.#baseBulk;
   }
 
   // ---- PersistenceHost (called from the VM, synchronously) ----
@@ -142,6 +186,7 @@ export class Persister implements PersistenceHost {
     return hmacSha512(this.keysOf(slot).hashKey, utf8.encode(json)).subarray(0, 32);
   }
 
+  /** Keyed slots' data, opened inside model execution: version-1 envelopes only (synchronous, see the class comment). */
   openSlotData(slot: string, blob: Uint8Array): unknown {
     return JSON.parse(utf8Decoder.decode(open(this.keysOf(slot).enc, blob)));
   }
@@ -157,28 +202,51 @@ export class Persister implements PersistenceHost {
   // ---- joining ----
 
   /**
-   * Opens the persisted data a new session starts from (Sync `persisted`): the value root `init`
-   * receives, or undefined if there is none.
+   * Opens the persisted data a new session starts from (Sync `persisted`, a version-2 or version-1
+   * envelope): the value root `init` receives, or undefined if there is none. Derives the base
+   * slot's bulk key (see {@link bulkKey}).
    * @throws {JoinError} naming the persistentId and the slot if it does not decrypt or parse; nothing is overwritten.
    */
-  startingPoint(persisted: Uint8Array): unknown {
+  async startingPoint(persisted: Uint8Array): Promise<unknown> {
+    const key = await this.bulkKey();
     if (persisted.length === 0) return undefined;
+    let plain: Uint8Array;
+    try {
+      plain = await openBulk(key, persisted);
+    } catch (cause) {
+      throw this.#unreadable(cause);
+    }
+    return this.#restored(plain);
+  }
+
+  /** The JoinError of starting data that does not open (anything but a DecryptionError is thrown as it is). */
+  #unreadable(cause: unknown): unknown {
+    if (!(cause instanceof DecryptionError)) return cause;
+    const slot = this.#baseSlot;
+    return new JoinError(
+      `the persisted data of persistentId ${this.#ctx.persistentId} could not be decrypted (corrupt, or saved under another password). Nothing was overwritten; ` +
+        `the reflector keeps earlier versions (\`lockstep-reflector persist list ${slot}\`, then \`persist rollback\`).`,
+      { cause },
+    );
+  }
+
+  /** The decrypted starting data, parsed. */
+  #restored(plain: Uint8Array): unknown {
     const slot = this.#baseSlot;
     if (this.#ctx.debug) {
       console.log(`[Lockstep] Session loaded from persistent data (persistentId: ${this.#ctx.persistentId})`);
     }
     let text: string;
     try {
-      text = utf8Decoder.decode(open(this.keysOf(slot).enc, persisted));
+      text = utf8Decoder.decode(plain);
     } catch (cause) {
-      const why = cause instanceof DecryptionError ? "could not be decrypted (corrupt, or saved under another password)" : "is not UTF-8 text";
       throw new JoinError(
-        `the persisted data of persistentId ${this.#ctx.persistentId} ${why}. Nothing was overwritten; the reflector keeps earlier versions ` +
+        `the persisted data of persistentId ${this.#ctx.persistentId} is not UTF-8 text. Nothing was overwritten; the reflector keeps earlier versions ` +
           `(\`lockstep-reflector persist list ${slot}\`, then \`persist rollback\`).`,
         { cause },
       );
     }
-    if (this.#ctx.debug) console.log(`[Lockstep] Restoring ${formatBytes(utf8.encode(text).length)} of persistent data`);
+    if (this.#ctx.debug) console.log(`[Lockstep] Restoring ${formatBytes(plain.length)} of persistent data`);
     try {
       return JSON.parse(text) as unknown;
     } catch (cause) {
@@ -224,9 +292,9 @@ export class Persister implements PersistenceHost {
     if (this.#done.has(key)) return undefined;
     const pending = this.#inFlight.get(key);
     if (pending !== undefined) return pending;
-    const keys = this.keysOf(u.slot);
-    const blob = seal(keys.enc, plain);
-    if (blob.length > DEFAULT_LIMITS.maxPersistBytes) {
+    const bulk = u.slot === this.#baseSlot ? this.#baseBulk : undefined;
+    const size = plain.length + (bulk === undefined ? ENVELOPE_OVERHEAD : BULK_ENVELOPE_OVERHEAD);
+    if (size > DEFAULT_LIMITS.maxPersistBytes) {
       this.#done.add(key);
       this.reportError("persistSession", new UsageError(`persisted data of ${formatBytes(plain.length)} exceeds the ${formatBytes(DEFAULT_LIMITS.maxPersistBytes)} limit; keep less`));
       return undefined;
@@ -234,12 +302,42 @@ export class Persister implements PersistenceHost {
     this.#sentKeys.set(`${u.slot}@${u.seq}`, key);
     const answered = new Promise<PersistAckMessage>((resolve) => this.#waiters.set(key, resolve));
     this.#inFlight.set(key, answered);
-    // Back to back and in order: the reflector reassembles one upload per session at a time.
-    const { slot, seq } = u;
-    for (const { offset, data } of uploadChunks(blob)) {
-      this.#ctx.uplink.send(encodeClientMessage({ type: MessageType.PersistChunk, slot, token: keys.token, seq, hash, size: plain.length, total: blob.length, offset, data }));
+    if (bulk === undefined) {
+      this.#sendChunks(u, hash, plain.length, seal(this.keysOf(u.slot).enc, plain));
+      return answered;
     }
+    // Sealed off the event loop; sent in the order started (a later save of the slot never overtakes an earlier one).
+    const epoch = this.#epoch;
+    const sealed = bulk.then((k) => sealBulk(k, plain));
+    this.#sealedInOrder = this.#sealedInOrder.then(
+      () =>
+        sealed.then(
+          (blob) => {
+            if (epoch === this.#epoch && this.#inFlight.get(key) === answered) this.#sendChunks(u, hash, plain.length, blob);
+          },
+          // Answered like a failed store: reported, and retried later.
+          (error: unknown) => {
+            if (epoch !== this.#epoch || this.#inFlight.get(key) !== answered) return;
+            const message = `it could not be encrypted: ${(error as Error)?.message ?? String(error)}`;
+            this.acknowledged({ type: MessageType.PersistAck, slot: u.slot, seq: u.seq, outcome: PersistOutcome.Failed, version: 0, message });
+          },
+        ),
+    );
     return answered;
+  }
+
+  /** Resolves once every upload started so far is on the wire, or was dropped (version-2 envelopes are sealed asynchronously). */
+  sending(): Promise<void> {
+    return this.#sealedInOrder;
+  }
+
+  /** Sends an upload's envelope back to back and in order: the reflector reassembles one upload per session at a time. */
+  #sendChunks(u: Unacked, hash: Uint8Array, size: number, blob: Uint8Array): void {
+    const { slot, seq } = u;
+    const token = this.keysOf(slot).token;
+    for (const { offset, data } of uploadChunks(blob)) {
+      this.#ctx.uplink.send(encodeClientMessage({ type: MessageType.PersistChunk, slot, token, seq, hash, size, total: blob.length, offset, data }));
+    }
   }
 
   /** The reflector answered an upload. */
@@ -300,6 +398,7 @@ export class Persister implements PersistenceHost {
    * `Failed`, and everything not acknowledged is sent again once the session rejoins.
    */
   connectionLost(): void {
+    this.#epoch++;
     for (const resolve of this.#waiters.values()) resolve({ type: MessageType.PersistAck, slot: "", seq: 0, outcome: PersistOutcome.Failed, version: 0, message: "connection lost" });
     this.#waiters.clear();
     this.#inFlight.clear();
@@ -309,6 +408,7 @@ export class Persister implements PersistenceHost {
 
   /** Stops retrying (the session ended). */
   dispose(): void {
+    this.#epoch++;
     if (this.#retryTimer !== undefined) this.#ctx.timers.clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     for (const resolve of this.#waiters.values()) resolve({ type: MessageType.PersistAck, slot: "", seq: 0, outcome: PersistOutcome.Failed, version: 0, message: "session ended" });

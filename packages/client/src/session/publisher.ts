@@ -2,7 +2,7 @@ import { DEFAULT_LIMITS } from "@lockstep/protocol";
 import { UsageError } from "../errors";
 import { ENVELOPE_OVERHEAD, seal } from "./crypto";
 import type { PublishOptions } from "../view/view";
-import { stampedPlaintext, type PayloadCodec } from "./payload";
+import { bundlePlaintext, bundledSize, type PayloadCodec } from "./payload";
 
 /** Bounds of the events a session keeps while it cannot send them (`Session.join({ offline })`). */
 export interface OfflineQueueLimits {
@@ -16,29 +16,33 @@ export interface OfflineQueueLimits {
 export const DEFAULT_OFFLINE_QUEUE: OfflineQueueLimits = Object.freeze({ maxEvents: 1000, maxBytes: 1 << 20 });
 
 
-/** An event a view published: its scope, name and encoded data, and the stamp it was last sent with. */
+/** An event a view published: its encoded scope, name and data, and the stamp of the payload it was last sent in. */
 interface Outgoing {
-  readonly scope: string;
-  readonly event: string;
   readonly body: Uint8Array;
-  /** The sender stamp it was sent with (0: not sent yet). */
+  /** The sender stamp of its payload (0: not sent yet). */
   joinSeq: number;
   counter: number;
 }
 
 /** Room for the sender stamp in front of an event body: version byte, viewId, two varUints. */
 const STAMP_BYTES = 1 + 1 + DEFAULT_LIMITS.maxIdLength + 2 * 8;
+/** Room for a bundle's event count. */
+const COUNT_BYTES = 5;
+/** Bytes of bundled events one payload carries at most, so that it stays within the reflector's payload limit. */
+const MAX_BUNDLE_BYTES = DEFAULT_LIMITS.maxPayloadBytes - ENVELOPE_OVERHEAD - STAMP_BYTES - COUNT_BYTES;
 
 /**
- * Turns what this client's views publish into Send frames, and makes sure each is applied exactly
- * once even when the connection fails. Each payload's plaintext starts with the sender stamp (this
- * view, the seq of its own view-join for the connection, a counter from 1) and is sealed with the
- * session's message key; every replica applies a stamp once (`kernel/senders.ts`), so the stamp is
- * also the idempotency tag.
+ * Turns what this client's views publish into message payloads, and makes sure each is applied
+ * exactly once even when the connection fails. The events published within one turn travel as one
+ * payload (a bundle, `payload.ts`; split only where it would exceed the payload limit): one stamp,
+ * one seal, one stream entry, applied in order on every replica. Each payload's plaintext starts with
+ * the sender stamp (this view, the seq of its own view-join for the connection, a counter from 1)
+ * and is sealed with the session's message key; every replica applies a stamp once
+ * (`kernel/senders.ts`), so the stamp is also the idempotency tag.
  *
  * Sent events stay *unconfirmed* until the replica applies them. When the connection is lost, new
  * events are *queued* (bounded, see {@link OfflineQueueLimits}). Once the session is live again,
- * the replicated sender table says how far the old connection's events were applied: those are
+ * the replicated sender table says how far the old connection's payloads were applied: those are
  * done, the rest are sent again, then the queue, all in their original order.
  */
 export class Publisher {
@@ -46,8 +50,11 @@ export class Publisher {
   readonly #key: Uint8Array;
   readonly #payloads: PayloadCodec;
   readonly #limits: OfflineQueueLimits | false;
-  /** Sent and not yet applied, then queued (not sent), in publish order. */
+  /** Sent and not yet applied, then published this turn (not sealed yet) or queued (not sent), in publish order. */
   #outgoing: Outgoing[] = [];
+  /** Published this turn while live: sealed together by {@link flush}. */
+  #open: Outgoing[] = [];
+  #openBytes = 0;
   #queuedBytes = 0;
   #joinSeq = 0;
   #counter = 0;
@@ -66,21 +73,24 @@ export class Publisher {
   }
 
   /**
-   * An event a view published. `send` is given while the session is live: the event goes out now
-   * and its sealed payload is passed to it (the connection bundles the payloads of a turn). Without it, the event is queued (or dropped, said once).
-   * Returns whether it was kept (sent or queued).
+   * An event a view published. `wake` is given while the session is live: the event joins this
+   * turn's bundle, and `wake` asks the connection to {@link flush} it at the end of the turn (or
+   * before any other frame it sends). Without it, the event is queued (or dropped, said once).
+   * Returns whether it was kept (bundled or queued).
    * @throws {UsageError} if the event's payload would exceed the reflector's limit.
    */
-  publish(scope: string, event: string, data: unknown, options: PublishOptions | undefined, send: ((payload: Uint8Array) => void) | undefined): boolean {
+  publish(scope: string, event: string, data: unknown, options: PublishOptions | undefined, wake: (() => void) | undefined): boolean {
     const body = this.#payloads.encodeEventBody(scope, event, data);
     const size = ENVELOPE_OVERHEAD + STAMP_BYTES + body.length;
     if (size > DEFAULT_LIMITS.maxPayloadBytes) {
       throw new UsageError(`event "${scope}:${event}" is about ${size} bytes; the limit is ${DEFAULT_LIMITS.maxPayloadBytes}. Send less data per event.`);
     }
-    const out: Outgoing = { scope, event, body, joinSeq: 0, counter: 0 };
-    if (send !== undefined) {
+    const out: Outgoing = { body, joinSeq: 0, counter: 0 };
+    if (wake !== undefined) {
       this.#outgoing.push(out);
-      send(this.#payload(out));
+      this.#open.push(out);
+      this.#openBytes += bundledSize(body);
+      wake();
       return true;
     }
     const limits = this.#limits;
@@ -92,6 +102,19 @@ export class Publisher {
     this.#outgoing.push(out);
     this.#queuedBytes += body.length;
     return true;
+  }
+
+  /**
+   * Seals what was published this turn and passes the payloads to `send`, in order: one, unless the
+   * events would exceed the payload limit together. The connection calls this before it sends anything.
+   */
+  flush(send: (payload: Uint8Array) => void): void {
+    if (this.#open.length === 0) return;
+    const open = this.#open;
+    const bytes = this.#openBytes;
+    this.#open = [];
+    this.#openBytes = 0;
+    for (const payload of this.#seal(open, bytes)) send(payload);
   }
 
   /**
@@ -127,13 +150,44 @@ export class Publisher {
     }
     this.#warned = false;
     this.#queuedBytes = 0;
-    return this.#outgoing.map((out) => this.#payload(out));
+    this.#open = [];
+    this.#openBytes = 0;
+    let bytes = 0;
+    for (const out of this.#outgoing) bytes += bundledSize(out.body);
+    return this.#seal(this.#outgoing, bytes);
   }
 
-  #payload(out: Outgoing): Uint8Array {
-    out.joinSeq = this.#joinSeq;
-    out.counter = ++this.#counter;
-    return seal(this.#key, stampedPlaintext({ viewId: this.#viewId, joinSeq: out.joinSeq, counter: out.counter }, out.body));
+  /** Stamps and seals `events` (`bytes` of them bundled) as payloads of at most the payload limit, in order. */
+  #seal(events: readonly Outgoing[], bytes: number): Uint8Array[] {
+    if (events.length === 0) return [];
+    if (bytes <= MAX_BUNDLE_BYTES) return [this.#sealBundle(events)];
+    const payloads: Uint8Array[] = [];
+    let from = 0;
+    let size = 0;
+    for (let i = 0; i < events.length; i++) {
+      const add = bundledSize(events[i]!.body);
+      if (i > from && size + add > MAX_BUNDLE_BYTES) {
+        payloads.push(this.#sealBundle(events.slice(from, i)));
+        from = i;
+        size = 0;
+      }
+      size += add;
+    }
+    payloads.push(this.#sealBundle(events.slice(from)));
+    return payloads;
+  }
+
+  #sealBundle(events: readonly Outgoing[]): Uint8Array {
+    const joinSeq = this.#joinSeq;
+    const counter = ++this.#counter;
+    const bodies: Uint8Array[] = new Array(events.length);
+    for (let i = 0; i < events.length; i++) {
+      const out = events[i]!;
+      out.joinSeq = joinSeq;
+      out.counter = counter;
+      bodies[i] = out.body;
+    }
+    return seal(this.#key, bundlePlaintext({ viewId: this.#viewId, joinSeq, counter }, bodies));
   }
 
   #dropped(scope: string, event: string, limits: OfflineQueueLimits | false): void {

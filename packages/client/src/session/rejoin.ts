@@ -104,8 +104,15 @@ export function silenceLimitMs(tps: number): number {
  * laptop lid, a changed network) often never delivers a close event. Returns a stop function.
  */
 export function startWatchdog(timers: Timers, lastHeard: () => number, limitMs: number, dead: () => void): () => void {
-  return every(timers, Math.min(1000, limitMs / 2), () => {
-    if (timers.now() - lastHeard() > limitMs) dead();
+  const interval = Math.min(1000, limitMs / 2);
+  let last = timers.now();
+  return every(timers, interval, () => {
+    const now = timers.now();
+    // A check that runs far too late means this thread was stalled, and what the reflector sent
+    // meanwhile may be queued right behind it: judge silence at the next check, not now.
+    const stalled = now - last > interval + limitMs / 2;
+    last = now;
+    if (!stalled && now - lastHeard() > limitMs) dead();
   }, { unref: true });
 }
 

@@ -37,13 +37,23 @@ export class SessionReporter {
     if (fraction < 1) p.ui?.syncing(fraction);
   }
 
-  /** The connection dropped (`wasLive`: while joined, not during a rejoin attempt). */
-  connectionLost(p: JoinParameters, detail: string, wasLive: boolean): void {
-    if (wasLive) {
+  /**
+   * The connection dropped (`wasLive`: while joined, not during a rejoin attempt). `moved`: a
+   * cluster moved the session to another node (a redirect, a moved session); that is no trouble,
+   * so the page says it is reconnecting, with no warning.
+   */
+  connectionLost(p: JoinParameters, detail: string, wasLive: boolean, moved = false): void {
+    if (wasLive && moved) p.ui?.message("status", "Reconnecting…");
+    else if (wasLive) {
       console.warn(`[Lockstep] lost the connection to the reflector (${detail}); reconnecting`);
       p.ui?.message("warning", "Connection lost: reconnecting…");
     }
     p.ui?.syncing(undefined);
+  }
+
+  /** `?debug=session`: where a cluster sent the session, and why. */
+  moved(line: string): void {
+    if (this.#debug.has("session")) console.log(`[Lockstep] ${line}`);
   }
 
   /** Model code threw, a handler failed, or a relayed payload did not open or was a replay. */

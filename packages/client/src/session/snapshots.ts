@@ -1,7 +1,8 @@
 import { DEFAULT_LIMITS, MessageType, encodeClientMessage, equalBytes, unrefTimer, type Timers } from "@lockstep/protocol";
-import { hmac, seal, type SessionKeys } from "./crypto";
+import { BULK_ENVELOPE_OVERHEAD, hmac, sealBulk, type SessionKeys } from "./crypto";
 import { UsageError } from "../errors";
 import { formatBytes, uploadChunks } from "./chunks";
+import { NO_DEBUG, type DebugLog } from "../kernel/debug-log";
 
 /** What a {@link Snapshotter} reports when votes differed at a snapshot point. */
 export interface DivergenceReport {
@@ -36,21 +37,29 @@ export class Snapshotter {
   readonly #onError: (error: unknown) => void;
   readonly #timers: Timers;
   #latest: Taken | undefined;
+  #sealedInOrder: Promise<void> = Promise.resolve();
+  readonly #debug: DebugLog;
+  /** debug=snapshot: how long the last serialization of the state took, in ms. */
+  serializeMs = 0;
 
-  constructor(keys: SessionKeys, timers: Timers, send: (frame: Uint8Array) => void, onError: (error: unknown) => void) {
+  constructor(keys: SessionKeys, timers: Timers, send: (frame: Uint8Array) => void, onError: (error: unknown) => void, debug: DebugLog = NO_DEBUG) {
     this.#keys = keys;
     this.#timers = timers;
     this.#send = send;
     this.#onError = onError;
+    this.#debug = debug;
   }
 
   /** The state right after entry `seq` (a SnapshotRequest), serialized: hash it and vote. */
   taken(seq: number, bytes: Uint8Array): void {
     const taken: Taken = { seq, bytes, hash: undefined, uploadWanted: false };
     this.#latest = taken;
+    const debug = this.#debug;
+    const started = debug.snapshot ? this.#timers.now() : 0;
     hmac(this.#keys.snapshotHash, bytes).then(
       (hash) => {
         taken.hash = hash;
+        if (debug.snapshot) debug.log(`snapshot at #${seq}: ${formatBytes(bytes.length)}, serialized in ${Math.round(this.serializeMs)} ms, hashed in ${Math.round(this.#timers.now() - started)} ms; voting`);
         if (this.#latest !== taken) return;
         this.#send(encodeClientMessage({ type: MessageType.SnapshotVote, seq, hash }));
         if (taken.uploadWanted) this.#upload(taken);
@@ -63,29 +72,50 @@ export class Snapshotter {
 
   /** The reflector elected this client to upload its snapshot of `seq`. */
   uploadRequested(seq: number): void {
+    if (this.#debug.snapshot) this.#debug.log(`snapshot at #${seq}: this client was elected to upload it`);
     const taken = this.#latest;
     if (!taken || taken.seq !== seq) return; // a newer snapshot superseded it; the reflector elects another
     if (taken.hash) this.#upload(taken);
     else taken.uploadWanted = true;
   }
 
-  /** Sends the encrypted snapshot as chunks, back to back and in order (the reflector reassembles them). */
+  /**
+   * Seals the snapshot (a version-2 envelope: asynchronous) and sends it as chunks, back to back
+   * and in order (the reflector reassembles them). The bytes are taken at once, so a repeated
+   * request cannot upload twice; a snapshot superseded while being sealed is not sent (the
+   * reflector elects an uploader for the newer one, and would reject this upload).
+   */
   #upload(taken: Taken): void {
-    const { bytes, hash, seq } = taken;
+    const { bytes, hash } = taken;
     if (!bytes || !hash) return; // kept too long; the reflector elects another uploader
-    const snapshot = seal(this.#keys.snapshot, bytes);
     taken.bytes = undefined;
     const max = DEFAULT_LIMITS.maxSnapshotBytes;
-    if (snapshot.length > max) {
+    const size = bytes.length + BULK_ENVELOPE_OVERHEAD;
+    if (size > max) {
       this.#onError(
         new UsageError(
-          `the session's state is ${formatBytes(snapshot.length)} as a snapshot, over the reflector's ${formatBytes(max)} limit: it cannot be stored, ` +
+          `the session's state is ${formatBytes(size)} as a snapshot, over the reflector's ${formatBytes(max)} limit: it cannot be stored, ` +
             `so late joiners replay ever more history. Keep less state in models (large media belongs outside the session)`,
         ),
       );
       return;
     }
-    for (const { offset, data } of uploadChunks(snapshot)) {
+    // Sealed off the event loop; uploads go out in the order they were asked for.
+    const sealed = sealBulk(this.#keys.snapshot, bytes);
+    this.#sealedInOrder = this.#sealedInOrder.then(() =>
+      sealed.then(
+        (snapshot) => this.#sendChunks(taken, hash, snapshot),
+        (error: unknown) => this.#onError(error),
+      ),
+    );
+  }
+
+  #sendChunks(taken: Taken, hash: Uint8Array, snapshot: Uint8Array): void {
+    if (this.#latest !== taken) return;
+    const { seq } = taken;
+    const chunks = uploadChunks(snapshot);
+    if (this.#debug.snapshot) this.#debug.log(`snapshot at #${seq}: uploading ${formatBytes(snapshot.length)} encrypted in ${chunks.length} chunk(s)`);
+    for (const { offset, data } of chunks) {
       this.#send(encodeClientMessage({ type: MessageType.SnapshotChunk, seq, hash, total: snapshot.length, offset, data }));
     }
   }

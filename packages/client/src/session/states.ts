@@ -18,7 +18,10 @@ export interface OnScreen {
  * without one was joined before (a lost connection rejoins it).
  */
 export type ControllerState =
-  /** Opening a socket and sending the Join; on a rejoin the old views stay on screen meanwhile. */
+  /**
+   * Opening a socket and sending the Join; on a rejoin the old views stay on screen meanwhile. A
+   * first join that a cluster moved on (a redirect, a moved session) waits here for its next attempt.
+   */
   | { readonly kind: "connecting"; readonly pending: PendingJoin | undefined; readonly screen: OnScreen | undefined }
   /**
    * The Join was sent; `replica` once the Sync booted one (it replaces what was on screen), catching

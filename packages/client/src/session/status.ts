@@ -29,21 +29,33 @@ export function statusOf(s: ControllerState): SessionStatus {
   }
 }
 
+/** Live, a view has fallen behind after this long without hearing the reflector (or this much backlog), as in Croquet. */
+export const FALLEN_BEHIND_MS = 2000;
+/** ...and is in sync again once both are below this. */
+export const CAUGHT_UP_MS = 200;
+
 /**
  * Tells the app about status changes: `session.status` listeners, and Multisynq's `synced` view
- * event in the session's scope — `true` once caught up and live, `false` when the connection is
- * lost. Both are delivered at once, not at the next frame (no frames run while disconnected).
+ * event — `true` once caught up and live, `false` when the connection is lost or, while still
+ * connected, the view falls behind (nothing heard from the reflector for 2 s, or 2 s of backlog;
+ * `true` again once caught up) — in this client's `viewId` scope (where Croquet publishes it) and
+ * in the session's scope. Values alternate: never two `true`s or two `false`s in a row. Delivered
+ * at once, not at the next frame (no frames run while disconnected).
  */
 export class StatusNotifier {
   readonly #domain: ViewDomain;
-  readonly #syncedTopic: string;
+  readonly #syncedTopics: readonly string[];
   readonly #reportError: (context: string, error: unknown) => void;
   readonly #listeners = new Set<(status: SessionStatus) => void>();
   #status: SessionStatus = "connecting";
+  /** What the synced event last said. */
+  #synced = false;
+  /** Live, but fallen behind (see {@link frame}). */
+  #behind = false;
 
-  constructor(domain: ViewDomain, sessionId: string, reportError: (context: string, error: unknown) => void) {
+  constructor(domain: ViewDomain, sessionId: string, reportError: (context: string, error: unknown) => void, viewId?: string) {
     this.#domain = domain;
-    this.#syncedTopic = topicOf(sessionId, "synced");
+    this.#syncedTopics = [sessionId, ...(viewId === undefined ? [] : [viewId])].map((scope) => topicOf(scope, "synced"));
     this.#reportError = reportError;
   }
 
@@ -66,7 +78,8 @@ export class StatusNotifier {
     // First the new status, so a synced handler that reads session.status sees the one that goes with it.
     this.#status = status;
     // Views of a session that ended are detached: they hear nothing more.
-    if (wasLive !== live && next.kind !== "left") this.#domain.notify(this.#syncedTopic, live);
+    if (wasLive !== live) this.#behind = false;
+    if (next.kind !== "left") this.#sync(live);
     if (!changed) return;
     for (const listener of [...this.#listeners]) {
       try {
@@ -75,5 +88,23 @@ export class StatusNotifier {
         this.#reportError("session status listener", error);
       }
     }
+  }
+
+  /**
+   * A frame ran while live: `starvedMs` since the reflector was last heard, `backlogMs` of heard
+   * session time not simulated yet. Past {@link FALLEN_BEHIND_MS} the view has fallen behind
+   * (synced false), below {@link CAUGHT_UP_MS} it is in sync again.
+   */
+  frame(starvedMs: number, backlogMs: number): void {
+    if (this.#status !== "connected") return;
+    if (!this.#behind && (starvedMs > FALLEN_BEHIND_MS || backlogMs > FALLEN_BEHIND_MS)) this.#behind = true;
+    else if (this.#behind && starvedMs < CAUGHT_UP_MS && backlogMs < CAUGHT_UP_MS) this.#behind = false;
+    this.#sync(!this.#behind);
+  }
+
+  #sync(value: boolean): void {
+    if (value === this.#synced) return;
+    this.#synced = value;
+    for (const topic of this.#syncedTopics) this.#domain.notify(topic, value);
   }
 }

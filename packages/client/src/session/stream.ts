@@ -1,6 +1,8 @@
 import { MessageType, type StreamEntry, type SyncMessage, type TickMessage, type Timers } from "@lockstep/protocol";
 import { SessionError } from "../errors";
 import type { VirtualMachine } from "../kernel/vm";
+import { LocalTicks } from "./local-ticks";
+import type { TickRate } from "./tps";
 
 /** What waits to be fed to the VM: stream entries and ticks, in arrival order. */
 export type QueuedItem = StreamEntry | TickMessage;
@@ -45,6 +47,11 @@ export class StreamQueue {
     else this.#items.push(tick);
   }
 
+  /** The next item, without taking it. */
+  peek(): QueuedItem | undefined {
+    return this.#items[this.#head];
+  }
+
   /** The next item, or undefined when everything received was taken. */
   next(): QueuedItem | undefined {
     if (this.#head < this.#items.length) {
@@ -83,9 +90,10 @@ export const CATCH_UP_SLICE_MS = 50;
 
 /**
  * How one call to {@link Stream.feed} ended: everything received was processed, the visitor
- * asked to stop (the session changed state), or the deadline passed with items left.
+ * asked to stop (the session changed state), the deadline passed with items left, or the items
+ * left are later than the time limit (local ticks: {@link Stream.nextLocalTick}).
  */
-export type FeedResult = "drained" | "stopped" | "paused";
+export type FeedResult = "drained" | "stopped" | "paused" | "held";
 
 /**
  * A session connection's stream as this client receives it: the queue of entries and ticks not
@@ -101,9 +109,27 @@ export class Stream {
   readonly #afterEntry = new Set<(seq: number) => void>();
   #sliceScheduled = false;
   #soonScheduled = false;
+  readonly #localTicks: LocalTicks | undefined;
 
-  constructor(timers: Timers) {
+  /** `rate`: with a multiplier, live feeding trails the stream in local ticks ({@link LocalTicks}). */
+  constructor(timers: Timers, rate?: TickRate) {
     this.#timers = timers;
+    this.#localTicks = rate !== undefined && rate.multiplier > 1 ? new LocalTicks(rate) : undefined;
+  }
+
+  /** The local time (`timers.now()`) at which the reflector was last heard from. */
+  get heardAt(): number {
+    return this.#externalAt;
+  }
+
+  /** The model time a live replica may run to now: the latest time heard, or less with local ticks. */
+  liveLimit(): number {
+    return this.#localTicks?.limit(this.#timers.now()) ?? Infinity;
+  }
+
+  /** The local time of the next local tick, if live feeding is held back by one. */
+  nextLocalTick(): number | undefined {
+    return this.#localTicks?.nextAt(this.#timers.now());
   }
 
   /** The reflector's time as last heard. */
@@ -155,11 +181,19 @@ export class Stream {
 
   /**
    * Feeds received entries and ticks to `vm`, in order, until drained, until `visit` (called after
-   * each entry) returns true, or until the clock passes `deadline`.
+   * each entry) returns true, until the clock passes `deadline`, or up to model time `limit`
+   * (what is later stays queued; the VM is advanced to `limit`).
    */
-  feed(vm: VirtualMachine, visit: (entry: StreamEntry) => boolean, deadline = Infinity): FeedResult {
+  feed(vm: VirtualMachine, visit: (entry: StreamEntry) => boolean, deadline = Infinity, limit = Infinity): FeedResult {
     const queue = this.#queue;
-    for (let item = queue.next(), n = 1; item !== undefined; item = queue.next(), n++) {
+    for (let n = 1; ; n++) {
+      const ahead = queue.peek();
+      if (ahead !== undefined && ahead.time > limit) {
+        vm.advanceTo(limit);
+        return "held";
+      }
+      const item = queue.next();
+      if (item === undefined) break;
       if (item.type === MessageType.Tick) {
         vm.advanceTo(item.time);
       } else {
@@ -203,5 +237,6 @@ export class Stream {
   #heardTime(time: number): void {
     this.#externalTime = time;
     this.#externalAt = this.#timers.now();
+    this.#localTicks?.heard(time, this.#externalAt);
   }
 }

@@ -11,6 +11,18 @@ export interface SessionUi {
   message(level: MessageLevel, text: string): void;
   /** The session ended (left, or failed for good): its widgets go away. */
   ended(sessionId: string): void;
+  /** A joined session's numbers for the stats widget (`croquet_stats`), sampled by it each frame it shows. */
+  stats?(sessionId: string, source: SessionStatsSource): void;
+}
+
+/** What the stats widget reads of a session, live (each call gives the value now). */
+export interface SessionStatsSource {
+  /** Views in the session. */
+  users(): number;
+  /** How far the replica's model time trails the latest reflector time heard, in ms (catching up). */
+  backlog(): number;
+  /** How long since the reflector was last heard (a message or a tick), in ms: the network stalling. */
+  starvation(): number;
 }
 
 /** How serious a message is. */

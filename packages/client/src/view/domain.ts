@@ -1,4 +1,5 @@
 import { runAsView } from "../kernel/execution";
+import { NO_DEBUG, type DebugLog } from "../kernel/debug-log";
 
 /** How a view subscription receives events. */
 export type Handling = "queued" | "oncePerFrame" | "immediate";
@@ -28,12 +29,16 @@ export class ViewDomain {
   #futures: ViewFuture[] = [];
   #futureOrder = 0;
   readonly #reportError: (context: string, error: unknown) => void;
+  /** The session's debug flags: view subscriptions (`subscribe`), handlers called (`events`), publishes (`publish`, `sends`). */
+  readonly debug: DebugLog;
 
-  constructor(reportError: (context: string, error: unknown) => void) {
+  constructor(reportError: (context: string, error: unknown) => void, debug: DebugLog = NO_DEBUG) {
     this.#reportError = reportError;
+    this.debug = debug;
   }
 
   subscribe(view: object, topic: string, handler: (data: any) => void, handling: Handling): void {
+    if (this.debug.subscribe) this.debug.log(`${nameOf(view)} subscribed to "${topic}" (${handler.name || "a function"}, ${handling})`);
     let subs = this.#subs.get(topic);
     if (!subs) this.#subs.set(topic, (subs = []));
     if (subs.some((s) => s.view === view && s.handler === handler)) return;
@@ -41,6 +46,7 @@ export class ViewDomain {
   }
 
   unsubscribe(view: object, topic: string, handler?: (data: any) => void): void {
+    if (this.debug.subscribe) this.debug.log(`${nameOf(view)} unsubscribed from "${topic}"`);
     const subs = this.#subs.get(topic);
     if (!subs) return;
     const kept = subs.filter((s) => s.view !== view || (handler !== undefined && s.handler !== handler));
@@ -49,6 +55,7 @@ export class ViewDomain {
   }
 
   unsubscribeAll(view: object): void {
+    if (this.debug.subscribe) this.debug.log(`${nameOf(view)} unsubscribed from everything`);
     for (const [topic, subs] of this.#subs) {
       const kept = subs.filter((s) => s.view !== view);
       if (kept.length === 0) this.#subs.delete(topic);
@@ -88,6 +95,7 @@ export class ViewDomain {
   }
 
   #call(sub: ViewSubscription, data: unknown, topic: string): void {
+    if (this.debug.events) this.debug.log(`event "${topic}" → ${nameOf(sub.view)} (${sub.handling})`, data);
     try {
       sub.handler.call(sub.view, data);
     } catch (error) {
@@ -156,4 +164,10 @@ export class ViewDomain {
     this.#latest.clear();
     this.#futures = [];
   }
+}
+
+/** A view as the logs name it: its class, and its id when it has one. */
+function nameOf(view: object): string {
+  const id = (view as { id?: unknown }).id;
+  return `${view.constructor.name}${typeof id === "string" && id !== "" ? `#${id}` : ""}`;
 }

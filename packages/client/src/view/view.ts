@@ -5,6 +5,7 @@ import { vmOfModel } from "../kernel/model-binding";
 import type { Handling, ViewDomain } from "./domain";
 import type { ModelRuntime } from "../kernel/runtime";
 import { SYSTEM_EVENTS, topicOf } from "../kernel/vm";
+import type { CroquetViewRealm } from "./realm-compat";
 
 /** What a view needs from the session it belongs to. Implemented by the session controller. */
 export interface ViewRealm {
@@ -18,6 +19,8 @@ export interface ViewRealm {
   extrapolatedNow(): number;
   publish(scope: string, event: string, data: unknown, options?: PublishOptions): void;
   wellKnownModel(name: string): Model | undefined;
+  /** What Croquet apps read as `view.realm` (absent only in unit tests' bare realms). */
+  readonly croquet?: CroquetViewRealm;
 }
 
 const realms = new WeakMap<ModelRuntime, ViewRealm>();
@@ -107,6 +110,21 @@ export class View {
   /** The session object `Session.join` resolved with. */
   get session(): any {
     return this.#realm.session;
+  }
+
+  /**
+   * The session this view belongs to, as Croquet apps read it: `realm.vm.time` (model time),
+   * `realm.vm.controller.backlog` (ms heard but not yet simulated), `.starvation` (ms since the
+   * reflector was last heard), `.users` (views in the session) and a few more. Read-only figures
+   * that never throw, whatever state the session is in.
+   * @example
+   * ```ts
+   * const { backlog, starvation } = this.realm.vm.controller;
+   * if (backlog > 500 || starvation > 3000) showSpinner();
+   * ```
+   */
+  get realm(): CroquetViewRealm {
+    return this.#realm.croquet as CroquetViewRealm;
   }
 
   /**

@@ -1,6 +1,6 @@
 /**
- * Helpers for the examples' Node tests (not part of any app): waiting on a replica's stream and
- * comparing replicas at one point of it. Tests run the models headless against a real reflector.
+ * Waiting on a replica's stream and comparing replicas at one point of it: what every test that
+ * runs models in more than one client needs (the examples' Node tests, the React bindings' tests).
  */
 import type { LockstepSession } from "@lockstep/client";
 import { createHash } from "node:crypto";

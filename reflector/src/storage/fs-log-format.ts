@@ -1,0 +1,189 @@
+/*
+ * The byte format of the filesystem store's log (`<dir>/@log/<8 digits>.seg`). Little-endian.
+ *
+ *   segment  header (16 bytes): "LSTEPLOG", u32 segment number, u32 CRC-32 of the first 12 bytes;
+ *            then batches, back to back.
+ *   batch    One flush (one write, one fdatasync). Header (24 bytes): "LkBt", u32 header CRC (of
+ *            bytes 8..24), u32 body length, u32 record count, u32 body CRC, u32 zero. Then the
+ *            body: `count` records. A batch counts only if both CRCs match, so a flush torn by a
+ *            crash (some of its pages on disk, some not) is all or nothing.
+ *   record   Header (16 bytes): u8 0xA7, u8 kind (1 put, 2 tombstone), u16 key length, u32 value
+ *            length (0 for a tombstone), u32 CRC of the value, u32 CRC of bytes 0..12 plus the key.
+ *            Then the key (ASCII) and the value. The record's own CRCs let the records of a
+ *            damaged batch be told apart: a good header with a bad value names the damaged key.
+ */
+import * as zlib from "node:zlib";
+
+/** Sizes of the fixed headers (see the top of this file). */
+export const SEGMENT_HEADER_BYTES = 16;
+/** @see SEGMENT_HEADER_BYTES */
+export const BATCH_HEADER_BYTES = 24;
+/** @see SEGMENT_HEADER_BYTES */
+export const RECORD_HEADER_BYTES = 16;
+
+/** A record that stores a value. */
+export const KIND_PUT = 1;
+/** A record that deletes its key. */
+export const KIND_TOMBSTONE = 2;
+/** What a record does. */
+export type RecordKind = typeof KIND_PUT | typeof KIND_TOMBSTONE;
+
+const SEGMENT_MAGIC = Buffer.from("LSTEPLOG", "latin1");
+const BATCH_MAGIC = Buffer.from("LkBt", "latin1");
+const RECORD_MAGIC = 0xa7;
+/** Longest key a record may hold: {@link MAX_KEY_LENGTH} of blob-store.ts. */
+const MAX_RECORD_KEY = 1024;
+
+/** zlib's CRC-32 (Node ≥ 20.15), or the same function in JS on older Nodes (engines says ≥ 20). */
+export const crc32: (data: Uint8Array, value?: number) => number =
+  typeof (zlib as { crc32?: unknown }).crc32 === "function" ? (data, value) => zlib.crc32(data, value) : crc32Table;
+
+let TABLE: Uint32Array | undefined;
+
+/** CRC-32 (IEEE 802.3, reflected, as zlib): the fallback for Nodes without `zlib.crc32`. */
+export function crc32Table(data: Uint8Array, value = 0): number {
+  if (TABLE === undefined) {
+    TABLE = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      TABLE[n] = c >>> 0;
+    }
+  }
+  let c = ~value >>> 0;
+  for (let i = 0; i < data.length; i++) c = TABLE[(c ^ (data[i] as number)) & 0xff]! ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+/** The 16-byte header of segment `no`. */
+export function encodeSegmentHeader(no: number): Buffer {
+  const out = Buffer.alloc(SEGMENT_HEADER_BYTES);
+  SEGMENT_MAGIC.copy(out, 0);
+  out.writeUInt32LE(no, 8);
+  out.writeUInt32LE(crc32(out.subarray(0, 12)), 12);
+  return out;
+}
+
+/** Whether `buf` starts with the header of segment `no`. */
+export function checkSegmentHeader(buf: Buffer, no: number): boolean {
+  return (
+    buf.length >= SEGMENT_HEADER_BYTES &&
+    buf.subarray(0, 8).equals(SEGMENT_MAGIC) &&
+    buf.readUInt32LE(8) === no &&
+    buf.readUInt32LE(12) === crc32(buf.subarray(0, 12))
+  );
+}
+
+/** One record, encoded: header, key and (a copy of) the value, in one buffer. */
+export function encodeRecord(kind: RecordKind, key: string, value: Uint8Array | undefined): Buffer {
+  const valueLength = value?.length ?? 0;
+  const out = Buffer.allocUnsafe(RECORD_HEADER_BYTES + key.length + valueLength);
+  out[0] = RECORD_MAGIC;
+  out[1] = kind;
+  out.writeUInt16LE(key.length, 2);
+  out.writeUInt32LE(valueLength, 4);
+  const written = out.write(key, RECORD_HEADER_BYTES, "latin1");
+  if (value !== undefined) out.set(value, RECORD_HEADER_BYTES + written);
+  out.writeUInt32LE(value === undefined ? 0 : crc32(value), 8);
+  const headerCrc = crc32(out.subarray(RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + key.length), crc32(out.subarray(0, 12)));
+  out.writeUInt32LE(headerCrc, 12);
+  return out;
+}
+
+/** The header of a batch holding `records` (already encoded). */
+export function encodeBatchHeader(records: readonly Uint8Array[]): Buffer {
+  const out = Buffer.alloc(BATCH_HEADER_BYTES);
+  BATCH_MAGIC.copy(out, 0);
+  let length = 0;
+  let bodyCrc = 0;
+  for (const record of records) {
+    length += record.length;
+    bodyCrc = crc32(record, bodyCrc);
+  }
+  out.writeUInt32LE(length, 8);
+  out.writeUInt32LE(records.length, 12);
+  out.writeUInt32LE(bodyCrc, 16);
+  out.writeUInt32LE(crc32(out.subarray(8, 24)), 4);
+  return out;
+}
+
+/** A record found in a segment's bytes. Offsets are into that buffer (= file offsets). */
+export interface ParsedRecord {
+  readonly kind: RecordKind;
+  readonly key: string;
+  /** Where the record starts (its header), and its whole length. */
+  readonly offset: number;
+  readonly length: number;
+  readonly valueLength: number;
+  /** Whether the value's CRC matches (always true for the records of a batch whose CRCs match). */
+  readonly valueOk: boolean;
+}
+
+/**
+ * The record whose header starts at `p` and that ends by `end`, if its header (and key) check;
+ * `checkValue` also verifies the value's CRC (not needed inside a batch whose body CRC matched).
+ */
+export function parseRecord(buf: Buffer, p: number, end: number, checkValue: boolean): ParsedRecord | undefined {
+  if (p + RECORD_HEADER_BYTES > end || buf[p] !== RECORD_MAGIC) return undefined;
+  const kind = buf[p + 1];
+  const keyLength = buf.readUInt16LE(p + 2);
+  const valueLength = buf.readUInt32LE(p + 4);
+  if ((kind !== KIND_PUT && kind !== KIND_TOMBSTONE) || keyLength === 0 || keyLength > MAX_RECORD_KEY) return undefined;
+  if (kind === KIND_TOMBSTONE && valueLength !== 0) return undefined;
+  const keyStart = p + RECORD_HEADER_BYTES;
+  const valueStart = keyStart + keyLength;
+  if (valueStart + valueLength > end) return undefined;
+  const headerCrc = crc32(buf.subarray(keyStart, valueStart), crc32(buf.subarray(p, p + 12)));
+  if (headerCrc !== buf.readUInt32LE(p + 12)) return undefined;
+  const valueOk = !checkValue || crc32(buf.subarray(valueStart, valueStart + valueLength)) === buf.readUInt32LE(p + 8);
+  return { kind, key: buf.toString("latin1", keyStart, valueStart), offset: p, length: RECORD_HEADER_BYTES + keyLength + valueLength, valueLength, valueOk };
+}
+
+/** Whether `head` (a record's header and key, as read back) and `value` are the intact record of `key`. */
+export function recordMatches(head: Buffer, value: Uint8Array, key: string): boolean {
+  if (head.length !== RECORD_HEADER_BYTES + key.length || head[0] !== RECORD_MAGIC || head[1] !== KIND_PUT) return false;
+  if (head.readUInt16LE(2) !== key.length || head.readUInt32LE(4) !== value.length) return false;
+  if (head.toString("latin1", RECORD_HEADER_BYTES) !== key) return false;
+  if (crc32(head.subarray(RECORD_HEADER_BYTES), crc32(head.subarray(0, 12))) !== head.readUInt32LE(12)) return false;
+  return crc32(value) === head.readUInt32LE(8);
+}
+
+/** A batch that checks: its end and its records. */
+export interface ParsedBatch {
+  readonly end: number;
+  readonly records: readonly ParsedRecord[];
+}
+
+/** The batch at `p` if it checks in full, else what is wrong with it. */
+export function parseBatch(buf: Buffer, p: number): ParsedBatch | string {
+  if (p + BATCH_HEADER_BYTES > buf.length) return "the file ends inside a batch header";
+  if (!buf.subarray(p, p + 4).equals(BATCH_MAGIC)) return "no batch starts there";
+  if (crc32(buf.subarray(p + 8, p + 24)) !== buf.readUInt32LE(p + 4)) return "a batch header's checksum does not match";
+  const start = p + BATCH_HEADER_BYTES;
+  const end = start + buf.readUInt32LE(p + 8);
+  if (end > buf.length) return "the file ends inside a batch";
+  if (crc32(buf.subarray(start, end)) !== buf.readUInt32LE(p + 16)) return "a batch's checksum does not match";
+  const count = buf.readUInt32LE(p + 12);
+  const records: ParsedRecord[] = [];
+  let q = start;
+  for (let i = 0; i < count; i++) {
+    const record = parseRecord(buf, q, end, false);
+    if (record === undefined) return "a batch's records do not parse";
+    records.push(record);
+    q += record.length;
+  }
+  return q === end ? { end, records } : "a batch's records do not fill it";
+}
+
+/** Whether a batch header that checks starts at `p` (its body is not checked). */
+export function isBatchHeader(buf: Buffer, p: number): boolean {
+  return p + BATCH_HEADER_BYTES <= buf.length && buf.subarray(p, p + 4).equals(BATCH_MAGIC) && crc32(buf.subarray(p + 8, p + 24)) === buf.readUInt32LE(p + 4);
+}
+
+/** The offset of the first batch at or after `from` that checks in full, or -1. */
+export function findNextBatch(buf: Buffer, from: number): number {
+  for (let p = buf.indexOf(BATCH_MAGIC, from); p !== -1; p = buf.indexOf(BATCH_MAGIC, p + 1)) {
+    if (typeof parseBatch(buf, p) !== "string") return p;
+  }
+  return -1;
+}

@@ -1,0 +1,197 @@
+/*
+ * Opening the log: every segment is scanned in order and the index rebuilt from its records.
+ *
+ * What a crash can leave, and what is done with it. A flush is one batch written at the end of the
+ * newest segment, then one fdatasync; the next flush starts only after that sync returned, and a
+ * new segment is started only between flushes. So only the newest segment's last batch can be torn
+ * (some of its pages on disk, some not), and none of its operations had been acknowledged. Bytes
+ * at the end of the newest segment that do not make a batch whose checksums match, with no such
+ * batch after them, are that torn write: the file is cut back to the last good batch.
+ *
+ * Anything else that does not check is damage to data that was acknowledged (a bad disk, a
+ * hand-edited file): a bad batch in an older segment, or in the newest one with a good batch after
+ * it. It is never silently dropped or served:
+ * - its records are read one by one (each has its own checksums) and the good ones kept;
+ * - a record whose header and key check but whose value does not marks its key damaged: the key is
+ *   listed, and a get of it rejects with a SessionDamagedError naming the key, until it is put or
+ *   deleted again (a later good record of the key supersedes the damaged one, as it would have);
+ * - bytes that make no record (a damaged header: the key is unknown) are skipped up to the next
+ *   record or batch that checks, and reported with their segment and offset in {@link LogDamage}
+ *   (the store logs them): a key whose newest record was there reads as its previous state.
+ * Segments with damage are never compacted, so the evidence stays for the operator.
+ */
+import { join } from "node:path";
+import {
+  KIND_PUT,
+  SEGMENT_HEADER_BYTES,
+  checkSegmentHeader,
+  findNextBatch,
+  isBatchHeader,
+  parseBatch,
+  parseRecord,
+  BATCH_HEADER_BYTES,
+  type ParsedRecord,
+} from "./fs-log-format";
+import type { KeyIndex } from "./fs-log-index";
+import { readFully, type LogFile, type LogIo } from "./fs-log-io";
+
+/** A segment file of the log, open, with what the store tracks of it. */
+export interface Segment {
+  readonly no: number;
+  readonly file: LogFile;
+  /** Bytes in the file that belong to the log (the file is never longer after recovery). */
+  size: number;
+  /** Bytes of the records the index points at. */
+  live: number;
+  /** Hashes of the keys of every put record in the segment (sorted once sealed), for compaction's tombstone rule. */
+  hashes: number[] | Int32Array;
+  /** Damage was found in it: never compacted, never written to again. */
+  damaged: boolean;
+  /** Gets reading it right now (its file is closed only once none is). */
+  readers: number;
+  /** Removed by compaction: close the file once the last reader is done. */
+  removed: boolean;
+}
+
+/** Damage found while opening the log (see the top of this file). */
+export interface LogDamage {
+  /** The segment file. */
+  readonly segment: string;
+  /** Where the damaged bytes start, and how many make no record that checks. */
+  readonly offset: number;
+  readonly unreadableBytes: number;
+  readonly reason: string;
+  /** Records of the damaged region that checked and were kept. */
+  readonly salvagedRecords: number;
+  /** Keys whose newest record there has a damaged value: they read as damaged. */
+  readonly damagedKeys: readonly string[];
+}
+
+/** A torn write cut from the end of the newest segment while opening (nothing acknowledged is lost). */
+export interface LogTruncation {
+  readonly segment: string;
+  readonly offset: number;
+  readonly bytes: number;
+}
+
+/** What opening the log found. */
+export interface Recovered {
+  readonly segments: Segment[];
+  readonly damage: LogDamage[];
+  readonly truncated: LogTruncation | undefined;
+}
+
+/** Segment file names: the segment's number, 8 digits, `.seg`. */
+export const SEGMENT_NAME = /^([0-9]{8})\.seg$/;
+/** @see SEGMENT_NAME */
+export const segmentName = (no: number): string => `${String(no).padStart(8, "0")}.seg`;
+
+/** FNV-1a of the key, as a signed 32-bit integer (a small integer for the engine). */
+export function hashKey(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return h | 0;
+}
+
+/** Scans the segments in `logDir`, filling `index`. */
+export async function recoverLog(io: LogIo, logDir: string, index: KeyIndex): Promise<Recovered> {
+  const numbers = (await io.readdir(logDir))
+    .map((name) => SEGMENT_NAME.exec(name)?.[1])
+    .filter((n): n is string => n !== undefined)
+    .map(Number)
+    .sort((a, b) => a - b);
+  const segments: Segment[] = [];
+  const damage: LogDamage[] = [];
+  let truncated: LogTruncation | undefined;
+  const bySeg = new Map<number, Segment>();
+  const apply = (record: ParsedRecord, segment: Segment, damagedKeys?: string[]): void => {
+    const at = { seg: segment.no, offset: record.offset, length: record.length };
+    let before;
+    if (record.kind === KIND_PUT) {
+      (segment.hashes as number[]).push(hashKey(record.key));
+      const reason = record.valueOk ? undefined : `its newest record (${segment.file.path}, offset ${record.offset}) has a value whose checksum does not match`;
+      if (reason !== undefined) damagedKeys?.push(record.key);
+      before = index.set(record.key, at, reason);
+      segment.live += record.length;
+    } else {
+      before = index.delete(record.key);
+    }
+    if (before !== undefined) (bySeg.get(before.seg) as Segment).live -= before.length;
+  };
+
+  try {
+    for (let i = 0; i < numbers.length; i++) truncated = (await scanSegment(numbers[i] as number, i === numbers.length - 1)) ?? truncated;
+  } catch (error) {
+    for (const segment of segments) await segment.file.close().catch(() => undefined);
+    throw error;
+  }
+  // A damaged record superseded by a later good one (or a delete) is no longer the key's state.
+  const reports = damage.map((d) => ({ ...d, damagedKeys: d.damagedKeys.filter((key) => index.get(key)?.damaged === true) }));
+  return { segments, damage: reports, truncated };
+
+  async function scanSegment(no: number, newest: boolean): Promise<LogTruncation | undefined> {
+    let truncated: LogTruncation | undefined;
+    const file = await io.open(join(logDir, segmentName(no)), false);
+    const size = await file.size();
+    const buf = Buffer.allocUnsafe(size);
+    await readFully(file, [buf], 0);
+    const headerOk = checkSegmentHeader(buf, no);
+    if (!headerOk && newest && findNextBatch(buf, 0) < 0) {
+      // Created by a roll just before a crash, before its header was durable: holds nothing.
+      await file.close();
+      await io.unlink(file.path);
+      await io.syncDir(logDir);
+      return size > 0 ? { segment: file.path, offset: 0, bytes: size } : undefined;
+    }
+    const segment: Segment = { no, file, size, live: 0, hashes: [], damaged: false, readers: 0, removed: false };
+    segments.push(segment);
+    bySeg.set(no, segment);
+    let p = headerOk ? SEGMENT_HEADER_BYTES : 0;
+    let reason = headerOk ? "" : "the segment header does not check";
+    while (p < size) {
+      const batch = reason === "" ? parseBatch(buf, p) : reason;
+      if (typeof batch !== "string") {
+        for (const record of batch.records) apply(record, segment);
+        p = batch.end;
+        continue;
+      }
+      const next = findNextBatch(buf, p + 1);
+      if (next < 0 && newest && p >= SEGMENT_HEADER_BYTES) {
+        await file.truncate(p);
+        await file.datasync();
+        truncated = { segment: file.path, offset: p, bytes: size - p };
+        segment.size = p;
+        break;
+      }
+      const end = next < 0 ? size : next;
+      damage.push(salvage(buf, p, end, segment, batch, apply));
+      segment.damaged = true;
+      p = end;
+      reason = "";
+    }
+    segment.hashes = Int32Array.from(segment.hashes as number[]).sort();
+    return truncated;
+  }
+}
+
+/** Keeps the records of the damaged region `[start, end)` that check, one by one. */
+function salvage(buf: Buffer, start: number, end: number, segment: Segment, reason: string, apply: (r: ParsedRecord, s: Segment, damaged: string[]) => void): LogDamage {
+  const damagedKeys: string[] = [];
+  let unreadable = 0;
+  let salvaged = 0;
+  let p = start;
+  while (p < end) {
+    const record = parseRecord(buf, p, end, true);
+    if (record !== undefined) {
+      apply(record, segment, damagedKeys);
+      if (record.valueOk) salvaged++;
+      p += record.length;
+    } else if (isBatchHeader(buf, p) && p + BATCH_HEADER_BYTES <= end) {
+      p += BATCH_HEADER_BYTES;
+    } else {
+      unreadable++;
+      p++;
+    }
+  }
+  return { segment: segment.file.path, offset: start, unreadableBytes: unreadable, reason, salvagedRecords: salvaged, damagedKeys };
+}

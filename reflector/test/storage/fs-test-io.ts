@@ -1,0 +1,197 @@
+import { mkdtemp, readFile, readdir, rm, writeFile, mkdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { LOG_DIR } from "../../src/storage/fs-store";
+import { nodeLogIo, type LogFile, type LogIo } from "../../src/storage/fs-log-io";
+
+/** What the filesystem store's tests share: temp dirs, a file layer that counts and fails on demand, log images. */
+
+export const newDir = (label = "fs"): Promise<string> => mkdtemp(join(tmpdir(), `lockstep-${label}-`));
+export const removeDir = (dir: string): Promise<void> => rm(dir, { recursive: true, force: true });
+
+/** The file operations a {@link TestIo} can make fail. */
+export type FaultPoint = "writev" | "datasync" | "truncate" | "open" | "syncDir";
+
+/** An errno-style error, as Node's fs raises them. */
+export const errno = (code: string): Error => Object.assign(new Error(`${code}: injected by the test`), { code });
+
+/**
+ * The real file layer, plus counters and injected failures: `fail("datasync", "EIO", 2)` makes the
+ * next two datasyncs fail with EIO. A failed writev writes half of its bytes first, as a disk that
+ * fills up mid-write would.
+ */
+export class TestIo implements LogIo {
+  readonly counts: Record<FaultPoint, number> = { writev: 0, datasync: 0, truncate: 0, open: 0, syncDir: 0 };
+  readonly #faults = new Map<FaultPoint, { code: string; left: number }>();
+  /** Per file: the end of what was written, and what of it a datasync made durable. */
+  readonly extents = new Map<string, { written: number; synced: number }>();
+
+  /** How many bytes from the start of `path` were durable at its last datasync. */
+  synced(path: string): number {
+    return this.extents.get(path)?.synced ?? 0;
+  }
+
+  readonly #gates = new Map<string, { reached: () => void; opened: Promise<void>; done: () => void }>();
+
+  /**
+   * Holds the next `read` or `datasync` (of a file whose path ends with `file`) until `release()`: `reached`
+   * resolves when one is being held, `done` once it has run after the release. For tests that
+   * need ops to meet in one flush.
+   */
+  hold(point: "read" | "datasync", file = ""): { reached: Promise<void>; release(): void; done: Promise<void> } {
+    let reached!: () => void;
+    let release!: () => void;
+    let done!: () => void;
+    const reachedPromise = new Promise<void>((resolve) => (reached = resolve));
+    const opened = new Promise<void>((resolve) => (release = resolve));
+    const donePromise = new Promise<void>((resolve) => (done = resolve));
+    this.#gates.set(point, { reached, opened, done });
+    this.#holdFile = file;
+    return { reached: reachedPromise, release, done: donePromise };
+  }
+
+  #holdFile = "";
+
+  /** Waits at the gate of `point`, if one is set for `path`; resolves with what to call once the operation ran. */
+  async pass(point: "read" | "datasync", path: string): Promise<() => void> {
+    const gate = this.#gates.get(point);
+    if (gate === undefined || !path.endsWith(this.#holdFile)) return () => undefined;
+    this.#gates.delete(point);
+    gate.reached();
+    await gate.opened;
+    return gate.done;
+  }
+
+  fail(point: FaultPoint, code: string, times = 1): void {
+    this.#faults.set(point, { code, left: times });
+  }
+
+  /** Throws the injected failure of `point`, if one is armed. */
+  check(point: FaultPoint): void {
+    this.counts[point]++;
+    const fault = this.#faults.get(point);
+    if (fault === undefined || fault.left <= 0) return;
+    fault.left--;
+    throw errno(fault.code);
+  }
+
+  /** Without O_DSYNC: every write needs its datasync, which the tests count and fail. */
+  readonly #inner = nodeLogIo({ dsync: false });
+
+  async open(path: string, create: boolean): Promise<LogFile> {
+    this.check("open");
+    return new TestFile(await this.#inner.open(path, create), this);
+  }
+
+  readdir = (path: string): Promise<string[]> => this.#inner.readdir(path);
+  mkdir = (path: string): Promise<void> => this.#inner.mkdir(path);
+  unlink = (path: string): Promise<void> => this.#inner.unlink(path);
+
+  async syncDir(path: string): Promise<void> {
+    this.check("syncDir");
+    await this.#inner.syncDir(path);
+  }
+}
+
+class TestFile implements LogFile {
+  constructor(
+    readonly inner: LogFile,
+    readonly io: TestIo,
+  ) {}
+
+  get path(): string {
+    return this.inner.path;
+  }
+
+  get syncsOnWrite(): boolean {
+    return this.inner.syncsOnWrite;
+  }
+
+  async read(buffers: readonly Uint8Array[], position: number): Promise<number> {
+    const done = await this.io.pass("read", this.path);
+    const n = await this.inner.read(buffers, position);
+    done();
+    return n;
+  }
+
+  async writev(buffers: readonly Buffer[], position: number): Promise<number> {
+    try {
+      this.io.check("writev");
+    } catch (error) {
+      // Half of it reaches the file before the failure, as with a disk filling up.
+      const all = Buffer.concat(buffers);
+      await this.inner.writev([all.subarray(0, all.length >> 1)], position);
+      throw error;
+    }
+    const n = await this.inner.writev(buffers, position);
+    const extent = this.#extent();
+    extent.written = Math.max(extent.written, position + n);
+    return n;
+  }
+
+  async datasync(): Promise<void> {
+    this.io.check("datasync");
+    const done = await this.io.pass("datasync", this.path);
+    const written = this.#extent().written;
+    await this.inner.datasync();
+    done();
+    const extent = this.#extent();
+    extent.synced = Math.min(written, extent.written);
+  }
+
+  async truncate(length: number): Promise<void> {
+    this.io.check("truncate");
+    await this.inner.truncate(length);
+    const extent = this.#extent();
+    extent.written = Math.min(extent.written, length);
+    extent.synced = Math.min(extent.synced, length);
+  }
+
+  #extent(): { written: number; synced: number } {
+    let extent = this.io.extents.get(this.path);
+    if (extent === undefined) {
+      extent = { written: 0, synced: 0 };
+      this.io.extents.set(this.path, extent);
+    }
+    return extent;
+  }
+
+  size(): Promise<number> {
+    return this.inner.size();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+/** The segment files of a data directory, oldest first. */
+export async function segmentPaths(dir: string): Promise<string[]> {
+  const logDir = join(dir, LOG_DIR);
+  return (await readdir(logDir))
+    .filter((n) => /^[0-9]{8}\.seg$/.test(n))
+    .sort()
+    .map((n) => join(logDir, n));
+}
+
+/** A data directory's log as bytes: segment file name → contents. */
+export type LogImage = Map<string, Buffer>;
+
+export async function readImage(dir: string): Promise<LogImage> {
+  const image: LogImage = new Map();
+  for (const path of await segmentPaths(dir)) image.set(path.slice(path.lastIndexOf("/") + 1), await readFile(path));
+  return image;
+}
+
+/** Writes `image` as the log of a fresh data directory (any segment may be replaced by `edit`). */
+export async function writeImage(dir: string, image: LogImage): Promise<void> {
+  await mkdir(join(dir, LOG_DIR), { recursive: true });
+  for (const [name, bytes] of image) await writeFile(join(dir, LOG_DIR, name), bytes);
+}
+
+/** Every key of `store` with its value, for comparing whole contents. */
+export async function contents(store: { list(p: string): Promise<string[]>; get(k: string): Promise<Uint8Array | undefined> }): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const key of await store.list("")) out.set(key, Buffer.from((await store.get(key)) ?? []).toString("hex"));
+  return out;
+}
