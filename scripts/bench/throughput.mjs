@@ -49,6 +49,9 @@ if (isMainThread) {
     host: "127.0.0.1",
     logger: silentLogger,
     snapshots: { everyMessages: many, everyMs: 2 ** 31 - 1 },
+    // No snapshots, so the whole run stays in the log: its caps (32 MiB by default, about 130,000
+    // of these events) raised past it, or the session would refuse the rest of the run.
+    caps: { maxLogBytes: 1 << 30, maxLogMemoryBytes: 1 << 30 },
     limits: { maxMessagesPerSecond: many, messageBurst: many, maxBytesPerSecond: many, byteBurst: many, maxSendQueueBytes: 1 << 30 },
   });
 
