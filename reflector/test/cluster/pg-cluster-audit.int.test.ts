@@ -2,30 +2,19 @@
  * checkClusterLogs, the audit the cluster fault tests rely on: silent on a sound cluster, and
  * naming the session and row of every kind of damage. Claims and loads refuse the same damage.
  */
-import pg from "pg";
 import { checkClusterLogs, entryBytes } from "../../src/cluster/pg-cluster-audit";
 import { encodeSegment } from "../../src/storage/records";
 import { SessionDamagedError, isDamaged } from "../../src/storage/errors";
-import { PG_MISSING, PG_URL, PgCluster, meta, relays } from "./pg-cluster-kit";
+import { PG_MISSING, PG_URL, PgCluster, meta, relays, usePgCluster } from "./pg-cluster-kit";
 
 const describePg = PG_URL === "" ? describe.skip : describe;
 if (PG_URL === "") test.skip(PG_MISSING, () => undefined);
 
 describePg("checkClusterLogs", () => {
-  let admin: pg.Pool;
+  const current = usePgCluster();
   let cluster: PgCluster;
-
-  beforeAll(() => {
-    admin = new pg.Pool({ connectionString: PG_URL, max: 3 });
-  });
-  afterAll(async () => {
-    await admin.end();
-  });
   beforeEach(() => {
-    cluster = new PgCluster(admin);
-  });
-  afterEach(async () => {
-    await cluster.close();
+    cluster = current();
   });
 
   test("a sound cluster has no problems, and every stored entry is listed by seq", async () => {
@@ -71,7 +60,7 @@ describePg("checkClusterLogs", () => {
     await cluster.query(`UPDATE ${cluster.table("heads")} SET last_seq = 9 WHERE session_id = 'head'`);
     await cluster.query(`DELETE FROM ${cluster.table("sessions")} WHERE session_id = 'nometa'`);
 
-    const { problems } = await checkClusterLogs(admin, cluster.prefix);
+    const { problems } = await checkClusterLogs(cluster.admin, cluster.prefix);
     const prefix = cluster.prefix;
     const expected: [string, RegExp][] = [
       ["gap", new RegExp(`${prefix}log/gap/4: the log jumps from seq 2 to 4`)],

@@ -17,6 +17,28 @@ export const PG_MISSING =
 export const LEASE_MS = 600;
 export const RENEW_MS = 150;
 
+/**
+ * Registers the hooks every cluster store test file needs: one admin pool for the file, a fresh
+ * {@link PgCluster} (own tables) for each test, closed after it. Returns the current test's.
+ */
+export function usePgCluster(): () => PgCluster {
+  let admin: pg.Pool | undefined;
+  let cluster: PgCluster | undefined;
+  beforeAll(() => {
+    admin = new pg.Pool({ connectionString: PG_URL, max: 3 });
+  });
+  afterAll(async () => {
+    await admin?.end();
+  });
+  beforeEach(() => {
+    cluster = new PgCluster(admin as pg.Pool);
+  });
+  afterEach(async () => {
+    await cluster?.close();
+  });
+  return () => cluster as PgCluster;
+}
+
 /** A test's nodes and tables; `close()` closes every node and drops the tables. */
 export class PgCluster {
   readonly prefix = `lst_${randomBytes(5).toString("hex")}_`;

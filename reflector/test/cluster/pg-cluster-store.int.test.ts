@@ -4,12 +4,11 @@
  */
 import { performance } from "node:perf_hooks";
 import { MessageType, type StreamEntry } from "@lockstep/protocol";
-import pg from "pg";
 import { checkClusterLogs } from "../../src/cluster/pg-cluster-audit";
 import { createClusterStore } from "../../src/cluster/pg-cluster-store";
 import { FencedError, type Claim } from "../../src/cluster/types";
 import { StorageError } from "../../src/storage/errors";
-import { LEASE_MS, PG_MISSING, PG_URL, PgCluster, RENEW_MS, meta, nextLeaseLoss, relays, waitFor } from "./pg-cluster-kit";
+import { LEASE_MS, PG_MISSING, PG_URL, PgCluster, RENEW_MS, meta, nextLeaseLoss, relays, usePgCluster, waitFor } from "./pg-cluster-kit";
 
 const describePg = PG_URL === "" ? describe.skip : describe;
 if (PG_URL === "") test.skip(PG_MISSING, () => undefined);
@@ -20,20 +19,10 @@ function owned(claim: Claim): Extract<Claim, { kind: "owned" }> {
 }
 
 describePg("PostgreSQL cluster store", () => {
-  let admin: pg.Pool;
+  const current = usePgCluster();
   let cluster: PgCluster;
-
-  beforeAll(() => {
-    admin = new pg.Pool({ connectionString: PG_URL, max: 3 });
-  });
-  afterAll(async () => {
-    await admin.end();
-  });
   beforeEach(() => {
-    cluster = new PgCluster(admin);
-  });
-  afterEach(async () => {
-    await cluster.close();
+    cluster = current();
   });
 
   test("a session created on one node is elsewhere for another; the owner appends and the other reads it", async () => {
@@ -94,7 +83,7 @@ describePg("PostgreSQL cluster store", () => {
     await expect(a.appendEntries("s", relays(4, 4))).rejects.toBeInstanceOf(FencedError);
     expect(await a.claim("s")).toEqual({ kind: "elsewhere", owner: b.node });
     await b.appendEntries("s", relays(4, 4));
-    expect((await checkClusterLogs(admin, cluster.prefix)).problems).toEqual([]);
+    expect((await checkClusterLogs(cluster.admin, cluster.prefix)).problems).toEqual([]);
   });
 
   test("a paused owner keeps its sessions until its lease expires, then is fenced, and stays fenced when it resumes", async () => {
@@ -167,7 +156,7 @@ describePg("PostgreSQL cluster store", () => {
     expect(appends).toBe(200);
     expect(flushes).toBeLessThan(appends / 4);
     expect(after.largestBatch).toBeGreaterThan(1);
-    const audit = await checkClusterLogs(admin, cluster.prefix);
+    const audit = await checkClusterLogs(cluster.admin, cluster.prefix);
     expect(audit.problems).toEqual([]);
     expect(audit.sessions).toHaveLength(50);
     for (const session of audit.sessions) expect([...session.entries.keys()]).toEqual(Array.from({ length: session.lastSeq }, (_, i) => i + 1));
@@ -237,7 +226,7 @@ describePg("PostgreSQL cluster store", () => {
     expect((await b.load("s"))?.timeWatermark).toBe(60);
     await expect(b.appendEntries("s", [{ ...relays(6, 6)[0]!, time: 49 }])).rejects.toThrow(/below the previous entry's 50/);
     await b.appendEntries("s", relays(6, 6));
-    expect((await checkClusterLogs(admin, cluster.prefix)).problems).toEqual([]);
+    expect((await checkClusterLogs(cluster.admin, cluster.prefix)).problems).toEqual([]);
   });
 
   test("close releases the node's sessions, deletes its row and leaves no connection open", async () => {
