@@ -158,20 +158,9 @@ export class Compactor {
     const hash = hashKey(key);
     for (const segment of this.#host.segments()) {
       if (segment.no >= no) break;
-      if (contains(segment.hashes, hash)) return true;
+      if (segment.hashes.has(hash)) return true;
     }
     return false;
   }
 }
 
-function contains(hashes: number[] | Int32Array, hash: number): boolean {
-  if (Array.isArray(hashes)) return hashes.includes(hash);
-  let lo = 0;
-  let hi = hashes.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((hashes[mid] as number) < hash) lo = mid + 1;
-    else hi = mid;
-  }
-  return hashes[lo] === hash;
-}

@@ -43,8 +43,8 @@ export interface Segment {
   size: number;
   /** Bytes of the records the index points at. */
   live: number;
-  /** Hashes of the keys of every put record in the segment (sorted once sealed), for compaction's tombstone rule. */
-  hashes: number[] | Int32Array;
+  /** Hashes of the keys of every put record in the segment, for compaction's tombstone rule. */
+  readonly hashes: KeyHashes;
   /** Damage was found in it: never compacted, never written to again. */
   damaged: boolean;
   /** Gets reading it right now (its file is closed only once none is). */
@@ -86,11 +86,57 @@ export const SEGMENT_NAME = /^([0-9]{8})\.seg$/;
 /** @see SEGMENT_NAME */
 export const segmentName = (no: number): string => `${String(no).padStart(8, "0")}.seg`;
 
-/** FNV-1a of the key, as a signed 32-bit integer (a small integer for the engine). */
+/** FNV-1a of the key, as a signed 32-bit integer. */
 export function hashKey(key: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
   return h | 0;
+}
+
+/**
+ * The key hashes of a segment's puts, in a typed array that grows by doubling: no engine heap
+ * objects per put (a segment of a 10,000-session log holds hundreds of thousands), so opening a
+ * large log does not grow the young generation (RSS) for them. {@link seal} sorts them once the
+ * segment takes no more puts; {@link has} is then a binary search, and a linear scan over the
+ * puts added since (the active segment).
+ */
+export class KeyHashes {
+  #data = new Int32Array(16);
+  #length = 0;
+  #sorted = 0;
+
+  get length(): number {
+    return this.#length;
+  }
+
+  add(hash: number): void {
+    if (this.#length === this.#data.length) {
+      const grown = new Int32Array(this.#data.length * 2);
+      grown.set(this.#data);
+      this.#data = grown;
+    }
+    this.#data[this.#length++] = hash;
+  }
+
+  /** Sorts the hashes and trims the array to them (the segment is sealed, or scanned). */
+  seal(): void {
+    this.#data = this.#data.slice(0, this.#length).sort();
+    this.#sorted = this.#length;
+  }
+
+  has(hash: number): boolean {
+    const data = this.#data;
+    let lo = 0;
+    let hi = this.#sorted;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((data[mid] as number) < hash) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo < this.#sorted && data[lo] === hash) return true;
+    for (let i = this.#sorted; i < this.#length; i++) if (data[i] === hash) return true;
+    return false;
+  }
 }
 
 /** Scans the segments in `logDir`, filling `index`. */
@@ -104,12 +150,13 @@ export async function recoverLog(io: LogIo, logDir: string, index: KeyIndex): Pr
   const damage: LogDamage[] = [];
   let truncated: LogTruncation | undefined;
   const bySeg = new Map<number, Segment>();
-  const apply = (record: ParsedRecord, segment: Segment, damagedKeys?: string[]): void => {
-    const at = { seg: segment.no, offset: record.offset, length: record.length };
+  // Records are parsed from a buffer holding the file from `base` on: their offsets are relative to it.
+  const apply = (record: ParsedRecord, segment: Segment, base: number, damagedKeys?: string[]): void => {
+    const at = { seg: segment.no, offset: base + record.offset, length: record.length };
     let before;
     if (record.kind === KIND_PUT) {
-      (segment.hashes as number[]).push(hashKey(record.key));
-      const reason = record.valueOk ? undefined : `its newest record (${segment.file.path}, offset ${record.offset}) has a value whose checksum does not match`;
+      segment.hashes.add(hashKey(record.key));
+      const reason = record.valueOk ? undefined : `its newest record (${segment.file.path}, offset ${at.offset}) has a value whose checksum does not match`;
       if (reason !== undefined) damagedKeys?.push(record.key);
       before = index.set(record.key, at, reason);
       segment.live += record.length;
@@ -130,63 +177,127 @@ export async function recoverLog(io: LogIo, logDir: string, index: KeyIndex): Pr
   return { segments, damage: reports, truncated };
 
   async function scanSegment(no: number, newest: boolean): Promise<LogTruncation | undefined> {
-    let truncated: LogTruncation | undefined;
     const file = await io.open(join(logDir, segmentName(no)), false);
     const size = await file.size();
-    const buf = Buffer.allocUnsafe(size);
-    await readFully(file, [buf], 0);
-    const headerOk = checkSegmentHeader(buf, no);
-    if (!headerOk && newest && findNextBatch(buf, 0) < 0) {
-      // Created by a roll just before a crash, before its header was durable: holds nothing.
-      await file.close();
-      await io.unlink(file.path);
-      await io.syncDir(logDir);
-      return size > 0 ? { segment: file.path, offset: 0, bytes: size } : undefined;
+    // The file is read through a window (`win` holds its bytes from `base` on), so a large log is
+    // never in memory whole: at most SCAN_WINDOW bytes, or one batch larger than that.
+    let win: Buffer = Buffer.alloc(0);
+    let base = 0;
+    let pooled: Buffer | undefined;
+    const cover = async (from: number, bytes: number): Promise<void> => {
+      const end = Math.min(size, from + bytes);
+      if (from >= base && end <= base + win.length) return;
+      const length = Math.min(size, from + Math.max(bytes, SCAN_WINDOW)) - from;
+      if (length > SCAN_WINDOW) win = Buffer.allocUnsafe(length);
+      else win = (pooled ??= Buffer.allocUnsafe(Math.min(size, SCAN_WINDOW))).subarray(0, length);
+      await readFully(file, [win], from);
+      base = from;
+    };
+    await cover(0, SEGMENT_HEADER_BYTES);
+    const headerOk = checkSegmentHeader(win, no);
+    // A segment whose header does not check is scanned whole, as damage.
+    const whole = headerOk ? undefined : await readWhole(file, 0, size);
+    if (whole !== undefined) {
+      if (newest && findNextBatch(whole, 0) < 0) {
+        // Created by a roll just before a crash, before its header was durable: holds nothing.
+        await file.close();
+        await io.unlink(file.path);
+        await io.syncDir(logDir);
+        return size > 0 ? { segment: file.path, offset: 0, bytes: size } : undefined;
+      }
     }
-    const segment: Segment = { no, file, size, live: 0, hashes: [], damaged: false, readers: 0, removed: false };
+    const segment: Segment = { no, file, size, live: 0, hashes: new KeyHashes(), damaged: false, readers: 0, removed: false };
     segments.push(segment);
     bySeg.set(no, segment);
-    let p = headerOk ? SEGMENT_HEADER_BYTES : 0;
-    let reason = headerOk ? "" : "the segment header does not check";
+    let truncated: LogTruncation | undefined;
+    if (whole !== undefined) {
+      truncated = await scanDamaged(segment, whole, 0, 0, "the segment header does not check", newest);
+    } else {
+      let p = SEGMENT_HEADER_BYTES;
+      while (p < size) {
+        await cover(p, BATCH_HEADER_BYTES);
+        // A batch whose header checks is read whole before it is parsed.
+        if (isBatchHeader(win, p - base)) await cover(p, BATCH_HEADER_BYTES + win.readUInt32LE(p - base + 8));
+        const batch = parseBatch(win, p - base);
+        if (typeof batch === "string") {
+          // A torn tail or damage: judged on the rest of the file, whole (the window may end early).
+          truncated = await scanDamaged(segment, await readWhole(file, p, size - p), p, p, "", newest);
+          break;
+        }
+        for (const record of batch.records) apply(record, segment, base);
+        p = base + batch.end;
+      }
+    }
+    segment.hashes.seal();
+    return truncated;
+  }
+
+  /**
+   * Scans `buf` (the segment from `base` to its end) from `start` on, where a batch did not check
+   * (`reason`, or "" to parse it again): a torn tail of the newest segment is cut back; damage
+   * elsewhere is salvaged record by record and reported.
+   */
+  async function scanDamaged(segment: Segment, buf: Buffer, base: number, start: number, reason: string, newest: boolean): Promise<LogTruncation | undefined> {
+    const { file } = segment;
+    const size = base + buf.length;
+    let p = start;
     while (p < size) {
-      const batch = reason === "" ? parseBatch(buf, p) : reason;
+      const batch = reason === "" ? parseBatch(buf, p - base) : reason;
       if (typeof batch !== "string") {
-        for (const record of batch.records) apply(record, segment);
-        p = batch.end;
+        for (const record of batch.records) apply(record, segment, base);
+        p = base + batch.end;
         continue;
       }
-      const next = findNextBatch(buf, p + 1);
+      const next = findNextBatch(buf, p - base + 1);
       if (next < 0 && newest && p >= SEGMENT_HEADER_BYTES) {
         await file.truncate(p);
         await file.datasync();
-        truncated = { segment: file.path, offset: p, bytes: size - p };
         segment.size = p;
-        break;
+        return { segment: file.path, offset: p, bytes: size - p };
       }
-      const end = next < 0 ? size : next;
-      damage.push(salvage(buf, p, end, segment, batch, apply));
+      const end = next < 0 ? size : base + next;
+      damage.push(salvage(buf, base, p, end, segment, batch, apply));
       segment.damaged = true;
       p = end;
       reason = "";
     }
-    segment.hashes = Int32Array.from(segment.hashes as number[]).sort();
-    return truncated;
+    return undefined;
   }
 }
 
+/** Bytes of a segment read at a time while scanning it. */
+const SCAN_WINDOW = 1 << 20;
+
+/** `length` bytes of `file` from `position`, in a buffer of their own. */
+async function readWhole(file: LogFile, position: number, length: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length);
+  await readFully(file, [buf], position);
+  return buf;
+}
+
 /** Keeps the records of the damaged region `[start, end)` that check, one by one. */
-function salvage(buf: Buffer, start: number, end: number, segment: Segment, reason: string, apply: (r: ParsedRecord, s: Segment, damaged: string[]) => void): LogDamage {
+function salvage(
+  buf: Buffer,
+  base: number,
+  start: number,
+  end: number,
+  segment: Segment,
+  reason: string,
+  apply: (r: ParsedRecord, s: Segment, base: number, damaged: string[]) => void,
+): LogDamage {
   const damagedKeys: string[] = [];
   let unreadable = 0;
   let salvaged = 0;
-  let p = start;
-  while (p < end) {
-    const record = parseRecord(buf, p, end, true);
+  // Offsets into `buf`, which holds the file from `base` on.
+  let p = start - base;
+  const stop = end - base;
+  while (p < stop) {
+    const record = parseRecord(buf, p, stop, true);
     if (record !== undefined) {
-      apply(record, segment, damagedKeys);
+      apply(record, segment, base, damagedKeys);
       if (record.valueOk) salvaged++;
       p += record.length;
-    } else if (isBatchHeader(buf, p) && p + BATCH_HEADER_BYTES <= end) {
+    } else if (isBatchHeader(buf, p) && p + BATCH_HEADER_BYTES <= stop) {
       p += BATCH_HEADER_BYTES;
     } else {
       unreadable++;

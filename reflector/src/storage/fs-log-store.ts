@@ -22,7 +22,7 @@ import { Compactor, type Copy } from "./fs-compaction";
 import { BATCH_HEADER_BYTES, KIND_PUT, KIND_TOMBSTONE, RECORD_HEADER_BYTES, encodeBatchHeader, encodeRecord, encodeSegmentHeader, recordMatches, type RecordKind } from "./fs-log-format";
 import { KeyIndex, type Location } from "./fs-log-index";
 import { codeOf, ioError, readFully, writeFully, type LogIo } from "./fs-log-io";
-import { hashKey, segmentName, type Segment } from "./fs-log-recovery";
+import { KeyHashes, hashKey, segmentName, type Segment } from "./fs-log-recovery";
 import { corrupt } from "./records";
 
 /** What {@link LogStore} is built from: the recovered log and the tuning. */
@@ -99,7 +99,6 @@ export class LogStore implements BlobStore {
     const newest = config.segments[config.segments.length - 1];
     // A damaged newest segment is never written to again: the next flush starts a new one.
     this.#active = newest !== undefined && !newest.damaged ? newest : undefined;
-    if (this.#active !== undefined) this.#active.hashes = Array.from(this.#active.hashes);
     this.#nextSegment = (newest?.no ?? 0) + 1;
     this.#compactor = new Compactor({
       index: this.#index,
@@ -342,7 +341,7 @@ export class LogStore implements BlobStore {
 
   #applyCopy(copy: Copy, segment: Segment, offset: number): void {
     if (copy.kind === KIND_PUT) {
-      (segment.hashes as number[]).push(hashKey(copy.key));
+      segment.hashes.add(hashKey(copy.key));
       // Nothing else touched the key since the check: this batch's copies come before its ops.
       this.#move(copy.key, { seg: segment.no, offset, length: copy.record.length }, segment);
     }
@@ -350,7 +349,7 @@ export class LogStore implements BlobStore {
 
   #apply(kind: RecordKind, key: string, at: Location, segment: Segment): void {
     if (kind === KIND_PUT) {
-      (segment.hashes as number[]).push(hashKey(key));
+      segment.hashes.add(hashKey(key));
       this.#move(key, at, segment);
     } else {
       const before = this.#index.delete(key);
@@ -391,9 +390,9 @@ export class LogStore implements BlobStore {
       await file.datasync();
       await io.syncDir(logDir);
       this.#stats.syncs += 2;
-      const segment: Segment = { no, file, size: header.length, live: 0, hashes: [], damaged: false, readers: 0, removed: false };
+      const segment: Segment = { no, file, size: header.length, live: 0, hashes: new KeyHashes(), damaged: false, readers: 0, removed: false };
       const sealed = this.#active;
-      if (sealed !== undefined) sealed.hashes = Int32Array.from(sealed.hashes).sort();
+      sealed?.hashes.seal();
       this.#segments.set(no, segment);
       this.#active = segment;
       this.#nextSegment = no + 1;

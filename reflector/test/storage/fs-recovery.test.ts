@@ -203,6 +203,57 @@ describe("fs store recovery", () => {
     await store.close();
   });
 
+  test("a segment larger than the scan window, with a batch larger than it: damage and a torn tail past the first megabytes are found at their offsets", async () => {
+    const rng = testRng("fs large segment");
+    const store = await createFsStore(dir);
+    const values = new Map<string, Uint8Array>();
+    // Compared as bytes: the matchers' deep equality takes seconds over megabytes.
+    const reads = async (store: FsStore, key: string): Promise<boolean> => {
+      const got = await store.get(key);
+      return got !== undefined && Buffer.from(got).equals(values.get(key)!);
+    };
+    const put = async (key: string, value: Uint8Array): Promise<void> => {
+      values.set(key, value);
+      await store.put(key, value); // one batch each
+    };
+    for (let i = 0; i < 24; i++) await put(`a/${String(i).padStart(2, "0")}`, rng.bytes(64 * 1024));
+    await put("big", rng.bytes(3 * 1024 * 1024 + 17)); // more than the 1 MiB window
+    for (let i = 0; i < 24; i++) await put(`b/${String(i).padStart(2, "0")}`, rng.bytes(64 * 1024));
+    await store.close();
+    const { path, buf } = await onlySegment(dir);
+    const name = path.slice(path.lastIndexOf("/") + 1);
+    expect(buf.length).toBeGreaterThan(6 * 1024 * 1024);
+    const all = batches(buf);
+
+    // Clean: every value reads back as written.
+    const clean = await openImage(new Map([[name, buf]]));
+    expect(clean.opened).toMatchObject({ damage: [], truncated: undefined });
+    for (const key of values.keys()) expect([key, await reads(clean, key)]).toEqual([key, true]);
+    await clean.close();
+
+    // A flipped value byte in b/05's batch (past the big one): reported there, the rest survives.
+    const [b5Start] = all[24 + 1 + 5]!;
+    const damaged = Buffer.from(buf);
+    damaged[b5Start + BATCH_HEADER_BYTES + RECORD_HEADER_BYTES + "b/05".length + 100]! ^= 0x04;
+    const hurt = await openImage(new Map([[name, damaged]]));
+    expect(hurt.opened.truncated).toBeUndefined();
+    expect(hurt.opened.damage).toEqual([
+      { segment: join(copy, LOG_DIR, name), offset: b5Start, unreadableBytes: 0, reason: "a batch's checksum does not match", salvagedRecords: 0, damagedKeys: ["b/05"] },
+    ]);
+    await expect(hurt.get("b/05")).rejects.toThrow(SessionDamagedError);
+    for (const key of values.keys()) if (key !== "b/05") expect([key, await reads(hurt, key)]).toEqual([key, true]);
+    await hurt.close();
+
+    // The last batch torn: cut back at its start, everything before it kept.
+    const [lastStart, lastEnd] = all.at(-1)!;
+    const torn = await openImage(new Map([[name, buf.subarray(0, lastEnd - 5)]]));
+    expect(torn.opened.truncated).toEqual({ segment: join(copy, LOG_DIR, name), offset: lastStart, bytes: lastEnd - 5 - lastStart });
+    expect(await torn.get("b/23")).toBeUndefined();
+    expect(await reads(torn, "big")).toBe(true);
+    expect(await reads(torn, "b/22")).toBe(true);
+    await torn.close();
+  });
+
   test("a segment created by a roll just before a crash (no header yet) is removed", async () => {
     const store = await createFsStore(dir);
     await store.put("k", bytes(1));
