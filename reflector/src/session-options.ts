@@ -34,6 +34,8 @@ export interface SessionOptionsOf<S> {
   /** Durable storage of entries (relayed only once written) and snapshots; none: memory only. */
   readonly storage?: {
     readonly appendEntries: PersistEntries;
+    /** Appends in flight at once (storage that lands writes in order); default 1. */
+    readonly appendsInFlight?: number;
     /** Stores a snapshot with the views in the stream at its seq (a restart gives those that never came back their view-exit). */
     readonly putSnapshot: (snapshot: SessionSnapshot, views: readonly string[]) => Promise<void>;
     /** Stores the session's time watermark (see {@link SessionTime}). */

@@ -153,6 +153,8 @@ export class SessionRegistry {
           await store.appendEntries(sessionId, entries);
           instruments.observeAppend((clock() - started) / 1000);
         },
+        // The cluster store's writes are fenced statements on a pool: one at a time per session.
+        appendsInFlight: cluster === undefined ? (store as SessionStore).appendsInFlight : 1,
         putSnapshot: (snapshot, views) => store.putSnapshot(sessionId, { ...snapshot, views }),
         putTime: (time, exact) => store.putTime(sessionId, time, { exact }).catch(fenced),
         readEntries: async () => (await store.load(sessionId))?.entries ?? [],

@@ -127,6 +127,7 @@ export class Session {
         this.#relayWaiters.reached(entry.seq);
       },
       onError: (error, entries) => this.#storageFailed(error, entries),
+      maxInFlight: options.storage?.appendsInFlight,
     });
     if (restored) {
       this.#snapshot = restored.snapshot;

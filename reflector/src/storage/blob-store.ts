@@ -39,6 +39,14 @@ export interface BlobStore {
    * the table and server of the PostgreSQL one. Optional; never parsed.
    */
   readonly location?: string;
+  /**
+   * Set by stores whose writes, issued without waiting for each other, land in issue order: each
+   * resolves only once every one issued before it did, and when one fails, every one issued before
+   * the failure was reported that has not resolved fails too (nothing lands after a hole). The
+   * session store then writes a session's next log segment before the previous one is durable.
+   * Optional: without it, a session's appends wait for each other.
+   */
+  readonly orderedWrites?: boolean;
 }
 
 /** Longest key accepted, in characters. */

@@ -4,9 +4,13 @@
  *   segment  header (16 bytes): "LSTEPLOG", u32 segment number, u32 CRC-32 of the first 12 bytes;
  *            then batches, back to back.
  *   batch    One flush (one write, one fdatasync). Header (24 bytes): "LkBt", u32 header CRC (of
- *            bytes 8..24), u32 body length, u32 record count, u32 body CRC, u32 zero. Then the
- *            body: `count` records. A batch counts only if both CRCs match, so a flush torn by a
- *            crash (some of its pages on disk, some not) is all or nothing.
+ *            bytes 8..24), u32 body length, u32 record count, u32 body CRC, u32 durable end. Then
+ *            the body: `count` records. A batch counts only if both CRCs match, so a flush torn by
+ *            a crash (some of its pages on disk, some not) is all or nothing. The durable end is
+ *            where the segment's durable batches ended when this one was written: its own start,
+ *            or an earlier offset while earlier flushes were still in flight (pipelined flushes;
+ *            recovery tells a torn tail from damage by it). 0 in logs written before it existed:
+ *            unknown.
  *   record   Header (16 bytes): u8 0xA7, u8 kind (1 put, 2 tombstone), u16 key length, u32 value
  *            length (0 for a tombstone), u32 CRC of the value, u32 CRC of bytes 0..12 plus the key.
  *            Then the key (ASCII) and the value. The record's own CRCs let the records of a
@@ -90,8 +94,8 @@ export function encodeRecord(kind: RecordKind, key: string, value: Uint8Array | 
   return out;
 }
 
-/** The header of a batch holding `records` (already encoded). */
-export function encodeBatchHeader(records: readonly Uint8Array[]): Buffer {
+/** The header of a batch holding `records` (already encoded), written when the segment was durable up to `durableEnd`. */
+export function encodeBatchHeader(records: readonly Uint8Array[], durableEnd: number): Buffer {
   const out = Buffer.alloc(BATCH_HEADER_BYTES);
   BATCH_MAGIC.copy(out, 0);
   let length = 0;
@@ -103,6 +107,7 @@ export function encodeBatchHeader(records: readonly Uint8Array[]): Buffer {
   out.writeUInt32LE(length, 8);
   out.writeUInt32LE(records.length, 12);
   out.writeUInt32LE(bodyCrc, 16);
+  out.writeUInt32LE(durableEnd, 20);
   out.writeUInt32LE(crc32(out.subarray(8, 24)), 4);
   return out;
 }
@@ -148,9 +153,10 @@ export function recordMatches(head: Buffer, value: Uint8Array, key: string): boo
   return crc32(value) === head.readUInt32LE(8);
 }
 
-/** A batch that checks: its end and its records. */
+/** A batch that checks: its end, its records, and the durable end it was written at (0: unknown). */
 export interface ParsedBatch {
   readonly end: number;
+  readonly durableEnd: number;
   readonly records: readonly ParsedRecord[];
 }
 
@@ -172,7 +178,7 @@ export function parseBatch(buf: Buffer, p: number): ParsedBatch | string {
     records.push(record);
     q += record.length;
   }
-  return q === end ? { end, records } : "a batch's records do not fill it";
+  return q === end ? { end, durableEnd: buf.readUInt32LE(p + 20), records } : "a batch's records do not fill it";
 }
 
 /** Whether a batch header that checks starts at `p` (its body is not checked). */

@@ -2,15 +2,20 @@
  * Opening the log: every segment is scanned in order and the index rebuilt from its records.
  *
  * What a crash can leave, and what is done with it. A flush is one batch written at the end of the
- * newest segment, then one fdatasync; the next flush starts only after that sync returned, and a
- * new segment is started only between flushes. So only the newest segment's last batch can be torn
- * (some of its pages on disk, some not), and none of its operations had been acknowledged. Bytes
- * at the end of the newest segment that do not make a batch whose checksums match, with no such
- * batch after them, are that torn write: the file is cut back to the last good batch.
+ * newest segment, then one fdatasync (or one O_DSYNC write). Up to a few flushes may be in flight
+ * at once, each at the offset where the one before it ends; they are acknowledged in order, so a
+ * flush's operations resolve only once it and every flush before it are durable. A new segment is
+ * started only while no flush is in flight. So only the newest segment's last batches can be torn
+ * (some of their pages on disk, some not, in any order), and none of their operations had been
+ * acknowledged. Each batch records where the durable batches ended when it was written (its
+ * "durable end"). A bad batch at offset P of the newest segment is a torn write if every batch that
+ * checks after it was written with a durable end at or before P (in flight alongside it, so not
+ * acknowledged either); the file is cut back to P.
  *
  * Anything else that does not check is damage to data that was acknowledged (a bad disk, a
  * hand-edited file): a bad batch in an older segment, or in the newest one with a good batch after
- * it. It is never silently dropped or served:
+ * it that was written once it was durable (or by a version that did not record durable ends). It is
+ * never silently dropped or served:
  * - its records are read one by one (each has its own checksums) and the good ones kept;
  * - a record whose header and key check but whose value does not marks its key damaged: the key is
  *   listed, and a get of it rejects with a SessionDamagedError naming the key, until it is put or
@@ -249,7 +254,7 @@ export async function recoverLog(io: LogIo, logDir: string, index: KeyIndex): Pr
         continue;
       }
       const next = findNextBatch(buf, p - base + 1);
-      if (next < 0 && newest && p >= SEGMENT_HEADER_BYTES) {
+      if (newest && p >= SEGMENT_HEADER_BYTES && onlyFlightsAfter(buf, next, p)) {
         await file.truncate(p);
         await file.datasync();
         segment.size = p;
@@ -263,6 +268,21 @@ export async function recoverLog(io: LogIo, logDir: string, index: KeyIndex): Pr
     }
     return undefined;
   }
+}
+
+/**
+ * Whether every batch that checks in `buf` from `from` on (-1: none) was written while the batch
+ * at `p` was still in flight (its durable end is at or before `p`): then none of them was
+ * acknowledged (flushes are acknowledged in order), and a bad batch at `p` is a torn tail.
+ */
+function onlyFlightsAfter(buf: Buffer, from: number, p: number): boolean {
+  for (let q = from; q >= 0; ) {
+    const batch = parseBatch(buf, q);
+    if (typeof batch === "string") throw new Error("unreachable: findNextBatch returned a batch that does not check");
+    if (batch.durableEnd === 0 || batch.durableEnd > p) return false;
+    q = findNextBatch(buf, batch.end);
+  }
+  return true;
 }
 
 /** Bytes of a segment read at a time while scanning it. */

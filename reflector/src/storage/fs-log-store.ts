@@ -2,65 +2,41 @@
  * The log-structured store behind createFsStore: one append-only log for every key of a data
  * directory, an in-memory index, group commit.
  *
- * Group commit. A put or delete encodes its record and queues it. One flush at a time takes
- * everything queued (up to maxBatchBytes; at least one op), writes it as ONE batch with one
- * positional write at the end of the newest segment, made durable by one fdatasync (or, where the
- * file is opened with O_DSYNC, by that write itself, which saves a trip through the thread pool),
- * then updates the index and resolves every op of the batch. Ops arriving meanwhile wait for the next flush, which starts
- * as soon as this one ends; the first op of an idle store waits one turn (setImmediate), so the ops
- * of one turn share a flush. No timer delays anything.
+ * Group commit. A put or delete encodes its record and queues it. A flush takes everything queued
+ * (up to maxBatchBytes; at least one op), writes it as ONE batch with one positional write at the
+ * end of the newest segment, made durable by one fdatasync (or, where the file is opened with
+ * O_DSYNC, by that write itself, which saves a trip through the thread pool), then updates the
+ * index and resolves every op of the batch. The first op of an idle store waits one turn
+ * (setImmediate), so the ops of one turn share a flush. No timer delays anything.
  *
- * Visibility. The index changes only after a batch is durable, so get/list never see what a crash
- * could still undo, and a failed flush leaves nothing visible: its ops reject, the file is cut back
- * to the last good batch (retried before the next write if cutting fails), and later ops work once
- * the disk does.
+ * Flushes in flight. Up to maxFlights flushes are written at once, each placed where the one before
+ * it ends: ops arriving while flushes are in flight start another after a turn (or, at the limit,
+ * as soon as one retires), so a busy store waits about one write, not a queue of them, and the disk
+ * syncs several at a time. Flushes retire strictly in launch order: a flush's ops resolve and show
+ * only once it and every flush before it are durable. Each batch records the durable end of the
+ * segment when it was written, so recovery can tell batches that were in flight at a crash (cut
+ * as a torn tail) from damage (fs-log-recovery.ts). Rolling to a new segment and cutting back
+ * happen with nothing in flight, and compaction copies travel only in a flush launched then.
+ *
+ * Visibility and failures. The index changes only after a batch is durable, so get/list never see
+ * what a crash could still undo. A failed flush leaves nothing visible: its ops reject, and so do
+ * those of every flush in flight after it and every op queued when the failure came back (ops
+ * issued before the failure was known may continue the failed ones, as a session's next log
+ * segment does, and must not land after a hole); the file is cut back to the last durable batch
+ * (retried before the next write if cutting fails), and later ops work once the disk does.
  */
 import { join } from "node:path";
 import { checkKey, checkPrefix, type BlobStore } from "./blob-store";
 import { StorageError } from "./errors";
 import { Compactor, type Copy } from "./fs-compaction";
-import { BATCH_HEADER_BYTES, KIND_PUT, KIND_TOMBSTONE, RECORD_HEADER_BYTES, encodeBatchHeader, encodeRecord, encodeSegmentHeader, recordMatches, type RecordKind } from "./fs-log-format";
-import { KeyIndex, type Location } from "./fs-log-index";
-import { codeOf, ioError, readFully, writeFully, type LogIo } from "./fs-log-io";
+import { BATCH_HEADER_BYTES, KIND_PUT, KIND_TOMBSTONE, encodeBatchHeader, encodeRecord, encodeSegmentHeader, type RecordKind } from "./fs-log-format";
+import type { KeyIndex, Location } from "./fs-log-index";
+import { codeOf, ioError, writeFully } from "./fs-log-io";
 import { KeyHashes, hashKey, segmentName, type Segment } from "./fs-log-recovery";
+import { readRecord, type Flight, type LogStats, type LogStoreConfig, type Op, type Outcome } from "./fs-log-types";
 import { corrupt } from "./records";
 
-/** What {@link LogStore} is built from: the recovered log and the tuning. */
-export interface LogStoreConfig {
-  /** The data directory (for messages) and the log's directory in it. */
-  readonly root: string;
-  readonly logDir: string;
-  readonly io: LogIo;
-  readonly segmentBytes: number;
-  readonly compactBelow: number;
-  readonly maxBatchBytes: number;
-  readonly index: KeyIndex;
-  readonly segments: readonly Segment[];
-  /** Called when background compaction fails (it retries later); must not throw. */
-  readonly onCompactionError: (error: unknown) => void;
-  /** Called once close() has released everything (the lock). */
-  readonly onClose: () => Promise<void>;
-}
-
-/** Counters for tests and benchmarks (internal). */
-export interface LogStats {
-  readonly flushes: number;
-  readonly syncs: number;
-  readonly records: number;
-  readonly segments: number;
-  readonly diskBytes: number;
-  readonly liveBytes: number;
-  readonly compactedSegments: number;
-  readonly keys: number;
-}
-
-interface Op {
-  readonly kind: RecordKind;
-  readonly key: string;
-  readonly record: Buffer;
-  resolve(): void;
-  reject(error: unknown): void;
-}
+export type { LogStats, LogStoreConfig } from "./fs-log-types";
 
 /** Largest value a record holds (its length is a u32). */
 const MAX_VALUE_BYTES = 0xffff_0000;
@@ -71,6 +47,8 @@ const COPY_BYTES_PER_FLUSH = 256 * 1024;
 
 /** The log-structured {@link BlobStore} (see the top of this file); made by createFsStore(). */
 export class LogStore implements BlobStore {
+  /** Flushes retire in launch order, and a failed one fails every later op not resolved (see #retire). */
+  readonly orderedWrites = true;
   readonly #config: LogStoreConfig;
   readonly #index: KeyIndex;
   /** Every segment, oldest first (numbers only grow, so insertion order is number order). */
@@ -81,7 +59,16 @@ export class LogStore implements BlobStore {
   readonly #copies: Copy[] = [];
   /** Ops queued or being flushed, per key: a delete of a key with none and no value needs no write. */
   readonly #pending = new Map<string, number>();
-  #flushing = false;
+  /** Flushes launched and not retired yet, in launch order (at most maxFlights). */
+  readonly #flights: Flight[] = [];
+  /** A launch is scheduled (setImmediate). */
+  #scheduled = false;
+  /** A flush that rolls or cuts back the segment, or the cut back after a failure, runs alone. */
+  #exclusive = false;
+  /** The first failure among the flushes in flight; cleared once they all retired. */
+  #failure: { readonly cause: unknown; readonly path: string } | undefined;
+  /** Where the next batch goes in the active segment: past every flush in flight. */
+  #writeEnd = 0;
   #idle: (() => void)[] = [];
   /** A failed flush may have left bytes past the active segment's size: cut them before writing. */
   #mustTruncate = false;
@@ -90,7 +77,7 @@ export class LogStore implements BlobStore {
   #closed = false;
   #closing: Promise<void> | undefined;
   readonly #compactor: Compactor;
-  #stats = { flushes: 0, syncs: 0, records: 0, compactedSegments: 0 };
+  #stats = { flushes: 0, overlapped: 0, syncs: 0, records: 0, compactedSegments: 0 };
 
   constructor(config: LogStoreConfig) {
     this.#config = config;
@@ -99,6 +86,7 @@ export class LogStore implements BlobStore {
     const newest = config.segments[config.segments.length - 1];
     // A damaged newest segment is never written to again: the next flush starts a new one.
     this.#active = newest !== undefined && !newest.damaged ? newest : undefined;
+    this.#writeEnd = this.#active?.size ?? 0;
     this.#nextSegment = (newest?.no ?? 0) + 1;
     this.#compactor = new Compactor({
       index: this.#index,
@@ -130,7 +118,7 @@ export class LogStore implements BlobStore {
   /** Resolves once nothing is queued or being flushed, and no compaction runs (internal: for tests). */
   async settled(): Promise<void> {
     for (;;) {
-      if (this.#flushing) await new Promise<void>((resolve) => this.#idle.push(resolve));
+      if (this.#busy) await new Promise<void>((resolve) => this.#idle.push(resolve));
       else if (this.#compactor.running) await this.#compactor.running;
       else return;
     }
@@ -204,24 +192,7 @@ export class LogStore implements BlobStore {
     const entry = this.#index.get(key);
     if (entry === undefined) return undefined;
     if (entry.damaged) throw corrupt(key, entry.reason);
-    const { seg, offset, length } = entry.at;
-    const segment = this.#segments.get(seg) as Segment;
-    const head = Buffer.alloc(RECORD_HEADER_BYTES + key.length);
-    const value = new Uint8Array(length - head.length);
-    segment.readers++;
-    try {
-      await readFully(segment.file, [head, value], offset);
-    } catch (cause) {
-      throw ioError("read", key, segment.file.path, cause);
-    } finally {
-      if (--segment.readers === 0 && segment.removed) await segment.file.close().catch(() => undefined);
-    }
-    // Checked on every read: bytes the disk changed since they were written are never served.
-    if (!recordMatches(head, value, key)) {
-      segment.damaged = true;
-      throw corrupt(key, `its record (${segment.file.path}, offset ${offset}) no longer checks: the disk returned other bytes than were written`);
-    }
-    return value;
+    return readRecord(this.#segments.get(entry.at.seg) as Segment, key, entry.at);
   }
 
   #enqueue(kind: RecordKind, key: string, value: Uint8Array | undefined): Promise<void> {
@@ -242,87 +213,179 @@ export class LogStore implements BlobStore {
     this.#schedule();
   }
 
+  /**
+   * Starts flushing soon: the first op of an idle store waits one turn (setImmediate), so the ops
+   * of one turn share a flush; with flushes in flight, another starts after a turn if fewer than
+   * maxFlights are, or as soon as one retires.
+   */
   #schedule(): void {
-    if (this.#flushing) return;
-    this.#flushing = true;
-    setImmediate(() => void this.#drain());
+    if (this.#scheduled || this.#exclusive || this.#flights.length >= this.#config.maxFlights) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#pump();
+    });
   }
 
-  async #drain(): Promise<void> {
-    while (this.#queue.length > 0 || this.#copies.length > 0) {
-      await this.#flush();
-      // After every flush, not only when idle: a store that is never idle must compact too.
-      if (!this.#closed) this.#compactor.poke();
-    }
-    this.#flushing = false;
-    for (const resolve of this.#idle.splice(0)) resolve();
+  /** Launches flushes while there is something to write and room in flight; resolves settled() once idle. */
+  #pump(): void {
+    while (!this.#exclusive && this.#failure === undefined && this.#flights.length < this.#config.maxFlights && this.#launch());
+    if (!this.#busy) for (const resolve of this.#idle.splice(0)) resolve();
   }
 
-  /** One batch: never throws (a failure rejects the batch's ops). */
-  async #flush(): Promise<void> {
-    const copies: Copy[] = [];
+  get #busy(): boolean {
+    return this.#scheduled || this.#exclusive || this.#flights.length > 0 || this.#queue.length > 0 || this.#copies.length > 0;
+  }
+
+  /** Takes what is queued into one flush and starts writing it; false if there is nothing to write now. */
+  #launch(): boolean {
+    const idle = this.#flights.length === 0;
+    // Copies are checked against the index, which is exactly what is on disk only with no flush in flight.
+    const copies = idle ? this.#takeCopies() : [];
     const records: Buffer[] = [];
-    let copyBytes = 0;
-    let taken = 0;
-    while (taken < this.#copies.length && copyBytes < COPY_BYTES_PER_FLUSH) copyBytes += (this.#copies[taken++] as Copy).record.length;
-    copyBytes = 0;
-    for (const copy of this.#copies.splice(0, taken)) {
-      // Checked now, when no other flush is in flight: the index is exactly what is on disk.
-      if (!this.#copyIsLive(copy)) {
-        copy.done(true);
-        continue;
-      }
-      copies.push(copy);
+    let bytes = 0;
+    for (const copy of copies) {
       records.push(copy.record);
-      copyBytes += copy.record.length;
+      bytes += copy.record.length;
     }
-    let bytes = copyBytes;
     let take = 0;
     while (take < this.#queue.length && (take === 0 || bytes + (this.#queue[take] as Op).record.length <= this.#config.maxBatchBytes)) {
       bytes += (this.#queue[take] as Op).record.length;
       take++;
     }
+    if (take === 0 && copies.length === 0) return false;
+    const active = this.#active;
+    // Rolling to a new segment, or cutting back a failed write first, happens with nothing else in flight.
+    const exclusive = active === undefined || this.#mustTruncate || this.#writeEnd >= this.#config.segmentBytes;
+    if (exclusive && !idle) return false;
     const ops = this.#queue.slice(0, take);
     this.#queue = this.#queue.slice(take);
     for (const op of ops) records.push(op.record);
-    if (records.length === 0) return;
+    const rolls = active === undefined || (!this.#mustTruncate && this.#writeEnd >= this.#config.segmentBytes);
+    const flight: Flight = {
+      ops,
+      copies,
+      records,
+      bytes,
+      exclusive,
+      segment: exclusive ? undefined : active,
+      path: rolls ? join(this.#config.logDir, segmentName(this.#nextSegment)) : active.file.path,
+      start: this.#writeEnd,
+      outcome: undefined,
+    };
+    if (exclusive) this.#exclusive = true;
+    else this.#writeEnd += BATCH_HEADER_BYTES + bytes;
+    if (!idle) this.#stats.overlapped++;
+    this.#flights.push(flight);
+    this.#write(flight).then(
+      () => this.#retire(flight, { ok: true }),
+      (cause: unknown) => this.#retire(flight, { ok: false, cause }),
+    );
+    return true;
+  }
 
-    const active = this.#active;
-    const rolls = active === undefined || (!this.#mustTruncate && active.size >= this.#config.segmentBytes);
-    let path = rolls ? join(this.#config.logDir, segmentName(this.#nextSegment)) : active.file.path;
-    try {
+  /** The queued compaction copies of one flush (at most COPY_BYTES_PER_FLUSH); those no longer live are done. */
+  #takeCopies(): Copy[] {
+    let copyBytes = 0;
+    let taken = 0;
+    while (taken < this.#copies.length && copyBytes < COPY_BYTES_PER_FLUSH) copyBytes += (this.#copies[taken++] as Copy).record.length;
+    const copies: Copy[] = [];
+    for (const copy of this.#copies.splice(0, taken)) {
+      if (this.#copyIsLive(copy)) copies.push(copy);
+      else copy.done(true);
+    }
+    return copies;
+  }
+
+  /** Writes a flush's batch durably (rolling or cutting back first if it is exclusive). */
+  async #write(flight: Flight): Promise<void> {
+    if (flight.exclusive) {
       const segment = await this.#prepare();
-      path = segment.file.path;
-      const start = segment.size;
-      this.#mustTruncate = true;
-      const header = encodeBatchHeader(records);
-      // One system call, so that on an O_DSYNC file the batch costs one sync (iovecs past IOV_MAX would split it).
-      await writeFully(segment.file, records.length < IOV_MAX ? [header, ...records] : [Buffer.concat([header, ...records])], start);
-      if (!segment.file.syncsOnWrite) await segment.file.datasync();
-      this.#stats.syncs++;
-      this.#mustTruncate = false;
-      segment.size = start + BATCH_HEADER_BYTES + bytes;
-      this.#stats.flushes++;
-      this.#stats.records += records.length;
-      let offset = start + BATCH_HEADER_BYTES;
-      for (const copy of copies) {
-        this.#applyCopy(copy, segment, offset);
-        offset += copy.record.length;
+      flight.segment = segment;
+      flight.path = segment.file.path;
+      flight.start = segment.size;
+      this.#writeEnd = segment.size + BATCH_HEADER_BYTES + flight.bytes;
+    }
+    const segment = flight.segment as Segment;
+    // Its durable end: where the retired batches end (earlier flushes may still be in flight).
+    const header = encodeBatchHeader(flight.records, segment.size);
+    const { records } = flight;
+    // One system call, so that on an O_DSYNC file the batch costs one sync (iovecs past IOV_MAX would split it).
+    await writeFully(segment.file, records.length < IOV_MAX ? [header, ...records] : [Buffer.concat([header, ...records])], flight.start);
+    if (!segment.file.syncsOnWrite) await segment.file.datasync();
+  }
+
+  /**
+   * Records how a flush ended and retires, in launch order, every flush that ended: a durable one
+   * updates the index and resolves its ops, unless an earlier one failed. A failure fails every
+   * flush in flight after it, and the ops queued then (ops issued before the failure was known may
+   * follow the failed ones, as a session's next log segment does: none is written after a hole);
+   * once none is in flight, the segment is cut back to its last durable batch.
+   */
+  #retire(flight: Flight, outcome: Outcome): void {
+    flight.outcome = outcome;
+    const flights = this.#flights;
+    while (flights.length > 0 && (flights[0] as Flight).outcome !== undefined) {
+      const done = flights.shift() as Flight;
+      const result = done.outcome as Outcome;
+      if (done.exclusive) this.#exclusive = false;
+      if (result.ok && this.#failure === undefined) {
+        this.#commit(done);
+        continue;
       }
-      for (const op of ops) {
-        this.#apply(op.kind, op.key, { seg: segment.no, offset, length: op.record.length }, segment);
-        offset += op.record.length;
+      if (this.#failure === undefined) {
+        this.#failure = { cause: result.ok ? undefined : result.cause, path: done.path };
+        this.#mustTruncate = true;
+        const queued = this.#queue;
+        this.#queue = [];
+        this.#fail(queued, [], this.#failure.cause, this.#failure.path);
       }
-    } catch (cause) {
-      for (const copy of copies) copy.done(false);
-      for (const op of ops) op.reject(ioError(op.kind === KIND_PUT ? "write" : "delete", op.key, path, cause));
-      this.#forget(ops);
-      await this.#cutBack();
+      this.#fail(done.ops, done.copies, result.ok ? this.#failure.cause : result.cause, result.ok ? this.#failure.path : done.path);
+    }
+    if (flights.length === 0 && this.#failure !== undefined) {
+      this.#failure = undefined;
+      this.#exclusive = true;
+      void this.#cutBack().then(() => {
+        this.#exclusive = false;
+        this.#writeEnd = this.#active?.size ?? 0;
+        this.#afterFlush();
+      });
       return;
     }
-    for (const copy of copies) copy.done(true);
+    this.#afterFlush();
+  }
+
+  #afterFlush(): void {
+    // After every flush, not only when idle: a store that is never idle must compact too.
+    if (!this.#closed) this.#compactor.poke();
+    this.#pump();
+  }
+
+  /** A durable flush: the index points at its records, its ops resolve. */
+  #commit(flight: Flight): void {
+    const segment = flight.segment as Segment;
+    segment.size = flight.start + BATCH_HEADER_BYTES + flight.bytes;
+    this.#stats.syncs++;
+    this.#stats.flushes++;
+    this.#stats.records += flight.records.length;
+    let offset = flight.start + BATCH_HEADER_BYTES;
+    for (const copy of flight.copies) {
+      this.#applyCopy(copy, segment, offset);
+      offset += copy.record.length;
+    }
+    for (const op of flight.ops) {
+      this.#apply(op.kind, op.key, { seg: segment.no, offset, length: op.record.length }, segment);
+      offset += op.record.length;
+    }
+    for (const copy of flight.copies) copy.done(true);
+    this.#forget(flight.ops);
+    for (const op of flight.ops) op.resolve();
+  }
+
+  #fail(ops: readonly Op[], copies: readonly Copy[], cause: unknown, path: string): void {
+    for (const copy of copies) copy.done(false);
+    for (const op of ops) op.reject(ioError(op.kind === KIND_PUT ? "write" : "delete", op.key, path, cause));
     this.#forget(ops);
-    for (const op of ops) op.resolve();
   }
 
   #forget(ops: readonly Op[]): void {

@@ -15,6 +15,8 @@ export function createMemoryStore(): BlobStore {
 }
 
 class MemoryStore implements BlobStore {
+  /** Writes apply at once, in call order, and only fail on a closed store. */
+  readonly orderedWrites = true;
   readonly location = "memory";
   readonly #values = new Map<string, Uint8Array>();
   #closed = false;

@@ -109,6 +109,8 @@ const SEQ_DIGITS = 16;
 const REPAIR = Symbol("repair");
 /** How many blobs collectGarbage() and sessionIds() read at once. */
 const SCAN_CONCURRENCY = 8;
+/** Appends of one session in flight at once on an ordered store (each a batch of the reflector's outbox). */
+const APPENDS_IN_FLIGHT = 4;
 
 /** What this process knows about a session's stored stream. Mutated only by writes that succeeded. */
 interface Tail {
@@ -134,8 +136,10 @@ const activityKey = (id: string): string => ACTIVITY_PREFIX + id;
  * log, plus retention. It owns the layout (see the top of this file) and the ordering that keeps
  * it consistent across crashes; the {@link BlobStore} underneath only moves bytes.
  *
- * Appends for one session must be awaited one at a time (the reflector relays entries only after
- * they are stored); different sessions proceed concurrently.
+ * A session's appends must continue each other. On a store with {@link BlobStore.orderedWrites}
+ * up to {@link appendsInFlight} may be in flight at once (they land in order, and when one fails
+ * the later ones fail too); otherwise each must be awaited before the next. Different sessions
+ * proceed concurrently.
  *
  * @example
  * ```ts
@@ -225,16 +229,43 @@ export class SessionStore {
   async appendEntries(sessionId: string, entries: readonly StreamEntry[]): Promise<void> {
     const id = checkSessionId(sessionId);
     if (entries.length === 0) return;
-    return this.#appends.run(id, async () => {
+    const first = entries[0] as StreamEntry;
+    const last = entries[entries.length - 1] as StreamEntry;
+    if (this.#store.orderedWrites !== true) {
+      return this.#appends.run(id, async () => {
+        const tail = await this.#tail(id);
+        checkAppend(id, tail.lastSeq, tail.timeFromEntry ? tail.lastTime : 0, entries);
+        await this.#store.put(segmentKey(id, first.seq), encodeSegment(entries));
+        tail.lastSeq = last.seq;
+        tail.lastTime = last.time;
+        tail.timeFromEntry = true;
+      });
+    }
+    // The store lands writes in order and fails every later one after a failure: the queue covers
+    // the check and the start of the write only, so the session's next segment is written while
+    // this one is in flight. The tail moves on at once; if the write fails, it is dropped and read
+    // again from what the store holds.
+    const { tail, written } = await this.#appends.run(id, async () => {
       const tail = await this.#tail(id);
       checkAppend(id, tail.lastSeq, tail.timeFromEntry ? tail.lastTime : 0, entries);
-      const first = entries[0] as StreamEntry;
-      const last = entries[entries.length - 1] as StreamEntry;
-      await this.#store.put(segmentKey(id, first.seq), encodeSegment(entries));
+      const written = this.#store.put(segmentKey(id, first.seq), encodeSegment(entries));
+      written.catch(() => undefined); // awaited below, once the queue released the session
       tail.lastSeq = last.seq;
       tail.lastTime = last.time;
       tail.timeFromEntry = true;
+      return { tail, written };
     });
+    try {
+      await written;
+    } catch (error) {
+      if (this.#tails.get(id) === tail) this.#tails.delete(id);
+      throw error;
+    }
+  }
+
+  /** How many appends of one session may be in flight at once: more than one only on a store with {@link BlobStore.orderedWrites}. */
+  get appendsInFlight(): number {
+    return this.#store.orderedWrites === true ? APPENDS_IN_FLIGHT : 1;
   }
 
   /**

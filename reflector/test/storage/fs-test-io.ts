@@ -130,13 +130,16 @@ class TestFile implements LogFile {
   }
 
   async datasync(): Promise<void> {
-    this.io.check("datasync");
+    // Held first, then failed if armed: a test may hold a sync, then make it fail.
     const done = await this.io.pass("datasync", this.path);
+    this.io.check("datasync");
     const written = this.#extent().written;
     await this.inner.datasync();
     done();
     const extent = this.#extent();
-    extent.synced = Math.min(written, extent.written);
+    // Everything written before it started is durable; a sync that started earlier and ends later
+    // (flushes in flight overlap) takes nothing back.
+    extent.synced = Math.max(extent.synced, Math.min(written, extent.written));
   }
 
   async truncate(length: number): Promise<void> {
