@@ -121,19 +121,43 @@ export class Connection implements SessionMember {
   send(frame: Uint8Array): void {
     const socket = this.#socket;
     if (this.state === "closing" || this.state === "closed" || !socket.isOpen) return;
-    // Everything sent to this client in this turn (a burst of relays, pongs) leaves in one write.
-    if (!this.#corked && this.#corks) {
-      this.#corked = true;
-      socket.cork!();
-      process.nextTick(this.#uncork);
-    }
+    this.#cork(socket);
     try {
       socket.send(frame);
     } catch {
       // The close or error event that follows removes this connection.
       return;
     }
-    this.#instruments.bytesSent += frame.length;
+    this.#sent(socket, frame.length);
+  }
+
+  /** Sends `frames` in order (a batch of relays that became durable together), in one write where the socket can. */
+  sendAll(frames: readonly Uint8Array[]): void {
+    const socket = this.#socket;
+    if (this.state === "closing" || this.state === "closed" || !socket.isOpen) return;
+    this.#cork(socket);
+    let bytes = 0;
+    try {
+      if (socket.sendAll !== undefined) socket.sendAll(frames);
+      else for (const frame of frames) socket.send(frame);
+    } catch {
+      return;
+    }
+    for (const frame of frames) bytes += frame.length;
+    this.#sent(socket, bytes);
+  }
+
+  /** Everything sent to this client in this turn (a burst of relays, pongs) leaves in one write. */
+  #cork(socket: PeerSocket): void {
+    if (!this.#corked && this.#corks) {
+      this.#corked = true;
+      socket.cork!();
+      process.nextTick(this.#uncork);
+    }
+  }
+
+  #sent(socket: PeerSocket, bytes: number): void {
+    this.#instruments.bytesSent += bytes;
     const buffered = socket.bufferedAmount;
     if (buffered <= this.#maxBuffered) {
       this.#allowance = 0;

@@ -25,6 +25,7 @@ interface Flight {
 export class Outbox {
   readonly #persist: PersistEntries | undefined;
   readonly #deliver: (frame: Uint8Array, entry: StreamEntry) => void;
+  readonly #deliverAll: ((frames: readonly Uint8Array[], entries: readonly StreamEntry[]) => void) | undefined;
   readonly #onError: (error: unknown, entries: readonly StreamEntry[]) => void;
   readonly #maxInFlight: number;
   #entries: StreamEntry[] = [];
@@ -38,12 +39,15 @@ export class Outbox {
   constructor(options: {
     persist: PersistEntries | undefined;
     deliver: (frame: Uint8Array, entry: StreamEntry) => void;
+    /** Optional: delivers a stored batch at once (else deliver() for each entry). */
+    deliverAll?: (frames: readonly Uint8Array[], entries: readonly StreamEntry[]) => void;
     onError: (error: unknown, entries: readonly StreamEntry[]) => void;
     /** Batches written at once; default 1 (each waits for the one before). */
     maxInFlight?: number;
   }) {
     this.#persist = options.persist;
     this.#deliver = options.deliver;
+    this.#deliverAll = options.deliverAll;
     this.#onError = options.onError;
     this.#maxInFlight = Math.max(1, options.maxInFlight ?? 1);
   }
@@ -109,7 +113,8 @@ export class Outbox {
       }
       this.#flights.shift();
       const { frames, entries } = done;
-      for (let i = 0; i < frames.length; i++) this.#deliver(frames[i]!, entries[i]!);
+      if (this.#deliverAll !== undefined && frames.length > 1) this.#deliverAll(frames, entries);
+      else for (let i = 0; i < frames.length; i++) this.#deliver(frames[i]!, entries[i]!);
     }
     this.#launch();
     if (!this.pending) for (const resolve of this.#idle.splice(0)) resolve();

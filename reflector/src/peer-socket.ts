@@ -13,6 +13,12 @@ export interface PeerSocket {
    * the caller (the reflector never reuses a frame it sent). May throw if the socket is dying.
    */
   send(frame: Uint8Array): void;
+  /**
+   * Optional: queues `frames` in order, as {@link send} of each would, in as few writes as it can.
+   * A broadcast passes the same array to every member's socket in a row, so the framing of the
+   * whole batch may be done once and shared.
+   */
+  sendAll?(frames: readonly Uint8Array[]): void;
   /** Starts the closing handshake with `code` and `reason`. May throw (the caller terminates then). */
   close(code: number, reason: string): void;
   /** Destroys the connection at once; the close event follows with 1006. */

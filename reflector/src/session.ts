@@ -120,12 +120,8 @@ export class Session {
     });
     this.#outbox = new Outbox({
       persist: options.storage?.appendEntries,
-      deliver: (frame, entry) => {
-        this.#relayedSeq = entry.seq;
-        this.#time.relayed(entry.time);
-        this.#broadcast(frame);
-        this.#relayWaiters.reached(entry.seq);
-      },
+      deliver: (frame, entry) => this.#delivered(frame, entry),
+      deliverAll: (frames, entries) => this.#delivered(frames, entries[entries.length - 1]!),
       onError: (error, entries) => this.#storageFailed(error, entries),
       maxInFlight: options.storage?.appendsInFlight,
     });
@@ -460,13 +456,19 @@ export class Session {
     return this.#log.length >= this.#policy.everyMessages || (byTime && this.#time.now() - this.#lastSnapshotTime >= this.#policy.everyMs);
   }
 
-  #broadcast(frame: Uint8Array): void {
+  /** Entries through `last` are stored: their frames (one, or a batch) go out. */
+  #delivered(frames: Uint8Array | readonly Uint8Array[], last: StreamEntry): void {
+    this.#relayedSeq = last.seq;
+    this.#time.relayed(last.time);
+    this.#broadcast(frames);
+    this.#relayWaiters.reached(last.seq);
+  }
+
+  #broadcast(frames: Uint8Array | readonly Uint8Array[]): void {
     // A cluster node checks its lease before every send: after a pause it may no longer own the session.
-    if (this.#mayServe !== undefined && !this.#mayServe()) {
-      this.moved("this node's lease is not fresh");
-      return;
-    }
-    for (const member of this.#views.members()) member.send(frame);
+    if (this.#mayServe !== undefined && !this.#mayServe()) return this.moved("this node's lease is not fresh");
+    if (frames instanceof Uint8Array) this.#views.broadcast(frames);
+    else this.#views.broadcastAll(frames);
   }
 
   #startTicks(): void {

@@ -13,11 +13,14 @@ const SHARED_FRAME_MAX = 64 * 1024;
 let lastFrame: Uint8Array | undefined;
 let lastWire: Buffer | undefined;
 
+/** Bytes of the WebSocket frame header of a payload of `n` bytes (unmasked). */
+const headerBytes = (n: number): number => (n < 126 ? 2 : n < 65536 ? 4 : 10);
+
 /** `frame` as one unmasked, final, binary WebSocket frame (RFC 6455 §5.2): header, then the bytes. */
 function wireOf(frame: Uint8Array): Buffer {
   if (frame === lastFrame) return lastWire!;
   const n = frame.length;
-  const header = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const header = headerBytes(n);
   const wire = Buffer.allocUnsafe(header + n);
   wire[0] = 0x82; // FIN, opcode 2 (binary)
   if (n < 126) {
@@ -33,6 +36,36 @@ function wireOf(frame: Uint8Array): Buffer {
   wire.set(frame, header);
   lastFrame = frame;
   lastWire = wire;
+  return wire;
+}
+
+/** The last batch framed by {@link wireOfAll}, and its wire bytes (shared by a broadcast, as above). */
+let lastBatch: readonly Uint8Array[] | undefined;
+let lastBatchWire: Buffer | undefined;
+
+/** `frames`, each as one unmasked binary WebSocket frame, back to back in one buffer (each at most 64 KiB). */
+function wireOfAll(frames: readonly Uint8Array[]): Buffer {
+  if (frames === lastBatch) return lastBatchWire!;
+  let size = 0;
+  for (const frame of frames) size += headerBytes(frame.length) + frame.length;
+  const wire = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const frame of frames) {
+    const n = frame.length;
+    wire[at] = 0x82;
+    if (n < 126) {
+      wire[at + 1] = n;
+      at += 2;
+    } else {
+      wire[at + 1] = 126;
+      wire.writeUInt16BE(n, at + 2);
+      at += 4;
+    }
+    wire.set(frame, at);
+    at += n;
+  }
+  lastBatch = frames;
+  lastBatchWire = wire;
   return wire;
 }
 
@@ -66,6 +99,14 @@ export class WsPeerSocket implements PeerSocket {
   send(frame: Uint8Array): void {
     if (frame.length > SHARED_FRAME_MAX) this.#ws.send(frame);
     else if (this.#ws.readyState === WebSocket.OPEN && this.#tcp.writable) this.#tcp.write(wireOf(frame));
+  }
+
+  sendAll(frames: readonly Uint8Array[]): void {
+    if (frames.some((f) => f.length >= 65536)) {
+      for (const frame of frames) this.send(frame);
+    } else if (this.#ws.readyState === WebSocket.OPEN && this.#tcp.writable) {
+      this.#tcp.write(wireOfAll(frames));
+    }
   }
 
   close(code: number, reason: string): void {

@@ -99,6 +99,26 @@ describe("Outbox with batches in flight", () => {
     expect(writes).toHaveLength(3);
   });
 
+  test("a stored batch of several entries goes to deliverAll at once, in order; one entry goes to deliver", async () => {
+    const calls: number[][] = [];
+    const writes: (() => void)[] = [];
+    const outbox = new Outbox({
+      persist: () => new Promise<void>((resolve) => writes.push(resolve)),
+      deliver: (_, e) => calls.push([e.seq]),
+      deliverAll: (frames, entries) => {
+        expect(frames).toEqual(entries.map((e) => frameOf(e.seq)));
+        calls.push(entries.map((e) => e.seq));
+      },
+      onError: () => undefined,
+      maxInFlight: 4,
+    });
+    for (const seq of [1, 2, 3, 4]) outbox.push(entry(seq), frameOf(seq));
+    await ticks();
+    for (const resolve of writes) resolve();
+    await outbox.drained();
+    expect(calls).toEqual([[1], [2, 3, 4]]);
+  });
+
   test("with maxInFlight 1 (the default), each batch waits for the one before", async () => {
     const { writes, push } = harness(1);
     push(1);

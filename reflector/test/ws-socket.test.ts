@@ -71,6 +71,21 @@ test("one frame sent to several members reaches each intact (one framed copy ser
   for (const m of members) m.client.close();
 });
 
+test("a batch sent with sendAll to several members arrives at each byte for byte and in order, mixed with single sends; a frame of 64 KiB or more in it goes through ws", async () => {
+  const members = await Promise.all([pair(), pair(), pair()]);
+  const batch = [0, 1, 125, 126, 65535, 3, 300].map((n, i) => frameOf(n, i + 10));
+  const big = [frameOf(10, 1), frameOf(65536, 2), frameOf(70_000, 3), frameOf(5, 4)];
+  const single = frameOf(40, 99);
+  for (const m of members) m.peer.sendAll(batch); // one framed copy of the batch serves all three
+  for (const m of members) m.peer.send(single);
+  for (const m of members) m.peer.sendAll(big);
+  for (const m of members) m.peer.sendAll(batch); // the same batch object again, after others
+  const expected = [...batch, single, ...big, ...batch].map((f) => Buffer.from(f));
+  await waitFor(() => members.every((m) => m.received.length === expected.length));
+  for (const m of members) expect(m.received.map((x, i) => x.equals(expected[i]!))).toEqual(expected.map(() => true));
+  for (const m of members) m.client.close();
+});
+
 test("the bytes written directly count in bufferedAmount while the client does not read", async () => {
   const { client, peer } = await pair();
   // Stop reading on the client side: the server's writes pile up in its TCP buffer.
