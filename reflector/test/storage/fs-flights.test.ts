@@ -1,26 +1,14 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { StorageError, createFsStore } from "../../src/storage";
-import { SEGMENT_HEADER_BYTES, crc32, parseBatch } from "../../src/storage/fs-log-format";
+import { SEGMENT_HEADER_BYTES, crc32 } from "../../src/storage/fs-log-format";
 import { fsStoreSettled, fsStoreStats, openFsStore } from "../../src/storage/fs-store";
-import { TestIo, contents, newDir, removeDir, segmentPaths } from "./fs-test-io";
+import { TestIo, batches, contents, newDir, removeDir, segmentPaths } from "./fs-test-io";
 
 // Pipelined flushes: several batches written at once, each after the one before, acknowledged in
 // order; a failure fails everything after it; a crash with batches in flight reads as a torn tail.
 
 const bytes = (...values: number[]): Uint8Array => new Uint8Array(values);
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-/** [start, end, durable end] of every batch of a segment's bytes. */
-function batches(buf: Buffer): [number, number, number][] {
-  const out: [number, number, number][] = [];
-  for (let p = SEGMENT_HEADER_BYTES; p < buf.length; ) {
-    const batch = parseBatch(buf, p);
-    if (typeof batch === "string") throw new Error(`not a clean segment at ${p}: ${batch}`);
-    out.push([p, batch.end, batch.durableEnd]);
-    p = batch.end;
-  }
-  return out;
-}
 
 /** Sets the durable end recorded in the batch header at `p` (its header checksum redone). */
 function setDurableEnd(buf: Buffer, p: number, durableEnd: number): void {

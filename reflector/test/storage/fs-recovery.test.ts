@@ -2,27 +2,15 @@ import { readFileSync, readdirSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { SessionDamagedError, createFsStore, isDamaged } from "../../src/storage";
-import { BATCH_HEADER_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, parseBatch } from "../../src/storage/fs-log-format";
+import { BATCH_HEADER_BYTES, RECORD_HEADER_BYTES } from "../../src/storage/fs-log-format";
 import { LOG_DIR, openFsStore, type FsStore } from "../../src/storage/fs-store";
 import { createRng, seedHint, testRng } from "@lockstep/test-support";
-import { contents, newDir, readImage, removeDir, segmentPaths, writeImage, TestIo, type LogImage } from "./fs-test-io";
+import { batches, contents, newDir, readImage, removeDir, segmentPaths, writeImage, TestIo, type LogImage } from "./fs-test-io";
 
 // Opening the log after crashes and damage: a torn tail is cut, damage elsewhere never loses the
 // good records after it and is never served as good data (fs-log-recovery.ts says what is done).
 
 const bytes = (...values: number[]): Uint8Array => new Uint8Array(values);
-
-/** [start, end) of every batch of a segment's bytes. */
-function batches(buf: Buffer): [number, number][] {
-  const out: [number, number][] = [];
-  for (let p = SEGMENT_HEADER_BYTES; p < buf.length; ) {
-    const batch = parseBatch(buf, p);
-    if (typeof batch === "string") throw new Error(`not a clean segment at ${p}: ${batch}`);
-    out.push([p, batch.end]);
-    p = batch.end;
-  }
-  return out;
-}
 
 /** The one segment of `dir`, its path and bytes. */
 async function onlySegment(dir: string): Promise<{ path: string; buf: Buffer }> {
@@ -85,7 +73,7 @@ describe("fs store recovery", () => {
   });
 
   /** Three batches: x=old | x=new, sessions/S/meta, y | z. Returns the segment and where things are. */
-  async function threeBatches(): Promise<{ name: string; buf: Buffer; second: [number, number] }> {
+  async function threeBatches(): Promise<{ name: string; buf: Buffer; second: [number, number, number] }> {
     const store = await createFsStore(dir);
     await store.put("x", bytes(1, 1, 1));
     await Promise.all([store.put("x", bytes(2, 2, 2, 2)), store.put("sessions/S/meta", bytes(7, 7, 7, 7, 7)), store.put("y", bytes(3))]);

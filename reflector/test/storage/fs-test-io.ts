@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LOG_DIR } from "../../src/storage/fs-store";
 import { nodeLogIo, type LogFile, type LogIo } from "../../src/storage/fs-log-io";
+import { SEGMENT_HEADER_BYTES, parseBatch } from "../../src/storage/fs-log-format";
 
 /** What the filesystem store's tests share: temp dirs, a file layer that counts and fails on demand, log images. */
 
@@ -166,6 +167,18 @@ class TestFile implements LogFile {
   close(): Promise<void> {
     return this.inner.close();
   }
+}
+
+/** [start, end, durable end] of every batch of a clean segment's bytes. */
+export function batches(buf: Buffer): [number, number, number][] {
+  const out: [number, number, number][] = [];
+  for (let p = SEGMENT_HEADER_BYTES; p < buf.length; ) {
+    const batch = parseBatch(buf, p);
+    if (typeof batch === "string") throw new Error(`not a clean segment at ${p}: ${batch}`);
+    out.push([p, batch.end, batch.durableEnd]);
+    p = batch.end;
+  }
+  return out;
 }
 
 /** The segment files of a data directory, oldest first. */
