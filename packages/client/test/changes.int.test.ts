@@ -32,9 +32,14 @@ afterAll(() => reflector.close());
 
 const join = (name: string): Promise<LockstepSession<Tally>> => Session.join({ appId: "dev.lockstep.changes-test", name, password: "pw", model: Tally, view: View, reflector: reflector.url, tps: 60 });
 
-/** Resolves at the first "change" after which `pred()` holds, with what the listener saw. */
+/**
+ * Resolves at the first "change" after which `pred()` holds, with what the listener saw, or at
+ * once if it holds already: a change can land before the listener does (`b.leave()` waits for
+ * its socket's closing handshake, and `a` may apply the exit and draw its frame first).
+ */
 function changeWhen(session: LockstepSession<Tally>, pred: () => boolean): Promise<void> {
   return new Promise((resolve) => {
+    if (pred()) return resolve();
     const stop = session.on("change", () => {
       if (!pred()) return;
       stop();
