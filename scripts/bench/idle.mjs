@@ -14,9 +14,15 @@
 //      blocks) and as apparent bytes, divided by the sessions: the whole cost, layout whatever it is
 //      (the filesystem store's one directory per session, or a log-structured store's files).
 //   4. Restart: a reflector (default options) on that data directory; its start time, RSS once
-//      settled (and its peak meanwhile: the start scans every session's activity record), RSS and
-//      live heap right after a full GC, then --joins of the stored sessions joined again (each
-//      Sync checked: the snapshot and the log after it are there) and RSS again.
+//      settled (and its peak meanwhile: the start scans every session's activity record), RSS
+//      after --idle-seconds more of idleness, RSS and live heap right after a full GC, then
+//      --joins of the stored sessions joined again (each Sync checked: the snapshot and the log
+//      after it are there) and RSS again.
+// Why "idle": opening the log builds the index in V8's young generation, which grows to its
+// maximum (two 16 MB semi-spaces) while so much of what it allocates survives, and keeps that size
+// until V8's memory reducer sees the process idle (about 30-40 s later on Node 20) and gives it
+// back. The RSS "after start" includes those pages; the RSS "idle" is what the reflector holds
+// from then on. The baseline reflector is measured the same way.
 // Printed: RSS and live heap of both reflectors, the difference per stored session, and disk per
 // session. Targets (issue 15): 10,000 stored idle sessions < 100 MB RSS, < 5 KB of disk each.
 //
@@ -43,6 +49,7 @@ const { values } = parseArgs({
     after: { type: "string", default: "3" },
     payload: { type: "string", default: "100" },
     "snapshot-bytes": { type: "string", default: "1024" },
+    "idle-seconds": { type: "string" },
     quick: { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
   },
@@ -54,7 +61,8 @@ const BEFORE = Number(values.before);
 const AFTER = Number(values.after);
 const PAYLOAD = Number(values.payload);
 const SNAPSHOT_BYTES = Number(values["snapshot-bytes"]);
-for (const [flag, n, min] of [["--sessions", SESSIONS, 1], ["--joins", JOINS, 0], ["--concurrency", CONCURRENCY, 1], ["--before", BEFORE, 0], ["--after", AFTER, 0], ["--payload", PAYLOAD, 1], ["--snapshot-bytes", SNAPSHOT_BYTES, 1]]) {
+const IDLE_SECONDS = Number(values["idle-seconds"] ?? (values.quick ? 0 : 60));
+for (const [flag, n, min] of [["--idle-seconds", IDLE_SECONDS, 0], ["--sessions", SESSIONS, 1], ["--joins", JOINS, 0], ["--concurrency", CONCURRENCY, 1], ["--before", BEFORE, 0], ["--after", AFTER, 0], ["--payload", PAYLOAD, 1], ["--snapshot-bytes", SNAPSHOT_BYTES, 1]]) {
   if (!Number.isSafeInteger(n) || n < min) {
     console.error(`idle bench: ${flag} must be an integer ≥ ${min}`);
     process.exit(2);
@@ -71,7 +79,7 @@ const processes = BenchProcesses.install(() => {
 setTimeout(() => {
   console.error("idle bench: still running after its time bound; giving up");
   process.exit(1);
-}, 5 * 60_000 + SESSIONS * 60).unref();
+}, 5 * 60_000 + SESSIONS * 60 + 2 * IDLE_SECONDS * 1000).unref();
 
 /** The next frame of `type` on `ws` (decoded); rejects on an Error frame, a close, or after `timeoutMs`. */
 function nextFrame(ws, type, timeoutMs = 20_000) {
@@ -144,6 +152,19 @@ async function settledRss(server, maxMs = 30_000) {
   }
 }
 
+/** RSS after `seconds` more of idleness (sampled each second; NaN when `seconds` is 0), and the lowest sample. */
+async function idleRss(server, seconds) {
+  if (seconds === 0) return { rss: NaN, low: NaN };
+  let low = Infinity;
+  let rss = NaN;
+  for (let i = 0; i < seconds; i++) {
+    await sleep(1000);
+    rss = server.rss();
+    low = Math.min(low, rss);
+  }
+  return { rss, low };
+}
+
 /** Live heap and buffers after a full GC, and RSS right after it. */
 async function afterGc(server) {
   const m = await server.memory();
@@ -177,6 +198,7 @@ const reflectorCaps = { maxConnectionsPerAddress: 100_000, newSessionsPerAddress
 const emptyDir = mkdtempSync(join(scratch, "empty-"));
 const base = await startServer("reflector", { host: "127.0.0.1", port: 0, dataDir: emptyDir, caps: reflectorCaps }, { where: "process", processes, name: "empty" });
 const baseStart = await settledRss(base);
+const baseIdle = await idleRss(base, IDLE_SECONDS);
 const baseGc = await afterGc(base);
 const baseClients = await mapLimit(Array.from({ length: JOINS }), 8, () => join1(base.url, newSessionKeys()));
 const baseJoined = await settledRss(base);
@@ -211,6 +233,7 @@ const startAt = now();
 const restarted = await startServer("reflector", { host: "127.0.0.1", port: 0, dataDir }, { where: "process", processes, name: "restarted", stepMs: STEP_MS });
 const listenMs = now() - startAt;
 const afterStart = await settledRss(restarted);
+const afterIdle = await idleRss(restarted, IDLE_SECONDS);
 const restartedGc = await afterGc(restarted);
 const sample = keys.slice(0, JOINS);
 const rejoined = await mapLimit(sample, 8, (k) => join1(restarted.url, k));
@@ -220,18 +243,18 @@ const afterJoins = await settledRss(restarted);
 for (const c of rejoined) c.ws.terminate();
 await restarted.stop();
 
-const mb = (b) => `${fmt(b / MB, 1)} MB`;
-const perSession = (b) => `${fmt(b / SESSIONS, 0)} B`;
+const mb = (b) => (Number.isNaN(b) ? "not measured" : `${fmt(b / MB, 1)} MB`);
+const perSession = (b) => (Number.isNaN(b) ? "" : `${fmt(b / SESSIONS, 0)} B`);
 console.log(`idle-session bench: ${fmt(SESSIONS)} stored sessions on the filesystem store (each: ${BEFORE} Sends, a ${fmt(SNAPSHOT_BYTES)}-byte snapshot, ${AFTER} Sends, a Leave; ${PAYLOAD}-byte payloads), Node ${process.version}`);
 console.log(`created in ${createSeconds.toFixed(1)} s over the wire (${fmt(SESSIONS / createSeconds)}/s, ${CONCURRENCY} at a time; creating reflector's RSS at the end ${mb(creatorRss)})`);
 console.log("");
 console.log(
   table([
-    ["reflector", "RSS after start", "peak RSS at start", "RSS after a GC", "live heap+buffers", `RSS after ${JOINS} joins`, "settled"],
-    ["empty data dir (baseline)", mb(baseStart.rss), mb(baseStart.peak), mb(baseGc.rss), mb(baseGc.heap), mb(baseJoined.rss), baseStart.settled && baseJoined.settled ? "yes" : "no"],
-    [`${fmt(SESSIONS)} stored sessions`, mb(afterStart.rss), mb(afterStart.peak), mb(restartedGc.rss), mb(restartedGc.heap), mb(afterJoins.rss), afterStart.settled && afterJoins.settled ? "yes" : "no"],
-    ["difference", mb(afterStart.rss - baseStart.rss), mb(afterStart.peak - baseStart.peak), mb(restartedGc.rss - baseGc.rss), mb(restartedGc.heap - baseGc.heap), mb(afterJoins.rss - baseJoined.rss), ""],
-    ["per stored session", perSession(afterStart.rss - baseStart.rss), perSession(afterStart.peak - baseStart.peak), perSession(restartedGc.rss - baseGc.rss), perSession(restartedGc.heap - baseGc.heap), perSession(afterJoins.rss - baseJoined.rss), ""],
+    ["reflector", "RSS after start", "peak RSS at start", `RSS idle ${IDLE_SECONDS} s more`, "RSS after a GC", "live heap+buffers", `RSS after ${JOINS} joins`, "settled"],
+    ["empty data dir (baseline)", mb(baseStart.rss), mb(baseStart.peak), mb(baseIdle.rss), mb(baseGc.rss), mb(baseGc.heap), mb(baseJoined.rss), baseStart.settled && baseJoined.settled ? "yes" : "no"],
+    [`${fmt(SESSIONS)} stored sessions`, mb(afterStart.rss), mb(afterStart.peak), mb(afterIdle.rss), mb(restartedGc.rss), mb(restartedGc.heap), mb(afterJoins.rss), afterStart.settled && afterJoins.settled ? "yes" : "no"],
+    ["difference", mb(afterStart.rss - baseStart.rss), mb(afterStart.peak - baseStart.peak), mb(afterIdle.rss - baseIdle.rss), mb(restartedGc.rss - baseGc.rss), mb(restartedGc.heap - baseGc.heap), mb(afterJoins.rss - baseJoined.rss), ""],
+    ["per stored session", perSession(afterStart.rss - baseStart.rss), perSession(afterStart.peak - baseStart.peak), perSession(afterIdle.rss - baseIdle.rss), perSession(restartedGc.rss - baseGc.rss), perSession(restartedGc.heap - baseGc.heap), perSession(afterJoins.rss - baseJoined.rss), ""],
   ]),
 );
 console.log(`restarted reflector listening ${fmt(listenMs)} ms after spawn (node start included); ${JOINS - problems.length}/${JOINS} rejoined sessions had their snapshot and ${AFTER} Relays after it`);
@@ -247,7 +270,8 @@ console.log(
 );
 const kb = (b) => b / 1000;
 console.log("");
-console.log(`targets (issue 15): RSS with ${fmt(SESSIONS)} stored sessions ${mb(afterStart.rss)} (< 100 MB: ${afterStart.rss < 100 * MB ? "met" : "MISSED"}); disk ${fmt(kb(disk.allocated / SESSIONS), 2)} KB allocated, ${fmt(kb(disk.bytes / SESSIONS), 2)} KB apparent per session (< 5 KB: allocated ${disk.allocated / SESSIONS < 5000 ? "met" : "MISSED"}, apparent ${disk.bytes / SESSIONS < 5000 ? "met" : "MISSED"})`);
+const judged = Number.isNaN(afterIdle.rss) ? afterStart.rss : afterIdle.rss;
+console.log(`targets (issue 15): RSS with ${fmt(SESSIONS)} stored sessions ${mb(afterIdle.rss)} idle, ${mb(afterStart.rss)} right after start (< 100 MB${Number.isNaN(afterIdle.rss) ? ", judged after start: no idle wait" : ", judged idle"}: ${judged < 100 * MB ? "met" : "MISSED"}); disk ${fmt(kb(disk.allocated / SESSIONS), 2)} KB allocated, ${fmt(kb(disk.bytes / SESSIONS), 2)} KB apparent per session (< 5 KB: allocated ${disk.allocated / SESSIONS < 5000 ? "met" : "MISSED"}, apparent ${disk.bytes / SESSIONS < 5000 ? "met" : "MISSED"})`);
 if (SESSIONS !== 10_000) console.log(`(the targets are for 10,000 sessions; this run stored ${fmt(SESSIONS)})`);
 if (problems.length > 0) {
   console.error(`idle bench: ${problems.length} rejoined session(s) lacked their snapshot or log`);
