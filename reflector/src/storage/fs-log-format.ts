@@ -46,6 +46,15 @@ let TABLE: Uint32Array | undefined;
 
 /** CRC-32 (IEEE 802.3, reflected, as zlib): the fallback for Nodes without `zlib.crc32`. */
 export function crc32Table(data: Uint8Array, value = 0): number {
+  return crc32Range(data, 0, data.length, value);
+}
+
+/**
+ * The CRC-32 of `data[start, end)`, continuing `value`, in JS: for the short ranges of record and
+ * batch headers and keys, where it beats a call into zlib and needs no subarray (the log's open
+ * parses every record: a subarray each is most of what it would allocate).
+ */
+export function crc32Range(data: Uint8Array, start: number, end: number, value = 0): number {
   if (TABLE === undefined) {
     TABLE = new Uint32Array(256);
     for (let n = 0; n < 256; n++) {
@@ -55,7 +64,7 @@ export function crc32Table(data: Uint8Array, value = 0): number {
     }
   }
   let c = ~value >>> 0;
-  for (let i = 0; i < data.length; i++) c = TABLE[(c ^ (data[i] as number)) & 0xff]! ^ (c >>> 8);
+  for (let i = start; i < end; i++) c = TABLE[(c ^ (data[i] as number)) & 0xff]! ^ (c >>> 8);
   return ~c >>> 0;
 }
 
@@ -138,7 +147,7 @@ export function parseRecord(buf: Buffer, p: number, end: number, checkValue: boo
   const keyStart = p + RECORD_HEADER_BYTES;
   const valueStart = keyStart + keyLength;
   if (valueStart + valueLength > end) return undefined;
-  const headerCrc = crc32(buf.subarray(keyStart, valueStart), crc32(buf.subarray(p, p + 12)));
+  const headerCrc = crc32Range(buf, keyStart, valueStart, crc32Range(buf, p, p + 12));
   if (headerCrc !== buf.readUInt32LE(p + 12)) return undefined;
   const valueOk = !checkValue || crc32(buf.subarray(valueStart, valueStart + valueLength)) === buf.readUInt32LE(p + 8);
   return { kind, key: buf.toString("latin1", keyStart, valueStart), offset: p, length: RECORD_HEADER_BYTES + keyLength + valueLength, valueLength, valueOk };
@@ -163,8 +172,8 @@ export interface ParsedBatch {
 /** The batch at `p` if it checks in full, else what is wrong with it. */
 export function parseBatch(buf: Buffer, p: number): ParsedBatch | string {
   if (p + BATCH_HEADER_BYTES > buf.length) return "the file ends inside a batch header";
-  if (!buf.subarray(p, p + 4).equals(BATCH_MAGIC)) return "no batch starts there";
-  if (crc32(buf.subarray(p + 8, p + 24)) !== buf.readUInt32LE(p + 4)) return "a batch header's checksum does not match";
+  if (!hasBatchMagic(buf, p)) return "no batch starts there";
+  if (crc32Range(buf, p + 8, p + 24) !== buf.readUInt32LE(p + 4)) return "a batch header's checksum does not match";
   const start = p + BATCH_HEADER_BYTES;
   const end = start + buf.readUInt32LE(p + 8);
   if (end > buf.length) return "the file ends inside a batch";
@@ -183,8 +192,10 @@ export function parseBatch(buf: Buffer, p: number): ParsedBatch | string {
 
 /** Whether a batch header that checks starts at `p` (its body is not checked). */
 export function isBatchHeader(buf: Buffer, p: number): boolean {
-  return p + BATCH_HEADER_BYTES <= buf.length && buf.subarray(p, p + 4).equals(BATCH_MAGIC) && crc32(buf.subarray(p + 8, p + 24)) === buf.readUInt32LE(p + 4);
+  return p + BATCH_HEADER_BYTES <= buf.length && hasBatchMagic(buf, p) && crc32Range(buf, p + 8, p + 24) === buf.readUInt32LE(p + 4);
 }
+
+const hasBatchMagic = (buf: Buffer, p: number): boolean => buf[p] === BATCH_MAGIC[0] && buf[p + 1] === BATCH_MAGIC[1] && buf[p + 2] === BATCH_MAGIC[2] && buf[p + 3] === BATCH_MAGIC[3];
 
 /** The offset of the first batch at or after `from` that checks in full, or -1. */
 export function findNextBatch(buf: Buffer, from: number): number {

@@ -90,27 +90,31 @@ export class KeyIndex {
   /** Points `key` at `at` (a good record, or a damaged one with `damage`); returns where it pointed before. */
   set(key: string, at: Location, damage?: string): Location | undefined {
     if (!(at.offset < 2 ** 32 && at.length < 2 ** 32)) throw new RangeError(`a record at ${at.offset} of ${at.length} bytes does not fit the index`);
-    const parts = key.split("/");
-    const path: Step[] = [];
+    // Walked segment by segment (no split, no path kept: the log's open calls this for every record).
     let dir = this.#root;
-    for (let i = 0; i < parts.length - 1; i++) {
-      const name = parts[i] as string;
+    let parent: Dir | undefined;
+    let parentName = "";
+    let start = 0;
+    for (let slash = key.indexOf("/"); slash >= 0; slash = key.indexOf("/", start)) {
+      const name = key.slice(start, slash);
       let next = lookup(dir, name);
       if (typeof next === "number" || next === undefined) {
         // Missing, or a leaf that becomes a directory keeping its own value.
         const sub: Dir = [next ?? -1];
-        dir = this.#put(dir, name, sub, path);
+        dir = this.#put(dir, name, sub, parent, parentName);
         next = sub;
       }
-      path.push([dir, name]);
+      parent = dir;
+      parentName = name;
       dir = next;
+      start = slash + 1;
     }
-    const last = parts[parts.length - 1] as string;
+    const last = key.slice(start);
     const existing = lookup(dir, last);
     let slot: number;
     if (existing === undefined) {
       slot = this.#allocate();
-      this.#put(dir, last, slot, path);
+      this.#put(dir, last, slot, parent, parentName);
     } else if (typeof existing === "number") {
       slot = existing;
     } else if (selfOf(existing) >= 0) {
@@ -197,10 +201,10 @@ export class KeyIndex {
   }
 
   /**
-   * Sets `name` in `dir` (whose ancestors are `path`) to `item`; returns the directory now holding
-   * it (a small directory is replaced by a longer copy, or by a Map once large).
+   * Sets `name` in `dir` (found under `parentName` in `parent`, or the root) to `item`; returns the
+   * directory now holding it (a small directory is replaced by a longer copy, or by a Map once large).
    */
-  #put(dir: Dir, name: string, item: Item, path: readonly Step[]): Dir {
+  #put(dir: Dir, name: string, item: Item, parent: Dir | undefined, parentName: string): Dir {
     if (dir instanceof Map) {
       if (!dir.has(name)) sortedNames.delete(dir);
       dir.set(this.#name(name), item);
@@ -225,7 +229,7 @@ export class KeyIndex {
       next[at + 1] = item;
       for (let i = at; i < dir.length; i++) next[i + 2] = dir[i] as number | string | Dir;
     }
-    this.#replace(next, path);
+    this.#replace(next, parent, parentName);
     return next;
   }
 
@@ -238,7 +242,8 @@ export class KeyIndex {
       const next = new Array<number | string | Dir>(dir.length - 2);
       for (let i = 0; i < at; i++) next[i] = dir[i] as number | string | Dir;
       for (let i = at + 2; i < dir.length; i++) next[i - 2] = dir[i] as number | string | Dir;
-      this.#replace(next, path);
+      const step = path[path.length - 1];
+      this.#replace(next, step?.[0], step?.[1] ?? "");
       dir = next;
     }
     // A directory the delete left empty goes too, so deleted sessions leave nothing behind.
@@ -246,14 +251,12 @@ export class KeyIndex {
     if (step !== undefined && sizeOf(dir) === 0 && selfOf(dir) < 0) this.#remove(step[0], step[1], path.slice(0, -1));
   }
 
-  /** Puts `next` where the directory at the end of `path` was (in its parent, or as the root). */
-  #replace(next: Dir, path: readonly Step[]): void {
-    const step = path[path.length - 1];
-    if (step === undefined) {
+  /** Puts `next` where the directory named `name` in `parent` was (the root if `parent` is undefined). */
+  #replace(next: Dir, parent: Dir | undefined, name: string): void {
+    if (parent === undefined) {
       this.#root = next;
       return;
     }
-    const [parent, name] = step;
     if (parent instanceof Map) parent.set(name, next);
     else parent[1 + 2 * lowerBound(parent, name) + 1] = next;
   }

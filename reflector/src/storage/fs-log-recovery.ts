@@ -189,9 +189,10 @@ export async function recoverLog(io: LogIo, logDir: string, index: KeyIndex): Pr
     let win: Buffer = Buffer.alloc(0);
     let base = 0;
     let pooled: Buffer | undefined;
+    /** Whether the window holds `bytes` from `from` (or up to the end of the file): checked before awaiting cover(), which nearly every batch skips. */
+    const covered = (from: number, bytes: number): boolean => from >= base && Math.min(size, from + bytes) <= base + win.length;
     const cover = async (from: number, bytes: number): Promise<void> => {
-      const end = Math.min(size, from + bytes);
-      if (from >= base && end <= base + win.length) return;
+      if (covered(from, bytes)) return;
       const length = Math.min(size, from + Math.max(bytes, SCAN_WINDOW)) - from;
       if (length > SCAN_WINDOW) win = Buffer.allocUnsafe(length);
       else win = (pooled ??= Buffer.allocUnsafe(Math.min(size, SCAN_WINDOW))).subarray(0, length);
@@ -220,9 +221,9 @@ export async function recoverLog(io: LogIo, logDir: string, index: KeyIndex): Pr
     } else {
       let p = SEGMENT_HEADER_BYTES;
       while (p < size) {
-        await cover(p, BATCH_HEADER_BYTES);
+        if (!covered(p, BATCH_HEADER_BYTES)) await cover(p, BATCH_HEADER_BYTES);
         // A batch whose header checks is read whole before it is parsed.
-        if (isBatchHeader(win, p - base)) await cover(p, BATCH_HEADER_BYTES + win.readUInt32LE(p - base + 8));
+        if (isBatchHeader(win, p - base) && !covered(p, BATCH_HEADER_BYTES + win.readUInt32LE(p - base + 8))) await cover(p, BATCH_HEADER_BYTES + win.readUInt32LE(p - base + 8));
         const batch = parseBatch(win, p - base);
         if (typeof batch === "string") {
           // A torn tail or damage: judged on the rest of the file, whole (the window may end early).
