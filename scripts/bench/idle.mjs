@@ -20,14 +20,16 @@
 //      after it are there) and RSS again.
 // Why "idle": opening the log builds the index in V8's young generation, which grows to its
 // maximum (two 16 MB semi-spaces) while so much of what it allocates survives, and keeps that size
-// until V8's memory reducer sees the process idle (about 30-40 s later on Node 20) and gives it
-// back. The RSS "after start" includes those pages; the RSS "idle" is what the reflector holds
-// from then on. The baseline reflector is measured the same way.
+// until V8's memory reducer sees the process idle (about 40 s later on Node 20, though not in
+// every run within a minute) and gives it back. The RSS "after start" includes those pages; the
+// RSS "idle" is what the reflector holds from then on (when the reducer ran). The baseline
+// reflector is measured the same way.
 // Printed: RSS and live heap of both reflectors, the difference per stored session, and disk per
-// session. Targets (issue 15): 10,000 stored idle sessions < 100 MB RSS, < 5 KB of disk each.
+// session. Targets (issue 15): 10,000 stored idle sessions < 100 MB RSS (judged both right after
+// start and after the idle wait), < 5 KB of disk each.
 //
-//   node scripts/build.mjs && node scripts/bench/idle.mjs [--sessions 10000] [--joins 10] [--concurrency 64] [--quick] [--keep]
-// --quick: 500 sessions (for CI). --keep: keep the data directory (its path is printed).
+//   node scripts/build.mjs && node scripts/bench/idle.mjs [--sessions 10000] [--joins 10] [--concurrency 64] [--idle-seconds 60] [--quick] [--keep]
+// --quick: 500 sessions and no idle wait (for CI). --keep: keep the data directory (its path is printed).
 // Everything is on 127.0.0.1 and bounded in time; the bench stops only the reflectors it started
 // (by PID) and removes its temp directory however it ends. Exits 1 if a step fails.
 import { mkdtempSync, readdirSync, rmSync, lstatSync } from "node:fs";
@@ -270,8 +272,8 @@ console.log(
 );
 const kb = (b) => b / 1000;
 console.log("");
-const judged = Number.isNaN(afterIdle.rss) ? afterStart.rss : afterIdle.rss;
-console.log(`targets (issue 15): RSS with ${fmt(SESSIONS)} stored sessions ${mb(afterIdle.rss)} idle, ${mb(afterStart.rss)} right after start (< 100 MB${Number.isNaN(afterIdle.rss) ? ", judged after start: no idle wait" : ", judged idle"}: ${judged < 100 * MB ? "met" : "MISSED"}); disk ${fmt(kb(disk.allocated / SESSIONS), 2)} KB allocated, ${fmt(kb(disk.bytes / SESSIONS), 2)} KB apparent per session (< 5 KB: allocated ${disk.allocated / SESSIONS < 5000 ? "met" : "MISSED"}, apparent ${disk.bytes / SESSIONS < 5000 ? "met" : "MISSED"})`);
+const verdict = (b) => (Number.isNaN(b) ? "not measured" : b < 100 * MB ? "met" : "MISSED");
+console.log(`targets (issue 15): RSS with ${fmt(SESSIONS)} stored sessions < 100 MB: right after start ${mb(afterStart.rss)} (${verdict(afterStart.rss)}), after ${IDLE_SECONDS} s more of idleness ${mb(afterIdle.rss)} (${verdict(afterIdle.rss)}); disk ${fmt(kb(disk.allocated / SESSIONS), 2)} KB allocated, ${fmt(kb(disk.bytes / SESSIONS), 2)} KB apparent per session (< 5 KB: allocated ${disk.allocated / SESSIONS < 5000 ? "met" : "MISSED"}, apparent ${disk.bytes / SESSIONS < 5000 ? "met" : "MISSED"})`);
 if (SESSIONS !== 10_000) console.log(`(the targets are for 10,000 sessions; this run stored ${fmt(SESSIONS)})`);
 if (problems.length > 0) {
   console.error(`idle bench: ${problems.length} rejoined session(s) lacked their snapshot or log`);
