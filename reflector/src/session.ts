@@ -1,4 +1,4 @@
-import { CloseCode, MessageType, every, realTimers, encodeRelay, encodeServerMessage, encodeTick, type Timers } from "@lockstep/protocol";
+import { CloseCode, FrameSlab, MessageType, every, realTimers, encodeRelay, encodeServerMessage, encodeTick, type Timers } from "@lockstep/protocol";
 import type { PersistDataEntry, PersistedEntry, SnapshotRequestEntry, StreamEntry, ViewExitEntry, ViewJoinEntry } from "@lockstep/protocol";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { isFenced } from "./cluster/types";
@@ -48,6 +48,7 @@ export class Session {
   /** The views in the stream at each open snapshot request's seq (stored with the snapshot). */
   readonly #requestViews = new Map<number, readonly string[]>();
   readonly #log: SessionLog;
+  readonly #frames = new FrameSlab();
   #lastSeq = 0;
   /** Seq of the last entry sent out (stamped entries wait for storage before that). */
   #relayedSeq = 0;
@@ -297,7 +298,8 @@ export class Session {
   /**
    * Stamps `payload` and relays it to every member, the sender included. Returns its sequence
    * number, undefined (nothing stamped) when the log is full, or 0 once the session ended or froze.
-   * `payload` may be a view into a receive buffer: it is copied exactly once, into the outgoing frame.
+   * `payload` may be a view into a receive buffer: it is copied once, into a frame carved from this
+   * session's own FrameSlab (its log frees frames in order); the log entry views the frame's tail.
    */
   relay(payload: Uint8Array): number | undefined {
     if (this.#disposed) return 0;
@@ -307,9 +309,7 @@ export class Session {
     }
     const seq = ++this.#lastSeq;
     const time = this.#time.now();
-    const frame = encodeRelay(seq, time, payload);
-    // A Relay frame ends with its payload, so the log entry views the frame's tail: one copy of the
-    // bytes serves both the wire and the log.
+    const frame = encodeRelay(seq, time, payload, this.#frames);
     const stored = frame.subarray(frame.length - payload.length);
     this.#append({ type: MessageType.Relay, seq, time, payload: stored }, frame);
     return seq;

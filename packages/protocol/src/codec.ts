@@ -1,6 +1,7 @@
 import { CloseCode, MessageType, PROTOCOL_VERSION } from "./codes";
 import { encodeSendBatch, readSendBatch } from "./send-batch";
 import { Reader, Writer, varUintSize, writeVarUintAt } from "./encoding";
+import type { FrameSlab } from "./frame-slab";
 import { entrySizeEstimate, readEntryBody, writeEntryBody } from "./entries";
 import { ProtocolError } from "./errors";
 import { isValidId } from "./ids";
@@ -335,13 +336,12 @@ export function encodeServerMessage(msg: ServerMessage): Uint8Array {
 }
 
 /**
- * Encodes a `Relay` frame with one allocation of exactly the right size. The reflector encodes each
- * relayed message once and sends the same bytes to every client (hot path).
+ * Encodes a `Relay` frame of exactly the right size, taken from `slab` if given (see FrameSlab).
+ * The reflector encodes each relayed message once and sends the same bytes to every client (hot path).
  */
-export function encodeRelay(seq: number, time: number, payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(
-    2 + varUintSize(seq) + varUintSize(time) + varUintSize(payload.length) + payload.length,
-  );
+export function encodeRelay(seq: number, time: number, payload: Uint8Array, slab?: FrameSlab): Uint8Array {
+  const size = 2 + varUintSize(seq) + varUintSize(time) + varUintSize(payload.length) + payload.length;
+  const out = slab === undefined ? new Uint8Array(size) : slab.take(size);
   out[0] = PROTOCOL_VERSION;
   out[1] = MessageType.Relay;
   let pos = writeVarUintAt(out, 2, seq);

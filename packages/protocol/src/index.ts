@@ -27,6 +27,7 @@ export {
   encodeTick,
 } from "./codec";
 export { encodeSendBatch, sendBatchBytes, MAX_SEND_BATCH } from "./send-batch";
+export { FrameSlab } from "./frame-slab";
 export type {
   ClientMessage,
   JoinMessage,
