@@ -8,7 +8,9 @@
  * A view keeps its whole slab alive. One slab per session whose log keeps a contiguous run of its
  * frames (trimmed from the front) wastes at most the two slabs at the ends of that run; a slab
  * shared between sessions could be kept alive by one long-lived frame each. So: one FrameSlab per
- * owner whose frames are freed in order, never one for a whole process.
+ * owner whose frames are freed in order, never one for a whole process. The owner also keeps its
+ * current slab, so slabs stay small (4 KiB by default: 37 frames of 110 bytes, which is nearly all
+ * of the saving): 10,000 live sessions keep at most 40 MB in them.
  */
 export class FrameSlab {
   #buffer: ArrayBuffer | undefined;
@@ -20,8 +22,8 @@ export class FrameSlab {
    * @param max largest slab; a frame of more than a quarter of it gets a buffer of its own.
    */
   constructor(
-    first = 2048,
-    readonly max = 32768,
+    first = 1024,
+    readonly max = 4096,
   ) {
     if (!(Number.isSafeInteger(first) && first > 0 && Number.isSafeInteger(max) && max >= first)) throw new RangeError(`FrameSlab sizes must be integers with 0 < first (${first}) ≤ max (${max})`);
     this.#size = first;
