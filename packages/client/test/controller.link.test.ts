@@ -114,6 +114,33 @@ describe("SessionController against the reflector core (memory link, manual cloc
     expect(modelOf(a).members).toEqual([b.c.viewId, a.c.viewId]);
   });
 
+  test("a close for a reason worth naming (a full log, a rate limit, capacity, a restart) says so on the page, and rejoins like a lost connection", async () => {
+    const mem = await memReflector();
+    const a = await memClient(mem, "a");
+    const b = await memClient(mem, "b");
+    await a.c.start(a.handle);
+    await b.c.start(b.handle);
+    const cases: [number, string][] = [
+      [CloseCode.LogFull, "The session's log is full until a snapshot succeeds: reconnecting…"],
+      [CloseCode.RateLimited, "Sending faster than the reflector allows: reconnecting…"],
+      [CloseCode.Overloaded, "The reflector is at capacity: reconnecting…"],
+      [CloseCode.ServerShutdown, "The reflector is shutting down: reconnecting…"],
+    ];
+    for (const [code, message] of cases) {
+      a.ui.messages.length = 0;
+      dropClient(mem, a, code);
+      await clock.settle();
+      expect(a.c.state).toBe("disconnected");
+      expect(a.ui.messages).toEqual([["warning", message]]);
+      expect(lostWarnings().at(-1)).toBe(`[Lockstep] lost the connection to the reflector (close code ${code}); reconnecting`);
+      joinedView(b).publish("tally", "add", 1);
+      await clock.runUntil(() => a.c.state === "joined", { maxMs: 120_000 });
+      expect(a.ui.messages).toEqual([["warning", message], ["status", "Reconnected"]]);
+    }
+    await expectConverged([a, b]);
+    expect(modelOf(a).total).toBe(cases.length);
+  });
+
   test("a rejoin whose socket cannot open stays disconnected and retries with growing backoff (reset once joined)", async () => {
     const mem = await memReflector();
     const a = await memClient(mem, "a");

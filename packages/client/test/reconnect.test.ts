@@ -28,9 +28,9 @@ describe("classifyClose", () => {
     ["RateLimited", CloseCode.RateLimited],
   ])("%s rejoins a session that was joined (with backoff)", (name, code) => {
     expect(isRetryable(code)).toBe(true);
-    expect(classifyClose(close(code), error(code, "try later"), joined)).toEqual({ kind: "rejoin", detail: `try later (${name})` });
+    expect(classifyClose(close(code), error(code, "try later"), joined)).toEqual({ kind: "rejoin", code, detail: `try later (${name})` });
     // Without the Error frame, the close code alone decides the same.
-    expect(classifyClose(close(code, "bye"), undefined, joined)).toEqual({ kind: "rejoin", detail: `close code ${code}: bye` });
+    expect(classifyClose(close(code, "bye"), undefined, joined)).toEqual({ kind: "rejoin", code, detail: `close code ${code}: bye` });
   });
 
   test("an expired token given as a string ends the session: only a token function can renew it", () => {
@@ -55,7 +55,7 @@ describe("classifyClose", () => {
   test("a refused password while joining is an auth failure; other old codes keep their verdicts", () => {
     expect(classifyClose(close(CloseCode.AuthFailed), error(CloseCode.AuthFailed, "no"), joining)).toEqual({ kind: "authFailed", detail: "no (AuthFailed)" });
     expect(classifyClose(close(CloseCode.DuplicateView), undefined, joined)).toMatchObject({ kind: "fatal", message: expect.stringContaining("rejoined the session on another connection") });
-    expect(classifyClose(close(1006), undefined, joined)).toEqual({ kind: "rejoin", detail: "close code 1006" });
+    expect(classifyClose(close(1006), undefined, joined)).toEqual({ kind: "rejoin", code: 1006, detail: "close code 1006" });
     expect(classifyClose(close(CloseCode.ServerShutdown), undefined, joining)).toMatchObject({ kind: "fatal", message: "connection to the reflector closed: close code 4007" });
   });
 });

@@ -29,7 +29,7 @@ export type CloseVerdict =
   /** The reflector refused the join's password, or that of the persisted data it would start from. */
   | { readonly kind: "authFailed"; readonly detail: string }
   /** A session that was joined lost its connection for a reason worth rejoining after. */
-  | { readonly kind: "rejoin"; readonly detail: string }
+  | { readonly kind: "rejoin"; readonly code: number; readonly detail: string }
   /** This node does not own the session: go to the node its Redirect frame named, at once (joining or joined). */
   | { readonly kind: "redirect"; readonly detail: string }
   /** The session moved off this node: reconnect at once through the next reflector URL (joining or joined). */
@@ -66,7 +66,7 @@ export function classifyClose(
   if (session.joining && code === CloseCode.AuthFailed) return { kind: "authFailed", detail };
   // A fixed token string that expired would be refused on every rejoin.
   const hopeless = code === CloseCode.TokenExpired && session.renewableToken === false;
-  if (session.joinedOnce && isRetryable(code) && !hopeless) return { kind: "rejoin", detail };
+  if (session.joinedOnce && isRetryable(code) && !hopeless) return { kind: "rejoin", code, detail };
   return { kind: "fatal", code, message: closeMessage(code, detail, session.renewableToken !== false) };
 }
 

@@ -138,7 +138,7 @@ export class SessionController extends ControllerCore {
     else if (verdict.kind === "rejoin") {
       // A rejoin's connection that ended before the session was live on it, or went silent: try the next URL.
       if (s.kind !== "joined" || this.wentSilent) this.route.failed(true);
-      this.#connectionLost(verdict.detail, false);
+      this.#connectionLost(verdict.detail, false, false, verdict.code);
     } else this.fail(new SessionError(verdict.message, { code: verdict.code }));
   }
 
@@ -169,14 +169,15 @@ export class SessionController extends ControllerCore {
    * The connection dropped: keep the view on screen and rejoin, after the backoff delay unless
    * `atOnce`. A first join goes on connecting (only a cluster moving the session gets it here).
    * @param moved a cluster moved the session: no trouble to report.
+   * @param code the close code, when the reflector gave one (the page is told why, where it says more than "lost").
    */
-  #connectionLost(detail: string, moved: boolean, atOnce = false): void {
+  #connectionLost(detail: string, moved: boolean, atOnce = false, code?: number): void {
     const s = this.current;
     const pending = pendingOf(s);
     this.current = pending ? { kind: "connecting", pending, screen: screenOf(s) } : { kind: "disconnected", screen: screenOf(s) };
     this.persister.connectionLost();
     this.stream.reset();
-    this.reporter.connectionLost(this.params, detail, s.kind === "joined", moved);
+    this.reporter.connectionLost(this.params, detail, s.kind === "joined", moved, code);
     if (atOnce) void this.rejoin();
     else this.rejoiner.retry();
   }

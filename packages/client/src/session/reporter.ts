@@ -5,6 +5,15 @@ import type { ViewDomain } from "../view/domain";
 import { topicOf } from "../kernel/vm";
 import type { SessionIdentity } from "../kernel/identity";
 import type { JoinParameters } from "./join";
+import { CloseCode } from "@lockstep/protocol";
+
+/** What the page says when the reflector closed a joined session's connection for a reason worth naming (it rejoins either way). */
+const LOST_BECAUSE: ReadonlyMap<number, string> = new Map([
+  [CloseCode.LogFull, "The session's log is full until a snapshot succeeds: reconnecting…"],
+  [CloseCode.RateLimited, "Sending faster than the reflector allows: reconnecting…"],
+  [CloseCode.Overloaded, "The reflector is at capacity: reconnecting…"],
+  [CloseCode.ServerShutdown, "The reflector is shutting down: reconnecting…"],
+]);
 
 /**
  * How a session tells the app what happened to it: UI and console lines, and view events in the session's
@@ -42,11 +51,11 @@ export class SessionReporter {
    * cluster moved the session to another node (a redirect, a moved session); that is no trouble,
    * so the page says it is reconnecting, with no warning.
    */
-  connectionLost(p: JoinParameters, detail: string, wasLive: boolean, moved = false): void {
+  connectionLost(p: JoinParameters, detail: string, wasLive: boolean, moved = false, code?: number): void {
     if (wasLive && moved) p.ui?.message("status", "Reconnecting…");
     else if (wasLive) {
       console.warn(`[Lockstep] lost the connection to the reflector (${detail}); reconnecting`);
-      p.ui?.message("warning", "Connection lost: reconnecting…");
+      p.ui?.message("warning", (code === undefined ? undefined : LOST_BECAUSE.get(code)) ?? "Connection lost: reconnecting…");
     }
     p.ui?.syncing(undefined);
   }
