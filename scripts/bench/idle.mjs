@@ -154,17 +154,11 @@ async function settledRss(server, maxMs = 30_000) {
   }
 }
 
-/** RSS after `seconds` more of idleness (sampled each second; NaN when `seconds` is 0), and the lowest sample. */
+/** RSS after `seconds` more of idleness (NaN when `seconds` is 0). */
 async function idleRss(server, seconds) {
-  if (seconds === 0) return { rss: NaN, low: NaN };
-  let low = Infinity;
-  let rss = NaN;
-  for (let i = 0; i < seconds; i++) {
-    await sleep(1000);
-    rss = server.rss();
-    low = Math.min(low, rss);
-  }
-  return { rss, low };
+  if (seconds === 0) return { rss: NaN };
+  await sleep(seconds * 1000);
+  return { rss: server.rss() };
 }
 
 /** Live heap and buffers after a full GC, and RSS right after it. */

@@ -234,6 +234,7 @@ export class KeyIndex {
   }
 
   #remove(dir: Dir, name: string, path: readonly Step[]): void {
+    const step = path[path.length - 1];
     if (dir instanceof Map) {
       if (dir.delete(name)) sortedNames.delete(dir);
     } else {
@@ -242,12 +243,10 @@ export class KeyIndex {
       const next = new Array<number | string | Dir>(dir.length - 2);
       for (let i = 0; i < at; i++) next[i] = dir[i] as number | string | Dir;
       for (let i = at + 2; i < dir.length; i++) next[i - 2] = dir[i] as number | string | Dir;
-      const step = path[path.length - 1];
       this.#replace(next, step?.[0], step?.[1] ?? "");
       dir = next;
     }
     // A directory the delete left empty goes too, so deleted sessions leave nothing behind.
-    const step = path[path.length - 1];
     if (step !== undefined && sizeOf(dir) === 0 && selfOf(dir) < 0) this.#remove(step[0], step[1], path.slice(0, -1));
   }
 

@@ -189,17 +189,17 @@ export async function recoverLog(io: LogIo, logDir: string, index: KeyIndex): Pr
     let win: Buffer = Buffer.alloc(0);
     let base = 0;
     let pooled: Buffer | undefined;
-    /** Whether the window holds `bytes` from `from` (or up to the end of the file): checked before awaiting cover(), which nearly every batch skips. */
+    /** Whether the window holds `bytes` from `from` (or up to the end of the file); checked before calling cover(), so nearly every batch awaits nothing. */
     const covered = (from: number, bytes: number): boolean => from >= base && Math.min(size, from + bytes) <= base + win.length;
+    /** Reads the window from `from`, at least `bytes` of it (callers check covered() first). */
     const cover = async (from: number, bytes: number): Promise<void> => {
-      if (covered(from, bytes)) return;
       const length = Math.min(size, from + Math.max(bytes, SCAN_WINDOW)) - from;
       if (length > SCAN_WINDOW) win = Buffer.allocUnsafe(length);
       else win = (pooled ??= Buffer.allocUnsafe(Math.min(size, SCAN_WINDOW))).subarray(0, length);
       await readFully(file, [win], from);
       base = from;
     };
-    await cover(0, SEGMENT_HEADER_BYTES);
+    if (!covered(0, SEGMENT_HEADER_BYTES)) await cover(0, SEGMENT_HEADER_BYTES);
     const headerOk = checkSegmentHeader(win, no);
     // A segment whose header does not check is scanned whole, as damage.
     const whole = headerOk ? undefined : await readWhole(file, 0, size);
@@ -223,7 +223,10 @@ export async function recoverLog(io: LogIo, logDir: string, index: KeyIndex): Pr
       while (p < size) {
         if (!covered(p, BATCH_HEADER_BYTES)) await cover(p, BATCH_HEADER_BYTES);
         // A batch whose header checks is read whole before it is parsed.
-        if (isBatchHeader(win, p - base) && !covered(p, BATCH_HEADER_BYTES + win.readUInt32LE(p - base + 8))) await cover(p, BATCH_HEADER_BYTES + win.readUInt32LE(p - base + 8));
+        if (isBatchHeader(win, p - base)) {
+          const batchBytes = BATCH_HEADER_BYTES + win.readUInt32LE(p - base + 8);
+          if (!covered(p, batchBytes)) await cover(p, batchBytes);
+        }
         const batch = parseBatch(win, p - base);
         if (typeof batch === "string") {
           // A torn tail or damage: judged on the rest of the file, whole (the window may end early).
