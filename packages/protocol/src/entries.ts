@@ -92,11 +92,15 @@ export function readEntryList(r: Reader): StreamEntry[] {
   return entries;
 }
 
-/** Encodes a list of stream entries on its own (e.g. a reflector's stored message log). */
-export function encodeEntries(entries: readonly StreamEntry[]): Uint8Array {
-  let estimate = 8;
+/**
+ * Encodes a list of stream entries on its own (e.g. a reflector's stored message log). `reserve`
+ * leading bytes (zero) come first, for the caller's own header: one buffer, no copy to prepend one.
+ */
+export function encodeEntries(entries: readonly StreamEntry[], reserve = 0): Uint8Array {
+  let estimate = 8 + reserve;
   for (const e of entries) estimate += entrySizeEstimate(e);
   const w = new Writer(estimate);
+  for (let i = 0; i < reserve; i++) w.u8(0);
   writeEntryList(w, entries);
   return w.finish();
 }

@@ -23,7 +23,9 @@ export interface BlobStore {
   /** The value stored under `key`, as a fresh copy the caller may mutate; `undefined` if none. */
   get(key: string): Promise<Uint8Array | undefined>;
   /**
-   * Stores `value` (copied) under `key`. Atomic: a concurrent or later reader sees the old value
+   * Stores `value` under `key`. The store may read `value` until the returned promise settles (the
+   * filesystem adapter writes a large value from it, not from a copy): do not change it before, as
+   * with a buffer handed to a socket or file write. Atomic: a concurrent or later reader sees the old value
    * or the new one, never a mix. Durable once resolved (the filesystem adapter appends it to its
    * log and resolves once an fdatasync covering it returned; PostgreSQL once the upsert committed).
    */

@@ -87,34 +87,46 @@ export function checkSegmentHeader(buf: Buffer, no: number): boolean {
   );
 }
 
-/** One record, encoded: header, key and (a copy of) the value, in one buffer. */
-export function encodeRecord(kind: RecordKind, key: string, value: Uint8Array | undefined): Buffer {
+/**
+ * Values longer than this are not copied into their record: it refers to them until written. A
+ * payload of 256 KB would otherwise cost another buffer of that size per put, which the process
+ * frees only at a GC and the allocator may not give back to the system.
+ */
+export const RECORD_COPY_MAX = 4096;
+
+/**
+ * One record, encoded: header, key and value. Up to {@link RECORD_COPY_MAX} bytes of value, one
+ * buffer holding a copy; past that, the header and key, then a view of `value` itself (which the
+ * caller must not change before the write: BlobStore.put's contract).
+ */
+export function encodeRecord(kind: RecordKind, key: string, value: Uint8Array | undefined): Buffer[] {
   const valueLength = value?.length ?? 0;
-  const out = Buffer.allocUnsafe(RECORD_HEADER_BYTES + key.length + valueLength);
+  const copied = valueLength <= RECORD_COPY_MAX;
+  const out = Buffer.allocUnsafe(RECORD_HEADER_BYTES + key.length + (copied ? valueLength : 0));
   out[0] = RECORD_MAGIC;
   out[1] = kind;
   out.writeUInt16LE(key.length, 2);
   out.writeUInt32LE(valueLength, 4);
   const written = out.write(key, RECORD_HEADER_BYTES, "latin1");
-  if (value !== undefined) out.set(value, RECORD_HEADER_BYTES + written);
+  if (value !== undefined && copied) out.set(value, RECORD_HEADER_BYTES + written);
   out.writeUInt32LE(value === undefined ? 0 : crc32(value), 8);
-  const headerCrc = crc32(out.subarray(RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + key.length), crc32(out.subarray(0, 12)));
-  out.writeUInt32LE(headerCrc, 12);
-  return out;
+  out.writeUInt32LE(crc32Range(out, RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + key.length, crc32Range(out, 0, 12)), 12);
+  if (copied || value === undefined) return [out];
+  return [out, Buffer.from(value.buffer, value.byteOffset, value.byteLength)];
 }
 
-/** The header of a batch holding `records` (already encoded), written when the segment was durable up to `durableEnd`. */
-export function encodeBatchHeader(records: readonly Uint8Array[], durableEnd: number): Buffer {
+/** The header of a batch of `count` records whose bytes are `parts` (in order), written when the segment was durable up to `durableEnd`. */
+export function encodeBatchHeader(parts: readonly Uint8Array[], count: number, durableEnd: number): Buffer {
   const out = Buffer.alloc(BATCH_HEADER_BYTES);
   BATCH_MAGIC.copy(out, 0);
   let length = 0;
   let bodyCrc = 0;
-  for (const record of records) {
-    length += record.length;
-    bodyCrc = crc32(record, bodyCrc);
+  for (const part of parts) {
+    length += part.length;
+    bodyCrc = crc32(part, bodyCrc);
   }
   out.writeUInt32LE(length, 8);
-  out.writeUInt32LE(records.length, 12);
+  out.writeUInt32LE(count, 12);
   out.writeUInt32LE(bodyCrc, 16);
   out.writeUInt32LE(durableEnd, 20);
   out.writeUInt32LE(crc32(out.subarray(8, 24)), 4);

@@ -197,8 +197,9 @@ export class LogStore implements BlobStore {
 
   #enqueue(kind: RecordKind, key: string, value: Uint8Array | undefined): Promise<void> {
     const record = encodeRecord(kind, key, value);
+    const bytes = record.length === 1 ? (record[0] as Buffer).length : (record[0] as Buffer).length + (record[1] as Buffer).length;
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ kind, key, record, resolve, reject });
+      this.#queue.push({ kind, key, record, bytes, resolve, reject });
       this.#pending.set(key, (this.#pending.get(key) ?? 0) + 1);
       this.#schedule();
     });
@@ -242,15 +243,15 @@ export class LogStore implements BlobStore {
     const idle = this.#flights.length === 0;
     // Copies are checked against the index, which is exactly what is on disk only with no flush in flight.
     const copies = idle ? this.#takeCopies() : [];
-    const records: Buffer[] = [];
+    const parts: Buffer[] = [];
     let bytes = 0;
     for (const copy of copies) {
-      records.push(copy.record);
+      parts.push(copy.record);
       bytes += copy.record.length;
     }
     let take = 0;
-    while (take < this.#queue.length && (take === 0 || bytes + (this.#queue[take] as Op).record.length <= this.#config.maxBatchBytes)) {
-      bytes += (this.#queue[take] as Op).record.length;
+    while (take < this.#queue.length && (take === 0 || bytes + (this.#queue[take] as Op).bytes <= this.#config.maxBatchBytes)) {
+      bytes += (this.#queue[take] as Op).bytes;
       take++;
     }
     if (take === 0 && copies.length === 0) return false;
@@ -260,12 +261,13 @@ export class LogStore implements BlobStore {
     if (exclusive && !idle) return false;
     const ops = this.#queue.slice(0, take);
     this.#queue = this.#queue.slice(take);
-    for (const op of ops) records.push(op.record);
+    for (const op of ops) for (const part of op.record) parts.push(part);
     const rolls = active === undefined || (!this.#mustTruncate && this.#writeEnd >= this.#config.segmentBytes);
     const flight: Flight = {
       ops,
       copies,
-      records,
+      parts,
+      count: copies.length + ops.length,
       bytes,
       exclusive,
       segment: exclusive ? undefined : active,
@@ -308,10 +310,10 @@ export class LogStore implements BlobStore {
     }
     const segment = flight.segment as Segment;
     // Its durable end: where the retired batches end (earlier flushes may still be in flight).
-    const header = encodeBatchHeader(flight.records, segment.size);
-    const { records } = flight;
+    const { parts } = flight;
+    const header = encodeBatchHeader(parts, flight.count, segment.size);
     // One system call, so that on an O_DSYNC file the batch costs one sync (iovecs past IOV_MAX would split it).
-    await writeFully(segment.file, records.length < IOV_MAX ? [header, ...records] : [Buffer.concat([header, ...records])], flight.start);
+    await writeFully(segment.file, parts.length < IOV_MAX ? [header, ...parts] : [Buffer.concat([header, ...parts])], flight.start);
     if (!segment.file.syncsOnWrite) await segment.file.datasync();
   }
 
@@ -367,15 +369,15 @@ export class LogStore implements BlobStore {
     segment.size = flight.start + BATCH_HEADER_BYTES + flight.bytes;
     this.#stats.syncs++;
     this.#stats.flushes++;
-    this.#stats.records += flight.records.length;
+    this.#stats.records += flight.count;
     let offset = flight.start + BATCH_HEADER_BYTES;
     for (const copy of flight.copies) {
       this.#applyCopy(copy, segment, offset);
       offset += copy.record.length;
     }
     for (const op of flight.ops) {
-      this.#apply(op.kind, op.key, { seg: segment.no, offset, length: op.record.length }, segment);
-      offset += op.record.length;
+      this.#apply(op.kind, op.key, { seg: segment.no, offset, length: op.bytes }, segment);
+      offset += op.bytes;
     }
     for (const copy of flight.copies) copy.done(true);
     this.#forget(flight.ops);

@@ -43,7 +43,10 @@ export interface LogStats {
 export interface Flight {
   readonly ops: readonly Op[];
   readonly copies: readonly Copy[];
-  readonly records: readonly Buffer[];
+  /** The batch body's buffers in order: each copy's record, then each op's parts. */
+  readonly parts: readonly Buffer[];
+  /** Records in the batch. */
+  readonly count: number;
   /** Bytes of the records (the batch body). */
   readonly bytes: number;
   /** Rolls to a new segment or cuts back the active one first: nothing else is in flight meanwhile. */
@@ -61,7 +64,10 @@ export type Outcome = { readonly ok: true } | { readonly ok: false; readonly cau
 export interface Op {
   readonly kind: RecordKind;
   readonly key: string;
-  readonly record: Buffer;
+  /** The record: one buffer, or its header and key then its value (see encodeRecord). */
+  readonly record: readonly Buffer[];
+  /** Bytes of the record. */
+  readonly bytes: number;
   resolve(): void;
   reject(error: unknown): void;
 }

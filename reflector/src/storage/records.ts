@@ -193,11 +193,9 @@ function field<T>(key: string, problem: string, read: () => T): T {
 
 /** Encodes one log segment: tag, format, then the entries as `encodeEntries` writes them. */
 export function encodeSegment(entries: readonly StreamEntry[]): Uint8Array {
-  const body = encodeEntries(entries);
-  const out = new Uint8Array(body.length + 2);
+  const out = encodeEntries(entries, 2);
   out[0] = SEGMENT_TAG;
   out[1] = SEGMENT_FORMAT;
-  out.set(body, 2);
   return out;
 }
 

@@ -26,6 +26,8 @@ export class TestIo implements LogIo {
   readonly #faults = new Map<FaultPoint, { code: string; left: number }>();
   /** Per file: the end of what was written, and what of it a datasync made durable. */
   readonly extents = new Map<string, { written: number; synced: number }>();
+  /** The buffers of every writev, in order (for tests of what is copied). */
+  readonly writes: (readonly Buffer[])[] = [];
 
   /** How many bytes from the start of `path` were durable at its last datasync. */
   synced(path: string): number {
@@ -116,6 +118,7 @@ class TestFile implements LogFile {
   }
 
   async writev(buffers: readonly Buffer[], position: number): Promise<number> {
+    this.io.writes.push(buffers);
     try {
       this.io.check("writev");
     } catch (error) {

@@ -104,6 +104,26 @@ describe("fs store on disk", () => {
     await store.close();
   });
 
+  test("a value over 4 KiB is written from the caller's buffer, not a copy; small and large values of one batch read back after a reopen", async () => {
+    const io = new TestIo();
+    const store = await openFsStore(dir, {}, io);
+    await store.put("warm/up", new Uint8Array([1]));
+    const sizes = [0, 1, 4095, 4096, 4097, 65_536, 256_000, 1_000_000];
+    const values = sizes.map((n, i) => createRng(i + 1).bytes(n));
+    const writes = io.writes.length;
+    await Promise.all(values.map((value, i) => store.put(`v/${i}`, value)));
+    const written = io.writes.slice(writes).flat();
+    const shared = (value: Uint8Array): boolean => written.some((b) => b.buffer === value.buffer);
+    expect(sizes.filter((_, i) => shared(values[i]!))).toEqual([4097, 65_536, 256_000, 1_000_000]);
+    expect(fsStoreStats(store).flushes).toBe(2); // the warm-up, then all eight in one batch
+    await store.close();
+
+    const reopened = await createFsStore(dir);
+    expect(reopened.opened.damage).toEqual([]);
+    for (const [i, value] of values.entries()) expect(await reopened.get(`v/${i}`)).toEqual(value);
+    await reopened.close();
+  });
+
   test("a put resolves only after its fdatasync returned", async () => {
     const io = new TestIo();
     const store = await openFsStore(dir, {}, io);
