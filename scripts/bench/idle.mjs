@@ -18,10 +18,10 @@
 //      after --idle-seconds more of idleness, RSS and live heap right after a full GC, then
 //      --joins of the stored sessions joined again (each Sync checked: the snapshot and the log
 //      after it are there) and RSS again.
-// Why "idle": opening the log builds the index in V8's young generation, which grows to its
-// maximum (two 16 MB semi-spaces) while so much of what it allocates survives, and keeps that size
-// until V8's memory reducer sees the process idle (about 40 s later on Node 20, though not in
-// every run within a minute) and gives it back. The RSS "after start" includes those pages; the
+// Why "idle": the allocations of opening the log (records parsed, activity records read) grow V8's
+// young generation (with 10,000 sessions to two 8 MB semi-spaces; to the 16 MB maximum before the
+// index moved off the heap), and V8 keeps that size until its memory reducer sees the process
+// idle (about 40 s later on Node 20, though not in every run within a minute) and gives it back. The RSS "after start" includes those pages; the
 // RSS "idle" is what the reflector holds from then on (when the reducer ran). The baseline
 // reflector is measured the same way.
 // Printed: RSS and live heap of both reflectors, the difference per stored session, and disk per

@@ -1,19 +1,19 @@
 /**
  * The filesystem store's in-memory index: key → where its current record lives in the log.
  *
- * Keys are kept as a tree by path segment, so a lookup is a binary search (or a hash lookup) per
- * segment and `list(prefix)` visits only the subtree under the prefix. Built to stay small with
- * many idle sessions (10,000 sessions of 6 keys take about 5 MB, 80 bytes a key):
- * - a small directory is one array, `[self, name0, entry0, name1, entry1, …]` with names sorted
- *   and the array exactly as long as needed; past {@link LARGE} names (the directories of all
- *   sessions, of all activity records) a Map, so inserting a random session id shifts nothing,
- *   with its sorted names computed only when a list() needs them after names changed;
- * - an entry is a leaf's slot number, or a directory; `self` is the slot of the key that is the
- *   directory's own path (`a/b` beside `a/b/c`), or -1 (in a Map, under the name "", which no
- *   key segment can be);
- * - locations live in typed arrays indexed by slot (12 bytes per key);
- * - short names (`meta`, `log`, `snapshot`, …) are shared between directories, and long ones
- *   (session ids) copied out of the key they were split from, so they do not keep it alive.
+ * Kept off the JavaScript heap, in typed arrays, so that 10,000 idle sessions cost a few MB the
+ * garbage collector never walks, and opening the log (a `set` per record) allocates nothing that
+ * survives: before, its tree of small arrays and strings was what made V8 grow its young
+ * generation to the maximum at start. Keys are a tree by path segment:
+ * - a node per segment in use: a key (it has a location), a directory (it has children), or both
+ *   (`a/b` beside `a/b/c`); node 0 is the root;
+ * - a node's name is latin1 bytes in one arena, its parent a node number, its children a doubly
+ *   linked list (so deleting one is O(1) however large the directory);
+ * - one open-addressing hash table maps (parent, name) to the node, so a lookup hashes each
+ *   segment of the key where it is, with no split and no substring;
+ * - locations live in typed arrays by node (a length of 0 means no value: a record is never empty).
+ * A node whose key is deleted and that has no children goes, and so does a directory left empty.
+ * `list` builds the strings it returns and sorts them; nothing else allocates but what it returns.
  */
 
 /** Where a key's current record is: segment number, offset of the record, its whole length. */
@@ -26,53 +26,61 @@ export interface Location {
 /** What the index holds for a key: a location, or a record found damaged (with why). */
 export type Entry = { readonly damaged: false; readonly at: Location } | { readonly damaged: true; readonly reason: string; readonly at: Location };
 
-type Small = (number | string | Dir)[];
-type Large = Map<string, number | Dir>;
-type Dir = Small | Large;
-type Item = number | Dir;
-/** A directory on the way to a key, and the name of the next one in it. */
-type Step = readonly [Dir, string];
+const NONE = -1;
+/** A hash table slot whose node was removed (probing goes on past it). */
+const GONE = -2;
+const ROOT = 0;
 
-const LARGE = 128;
-/** Names this short are shared (interned), up to this many distinct ones. */
-const SHORT_NAME = 12;
-const MAX_INTERNED = 4096;
-/** Sorted names of large directories, cached until their names change. */
-const sortedNames = new WeakMap<Large, string[]>();
-
-function lowerBound(dir: Small, name: string): number {
-  let lo = 0;
-  let hi = (dir.length - 1) >> 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((dir[1 + 2 * mid] as string) < name) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+/**
+ * The hash of a (parent, name) pair: FNV-1a of `key[start, end)`'s char codes seeded with the
+ * parent node, then MurmurHash3's finalizer (FNV leaves the low bits, which pick the slot, poorly
+ * mixed: without it, names that differ only near their end probe long runs).
+ */
+function hashOf(parent: number, key: string, start: number, end: number): number {
+  let h = Math.imul(parent + 1, 0x9e3779b1) ^ 0x811c9dc5;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
 }
 
-function lookup(dir: Dir, name: string): Item | undefined {
-  if (dir instanceof Map) return dir.get(name);
-  const k = lowerBound(dir, name);
-  return dir[1 + 2 * k] === name ? (dir[2 + 2 * k] as Item) : undefined;
+function grown<T extends Uint32Array | Int32Array | Uint8Array>(a: T, length: number): T {
+  const b = new (a.constructor as new (n: number) => T)(length);
+  b.set(a);
+  return b;
 }
 
-const selfOf = (dir: Dir): number => (dir instanceof Map ? ((dir.get("") as number | undefined) ?? -1) : (dir[0] as number));
-
-const sizeOf = (dir: Dir): number => (dir instanceof Map ? dir.size - (dir.has("") ? 1 : 0) : (dir.length - 1) >> 1);
-
-/** The index (see the top of this file). Keys are valid storage keys; the caller checks them. */
+/** The index (see the top of this file). Keys are valid storage keys (latin1, segments ≤ 120 bytes); the caller checks them. */
 export class KeyIndex {
-  #root: Dir = [-1];
+  // Per node.
+  #parent = new Int32Array(1024);
+  #hash = new Uint32Array(1024);
+  #nameAt = new Uint32Array(1024);
+  #nameLength = new Uint8Array(1024);
+  #first = new Int32Array(1024).fill(NONE);
+  #next = new Int32Array(1024);
+  #prev = new Int32Array(1024);
   #seg = new Uint32Array(1024);
   #offset = new Uint32Array(1024);
   #length = new Uint32Array(1024);
+  /** Nodes ever allocated (node numbers below this are live or free). */
+  #nodes = 1;
   readonly #free: number[] = [];
-  #used = 0;
+  // Names.
+  #names = Buffer.alloc(16 * 1024);
+  #namesEnd = 0;
+  #deadNameBytes = 0;
+  // (parent, name) → node.
+  #table = new Int32Array(2048).fill(NONE);
+  /** Table slots not NONE (live nodes and GONE marks). */
+  #tableFilled = 0;
   #size = 0;
   /** Why a damaged key's record is damaged (only damaged keys are here). */
   readonly #damage = new Map<string, string>();
-  readonly #interned = new Map<string, string>();
+
+  constructor() {
+    this.#parent[ROOT] = NONE;
+  }
 
   /** How many keys the index holds (damaged ones included). */
   get size(): number {
@@ -80,247 +88,217 @@ export class KeyIndex {
   }
 
   get(key: string): Entry | undefined {
-    const slot = this.#find(key);
-    if (slot < 0) return undefined;
-    const at = this.#location(slot);
+    const node = this.#find(key);
+    if (node < 0 || this.#length[node] === 0) return undefined;
+    const at = this.#location(node);
     const reason = this.#damage.get(key);
     return reason === undefined ? { damaged: false, at } : { damaged: true, reason, at };
   }
 
   /** Points `key` at `at` (a good record, or a damaged one with `damage`); returns where it pointed before. */
   set(key: string, at: Location, damage?: string): Location | undefined {
-    if (!(at.offset < 2 ** 32 && at.length < 2 ** 32)) throw new RangeError(`a record at ${at.offset} of ${at.length} bytes does not fit the index`);
-    // Walked segment by segment (no split, no path kept: the log's open calls this for every record).
-    let dir = this.#root;
-    let parent: Dir | undefined;
-    let parentName = "";
+    if (!(at.offset < 2 ** 32 && at.length < 2 ** 32 && at.length > 0)) throw new RangeError(`a record at ${at.offset} of ${at.length} bytes does not fit the index`);
+    let node = ROOT;
     let start = 0;
-    for (let slash = key.indexOf("/"); slash >= 0; slash = key.indexOf("/", start)) {
-      const name = key.slice(start, slash);
-      let next = lookup(dir, name);
-      if (typeof next === "number" || next === undefined) {
-        // Missing, or a leaf that becomes a directory keeping its own value.
-        const sub: Dir = [next ?? -1];
-        dir = this.#put(dir, name, sub, parent, parentName);
-        next = sub;
-      }
-      parent = dir;
-      parentName = name;
-      dir = next;
+    for (;;) {
+      const slash = key.indexOf("/", start);
+      const end = slash < 0 ? key.length : slash;
+      const hash = hashOf(node, key, start, end);
+      const child = this.#child(node, key, start, end, hash);
+      node = child >= 0 ? child : this.#add(node, key, start, end, hash);
+      if (slash < 0) break;
       start = slash + 1;
     }
-    const last = key.slice(start);
-    const existing = lookup(dir, last);
-    let slot: number;
-    if (existing === undefined) {
-      slot = this.#allocate();
-      this.#put(dir, last, slot, parent, parentName);
-    } else if (typeof existing === "number") {
-      slot = existing;
-    } else if (selfOf(existing) >= 0) {
-      slot = selfOf(existing);
-    } else {
-      slot = this.#allocate();
-      if (existing instanceof Map) existing.set("", slot);
-      else existing[0] = slot;
-    }
-    const before = this.#length[slot] === 0 ? undefined : this.#location(slot);
-    this.#seg[slot] = at.seg;
-    this.#offset[slot] = at.offset;
-    this.#length[slot] = at.length;
-    if (damage === undefined) this.#damage.delete(key);
-    else this.#damage.set(key, damage);
+    let before: Location | undefined;
+    if (this.#length[node] === 0) this.#size++;
+    else before = this.#location(node);
+    this.#seg[node] = at.seg;
+    this.#offset[node] = at.offset;
+    this.#length[node] = at.length;
+    if (damage !== undefined) this.#damage.set(key, damage);
+    else if (this.#damage.size > 0) this.#damage.delete(key);
     return before;
   }
 
   /** Removes `key`; returns where it pointed, or `undefined` if it was not there. */
   delete(key: string): Location | undefined {
-    const parts = key.split("/");
-    const path: Step[] = [];
-    let dir = this.#root;
-    for (let i = 0; i < parts.length - 1; i++) {
-      const next = lookup(dir, parts[i] as string);
-      if (typeof next !== "object") return undefined;
-      path.push([dir, parts[i] as string]);
-      dir = next;
-    }
-    const last = parts[parts.length - 1] as string;
-    const existing = lookup(dir, last);
-    if (existing === undefined) return undefined;
-    let slot: number;
-    if (typeof existing === "number") {
-      slot = existing;
-      this.#remove(dir, last, path);
-    } else {
-      slot = selfOf(existing);
-      if (slot < 0) return undefined;
-      if (existing instanceof Map) existing.delete("");
-      else existing[0] = -1;
-      if (sizeOf(existing) === 0) this.#remove(dir, last, path);
-    }
-    const before = this.#location(slot);
-    this.#damage.delete(key);
+    const node = this.#find(key);
+    if (node < 0 || this.#length[node] === 0) return undefined;
+    const before = this.#location(node);
+    this.#length[node] = 0;
     this.#size--;
-    this.#length[slot] = 0;
-    this.#free.push(slot);
+    if (this.#damage.size > 0) this.#damage.delete(key);
+    this.#prune(node);
     return before;
   }
 
   /** Every key under `dirs` (complete segments) whose next segment starts with `partial`, sorted. */
   list(dirs: readonly string[], partial: string): string[] {
-    let dir = this.#root;
+    let node = ROOT;
     for (const name of dirs) {
-      const next = lookup(dir, name);
-      if (typeof next !== "object") return [];
-      dir = next;
+      node = this.#child(node, name, 0, name.length, hashOf(node, name, 0, name.length));
+      if (node < 0) return [];
     }
     const out: string[] = [];
     const base = dirs.length === 0 ? "" : dirs.join("/") + "/";
-    each(dir, partial, (name, item) => {
-      if (!name.startsWith(partial)) return false;
-      collect(item, base + name, out);
-      return true;
-    });
-    // Names are visited in order, but "a/b/c" sorts after "a/b-x" ('/' > '-'): sort what was found
-    // (nearly sorted already, which the engine's merge sort takes in about one pass).
+    for (let c = this.#first[node] as number; c !== NONE; c = this.#next[c] as number) {
+      const name = this.#nameOf(c);
+      if (name.startsWith(partial)) this.#collect(c, base + name, out);
+    }
+    // Children are in no order, and "a/b/c" sorts after "a/b-x" ('/' > '-') anyway.
     return out.sort();
   }
 
+  #collect(node: number, path: string, out: string[]): void {
+    if (this.#length[node] !== 0) out.push(path);
+    for (let c = this.#first[node] as number; c !== NONE; c = this.#next[c] as number) this.#collect(c, `${path}/${this.#nameOf(c)}`, out);
+  }
+
+  /** The node of `key`, or -1. */
   #find(key: string): number {
-    let dir = this.#root;
+    let node = ROOT;
     let start = 0;
     for (;;) {
       const slash = key.indexOf("/", start);
-      const entry = lookup(dir, slash < 0 ? key.slice(start) : key.slice(start, slash));
-      if (entry === undefined) return -1;
-      if (slash < 0) return typeof entry === "number" ? entry : selfOf(entry);
-      if (typeof entry === "number") return -1;
-      dir = entry;
+      const end = slash < 0 ? key.length : slash;
+      node = this.#child(node, key, start, end, hashOf(node, key, start, end));
+      if (node < 0 || slash < 0) return node;
       start = slash + 1;
     }
   }
 
+  /** The child of `parent` named `key[start, end)` (whose hash is `hash`), or -1. */
+  #child(parent: number, key: string, start: number, end: number, hash: number): number {
+    const table = this.#table;
+    const mask = table.length - 1;
+    for (let i = hash & mask; ; i = (i + 1) & mask) {
+      const node = table[i] as number;
+      if (node === NONE) return NONE;
+      if (node >= 0 && this.#hash[node] === hash && this.#parent[node] === parent && this.#named(node, key, start, end)) return node;
+    }
+  }
+
+  #named(node: number, key: string, start: number, end: number): boolean {
+    if (this.#nameLength[node] !== end - start) return false;
+    const names = this.#names;
+    for (let i = start, p = this.#nameAt[node] as number; i < end; i++, p++) if (names[p] !== key.charCodeAt(i)) return false;
+    return true;
+  }
+
+  #nameOf(node: number): string {
+    const at = this.#nameAt[node] as number;
+    return this.#names.toString("latin1", at, at + (this.#nameLength[node] as number));
+  }
+
+  /** A new child of `parent` named `key[start, end)`, with no value and no children. */
+  #add(parent: number, key: string, start: number, end: number, hash: number): number {
+    const node = this.#allocate();
+    const length = end - start;
+    if (this.#namesEnd + length > this.#names.length) this.#makeRoom(length);
+    const names = this.#names;
+    const at = this.#namesEnd;
+    for (let i = 0; i < length; i++) names[at + i] = key.charCodeAt(start + i);
+    this.#namesEnd += length;
+    this.#nameAt[node] = at;
+    this.#nameLength[node] = length;
+    this.#parent[node] = parent;
+    this.#hash[node] = hash;
+    this.#first[node] = NONE;
+    this.#length[node] = 0;
+    // First among its siblings.
+    const first = this.#first[parent] as number;
+    this.#next[node] = first;
+    this.#prev[node] = NONE;
+    if (first !== NONE) this.#prev[first] = node;
+    this.#first[parent] = node;
+    if ((this.#tableFilled + 1) * 10 > this.#table.length * 7) this.#rehash(this.#nodes - this.#free.length);
+    this.#insert(node);
+    return node;
+  }
+
+  /** Removes `node` if it has neither a value nor children, then its parent likewise. */
+  #prune(node: number): void {
+    while (node !== ROOT && this.#length[node] === 0 && this.#first[node] === NONE) {
+      const parent = this.#parent[node] as number;
+      const next = this.#next[node] as number;
+      const prev = this.#prev[node] as number;
+      if (prev === NONE) this.#first[parent] = next;
+      else this.#next[prev] = next;
+      if (next !== NONE) this.#prev[next] = prev;
+      const table = this.#table;
+      const mask = table.length - 1;
+      let i = (this.#hash[node] as number) & mask;
+      while (table[i] !== node) i = (i + 1) & mask;
+      table[i] = GONE;
+      this.#deadNameBytes += this.#nameLength[node] as number;
+      this.#parent[node] = NONE;
+      this.#free.push(node);
+      node = parent;
+    }
+  }
+
+  #insert(node: number): void {
+    const table = this.#table;
+    const mask = table.length - 1;
+    let i = (this.#hash[node] as number) & mask;
+    while ((table[i] as number) >= 0) i = (i + 1) & mask;
+    if (table[i] === NONE) this.#tableFilled++;
+    table[i] = node;
+  }
+
+  /** The table rebuilt at most half full with `live` nodes (and no GONE marks): larger when it must grow, the same size when marks filled it. */
+  #rehash(live: number): void {
+    let size = this.#table.length;
+    while ((live + 1) * 2 > size) size *= 2;
+    this.#table = new Int32Array(size).fill(NONE);
+    this.#tableFilled = 0;
+    for (let node = 1; node < this.#nodes; node++) if (this.#parent[node] !== NONE) this.#insert(node);
+  }
+
   /**
-   * Sets `name` in `dir` (found under `parentName` in `parent`, or the root) to `item`; returns the
-   * directory now holding it (a small directory is replaced by a longer copy, or by a Map once large).
+   * Room for `length` more name bytes: the live names compacted into a buffer they fill at most
+   * half of (the same size when at least half of it was dead, else twice as large), so that
+   * compacting costs O(1) a name over time.
    */
-  #put(dir: Dir, name: string, item: Item, parent: Dir | undefined, parentName: string): Dir {
-    if (dir instanceof Map) {
-      if (!dir.has(name)) sortedNames.delete(dir);
-      dir.set(this.#name(name), item);
-      return dir;
+  #makeRoom(length: number): void {
+    const live = this.#namesEnd - this.#deadNameBytes;
+    let size = this.#names.length;
+    while (live * 2 > size || live + length > size) size *= 2;
+    const names = Buffer.alloc(size);
+    let end = 0;
+    for (let node = 1; node < this.#nodes; node++) {
+      if (this.#parent[node] === NONE) continue;
+      const at = this.#nameAt[node] as number;
+      const n = this.#nameLength[node] as number;
+      this.#names.copy(names, end, at, at + n);
+      this.#nameAt[node] = end;
+      end += n;
     }
-    const k = lowerBound(dir, name);
-    const at = 1 + 2 * k;
-    if (dir[at] === name) {
-      dir[at + 1] = item;
-      return dir;
-    }
-    let next: Dir;
-    if ((dir.length - 1) >> 1 >= LARGE) {
-      next = new Map<string, Item>([["", dir[0] as number]]);
-      for (let i = 1; i < dir.length; i += 2) next.set(dir[i] as string, dir[i + 1] as Item);
-      next.set(this.#name(name), item);
-    } else {
-      // Exactly as long as needed: an idle session's directories cost no spare capacity.
-      next = new Array<number | string | Dir>(dir.length + 2);
-      for (let i = 0; i < at; i++) next[i] = dir[i] as number | string | Dir;
-      next[at] = this.#name(name);
-      next[at + 1] = item;
-      for (let i = at; i < dir.length; i++) next[i + 2] = dir[i] as number | string | Dir;
-    }
-    this.#replace(next, parent, parentName);
-    return next;
+    this.#names = names;
+    this.#namesEnd = end;
+    this.#deadNameBytes = 0;
   }
 
-  #remove(dir: Dir, name: string, path: readonly Step[]): void {
-    const step = path[path.length - 1];
-    if (dir instanceof Map) {
-      if (dir.delete(name)) sortedNames.delete(dir);
-    } else {
-      const at = 1 + 2 * lowerBound(dir, name);
-      if (dir[at] !== name) return;
-      const next = new Array<number | string | Dir>(dir.length - 2);
-      for (let i = 0; i < at; i++) next[i] = dir[i] as number | string | Dir;
-      for (let i = at + 2; i < dir.length; i++) next[i - 2] = dir[i] as number | string | Dir;
-      this.#replace(next, step?.[0], step?.[1] ?? "");
-      dir = next;
-    }
-    // A directory the delete left empty goes too, so deleted sessions leave nothing behind.
-    if (step !== undefined && sizeOf(dir) === 0 && selfOf(dir) < 0) this.#remove(step[0], step[1], path.slice(0, -1));
-  }
-
-  /** Puts `next` where the directory named `name` in `parent` was (the root if `parent` is undefined). */
-  #replace(next: Dir, parent: Dir | undefined, name: string): void {
-    if (parent === undefined) {
-      this.#root = next;
-      return;
-    }
-    if (parent instanceof Map) parent.set(name, next);
-    else parent[1 + 2 * lowerBound(parent, name) + 1] = next;
-  }
-
-  /** `name` to keep: short ones shared with earlier equal names (they repeat in every session's directory), long ones copied. */
-  #name(name: string): string {
-    // A long name split from a key is a slice that keeps the whole key string alive: keep a copy of its own.
-    if (name.length > SHORT_NAME) return Buffer.from(name, "latin1").toString("latin1");
-    const known = this.#interned.get(name);
-    if (known !== undefined) return known;
-    if (this.#interned.size < MAX_INTERNED) this.#interned.set(name, name);
-    return name;
-  }
-
-  #location(slot: number): Location {
-    return { seg: this.#seg[slot] as number, offset: this.#offset[slot] as number, length: this.#length[slot] as number };
+  #location(node: number): Location {
+    return { seg: this.#seg[node] as number, offset: this.#offset[node] as number, length: this.#length[node] as number };
   }
 
   #allocate(): number {
-    this.#size++;
     const reused = this.#free.pop();
     if (reused !== undefined) return reused;
-    if (this.#used === this.#seg.length) {
-      const grow = (a: Uint32Array): Uint32Array<ArrayBuffer> => {
-        const b = new Uint32Array(a.length * 2);
-        b.set(a);
-        return b;
-      };
-      this.#seg = grow(this.#seg);
-      this.#offset = grow(this.#offset);
-      this.#length = grow(this.#length);
+    if (this.#nodes === this.#parent.length) {
+      const n = this.#parent.length * 2;
+      this.#parent = grown(this.#parent, n);
+      this.#hash = grown(this.#hash, n);
+      this.#nameAt = grown(this.#nameAt, n);
+      this.#nameLength = grown(this.#nameLength, n);
+      this.#first = grown(this.#first, n);
+      this.#next = grown(this.#next, n);
+      this.#prev = grown(this.#prev, n);
+      this.#seg = grown(this.#seg, n);
+      this.#offset = grown(this.#offset, n);
+      this.#length = grown(this.#length, n);
     }
-    return this.#used++;
+    return this.#nodes++;
   }
-}
-
-/** Calls `visit` with the names of `dir` from the first ≥ `start`, in order, until it returns false. */
-function each(dir: Dir, start: string, visit: (name: string, item: Item) => boolean): void {
-  if (dir instanceof Map) {
-    let names = sortedNames.get(dir);
-    if (names === undefined) {
-      names = [...dir.keys()].filter((n) => n !== "").sort();
-      sortedNames.set(dir, names);
-    }
-    let lo = 0;
-    let hi = names.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if ((names[mid] as string) < start) lo = mid + 1;
-      else hi = mid;
-    }
-    for (let k = lo; k < names.length; k++) if (!visit(names[k] as string, dir.get(names[k] as string) as Item)) return;
-    return;
-  }
-  for (let i = 1 + 2 * lowerBound(dir, start); i < dir.length; i += 2) if (!visit(dir[i] as string, dir[i + 1] as Item)) return;
-}
-
-function collect(item: Item, path: string, out: string[]): void {
-  if (typeof item === "number") {
-    out.push(path);
-    return;
-  }
-  if (selfOf(item) >= 0) out.push(path);
-  each(item, "", (name, sub) => {
-    collect(sub, `${path}/${name}`, out);
-    return true;
-  });
 }
