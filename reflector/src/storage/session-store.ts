@@ -431,23 +431,40 @@ export class SessionStore {
   /** Deletes segments wholly at or below `snapshotSeq`, oldest first. */
   async #trim(id: string, snapshotSeq: number, tail: Tail): Promise<void> {
     const segments = parseSegmentKeys(logPrefix(id), await this.#store.list(logPrefix(id)), false);
+    const trimmed: string[] = [];
     for (let i = 0; i < segments.length; i++) {
       const { key } = segments[i] as Segment;
       const next = segments[i + 1];
       // The last segment ends at the cached lastSeq: appends update it only once their put is durable.
       const covered = next !== undefined ? next.first <= snapshotSeq + 1 : tail.lastSeq <= snapshotSeq;
-      if (!covered) return;
-      await this.#store.delete(key);
+      if (!covered) break;
+      trimmed.push(key);
     }
+    await this.#deleteInOrder(trimmed);
   }
 
   /** Removes a session: meta first (it no longer exists), then its other keys (clock included), then its activity record. */
   async #delete(id: string): Promise<void> {
     this.#tails.delete(id);
     this.#unreported.delete(id);
-    await this.#store.delete(metaKey(id));
-    for (const key of await this.#store.list(sessionPrefix(id))) await this.#store.delete(key);
-    await this.#store.delete(activityKey(id));
+    const keys = (await this.#store.list(sessionPrefix(id))).filter((key) => key !== metaKey(id));
+    await this.#deleteInOrder([metaKey(id), ...keys, activityKey(id)]);
+  }
+
+  /**
+   * Deletes `keys` oldest first, so that a crash leaves a suffix of them (a log without holes). On
+   * a store with {@link BlobStore.orderedWrites} they are issued at once, which keeps that order and
+   * lets them share one write: a snapshot trims a segment per batch since the last one (a thousand
+   * at 2,000 messages/s), and a flush for each took a third of the filesystem store's writes.
+   */
+  async #deleteInOrder(keys: readonly string[]): Promise<void> {
+    if (this.#store.orderedWrites === true) {
+      const deleted = keys.map((key) => this.#store.delete(key));
+      for (const done of deleted) done.catch(() => undefined); // the first failure is thrown below
+      for (const done of deleted) await done;
+      return;
+    }
+    for (const key of keys) await this.#store.delete(key);
   }
 }
 

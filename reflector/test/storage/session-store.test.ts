@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MessageType, type StreamEntry } from "@lockstep/protocol";
 import { SessionStore, StorageError, createFsStore, createMemoryStore, type BlobStore, type StoredSessionMeta } from "../../src/storage";
+import { fsStoreStats } from "../../src/storage/fs-store";
 
 const DAY = 24 * 60 * 60 * 1000;
 
@@ -318,4 +319,24 @@ describe.each(adapters)("SessionStore on %s", (_name, make) => {
     await errorOf(sessions.create({ ...metaOf("S"), tps: 0 }));
     await errorOf(sessions.create({ ...metaOf("S"), createdAt: -1 }));
   });
+});
+
+test("on the filesystem store, a snapshot that trims 300 segments deletes them in one write, not one each", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "lockstep-session-store-"));
+  const store = await createFsStore(dir);
+  try {
+    const sessions = new SessionStore(store, { now: () => 100 * DAY });
+    await sessions.create(metaOf("S"));
+    for (let seq = 1; seq <= 300; seq++) await sessions.appendEntries("S", entries(seq, seq));
+    await sessions.appendEntries("S", entries(301, 302));
+    const before = fsStoreStats(store).flushes;
+    await sessions.putSnapshot("S", { seq: 300, time: 3000, bytes: new Uint8Array([1]) });
+    // The snapshot's put, then the 300 deletes together.
+    expect(fsStoreStats(store).flushes - before).toBe(2);
+    expect(await store.list("sessions/S/log/")).toEqual([seg("S", 301)]);
+    expect(await new SessionStore(store).load("S")).toMatchObject({ entries: entries(301, 302), lastSeq: 302, snapshot: { seq: 300 } });
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });
