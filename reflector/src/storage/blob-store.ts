@@ -67,20 +67,35 @@ function segmentProblem(segment: string): string | undefined {
   return undefined;
 }
 
+/** Whether `c` (a char code) may be in a key segment: [A-Za-z0-9._-]. */
+const isSegmentChar = (c: number): boolean => (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 46 || c === 95 || c === 45;
+
 /**
- * Throws a {@link StorageError} unless `key` is a valid storage key.
- * @returns the key's segments.
+ * Throws a {@link StorageError} unless `key` is a valid storage key. One pass over its characters
+ * and no allocation when it is valid: every put and get checks its key (a log segment's each batch).
  */
-export function checkKey(key: string): string[] {
+export function checkKey(key: string): void {
   if (typeof key !== "string" || key.length === 0) throw invalid(key, "is empty");
   if (key.length > MAX_KEY_LENGTH) throw invalid(key, `is longer than ${MAX_KEY_LENGTH} characters`);
+  let start = 0;
+  for (let i = 0; i <= key.length; i++) {
+    const c = i < key.length ? key.charCodeAt(i) : 47;
+    if (c !== 47) {
+      if (!isSegmentChar(c)) break;
+      continue;
+    }
+    const n = i - start;
+    const dots = key.charCodeAt(start) === 46 && (n === 1 || (n === 2 && key.charCodeAt(start + 1) === 46));
+    if (n === 0 || n > MAX_SEGMENT_LENGTH || dots) break;
+    if (i === key.length) return;
+    start = i + 1;
+  }
+  // Invalid: say why.
   if (key.startsWith("/")) throw invalid(key, "is absolute (starts with '/')");
-  const segments = key.split("/");
-  for (const segment of segments) {
+  for (const segment of key.split("/")) {
     const problem = segmentProblem(segment);
     if (problem !== undefined) throw invalid(key, problem);
   }
-  return segments;
 }
 
 /**

@@ -7,8 +7,8 @@ import { isCount, isStoredEntryType, type StoredSessionMeta, type StoredSnapshot
 
 /** Returns `sessionId` if it can be one key segment, else throws a {@link StorageError}. */
 export function checkSessionId(sessionId: string): string {
-  const segments = checkKey(sessionId);
-  if (segments.length !== 1) throw new StorageError(`invalid sessionId ${JSON.stringify(sessionId)}: it must not contain '/'`, { key: sessionId });
+  checkKey(sessionId);
+  if (sessionId.includes("/")) throw new StorageError(`invalid sessionId ${JSON.stringify(sessionId)}: it must not contain '/'`, { key: sessionId });
   return sessionId;
 }
 

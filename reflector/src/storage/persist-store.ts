@@ -210,8 +210,8 @@ export class PersistStore {
 
 /** Throws a {@link StorageError} unless `slot` can be one key segment. */
 function checkSlot(slot: string): void {
-  const segments = checkKey(slot);
-  if (segments.length !== 1) throw new StorageError(`invalid persistence slot ${JSON.stringify(slot)}: it must not contain '/'`, { key: slotPrefix(slot) });
+  checkKey(slot);
+  if (slot.includes("/")) throw new StorageError(`invalid persistence slot ${JSON.stringify(slot)}: it must not contain '/'`, { key: slotPrefix(slot) });
 }
 
 function withoutBytes(record: PersistVersion): PersistVersionInfo {

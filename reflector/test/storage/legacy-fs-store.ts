@@ -142,7 +142,8 @@ class FsStore implements BlobStore {
   }
 
   #paths(key: string): { dir: string; file: string } {
-    const segments = checkKey(key);
+    checkKey(key);
+    const segments = key.split("/");
     const dir = join(this.#root, ...segments.slice(0, -1).map(encodeSegment));
     return { dir, file: join(dir, valueFileName(lastSegment(key))) };
   }
