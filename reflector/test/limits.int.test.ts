@@ -164,6 +164,39 @@ test("a session that never snapshots hits the log cap: a snapshot is asked for a
   expect(relayed).toBeLessThan(30);
 });
 
+test("a session whose log filled recovers: the rejoining member is asked for a snapshot, and once it is stored Sends are relayed again", async () => {
+  await h.start({ caps: { maxLogBytes: 200_000, maxLogMemoryBytes: 50_000 }, limits: { maxBytesPerSecond: 1e9, byteBurst: 1e9 } });
+  const sessionId = randomId();
+  const first = await h.connect();
+  await first.join({ sessionId });
+  for (let i = 0; i < 30; i++) first.send({ type: MessageType.Send, payload: bytes(10_000) });
+  await expectClosedWith(first, CloseCode.LogFull);
+
+  // Back with backoff, as the client library does: its own view-join asks it for a snapshot.
+  const again = await h.connect();
+  const { viewJoin } = await again.join({ sessionId });
+  const request = await again.nextOf(MessageType.SnapshotRequest, (r) => r.seq > viewJoin.seq);
+  const hash = bytes(32, 7);
+  again.send({ type: MessageType.SnapshotVote, seq: request.seq, hash });
+  await again.nextOf(MessageType.UploadRequest, (u) => u.seq === request.seq);
+  const snapshot = bytes(100, 3);
+  again.send({ type: MessageType.SnapshotChunk, seq: request.seq, hash, total: snapshot.length, offset: 0, data: snapshot });
+  // Wait until it was stored: a joiner's Sync carries it, and the log after it only.
+  for (;;) {
+    const late = await h.connect();
+    const { sync } = await late.join({ sessionId });
+    await late.close();
+    if (sync.snapshot.length === 0) continue;
+    expect(Buffer.from(sync.snapshot).equals(Buffer.from(snapshot))).toBe(true);
+    expect(sync.entries.every((e) => e.seq > request.seq)).toBe(true);
+    break;
+  }
+  // The log was trimmed: Sends are relayed again, and the member stays.
+  for (let i = 0; i < 5; i++) again.send({ type: MessageType.Send, payload: bytes(10_000, i) });
+  for (let i = 0; i < 5; i++) expect((await again.nextOf(MessageType.Relay, (r) => r.payload.length === 10_000)).payload[0]).toBe(bytes(10_000, i)[0]);
+  expect(again.isClosed).toBe(false);
+});
+
 test("a snapshot trims the log, so a session that does snapshot never hits the cap", async () => {
   await h.start({ caps: { maxLogBytes: 100_000, maxLogMemoryBytes: 50_000 }, limits: { maxBytesPerSecond: 1e9, byteBurst: 1e9 } });
   const client = await h.connect();
