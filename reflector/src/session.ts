@@ -296,10 +296,9 @@ export class Session {
   }
 
   /**
-   * Stamps `payload` and relays it to every member, the sender included. Returns its sequence
-   * number, undefined (nothing stamped) when the log is full, or 0 once the session ended or froze.
-   * `payload` may be a view into a receive buffer: it is copied once, into a frame carved from this
-   * session's own FrameSlab (its log frees frames in order); the log entry views the frame's tail.
+   * Stamps `payload` and relays it to every member, the sender included. Returns its sequence number, undefined
+   * (nothing stamped) when the log is full, or 0 once the session ended or froze. `payload` may view a receive
+   * buffer: it is copied once, into a frame of this session's FrameSlab (its log frees frames in order).
    */
   relay(payload: Uint8Array): number | undefined {
     if (this.#disposed) return 0;
@@ -336,6 +335,8 @@ export class Session {
     if (!this.#views.remove(member)) return false;
     this.#snapshots.left(member.viewId);
     this.#views.leaveAway(member.viewId);
+    // If the round waited for its vote alone, it just ended with nothing: ask the members still here.
+    if (this.#snapshotDue(false)) this.requestSnapshot();
     return true;
   }
 
@@ -445,9 +446,8 @@ export class Session {
   }
 
   /**
-   * Whether a snapshot is due: by entries, bytes or (`byTime`) time since the last one. While a view
-   * is away only the byte bound counts: a snapshot trims the log its client would resume from, so
-   * it waits — at most the grace period — unless the log grows too large.
+   * Whether a snapshot is due: by entries, bytes or (`byTime`) time since the last one. While a view is away only
+   * the byte bound counts (a snapshot trims the log it would resume from: it waits, at most the grace period).
    */
   #snapshotDue(byTime = true): boolean {
     if (this.#snapshots.active || this.#log.length === 0) return false;

@@ -24,10 +24,13 @@ export class SnapshotRound {
     return this.complete;
   }
 
-  /** A member left; returns true if the remaining ones have all voted. */
+  /**
+   * A member left; returns true if the remaining ones have all voted, or none is left to (the round
+   * can then be decided, or abandoned at once rather than at its timeout).
+   */
   forget(viewId: string): boolean {
     this.#expected.delete(viewId);
-    return this.complete && this.#votes.size > 0;
+    return this.complete;
   }
 
   get complete(): boolean {

@@ -100,3 +100,30 @@ test("session time never decreases", () => {
   now += 100;
   expect(s.now()).toBe(120);
 });
+
+test("a round that ends because its only voter went away asks the members still here again, while the log is past half its cap", () => {
+  const s = new Session({
+    sessionId: "S",
+    tps: 10,
+    clock: () => now,
+    logger: silentLogger,
+    onEmpty: (x) => emptied.push(x),
+    access: { verifier: new Uint8Array(32), check: new Uint8Array(1) },
+    caps: { maxLogBytes: 20_000, maxLogMemoryBytes: 20_000 },
+    snapshots: { everyMessages: 1e9, everyMs: 1e9, voteTimeoutMs: 60_000 },
+  });
+  const requests = (m: FakeMember): number => m.frames.filter((f) => f.type === MessageType.SnapshotRequest).length;
+  const a = new FakeMember("a");
+  s.join(a, new Uint8Array(0));
+  for (let i = 0; i < 40; i++) s.relay(new Uint8Array(300));
+  expect(requests(a)).toBe(1); // at half the cap; a never answers
+  // b joins while the round still waits for a's vote: that round is not b's.
+  const b = new FakeMember("b");
+  s.join(b, new Uint8Array(0));
+  expect(requests(b)).toBe(0);
+  // a's connection is lost (a LogFull close, say): the round ends with no votes, and b is asked at once,
+  // not only once something is stamped again (a full log stamps nothing more).
+  s.away(a);
+  expect(requests(b)).toBe(1);
+  s.dispose();
+});
