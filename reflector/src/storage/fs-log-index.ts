@@ -149,6 +149,29 @@ export class KeyIndex {
     return out.sort();
   }
 
+  /**
+   * For tests: throws unless every live node is in the hash table exactly once, the table's fill
+   * count is right, and each node is on its parent's child list.
+   */
+  check(): void {
+    const seen = new Map<number, number>();
+    let filled = 0;
+    for (const node of this.#table) {
+      if (node === NONE) continue;
+      filled++;
+      if (node >= 0) seen.set(node, (seen.get(node) ?? 0) + 1);
+    }
+    if (filled !== this.#tableFilled) throw new Error(`table fill ${this.#tableFilled}, counted ${filled}`);
+    for (let node = 1; node < this.#nodes; node++) {
+      const live = this.#parent[node] !== NONE;
+      if ((seen.get(node) ?? 0) !== (live ? 1 : 0)) throw new Error(`node ${node} (${live ? "live" : "free"}) is in the table ${seen.get(node) ?? 0} times`);
+      if (!live) continue;
+      let c = this.#first[this.#parent[node] as number] as number;
+      while (c !== NONE && c !== node) c = this.#next[c] as number;
+      if (c !== node) throw new Error(`node ${node} is not on its parent's child list`);
+    }
+  }
+
   #collect(node: number, path: string, out: string[]): void {
     if (this.#length[node] !== 0) out.push(path);
     for (let c = this.#first[node] as number; c !== NONE; c = this.#next[c] as number) this.#collect(c, `${path}/${this.#nameOf(c)}`, out);
@@ -192,6 +215,8 @@ export class KeyIndex {
 
   /** A new child of `parent` named `key[start, end)`, with no value and no children. */
   #add(parent: number, key: string, start: number, end: number, hash: number): number {
+    // Before the node exists: a rebuilt table holds the live nodes, and this one goes in once, below.
+    if ((this.#tableFilled + 1) * 10 > this.#table.length * 7) this.#rehash(this.#nodes - this.#free.length);
     const node = this.#allocate();
     const length = end - start;
     if (this.#namesEnd + length > this.#names.length) this.#makeRoom(length);
@@ -211,7 +236,6 @@ export class KeyIndex {
     this.#prev[node] = NONE;
     if (first !== NONE) this.#prev[first] = node;
     this.#first[parent] = node;
-    if ((this.#tableFilled + 1) * 10 > this.#table.length * 7) this.#rehash(this.#nodes - this.#free.length);
     this.#insert(node);
     return node;
   }

@@ -29,6 +29,7 @@ test("random sets and deletes give what a Map gives, for get, list and size", ()
         model.set(k, i);
       }
       if (i % 50 === 0) {
+        index.check();
         expect(index.size).toBe(model.size);
         for (const prefix of ["", "a", "a/", "a/b", "s1", "s1/", `s${rng.int(300)}/`, "meta/log", key(), key() + "/"]) {
           expect({ prefix, keys: list(index, prefix) }).toEqual({ prefix, keys: [...model.keys()].filter((m) => m.startsWith(prefix)).sort() });
@@ -75,6 +76,7 @@ test("10,000 sessions' keys: the index grows, compacts its names after deletes, 
     model.delete(k);
   };
   const check = (round: number): void => {
+    index.check();
     same(`size after round ${round}`, index.size, model.size);
     for (const prefix of ["activity/", "sessions/", `sessions/${id(rng.int(30_000))}/`, `sessions/${id(rng.int(30_000))}/log/`, "sessions/S00000000000000000001"]) {
       same(`list ${prefix}`, list(index, prefix), [...model.keys()].filter((m) => m.startsWith(prefix)).sort());
