@@ -44,19 +44,20 @@ function hashOf(parent: number, key: string, start: number, end: number): number
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-function grown<T extends Uint32Array | Int32Array | Uint8Array>(a: T, length: number): T {
+function grown<T extends Uint32Array | Int32Array | Uint16Array>(a: T, length: number): T {
   const b = new (a.constructor as new (n: number) => T)(length);
   b.set(a);
   return b;
 }
 
-/** The index (see the top of this file). Keys are valid storage keys (latin1, segments ≤ 120 bytes); the caller checks them. */
+/** The index (see the top of this file). Keys are latin1: storage keys the caller checked, or keys as the log holds them. */
 export class KeyIndex {
   // Per node.
   #parent = new Int32Array(1024);
   #hash = new Uint32Array(1024);
   #nameAt = new Uint32Array(1024);
-  #nameLength = new Uint8Array(1024);
+  /** 16 bits: a key read back from the log is indexed as it is, whatever its segments' length. */
+  #nameLength = new Uint16Array(1024);
   #first = new Int32Array(1024).fill(NONE);
   #next = new Int32Array(1024);
   #prev = new Int32Array(1024);
