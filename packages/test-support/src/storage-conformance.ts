@@ -214,6 +214,45 @@ export function runBlobStoreConformance(name: string, make: () => Promise<BlobSt
       await expectStorageError(store.get("k"));
       await expectStorageError(store.put("k", bytes(2)));
       await expectStorageError(store.list(""));
+      if (store.deleteMany !== undefined) await expectStorageError(store.deleteMany(["k"]));
+    });
+
+    // deleteMany is optional: an adapter without it is served a delete per key.
+    test("deleteMany removes exactly the keys given, ignoring missing ones and an empty list", async () => {
+      if (store.deleteMany === undefined) return;
+      for (let i = 0; i < 300; i++) await store.put(`log/${String(i).padStart(4, "0")}`, bytes(i & 0xff));
+      await store.put("log", bytes(1));
+      await store.put("log/0005/x", bytes(2));
+      await store.deleteMany([]);
+      const gone = Array.from({ length: 250 }, (_, i) => `log/${String(i).padStart(4, "0")}`);
+      await store.deleteMany([...gone, "log/9999", "never/there"]);
+      const kept = Array.from({ length: 50 }, (_, i) => `log/${String(250 + i).padStart(4, "0")}`);
+      expect(await store.list("log")).toEqual(["log", "log/0005/x", ...kept]);
+      expect(await store.get("log/0000")).toBeUndefined();
+      expect(await store.get("log/0250")).toEqual(bytes(250));
+      await store.put("log/0000", bytes(3)); // a key deleted may be put again
+      expect(await store.get("log/0000")).toEqual(bytes(3));
+    });
+
+    test("on a store with orderedWrites, deleteMany lands in call order among unawaited puts", async () => {
+      if (store.deleteMany === undefined || store.orderedWrites !== true) return;
+      await store.put("k/a", bytes(1));
+      const puts = [store.put("k/b", bytes(2)), store.put("k/c", bytes(3))];
+      const deleted = store.deleteMany(["k/a", "k/b"]);
+      const after = store.put("k/a", bytes(4));
+      await Promise.all([...puts, deleted, after]);
+      // Issued in this order to one key, the last wins; the order across keys is the call order.
+      expect(await store.list("k/")).toEqual(["k/a", "k/c"]);
+      expect(await store.get("k/a")).toEqual(bytes(4));
+    });
+
+    test("deleteMany with an invalid key rejects with StorageError and removes nothing", async () => {
+      if (store.deleteMany === undefined) return;
+      await store.put("a/1", bytes(1));
+      await store.put("a/2", bytes(2));
+      await expectStorageError(store.deleteMany(["a/1", "a//2"]));
+      await expectStorageError(store.deleteMany(["a/1", "x".repeat(2000)]));
+      expect(await store.list("a/")).toEqual(["a/1", "a/2"]);
     });
   });
 }

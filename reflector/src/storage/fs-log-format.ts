@@ -55,6 +55,13 @@ export function crc32Table(data: Uint8Array, value = 0): number {
  * parses every record: a subarray each is most of what it would allocate).
  */
 export function crc32Range(data: Uint8Array, start: number, end: number, value = 0): number {
+  const table = crcTable();
+  let c = ~value >>> 0;
+  for (let i = start; i < end; i++) c = table[(c ^ (data[i] as number)) & 0xff]! ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+function crcTable(): Uint32Array {
   if (TABLE === undefined) {
     TABLE = new Uint32Array(256);
     for (let n = 0; n < 256; n++) {
@@ -63,9 +70,7 @@ export function crc32Range(data: Uint8Array, start: number, end: number, value =
       TABLE[n] = c >>> 0;
     }
   }
-  let c = ~value >>> 0;
-  for (let i = start; i < end; i++) c = TABLE[(c ^ (data[i] as number)) & 0xff]! ^ (c >>> 8);
-  return ~c >>> 0;
+  return TABLE;
 }
 
 /** The 16-byte header of segment `no`. */
@@ -113,6 +118,57 @@ export function encodeRecord(kind: RecordKind, key: string, value: Uint8Array | 
   out.writeUInt32LE(crc32Range(out, RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + key.length, crc32Range(out, 0, 12)), 12);
   if (copied || value === undefined) return [out];
   return [out, Buffer.from(value.buffer, value.byteOffset, value.byteLength)];
+}
+
+/** The length of a tombstone record of `key` (header and key, no value). */
+export const tombstoneBytes = (key: string): number => RECORD_HEADER_BYTES + key.length;
+
+/**
+ * Tombstone records of `keys`, in order, in one buffer: the records {@link encodeRecord} makes for
+ * them one by one, without a buffer each (deleteMany).
+ */
+export function encodeTombstones(keys: readonly string[]): Buffer {
+  let length = 0;
+  for (const key of keys) length += tombstoneBytes(key);
+  const out = Buffer.allocUnsafe(length);
+  let at = 0;
+  for (const key of keys) {
+    out[at] = RECORD_MAGIC;
+    out[at + 1] = KIND_TOMBSTONE;
+    out.writeUInt16LE(key.length, at + 2);
+    out.writeUInt32LE(0, at + 4);
+    out.writeUInt32LE(0, at + 8);
+    // The key's bytes and their CRC in one pass (keys are ASCII: checkKey).
+    const table = crcTable();
+    let c = ~crc32Range(out, at, at + 12) >>> 0;
+    let p = at + RECORD_HEADER_BYTES;
+    for (let i = 0; i < key.length; i++, p++) {
+      const byte = key.charCodeAt(i);
+      out[p] = byte;
+      c = table[(c ^ byte) & 0xff]! ^ (c >>> 8);
+    }
+    out.writeUInt32LE(~c >>> 0, at + 12);
+    at = p;
+  }
+  return out;
+}
+
+/** `keys` cut into runs whose tombstones take at most `maxBytes` each (a run holds one key at least). */
+export function tombstoneChunks(keys: readonly string[], maxBytes: number): (readonly string[])[] {
+  const chunks: (readonly string[])[] = [];
+  let from = 0;
+  let bytes = 0;
+  for (let i = 0; i < keys.length; i++) {
+    const size = tombstoneBytes(keys[i] as string);
+    if (i > from && bytes + size > maxBytes) {
+      chunks.push(keys.slice(from, i));
+      from = i;
+      bytes = 0;
+    }
+    bytes += size;
+  }
+  if (keys.length > 0) chunks.push(from === 0 ? keys : keys.slice(from));
+  return chunks;
 }
 
 /** The header of a batch of `count` records whose bytes are `parts` (in order), written when the segment was durable up to `durableEnd`. */

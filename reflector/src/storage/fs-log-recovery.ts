@@ -30,6 +30,7 @@ import {
   KIND_PUT,
   SEGMENT_HEADER_BYTES,
   checkSegmentHeader,
+  encodeSegmentHeader,
   findNextBatch,
   isBatchHeader,
   parseBatch,
@@ -38,7 +39,7 @@ import {
   type ParsedRecord,
 } from "./fs-log-format";
 import type { KeyIndex } from "./fs-log-index";
-import { readFully, type LogFile, type LogIo } from "./fs-log-io";
+import { codeOf, readFully, writeFully, type LogFile, type LogIo } from "./fs-log-io";
 
 /** A segment file of the log, open, with what the store tracks of it. */
 export interface Segment {
@@ -142,6 +143,32 @@ export class KeyHashes {
     for (let i = this.#sorted; i < this.#length; i++) if (data[i] === hash) return true;
     return false;
   }
+}
+
+/** Creates segment `no` in `logDir`: the file, its header durable, then its directory entry (two syncs). */
+export async function createSegment(io: LogIo, logDir: string, no: number): Promise<Segment> {
+  const path = join(logDir, segmentName(no));
+  // Left by a roll that failed after creating the file: it holds no batch.
+  await io.unlink(path).catch(() => undefined);
+  const file = await io.open(path, true);
+  try {
+    const header = encodeSegmentHeader(no);
+    await writeFully(file, [header], 0);
+    await file.datasync();
+    await io.syncDir(logDir);
+    return { no, file, size: header.length, live: 0, hashes: new KeyHashes(), damaged: false, readers: 0, removed: false };
+  } catch (error) {
+    await file.close().catch(() => undefined);
+    await io.unlink(path).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Removes `segment`'s file and its directory entry durably (compaction). */
+export async function unlinkSegment(io: LogIo, logDir: string, segment: Segment): Promise<void> {
+  // Gone already: an earlier attempt unlinked it, then failed to sync the directory.
+  await io.unlink(segment.file.path).catch((error: unknown) => (codeOf(error) === "ENOENT" ? undefined : Promise.reject(error)));
+  await io.syncDir(logDir);
 }
 
 /** Scans the segments in `logDir`, filling `index`. */

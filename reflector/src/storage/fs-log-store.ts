@@ -29,10 +29,10 @@ import { join } from "node:path";
 import { checkKey, checkPrefix, type BlobStore } from "./blob-store";
 import { StorageError } from "./errors";
 import { Compactor, type Copy } from "./fs-compaction";
-import { BATCH_HEADER_BYTES, KIND_PUT, KIND_TOMBSTONE, encodeBatchHeader, encodeRecord, encodeSegmentHeader, type RecordKind } from "./fs-log-format";
+import { BATCH_HEADER_BYTES, KIND_PUT, KIND_TOMBSTONE, encodeBatchHeader, encodeRecord, encodeTombstones, tombstoneChunks, type RecordKind } from "./fs-log-format";
 import type { KeyIndex, Location } from "./fs-log-index";
-import { codeOf, ioError, writeFully } from "./fs-log-io";
-import { KeyHashes, hashKey, segmentName, type Segment } from "./fs-log-recovery";
+import { ioError, writeFully } from "./fs-log-io";
+import { createSegment, hashKey, segmentName, unlinkSegment, type Segment } from "./fs-log-recovery";
 import { readRecord, type Flight, type LogStats, type LogStoreConfig, type Op, type Outcome } from "./fs-log-types";
 import { corrupt } from "./records";
 
@@ -57,7 +57,7 @@ export class LogStore implements BlobStore {
   #nextSegment: number;
   #queue: Op[] = [];
   readonly #copies: Copy[] = [];
-  /** Ops queued or being flushed, per key: a delete of a key with none and no value needs no write. */
+  /** Puts queued or being flushed, per key: a delete of a key with none and no value needs no write. */
   readonly #pending = new Map<string, number>();
   /** Flushes launched and not retired yet, in launch order (at most maxFlights). */
   readonly #flights: Flight[] = [];
@@ -153,6 +153,17 @@ export class LogStore implements BlobStore {
     });
   }
 
+  deleteMany(keys: readonly string[]): Promise<void> {
+    return this.#guard(() => {
+      for (const key of keys) checkKey(key);
+      if (keys.length === 0) return Promise.resolve();
+      // Unlike delete, missing keys are not looked up (callers pass keys they listed): a tombstone each.
+      // One op (one buffer, one promise) per maxBatchBytes of tombstones, so a flush stays bounded.
+      const done = tombstoneChunks(keys, this.#config.maxBatchBytes).map((chunk) => this.#enqueue(KIND_TOMBSTONE, chunk[0] as string, undefined, chunk));
+      return done.length === 1 ? (done[0] as Promise<void>) : Promise.all(done).then(() => undefined);
+    });
+  }
+
   list(prefix: string): Promise<string[]> {
     return this.#guard(async () => {
       const { dirs, partial } = checkPrefix(prefix);
@@ -195,12 +206,13 @@ export class LogStore implements BlobStore {
     return readRecord(this.#segments.get(entry.at.seg) as Segment, key, entry.at);
   }
 
-  #enqueue(kind: RecordKind, key: string, value: Uint8Array | undefined): Promise<void> {
-    const record = encodeRecord(kind, key, value);
+  /** Queues a record of `key`, or (`keys`: deleteMany) a tombstone of each of `keys`, in one buffer. */
+  #enqueue(kind: RecordKind, key: string, value: Uint8Array | undefined, keys?: readonly string[]): Promise<void> {
+    const record = keys === undefined ? encodeRecord(kind, key, value) : [encodeTombstones(keys)];
     const bytes = record.length === 1 ? (record[0] as Buffer).length : (record[0] as Buffer).length + (record[1] as Buffer).length;
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ kind, key, record, bytes, resolve, reject });
-      this.#pending.set(key, (this.#pending.get(key) ?? 0) + 1);
+      this.#queue.push({ kind, key, keys, record, bytes, resolve, reject });
+      if (kind === KIND_PUT) this.#pend(key, 1);
       this.#schedule();
     });
   }
@@ -261,13 +273,17 @@ export class LogStore implements BlobStore {
     if (exclusive && !idle) return false;
     const ops = this.#queue.slice(0, take);
     this.#queue = this.#queue.slice(take);
-    for (const op of ops) for (const part of op.record) parts.push(part);
+    let count = copies.length;
+    for (const op of ops) {
+      for (const part of op.record) parts.push(part);
+      count += op.keys?.length ?? 1;
+    }
     const rolls = active === undefined || (!this.#mustTruncate && this.#writeEnd >= this.#config.segmentBytes);
     const flight: Flight = {
       ops,
       copies,
       parts,
-      count: copies.length + ops.length,
+      count,
       bytes,
       exclusive,
       segment: exclusive ? undefined : active,
@@ -376,7 +392,8 @@ export class LogStore implements BlobStore {
       offset += copy.record.length;
     }
     for (const op of flight.ops) {
-      this.#apply(op.kind, op.key, { seg: segment.no, offset, length: op.bytes }, segment);
+      if (op.keys === undefined) this.#apply(op.kind, op.key, { seg: segment.no, offset, length: op.bytes }, segment);
+      else for (const key of op.keys) this.#remove(key);
       offset += op.bytes;
     }
     for (const copy of flight.copies) copy.done(true);
@@ -391,11 +408,13 @@ export class LogStore implements BlobStore {
   }
 
   #forget(ops: readonly Op[]): void {
-    for (const op of ops) {
-      const n = (this.#pending.get(op.key) ?? 1) - 1;
-      if (n === 0) this.#pending.delete(op.key);
-      else this.#pending.set(op.key, n);
-    }
+    for (const op of ops) if (op.kind === KIND_PUT) this.#pend(op.key, -1);
+  }
+
+  #pend(key: string, change: 1 | -1): void {
+    const n = (this.#pending.get(key) ?? 0) + change;
+    if (n <= 0) this.#pending.delete(key);
+    else this.#pending.set(key, n);
   }
 
   #copyIsLive(copy: Copy): boolean {
@@ -416,10 +435,12 @@ export class LogStore implements BlobStore {
     if (kind === KIND_PUT) {
       segment.hashes.add(hashKey(key));
       this.#move(key, at, segment);
-    } else {
-      const before = this.#index.delete(key);
-      if (before !== undefined) (this.#segments.get(before.seg) as Segment).live -= before.length;
-    }
+    } else this.#remove(key);
+  }
+
+  #remove(key: string): void {
+    const before = this.#index.delete(key);
+    if (before !== undefined) (this.#segments.get(before.seg) as Segment).live -= before.length;
   }
 
   #move(key: string, at: Location, segment: Segment): void {
@@ -441,32 +462,15 @@ export class LogStore implements BlobStore {
     return this.#roll();
   }
 
-  /** Starts segment #nextSegment: created, header durable, then its directory entry. */
+  /** Starts segment #nextSegment (see createSegment). */
   async #roll(): Promise<Segment> {
-    const { io, logDir } = this.#config;
-    const no = this.#nextSegment;
-    const path = join(logDir, segmentName(no));
-    // Left by a roll that failed after creating the file: it holds no batch.
-    await io.unlink(path).catch(() => undefined);
-    const file = await io.open(path, true);
-    try {
-      const header = encodeSegmentHeader(no);
-      await writeFully(file, [header], 0);
-      await file.datasync();
-      await io.syncDir(logDir);
-      this.#stats.syncs += 2;
-      const segment: Segment = { no, file, size: header.length, live: 0, hashes: new KeyHashes(), damaged: false, readers: 0, removed: false };
-      const sealed = this.#active;
-      sealed?.hashes.seal();
-      this.#segments.set(no, segment);
-      this.#active = segment;
-      this.#nextSegment = no + 1;
-      return segment;
-    } catch (error) {
-      await file.close().catch(() => undefined);
-      await io.unlink(path).catch(() => undefined);
-      throw error;
-    }
+    const segment = await createSegment(this.#config.io, this.#config.logDir, this.#nextSegment);
+    this.#stats.syncs += 2;
+    this.#active?.hashes.seal();
+    this.#segments.set(segment.no, segment);
+    this.#active = segment;
+    this.#nextSegment = segment.no + 1;
+    return segment;
   }
 
   /** After a failed write: cut the active segment back to its last good batch (or retry before the next write). */
@@ -483,10 +487,7 @@ export class LogStore implements BlobStore {
   }
 
   async #removeSegment(segment: Segment): Promise<void> {
-    const { io, logDir } = this.#config;
-    // Gone already: an earlier attempt unlinked it, then failed to sync the directory.
-    await io.unlink(segment.file.path).catch((error: unknown) => (codeOf(error) === "ENOENT" ? undefined : Promise.reject(error)));
-    await io.syncDir(logDir);
+    await unlinkSegment(this.#config.io, this.#config.logDir, segment);
     this.#segments.delete(segment.no);
     segment.removed = true;
     if (segment.readers === 0) await segment.file.close().catch(() => undefined);

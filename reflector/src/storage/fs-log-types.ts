@@ -63,7 +63,10 @@ export type Outcome = { readonly ok: true } | { readonly ok: false; readonly cau
 
 export interface Op {
   readonly kind: RecordKind;
+  /** The key (for a deleteMany op, its first: the one its error names). */
   readonly key: string;
+  /** A deleteMany op's keys, in order: `record` is a tombstone for each. Absent for one key. */
+  readonly keys: readonly string[] | undefined;
   /** The record: one buffer, or its header and key then its value (see encodeRecord). */
   readonly record: readonly Buffer[];
   /** Bytes of the record. */

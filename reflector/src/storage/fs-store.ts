@@ -51,6 +51,8 @@ export interface FsStoreOpening {
 /** A filesystem {@link BlobStore}, with what opening it found. */
 export interface FsStore extends BlobStore {
   readonly opened: FsStoreOpening;
+  /** Always there: one record batch (see {@link BlobStore.deleteMany}). */
+  deleteMany(keys: readonly string[]): Promise<void>;
 }
 
 /** Default {@link FsStoreOptions.segmentBytes}: 64 MiB. */
@@ -199,6 +201,10 @@ class UnwritableStore implements FsStore {
 
   delete(key: string): Promise<void> {
     return this.#fail("delete", key, () => checkKey(key));
+  }
+
+  deleteMany(keys: readonly string[]): Promise<void> {
+    return this.#fail("delete", keys[0] ?? "", () => keys.forEach((key) => checkKey(key)));
   }
 
   list(prefix: string): Promise<string[]> {

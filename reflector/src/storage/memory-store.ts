@@ -40,6 +40,13 @@ class MemoryStore implements BlobStore {
     this.#values.delete(key);
   }
 
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    this.#checkOpen();
+    // Every key is checked before any is removed: a bad key leaves the store as it was.
+    for (const key of keys) checkKey(key);
+    for (const key of keys) this.#values.delete(key);
+  }
+
   async list(prefix: string): Promise<string[]> {
     this.#checkOpen();
     checkPrefix(prefix);

@@ -99,6 +99,7 @@ class Statements {
   readonly get: string;
   readonly put: string;
   readonly delete: string;
+  readonly deleteMany: string;
   readonly listAll: string;
   readonly listRange: string;
 
@@ -109,6 +110,7 @@ class Statements {
     this.get = `SELECT value FROM ${t} WHERE key = $1`;
     this.put = `INSERT INTO ${t} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`;
     this.delete = `DELETE FROM ${t} WHERE key = $1`;
+    this.deleteMany = `DELETE FROM ${t} WHERE key = ANY($1::text[])`;
     // Explicit collations keep the order (and the range below) byte-wise even on a table created
     // by hand without COLLATE "C"; on ours they match the primary-key index, which then serves them.
     this.listAll = `SELECT key FROM ${t} ORDER BY key COLLATE "C"`;
@@ -177,6 +179,14 @@ class PostgresStore implements BlobStore {
     return this.#track("delete", key, async () => {
       checkKey(key);
       await this.#pool.query(this.#sql.delete, [key]);
+    });
+  }
+
+  deleteMany(keys: readonly string[]): Promise<void> {
+    return this.#track("delete", keys[0] ?? "", async () => {
+      for (const key of keys) checkKey(key);
+      // One statement, so all of them or none: one round trip where a delete per key took one each.
+      if (keys.length > 0) await this.#pool.query(this.#sql.deleteMany, [keys]);
     });
   }
 

@@ -66,6 +66,17 @@ describe("fs store write failures", () => {
     expect(await reopened()).toEqual(new Map([["later", "04"], ["old", "01"]]));
   });
 
+  test("a failing flush of a deleteMany rejects it naming its first key and deletes none of its keys", async () => {
+    io.fail("writev", "ENOSPC");
+    const error = await rejection(store.deleteMany(["old", "doomed", "never/there"]));
+    expect(error.message).toMatch(/^cannot delete "old" at .*\(ENOSPC\); free disk space, then retry/);
+    expect(error.key).toBe("old");
+    expect(await contents(store)).toEqual(new Map([["doomed", "01"], ["old", "01"]]));
+    await store.deleteMany(["old", "doomed"]);
+    expect(await contents(store)).toEqual(new Map());
+    expect(await reopened()).toEqual(new Map());
+  });
+
   test("when cutting back fails too, no later batch is written after the leftover until a cut succeeds", async () => {
     io.fail("datasync", "EIO"); // the flush fails after its bytes are in the file
     io.fail("truncate", "EIO", 3); // cutting them off fails at once, before the next batch, and after it

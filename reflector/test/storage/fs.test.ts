@@ -6,7 +6,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { StorageError, createFsStore } from "../../src/storage";
 import { LOG_DIR, fsStoreStats, openFsStore } from "../../src/storage/fs-store";
-import { crc32, crc32Range, crc32Table } from "../../src/storage/fs-log-format";
+import { KIND_TOMBSTONE, crc32, crc32Range, crc32Table, encodeRecord, encodeTombstones, tombstoneBytes, tombstoneChunks } from "../../src/storage/fs-log-format";
 import { createRng, runBlobStoreConformance, testRng } from "@lockstep/test-support";
 import { TestIo, newDir, removeDir, segmentPaths } from "./fs-test-io";
 
@@ -122,6 +122,43 @@ describe("fs store on disk", () => {
     expect(reopened.opened.damage).toEqual([]);
     for (const [i, value] of values.entries()) expect(await reopened.get(`v/${i}`)).toEqual(value);
     await reopened.close();
+  });
+
+  test("deleteMany of 3,000 keys is one op in one flush; reopened, they stay deleted and the rest stays", async () => {
+    const io = new TestIo();
+    const store = await openFsStore(dir, {}, io);
+    const keys = Array.from({ length: 3500 }, (_, i) => `sessions/S/log/${String(i + 1).padStart(16, "0")}`);
+    await Promise.all(keys.map((key, i) => store.put(key, new Uint8Array([i & 0xff]))));
+    const before = { ...fsStoreStats(store) };
+    const syncs = io.counts.datasync;
+    await store.deleteMany(keys.slice(0, 3000));
+    expect(fsStoreStats(store).flushes - before.flushes).toBe(1);
+    expect(fsStoreStats(store).records - before.records).toBe(3000);
+    expect(io.counts.datasync - syncs).toBe(1);
+    expect(await store.list("sessions/S/log/")).toEqual(keys.slice(3000));
+    await store.close();
+
+    const reopened = await createFsStore(dir);
+    expect(reopened.opened.damage).toEqual([]);
+    expect(await reopened.list("sessions/")).toEqual(keys.slice(3000));
+    expect(await reopened.get(keys[3000]!)).toEqual(new Uint8Array([3000 & 0xff]));
+    await reopened.close();
+  });
+
+  test("deleteMany's tombstones are byte for byte the records delete writes, cut into runs of at most the batch size", () => {
+    const rng = testRng("fs tombstones");
+    const alphabet = "abcXYZ019._-/";
+    const keys = Array.from({ length: 200 }, () => Array.from({ length: 1 + rng.int(120) }, () => alphabet[rng.int(alphabet.length)]).join(""));
+    expect(encodeTombstones(keys)).toEqual(Buffer.concat(keys.map((key) => encodeRecord(KIND_TOMBSTONE, key, undefined)[0]!)));
+    const max = 500;
+    const chunks = tombstoneChunks(keys, max);
+    expect(chunks.flat()).toEqual(keys);
+    for (const chunk of chunks) {
+      const bytes = chunk.reduce((sum, key) => sum + tombstoneBytes(key), 0);
+      expect(chunk.length === 1 || bytes <= max).toBe(true);
+    }
+    expect(tombstoneChunks([], max)).toEqual([]);
+    expect(tombstoneChunks(["k".repeat(1000)], max)).toEqual([["k".repeat(1000)]]); // never split below one key
   });
 
   test("a put resolves only after its fdatasync returned", async () => {
