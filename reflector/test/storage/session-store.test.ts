@@ -7,8 +7,22 @@ import { fsStoreStats } from "../../src/storage/fs-store";
 
 const DAY = 24 * 60 * 60 * 1000;
 
+/** `store` seen through a BlobStore without deleteMany, and (`ordered` false) without orderedWrites: the fallbacks of SessionStore. */
+function without(store: BlobStore, ordered: boolean): BlobStore {
+  return {
+    get: (key) => store.get(key),
+    put: (key, value) => store.put(key, value),
+    delete: (key) => store.delete(key),
+    list: (prefix) => store.list(prefix),
+    close: () => store.close(),
+    ...(ordered ? { orderedWrites: true } : {}),
+  };
+}
+
 const adapters: [string, () => Promise<{ store: BlobStore; cleanup(): Promise<void> }>][] = [
   ["memory", async () => ({ store: createMemoryStore(), cleanup: async () => undefined })],
+  ["memory without deleteMany", async () => ({ store: without(createMemoryStore(), true), cleanup: async () => undefined })],
+  ["memory without deleteMany or orderedWrites", async () => ({ store: without(createMemoryStore(), false), cleanup: async () => undefined })],
   [
     "fs",
     async () => {
@@ -189,6 +203,35 @@ describe.each(adapters)("SessionStore on %s", (_name, make) => {
     expect(calls).toEqual([`put ${seg("S", 1)}`, `put ${seg("S", 3)}`]);
   });
 
+  test("a snapshot's trim lists nothing: the covered segments go in one deleteMany, or a delete each without it", async () => {
+    const calls: string[] = [];
+    const counting: BlobStore = {
+      ...without(store, store.orderedWrites === true),
+      list: (prefix) => (calls.push(`list ${prefix}`), store.list(prefix)),
+      put: (key, value) => (calls.push(`put ${key}`), store.put(key, value)),
+      delete: (key) => (calls.push(`delete ${key}`), store.delete(key)),
+      ...(store.deleteMany ? { deleteMany: (keys: readonly string[]) => (calls.push(`deleteMany ${keys.join(" ")}`), store.deleteMany!(keys)) } : {}),
+    };
+    const trimmed = [seg("S", 1), seg("S", 3), seg("S", 5)];
+    const expected = store.deleteMany ? [`deleteMany ${trimmed.join(" ")}`] : trimmed.map((key) => `delete ${key}`);
+    const counted = new SessionStore(counting, { now: () => now });
+    await counted.create(metaOf("S"));
+    for (const [from, to] of [[1, 2], [3, 4], [5, 6], [7, 8]] as const) await counted.appendEntries("S", entries(from, to));
+    calls.length = 0;
+    await counted.putSnapshot("S", { seq: 6, time: 60, bytes: new Uint8Array([1]) });
+    expect(calls).toEqual([`put sessions/S/snapshot`, ...expected]);
+    // A restarted store knows the segments from loading the session: its trims list nothing either.
+    const reloaded = new SessionStore(counting, { now: () => now });
+    await reloaded.load("S");
+    for (const [from, to] of [[9, 10], [11, 12]] as const) await reloaded.appendEntries("S", entries(from, to));
+    calls.length = 0;
+    await reloaded.putSnapshot("S", { seq: 10, time: 100, bytes: new Uint8Array([2]) });
+    const second = [seg("S", 7), seg("S", 9)];
+    expect(calls).toEqual([`put sessions/S/snapshot`, ...(store.deleteMany ? [`deleteMany ${second.join(" ")}`] : second.map((key) => `delete ${key}`))]);
+    expect(await store.list("sessions/S/log/")).toEqual([seg("S", 11)]);
+    expect((await new SessionStore(store).load("S"))?.entries).toEqual(entries(11, 12));
+  });
+
   test("snapshots ahead of the log or older than the stored one are refused", async () => {
     await sessions.create(metaOf("S"));
     await sessions.appendEntries("S", entries(1, 6));
@@ -215,9 +258,15 @@ describe.each(adapters)("SessionStore on %s", (_name, make) => {
     await sessions.appendEntries("S", entries(3, 4));
     const bytes = await store.get(seg("S", 3));
     await store.put(seg("S", 3), bytes!.subarray(0, bytes!.length - 2));
-    const loaded = await restarted().load("S");
+    const again = restarted();
+    const loaded = await again.load("S");
     expect(loaded?.entries).toEqual(entries(1, 3));
     expect(loaded?.recovered).toMatchObject({ key: seg("S", 3), firstLostSeq: 4, rewritten: seg("S", 3) });
+    // The repair changed the segments: the next snapshot's trim reads them from the store.
+    await again.appendEntries("S", entries(4, 5));
+    await again.putSnapshot("S", { seq: 4, time: 40, bytes: new Uint8Array([1]) });
+    expect(await store.list("sessions/S/log/")).toEqual([seg("S", 4)]);
+    expect((await restarted().load("S"))?.entries).toEqual(entries(5, 5));
   });
 
   test("a last segment whose entries disagree with its key is dropped", async () => {
