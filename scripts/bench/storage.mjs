@@ -12,7 +12,8 @@
 // vs legacy (medians over rounds). For the log store also puts per fdatasync. Then the index's
 // memory: 10,000 idle sessions of 6 keys each (growth of the heap and ArrayBuffers after a forced
 // GC: the index lives in typed arrays), and how long reopening that directory (scanning its log)
-// takes. Last, the disk's floor: one --value-bytes
+// takes. Then a snapshot's trim of 1,000 log segments through SessionStore, with deleteMany against
+// a delete per key (the same store seen without deleteMany). Last, the disk's floor: one --value-bytes
 // write at a time to an O_DSYNC file, from the main thread (writeSync) and through libuv's thread
 // pool (FileHandle.write, as the log store writes): no durable store on this disk can answer a
 // lone put faster than that, which bounds how close the fs store's latency can come to memory's.
@@ -76,6 +77,8 @@ const stores = await importFromSource({
         'export { createFsStore, fsStoreStats } from "./reflector/src/storage/fs-store";',
         'export { createMemoryStore } from "./reflector/src/storage/memory-store";',
         'export { createLegacyFsStore } from "./reflector/test/storage/legacy-fs-store";',
+        'export { SessionStore } from "./reflector/src/storage/session-store";',
+        'export { MessageType } from "@lockstep/protocol";',
       ].join("\n"),
 });
 let dirs = 0;
@@ -187,6 +190,67 @@ console.log("(÷ columns: appends/s of the store over that of memory / of legacy
   console.log(
     `index: ${fmt(IDLE_SESSIONS)} idle sessions, ${fmt(keys)} keys (${fmt(listed)} activity records listed): heap and ArrayBuffers +${fmt(grown / 1048576, 1)} MiB after reopening = ${fmt(grown / keys)} bytes/key; reopening (scanning the log) took ${fmt(reopenMs)} ms`,
   );
+}
+
+// A snapshot's trim: SessionStore.putSnapshot after 1,000 one-entry segments (2,000 messages/s
+// with a snapshot every 1,000), deleting them with one deleteMany, against the same store seen
+// without deleteMany (a delete per key, issued at once as orderedWrites allows: how SessionStore
+// trimmed before). Wall time of putSnapshot, and the longest the event loop was held meanwhile
+// (a setImmediate loop's longest gap): what every other session on the reflector waits.
+{
+  const TRIMS = QUICK ? 3 : 12;
+  const perKey = (store) => ({
+    orderedWrites: store.orderedWrites,
+    get: (k) => store.get(k),
+    put: (k, v) => store.put(k, v),
+    delete: (k) => store.delete(k),
+    list: (p) => store.list(p),
+    close: () => store.close(),
+  });
+  const trims = async (kind, many) => {
+    const blob = await open[kind]();
+    const sessions = new stores.SessionStore(many ? blob : perKey(blob));
+    const id = "T".repeat(43);
+    await sessions.create({ sessionId: id, persistentId: "p".repeat(43), tps: 20, verifier: new Uint8Array(32), check: new Uint8Array(16), createdAt: 1 });
+    const payload = new Uint8Array(100);
+    const wall = [];
+    const held = [];
+    let seq = 0;
+    for (let round = 0; round < TRIMS; round++) {
+      const inFlight = [];
+      for (let i = 0; i < 1000; i++) {
+        seq++;
+        inFlight.push(sessions.appendEntries(id, [{ type: stores.MessageType.Relay, seq, time: seq, payload }]));
+        if (inFlight.length >= 4) await inFlight.shift();
+      }
+      await Promise.all(inFlight);
+      let longest = 0;
+      let last = now();
+      let spinning = true;
+      const spin = () => {
+        const t = now();
+        longest = Math.max(longest, t - last);
+        last = t;
+        if (spinning) setImmediate(spin);
+      };
+      setImmediate(spin);
+      const t = now();
+      await sessions.putSnapshot(id, { seq, time: seq, bytes: new Uint8Array(4096), views: [] });
+      wall.push(now() - t);
+      spinning = false;
+      // Only the memory store answers without a turn of the loop: then the whole call held it.
+      held.push(Math.max(longest, now() - last));
+    }
+    await blob.close();
+    return { wall: median(wall), held: median(held) };
+  };
+  const rows = [["store", "trim", "putSnapshot ms", "loop held ms", "÷ per key (held)"]];
+  for (const kind of ["memory", "log"]) {
+    const [keyed, many] = [await trims(kind, false), await trims(kind, true)];
+    rows.push([kind, "a delete per key", fmt(keyed.wall, 3), fmt(keyed.held, 3), ""]);
+    rows.push([kind, "deleteMany", fmt(many.wall, 3), fmt(many.held, 3), ratio(many.held, keyed.held)]);
+  }
+  console.log(`snapshot trim of 1,000 log segments (median of ${TRIMS}):\n${table(rows)}\n`);
 }
 
 // The disk's floor for one durable write (see the header), as many writes as the single-session case made.
