@@ -32,7 +32,7 @@ class FakeRedis implements RedisLike {
           this.strings.set(command[1], command[2].slice());
           break;
         case "del":
-          this.strings.delete(command[1]);
+          for (const key of command.slice(1) as string[]) this.strings.delete(key);
           break;
         case "zadd": {
           const set = this.sets.get(command[1]) ?? new Set<string>();
@@ -41,7 +41,7 @@ class FakeRedis implements RedisLike {
           break;
         }
         case "zrem":
-          this.sets.get(command[1])?.delete(command[2]);
+          for (const member of command.slice(2) as string[]) this.sets.get(command[1])?.delete(member);
           break;
       }
     }

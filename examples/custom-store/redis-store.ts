@@ -6,9 +6,9 @@ import { StorageError, checkKey, checkPrefix, type BlobStore } from "@lockstep/r
  */
 export type RedisCommand =
   | readonly ["set", string, Uint8Array]
-  | readonly ["del", string]
+  | readonly ["del", string, ...string[]]
   | readonly ["zadd", string, 0, string]
-  | readonly ["zrem", string, string];
+  | readonly ["zrem", string, string, ...string[]];
 
 /**
  * The few Redis commands {@link createRedisStore} needs, so the store works over any client (or
@@ -89,6 +89,18 @@ class RedisStore implements BlobStore {
       await this.#client.multi([
         ["del", this.#values + key],
         ["zrem", this.#index, key],
+      ]);
+    });
+  }
+
+  /** Optional in the contract: one transaction for every key (a snapshot trims a thousand at once). */
+  deleteMany(keys: readonly string[]): Promise<void> {
+    return this.#track("delete", keys[0] ?? "", async () => {
+      for (const key of keys) checkKey(key);
+      if (keys.length === 0) return;
+      await this.#client.multi([
+        ["del", ...(keys.map((key) => this.#values + key) as [string, ...string[]])],
+        ["zrem", this.#index, ...(keys as [string, ...string[]])],
       ]);
     });
   }
