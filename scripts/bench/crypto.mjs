@@ -10,6 +10,9 @@
 //     24-byte nonce (the baseline: the old code path, the same secretbox) and with nonces cut from
 //     the pooled buffer (NoncePool, the default); ratio pooled / baseline, and µs per seal.
 //     And a 100 B seal of each version (v1 stays for small payloads: is it the faster there?).
+//     And 100 B seal and open through tweetnacl's convenience API (nacl.secretbox and its open, the
+//     code path before: two fresh buffers and a JS copy loop per call) against seal() and open()
+//     now (its low-level calls on reused buffers), alternated in rounds.
 //   - PBKDF2 (the master key a join derives once), for scale.
 // The client's crypto module is bundled from source with esbuild at run time (it is not exported
 // by the package); nothing else is needed (no build, no network).
@@ -63,6 +66,7 @@ function randomBytes(n) {
 }
 
 const c = await importFromSource("packages/client/src/session/crypto.ts");
+const { nacl } = await importFromSource({ contents: 'import nacl from "./packages/client/node_modules/tweetnacl/nacl-fast.js"; export { nacl };' });
 const box = randomBytes(32);
 const aes = await crypto.subtle.importKey("raw", randomBytes(32), "AES-GCM", false, ["encrypt", "decrypt"]);
 const bulkKey = { box, aes };
@@ -162,6 +166,46 @@ async function smallVersionsRun() {
   return { v1: median(v1), v2: median(v2), n };
 }
 
+/** µs per 100-byte seal and open: the convenience API (the code before) vs seal()/open() now, alternated in rounds. */
+function smallApiRun() {
+  const plain = randomBytes(100);
+  const nonces = new c.NoncePool();
+  const before = {
+    seal: () => {
+      const nonce = new Uint8Array(24);
+      nonces.take(nonce);
+      const sealed = nacl.secretbox(plain, nonce, box);
+      const out = new Uint8Array(25 + sealed.length);
+      out[0] = 1;
+      out.set(nonce, 1);
+      out.set(sealed, 25);
+      return out;
+    },
+    open: (env) => nacl.secretbox.open(env.subarray(25), env.subarray(1, 25), box),
+  };
+  const now_ = { seal: () => c.seal(box, plain, nonces), open: (env) => c.open(box, env) };
+  const env = c.seal(box, plain);
+  if (!sameBytes(before.open(env), plain) || !sameBytes(now_.open(before.seal()), plain)) throw new Error("the two secretbox paths disagree");
+  const n = Math.max(2000, Math.ceil(OPS / 10));
+  const t = { beforeSeal: [], nowSeal: [], beforeOpen: [], nowOpen: [] };
+  const time = (f) => {
+    const t0 = now();
+    for (let i = 0; i < n; i++) f();
+    return ((now() - t0) * 1000) / n;
+  };
+  for (let r = -2; r < 7; r++) {
+    collectGarbage();
+    const order = r % 2 === 0 ? [before, now_] : [now_, before];
+    const out = {};
+    for (const api of order) {
+      out[api === before ? "beforeSeal" : "nowSeal"] = time(api.seal);
+      out[api === before ? "beforeOpen" : "nowOpen"] = time(() => api.open(env));
+    }
+    if (r >= 0) for (const k of Object.keys(t)) t[k].push(out[k]);
+  }
+  return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, median(v)]));
+}
+
 async function pbkdf2Run() {
   const times = [];
   for (let i = 0; i < 3; i++) {
@@ -184,6 +228,10 @@ header("µs per seal", fmt(s.baseNs / 1000, 2), fmt(s.poolNs / 1000, 2), (s.pool
 const sv = await smallVersionsRun();
 header("µs per 100 B seal, by version", fmt(sv.v1, 2), fmt(sv.v2, 2), (sv.v2 / sv.v1).toFixed(2));
 console.log("  (small payloads stay version 1: tweetnacl, synchronous, beats an awaited WebCrypto call)");
+const api = smallApiRun();
+header("100 B v1, µs", "convenience API", "low-level now", "now/before");
+header("seal", fmt(api.beforeSeal, 2), fmt(api.nowSeal, 2), (api.nowSeal / api.beforeSeal).toFixed(2));
+header("open", fmt(api.beforeOpen, 2), fmt(api.nowOpen, 2), (api.nowOpen / api.beforeOpen).toFixed(2));
 console.log("");
 header("bulk data", "v1 tweetnacl", "v2 AES-GCM", "v2/v1");
 for (const size of [10 * MB, 1 * MB]) {

@@ -1,3 +1,4 @@
+import nacl from "tweetnacl";
 import { testRng } from "@lockstep/test-support";
 import {
   BULK_ENVELOPE_OVERHEAD,
@@ -55,6 +56,38 @@ describe("envelope", () => {
         expect(() => open(key, bad)).toThrow(DecryptionError);
       }
     }
+  });
+
+  test("envelopes are NaCl secretboxes both ways, at every size around the reused buffers' limit and past it", () => {
+    const rng = testRng("secretbox interop");
+    for (const size of [0, 1, 15, 16, 17, 31, 32, 33, 80, 1023, 1024, 1025, 16_352, 16_353, 16_368, 16_369, 16_384, 16_385, 100_000]) {
+      const plain = rng.bytes(size);
+      const env = seal(key, plain);
+      expect(nacl.secretbox.open(env.subarray(25), env.subarray(1, 25), key)).toEqual(plain);
+      const nonce = rng.bytes(24);
+      const theirs = new Uint8Array([ENVELOPE_VERSION, ...nonce, ...nacl.secretbox(plain, nonce, key)]);
+      expect(open(key, theirs)).toEqual(plain);
+    }
+  });
+
+  test("reusing its buffers, open never returns bytes of another call: small after large, after a failure, and seal outputs stay apart", () => {
+    const large = new Uint8Array(9000).fill(0xaa);
+    const small = new Uint8Array([1, 2, 3]);
+    const a = seal(key, large);
+    const b = seal(key, small);
+    expect(open(key, a)).toEqual(large);
+    const opened = open(key, b);
+    expect(opened).toEqual(small);
+    expect(opened.byteOffset).toBe(0);
+    expect(opened.buffer.byteLength).toBe(3);
+    expect(() => open(otherKey, a)).toThrow(DecryptionError);
+    expect(open(key, b)).toEqual(small);
+    expect(open(key, a)).toEqual(large); // a was not changed by sealing b
+  });
+
+  test("a key of the wrong length is refused", () => {
+    expect(() => seal(new Uint8Array(16), text)).toThrow(/32 bytes, not 16/);
+    expect(() => open(new Uint8Array(31), seal(key, text))).toThrow(/32 bytes, not 31/);
   });
 
   test("an unknown version fails with a clear message", () => {
