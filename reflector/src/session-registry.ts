@@ -283,9 +283,18 @@ export class SessionRegistry {
     }
   }
 
-  /** A cluster node gives a session it no longer holds in memory up, so any node may take it at once. */
+  /**
+   * A session no longer held in memory: a single node's store drops what it caches of it (or it
+   * would keep it for every session served since the start); a cluster node gives it up, so any
+   * node may take it at once.
+   */
   async #release(sessionId: string): Promise<void> {
-    if (this.#options.cluster === undefined || this.#sessions.has(sessionId)) return;
+    if (this.#sessions.has(sessionId)) return;
+    if (this.#options.cluster === undefined) {
+      const { store } = this.#options;
+      if (store !== undefined && "forget" in store) store.forget(sessionId);
+      return;
+    }
     try {
       await this.#options.cluster.release(sessionId);
     } catch (error) {

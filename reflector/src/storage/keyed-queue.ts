@@ -5,6 +5,11 @@
 export class KeyedQueue {
   readonly #tails = new Map<string, Promise<unknown>>();
 
+  /** Whether a task for `key` is queued or running. */
+  busy(key: string): boolean {
+    return this.#tails.has(key);
+  }
+
   /** Runs `task` after every task queued earlier for `key` has settled. */
   run<T>(key: string, task: () => Promise<T>): Promise<T> {
     const previous = this.#tails.get(key) ?? Promise.resolve();

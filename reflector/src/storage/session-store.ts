@@ -48,6 +48,21 @@ import { KeyedQueue, mapLimit } from "./keyed-queue";
 import { replayLiveViews } from "./live-views";
 import { parseSegmentKeys, readLog, type SessionRecovery } from "./log";
 import {
+  ACTIVITY_PREFIX,
+  activityKey,
+  clockKey,
+  logPrefix,
+  metaKey,
+  persistedKey,
+  segmentKey,
+  sessionPrefix,
+  snapshotKey,
+  tailOf,
+  unknownSession,
+  type Read,
+  type Tail,
+} from "./session-layout";
+import {
   decodeActivity,
   decodeClock,
   decodeMeta,
@@ -104,44 +119,12 @@ export interface SessionStoreOptions {
 /** Default {@link SessionStoreOptions.retentionMs}: 30 days. */
 export const DEFAULT_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
 
-const SEQ_DIGITS = 16;
 /** What {@link SessionStore}'s read returns when the log's tail needs a repair it was not allowed to make. */
 const REPAIR = Symbol("repair");
 /** How many blobs collectGarbage() and sessionIds() read at once. */
 const SCAN_CONCURRENCY = 8;
 /** Appends of one session in flight at once on an ordered store (each a batch of the reflector's outbox). */
 const APPENDS_IN_FLIGHT = 4;
-
-/** What this process knows about a session's stored stream. Mutated only by writes that succeeded. */
-interface Tail {
-  lastSeq: number;
-  lastTime: number;
-  snapshotSeq: number;
-  /** Whether `lastTime` is an entry's time (appends must not go below it) or only the snapshot's. */
-  timeFromEntry: boolean;
-  /**
-   * The first seqs of the log segments stored, ascending (those an append still writes included), so
-   * a snapshot's trim lists nothing (a thousand keys to parse and sort per snapshot at 2,000
-   * messages/s). `undefined` after a repair cut the log: trim lists then.
-   */
-  segments: number[] | undefined;
-}
-
-/** A session as read, and the first seqs of its log segments as listed (see {@link Tail.segments}). */
-interface Read {
-  readonly session: StoredSession;
-  readonly segments: number[] | undefined;
-}
-
-const metaKey = (id: string): string => `sessions/${id}/meta`;
-const snapshotKey = (id: string): string => `sessions/${id}/snapshot`;
-const clockKey = (id: string): string => `sessions/${id}/clock`;
-const persistedKey = (id: string): string => `sessions/${id}/persisted`;
-const sessionPrefix = (id: string): string => `sessions/${id}/`;
-const logPrefix = (id: string): string => `sessions/${id}/log/`;
-const segmentKey = (id: string, firstSeq: number): string => logPrefix(id) + String(firstSeq).padStart(SEQ_DIGITS, "0");
-const ACTIVITY_PREFIX = "activity/";
-const activityKey = (id: string): string => ACTIVITY_PREFIX + id;
 
 /**
  * The reflector's storage subsystem: sessions' admission data, latest snapshot and ordered message
@@ -166,7 +149,7 @@ export class SessionStore {
   readonly #now: () => number;
   readonly #retentionMs: number;
   readonly #tails = new Map<string, Tail>();
-  readonly #loading = new Map<string, Promise<Read | undefined>>();
+  readonly #loading = new Map<string, Promise<Read<StoredSession> | undefined>>();
   /** Recoveries made by a read that was not a load() (an append before any load): the next load() reports them. */
   readonly #unreported = new Map<string, SessionRecovery>();
   /** Serializes create, load, snapshot, putTime, touch and delete per session. */
@@ -276,6 +259,21 @@ export class SessionStore {
       if (this.#tails.get(id) === tail) this.#tails.delete(id);
       throw error;
     }
+  }
+
+  /**
+   * Drops what this store caches of a session its caller no longer serves: its tail and the list of
+   * its log segments, which would otherwise stay for every session served since the start (the
+   * list holds a number per segment since the last snapshot). The next operation reads the session
+   * again. With an operation on the session still under way, only the segment list goes (a trim
+   * then lists them), so nothing read before that operation lands is ever trusted.
+   */
+  forget(sessionId: string): void {
+    const id = checkSessionId(sessionId);
+    const tail = this.#tails.get(id);
+    if (tail === undefined) return;
+    if (this.#appends.busy(id) || this.#maintenance.busy(id) || this.#loading.has(id)) tail.segments = undefined;
+    else this.#tails.delete(id);
   }
 
   /** How many appends of one session may be in flight at once: more than one only on a store with {@link BlobStore.orderedWrites}. */
@@ -416,7 +414,7 @@ export class SessionStore {
   }
 
   /** Reads a session; with `repair` false, a damaged log tail returns {@link REPAIR} instead of being cut. */
-  async #read(id: string, repair: boolean): Promise<Read | undefined | typeof REPAIR> {
+  async #read(id: string, repair: boolean): Promise<Read<StoredSession> | undefined | typeof REPAIR> {
     const metaBytes = await this.#store.get(metaKey(id));
     if (metaBytes === undefined) return undefined;
     const meta = decodeMeta(metaKey(id), metaBytes, id);
@@ -483,18 +481,4 @@ export class SessionStore {
     }
     for (const key of keys) await this.#store.delete(key);
   }
-}
-
-function tailOf({ session, segments }: Read): Tail {
-  return {
-    lastSeq: session.lastSeq,
-    lastTime: session.lastTime,
-    snapshotSeq: session.snapshot?.seq ?? 0,
-    timeFromEntry: session.entries.length > 0,
-    segments,
-  };
-}
-
-function unknownSession(id: string): StorageError {
-  return new StorageError(`session ${id} is not stored; create() it first (or load() to check it exists)`, { key: metaKey(id) });
 }

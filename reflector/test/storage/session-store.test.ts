@@ -232,6 +232,49 @@ describe.each(adapters)("SessionStore on %s", (_name, make) => {
     expect((await new SessionStore(store).load("S"))?.entries).toEqual(entries(11, 12));
   });
 
+  test("forget drops the cache of a session: the next append reads it again, and its trims list nothing after that", async () => {
+    const calls: string[] = [];
+    const counting: BlobStore = {
+      ...without(store, store.orderedWrites === true),
+      get: (key) => (calls.push(`get ${key}`), store.get(key)),
+      list: (prefix) => (calls.push(`list ${prefix}`), store.list(prefix)),
+      ...(store.deleteMany ? { deleteMany: (keys: readonly string[]) => (calls.push(`deleteMany ${keys.length}`), store.deleteMany!(keys)) } : {}),
+    };
+    const counted = new SessionStore(counting, { now: () => now });
+    await counted.create(metaOf("S"));
+    await counted.appendEntries("S", entries(1, 2));
+    counted.forget("S");
+    counted.forget("never-served"); // nothing cached: nothing to do
+    calls.length = 0;
+    await counted.appendEntries("S", entries(3, 4));
+    expect(calls).toContain(`get sessions/S/meta`);
+    expect(calls).toContain(`list sessions/S/log/`);
+    calls.length = 0;
+    await counted.appendEntries("S", entries(5, 6));
+    await counted.putSnapshot("S", { seq: 4, time: 40, bytes: new Uint8Array([1]) });
+    expect(calls.filter((call) => call.startsWith("list"))).toEqual([]);
+    expect(await store.list("sessions/S/log/")).toEqual([seg("S", 5)]);
+    expect((await restarted().load("S"))?.entries).toEqual(entries(5, 6));
+  });
+
+  test("forget with an append under way keeps the tail but not the segment list: the next trim lists, and trims right", async () => {
+    const lists: string[] = [];
+    const counting: BlobStore = { ...without(store, store.orderedWrites === true), list: (prefix) => (lists.push(prefix), store.list(prefix)) };
+    if (store.deleteMany) counting.deleteMany = (keys) => store.deleteMany!(keys);
+    const counted = new SessionStore(counting, { now: () => now });
+    await counted.create(metaOf("S"));
+    await counted.appendEntries("S", entries(1, 2));
+    const appending = counted.appendEntries("S", entries(3, 4));
+    counted.forget("S");
+    await appending;
+    await counted.appendEntries("S", entries(5, 6));
+    lists.length = 0;
+    await counted.putSnapshot("S", { seq: 4, time: 40, bytes: new Uint8Array([1]) });
+    expect(lists).toEqual(["sessions/S/log/"]);
+    expect(await store.list("sessions/S/log/")).toEqual([seg("S", 5)]);
+    expect((await restarted().load("S"))?.entries).toEqual(entries(5, 6));
+  });
+
   test("snapshots ahead of the log or older than the stored one are refused", async () => {
     await sessions.create(metaOf("S"));
     await sessions.appendEntries("S", entries(1, 6));
