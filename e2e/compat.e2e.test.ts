@@ -125,31 +125,35 @@ test("simple chat (Multisynq global): tps 0, arrow handlers in subscribe, persis
   });
 });
 
+/** Clicks the animation's field away from every ball: a click that lands on a moving ball removes it instead of adding one. */
+async function clickFreeSpot(page: Page): Promise<void> {
+  const spot = await page.evaluate(() => {
+    const field = document.getElementById("field")!.getBoundingClientRect();
+    const balls = Array.from(document.querySelectorAll(".ball"), (e) => e.getBoundingClientRect());
+    for (let y = field.top + 40; y < field.bottom - 40; y += 20) {
+      for (let x = field.left + 40; x < field.right - 40; x += 20) {
+        if (balls.every((r) => Math.hypot(r.left + r.width / 2 - x, r.top + r.height / 2 - y) > 80)) return { x, y };
+      }
+    }
+    throw new Error("no free spot on the field");
+  });
+  await page.mouse.click(spot.x, spot.y);
+}
+
 test("simple animation (import @croquet/croquet): child models stepped by future(), tps 100 clamped, add and remove by click", async () => {
   await runBrowserApp("animation", {
     async together(a, b) {
       await a.waitForFunction(() => document.querySelectorAll(".ball").length === 8);
       const x0 = await modelValue<number>(b, "model.balls[0].x");
       await b.waitForFunction((x) => (window as any).session.model.balls[0].x !== x, x0);
-      // On the field, away from every ball: a click that lands on a moving ball removes it instead.
-      const spot = await a.evaluate(() => {
-        const field = document.getElementById("field")!.getBoundingClientRect();
-        const balls = Array.from(document.querySelectorAll(".ball"), (e) => e.getBoundingClientRect());
-        for (let y = field.top + 40; y < field.bottom - 40; y += 20) {
-          for (let x = field.left + 40; x < field.right - 40; x += 20) {
-            if (balls.every((r) => Math.hypot(r.left + r.width / 2 - x, r.top + r.height / 2 - y) > 80)) return { x, y };
-          }
-        }
-        throw new Error("no free spot on the field");
-      });
-      await a.mouse.click(spot.x, spot.y);
+      await clickFreeSpot(a);
       await b.waitForFunction(() => document.querySelectorAll(".ball").length === 9);
       await b.evaluate(() => (document.querySelector(".ball") as HTMLElement).click());
       await a.waitForFunction(() => document.querySelectorAll(".ball").length === 8);
     },
     async late(c, a) {
       expect(await c.locator(".ball").count()).toBe(8);
-      await c.mouse.click(200, 200);
+      await clickFreeSpot(c);
       await a.waitForFunction(() => document.querySelectorAll(".ball").length === 9);
     },
   });
