@@ -21,6 +21,8 @@ export interface Tail {
    * way: trim lists then.
    */
   segments: number[] | undefined;
+  /** Appends issued and not settled (on an orderedWrites store they outlive the append queue's turn). */
+  writes: number;
 }
 
 /** What a tail is made from: a session as read (a StoredSession), and the first seqs of its log segments as listed. */
@@ -54,6 +56,7 @@ export function tailOf({ session, segments }: Read): Tail {
     snapshotSeq: session.snapshot?.seq ?? 0,
     timeFromEntry: session.entries.length > 0,
     segments,
+    writes: 0,
   };
 }
 

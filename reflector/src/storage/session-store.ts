@@ -183,7 +183,7 @@ export class SessionStore {
       await this.#store.put(activityKey(id), encodeActivity(this.#wallClock()));
       if (persisted.length > 0) await this.#store.put(persistedKey(id), persisted);
       await this.#store.put(metaKey(id), encodeMeta(meta));
-      this.#tails.set(id, { lastSeq: 0, lastTime: 0, snapshotSeq: 0, timeFromEntry: false, segments: [] });
+      this.#tails.set(id, { lastSeq: 0, lastTime: 0, snapshotSeq: 0, timeFromEntry: false, segments: [], writes: 0 });
     });
   }
 
@@ -247,6 +247,7 @@ export class SessionStore {
       checkAppend(id, tail.lastSeq, tail.timeFromEntry ? tail.lastTime : 0, entries);
       const written = this.#store.put(segmentKey(id, first.seq), encodeSegment(entries));
       written.catch(() => undefined); // awaited below, once the queue released the session
+      tail.writes++;
       tail.lastSeq = last.seq;
       tail.lastTime = last.time;
       tail.timeFromEntry = true;
@@ -258,6 +259,8 @@ export class SessionStore {
     } catch (error) {
       if (this.#tails.get(id) === tail) this.#tails.delete(id);
       throw error;
+    } finally {
+      tail.writes--;
     }
   }
 
@@ -272,7 +275,7 @@ export class SessionStore {
     const id = checkSessionId(sessionId);
     const tail = this.#tails.get(id);
     if (tail === undefined) return;
-    if (this.#appends.busy(id) || this.#maintenance.busy(id) || this.#loading.has(id)) tail.segments = undefined;
+    if (tail.writes > 0 || this.#appends.busy(id) || this.#maintenance.busy(id) || this.#loading.has(id)) tail.segments = undefined;
     else this.#tails.delete(id);
   }
 

@@ -275,6 +275,31 @@ describe.each(adapters)("SessionStore on %s", (_name, make) => {
     expect((await restarted().load("S"))?.entries).toEqual(entries(5, 6));
   });
 
+  test("on an ordered store, forget while a write is still landing (past the append queue's turn) keeps the tail", async () => {
+    if (store.orderedWrites !== true) return; // elsewhere an append's write stays inside the queue's turn
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let hold = false;
+    const gated: BlobStore = {
+      ...without(store, true),
+      put: (key, value) => (hold && key.includes("/log/") ? gate.then(() => store.put(key, value)) : store.put(key, value)),
+    };
+    const counted = new SessionStore(gated, { now: () => now });
+    await counted.create(metaOf("S"));
+    await counted.appendEntries("S", entries(1, 2));
+    hold = true;
+    const landing = counted.appendEntries("S", entries(3, 4));
+    await new Promise((resolve) => setImmediate(resolve)); // the queue's turn is over; the put waits at the gate
+    counted.forget("S");
+    // Had the tail gone, this append would read the log without 3-4 and be refused as not continuing it.
+    const next = counted.appendEntries("S", entries(5, 6));
+    next.catch(() => undefined); // awaited below
+    for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve)); // a read of the log would be done by now
+    release();
+    await Promise.all([landing, next]);
+    expect((await restarted().load("S"))?.entries).toEqual(entries(1, 6));
+  });
+
   test("snapshots ahead of the log or older than the stored one are refused", async () => {
     await sessions.create(metaOf("S"));
     await sessions.appendEntries("S", entries(1, 6));
