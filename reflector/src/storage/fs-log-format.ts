@@ -100,6 +100,29 @@ export function checkSegmentHeader(buf: Buffer, no: number): boolean {
 export const RECORD_COPY_MAX = 4096;
 
 /**
+ * Writes a record's header and key at `at` of `out` (its value, if any, goes right after them) and
+ * returns where the key ends. The key's bytes and their CRC are made in one pass (keys are ASCII:
+ * checkKey); the header's CRC covers its first 12 bytes and the key.
+ */
+function writeHead(out: Buffer, at: number, kind: RecordKind, key: string, valueLength: number, valueCrc: number): number {
+  out[at] = RECORD_MAGIC;
+  out[at + 1] = kind;
+  out.writeUInt16LE(key.length, at + 2);
+  out.writeUInt32LE(valueLength, at + 4);
+  out.writeUInt32LE(valueCrc, at + 8);
+  const table = crcTable();
+  let c = ~crc32Range(out, at, at + 12) >>> 0;
+  let p = at + RECORD_HEADER_BYTES;
+  for (let i = 0; i < key.length; i++, p++) {
+    const byte = key.charCodeAt(i);
+    out[p] = byte;
+    c = table[(c ^ byte) & 0xff]! ^ (c >>> 8);
+  }
+  out.writeUInt32LE(~c >>> 0, at + 12);
+  return p;
+}
+
+/**
  * One record, encoded: header, key and value. Up to {@link RECORD_COPY_MAX} bytes of value, one
  * buffer holding a copy; past that, the header and key, then a view of `value` itself (which the
  * caller must not change before the write: BlobStore.put's contract).
@@ -108,15 +131,12 @@ export function encodeRecord(kind: RecordKind, key: string, value: Uint8Array | 
   const valueLength = value?.length ?? 0;
   const copied = valueLength <= RECORD_COPY_MAX;
   const out = Buffer.allocUnsafe(RECORD_HEADER_BYTES + key.length + (copied ? valueLength : 0));
-  out[0] = RECORD_MAGIC;
-  out[1] = kind;
-  out.writeUInt16LE(key.length, 2);
-  out.writeUInt32LE(valueLength, 4);
-  const written = out.write(key, RECORD_HEADER_BYTES, "latin1");
-  if (value !== undefined && copied) out.set(value, RECORD_HEADER_BYTES + written);
-  out.writeUInt32LE(value === undefined ? 0 : crc32(value), 8);
-  out.writeUInt32LE(crc32Range(out, RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + key.length, crc32Range(out, 0, 12)), 12);
-  if (copied || value === undefined) return [out];
+  const keyEnd = writeHead(out, 0, kind, key, valueLength, value === undefined ? 0 : crc32(value));
+  if (value === undefined) return [out];
+  if (copied) {
+    out.set(value, keyEnd);
+    return [out];
+  }
   return [out, Buffer.from(value.buffer, value.byteOffset, value.byteLength)];
 }
 
@@ -132,24 +152,7 @@ export function encodeTombstones(keys: readonly string[]): Buffer {
   for (const key of keys) length += tombstoneBytes(key);
   const out = Buffer.allocUnsafe(length);
   let at = 0;
-  for (const key of keys) {
-    out[at] = RECORD_MAGIC;
-    out[at + 1] = KIND_TOMBSTONE;
-    out.writeUInt16LE(key.length, at + 2);
-    out.writeUInt32LE(0, at + 4);
-    out.writeUInt32LE(0, at + 8);
-    // The key's bytes and their CRC in one pass (keys are ASCII: checkKey).
-    const table = crcTable();
-    let c = ~crc32Range(out, at, at + 12) >>> 0;
-    let p = at + RECORD_HEADER_BYTES;
-    for (let i = 0; i < key.length; i++, p++) {
-      const byte = key.charCodeAt(i);
-      out[p] = byte;
-      c = table[(c ^ byte) & 0xff]! ^ (c >>> 8);
-    }
-    out.writeUInt32LE(~c >>> 0, at + 12);
-    at = p;
-  }
+  for (const key of keys) at = writeHead(out, at, KIND_TOMBSTONE, key, 0, 0);
   return out;
 }
 
