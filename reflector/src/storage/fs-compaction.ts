@@ -16,7 +16,7 @@
  * collision only keeps a tombstone longer). The oldest segment's tombstones always go.
  */
 import { StorageError } from "./errors";
-import { KIND_PUT, SEGMENT_HEADER_BYTES, parseBatch, type RecordKind } from "./fs-log-format";
+import { KIND_PUT, KIND_TOMBSTONE, SEGMENT_HEADER_BYTES, parseBatch, type RecordKind } from "./fs-log-format";
 import type { KeyIndex, Location } from "./fs-log-index";
 import { readFully } from "./fs-log-io";
 import { hashKey, type Segment } from "./fs-log-recovery";
@@ -30,6 +30,28 @@ export interface Copy {
   readonly from: Location;
   /** Called once: `true` when written (or found dead and dropped), `false` when its flush failed or the store closed. */
   done(ok: boolean): void;
+}
+
+/**
+ * Takes the first queued copies of `queue` for one flush (up to `maxBytes`, at least one); those no
+ * longer live (the key was written or deleted since they were read: `index` says) are done at once.
+ */
+export function takeCopies(queue: Copy[], maxBytes: number, index: KeyIndex): Copy[] {
+  let bytes = 0;
+  let taken = 0;
+  while (taken < queue.length && bytes < maxBytes) bytes += (queue[taken++] as Copy).record.length;
+  const copies: Copy[] = [];
+  for (const copy of queue.splice(0, taken)) {
+    if (copyIsLive(copy, index)) copies.push(copy);
+    else copy.done(true);
+  }
+  return copies;
+}
+
+function copyIsLive(copy: Copy, index: KeyIndex): boolean {
+  const entry = index.get(copy.key);
+  if (copy.kind === KIND_TOMBSTONE) return entry === undefined;
+  return entry !== undefined && !entry.damaged && entry.at.seg === copy.from.seg && entry.at.offset === copy.from.offset;
 }
 
 /** What the compactor needs from the store. */

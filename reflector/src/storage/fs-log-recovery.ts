@@ -12,6 +12,11 @@
  * checks after it was written with a durable end at or before P (in flight alongside it, so not
  * acknowledged either); the file is cut back to P.
  *
+ * The newest segment may also end in zeros written ahead of the log (fs-log-prealloc.ts): a run of
+ * zeros to the end of the file is free space, kept as it is. (Acknowledged batches that a disk
+ * turned to zeros at the very end of the log look the same, as they look like a torn tail without
+ * it; anywhere else they are damage.)
+ *
  * Anything else that does not check is damage to data that was acknowledged (a bad disk, a
  * hand-edited file): a bad batch in an older segment, or in the newest one with a good batch after
  * it that was written once it was durable (or by a version that did not record durable ends). It is
@@ -45,8 +50,12 @@ import { codeOf, readFully, writeFully, type LogFile, type LogIo } from "./fs-lo
 export interface Segment {
   readonly no: number;
   readonly file: LogFile;
-  /** Bytes in the file that belong to the log (the file is never longer after recovery). */
+  /** Bytes in the file that belong to the log. */
   size: number;
+  /** The file's length: past `size` it holds zeros (fs-log-prealloc.ts; only the active segment has them). */
+  allocated: number;
+  /** Zeroing space in it failed (a full disk): not tried again. */
+  noPrealloc?: boolean;
   /** Bytes of the records the index points at. */
   live: number;
   /** Hashes of the keys of every put record in the segment, for compaction's tombstone rule. */
@@ -156,7 +165,7 @@ export async function createSegment(io: LogIo, logDir: string, no: number): Prom
     await writeFully(file, [header], 0);
     await file.datasync();
     await io.syncDir(logDir);
-    return { no, file, size: header.length, live: 0, hashes: new KeyHashes(), damaged: false, readers: 0, removed: false };
+    return { no, file, size: header.length, allocated: header.length, live: 0, hashes: new KeyHashes(), damaged: false, readers: 0, removed: false };
   } catch (error) {
     await file.close().catch(() => undefined);
     await io.unlink(path).catch(() => undefined);
@@ -239,7 +248,7 @@ export async function recoverLog(io: LogIo, logDir: string, index: KeyIndex): Pr
         return size > 0 ? { segment: file.path, offset: 0, bytes: size } : undefined;
       }
     }
-    const segment: Segment = { no, file, size, live: 0, hashes: new KeyHashes(), damaged: false, readers: 0, removed: false };
+    const segment: Segment = { no, file, size, allocated: size, live: 0, hashes: new KeyHashes(), damaged: false, readers: 0, removed: false };
     segments.push(segment);
     bySeg.set(no, segment);
     let truncated: LogTruncation | undefined;
@@ -284,6 +293,11 @@ export async function recoverLog(io: LogIo, logDir: string, index: KeyIndex): Pr
         p = base + batch.end;
         continue;
       }
+      // Zeros from here to the end of the newest segment are space zeroed ahead of the log (fs-log-prealloc.ts).
+      if (newest && isZero(buf.subarray(p - base))) {
+        segment.size = p;
+        return undefined;
+      }
       const next = findNextBatch(buf, p - base + 1);
       if (newest && p >= SEGMENT_HEADER_BYTES && onlyFlightsAfter(buf, next, p)) {
         await file.truncate(p);
@@ -312,6 +326,16 @@ function onlyFlightsAfter(buf: Buffer, from: number, p: number): boolean {
     if (typeof batch === "string") throw new Error("unreachable: findNextBatch returned a batch that does not check");
     if (batch.durableEnd === 0 || batch.durableEnd > p) return false;
     q = findNextBatch(buf, batch.end);
+  }
+  return true;
+}
+
+/** Whether every byte of `buf` is zero (compared a window at a time, natively). */
+function isZero(buf: Buffer): boolean {
+  const zeros = Buffer.alloc(Math.min(buf.length, 64 * 1024));
+  for (let p = 0; p < buf.length; p += zeros.length) {
+    const end = Math.min(buf.length, p + zeros.length);
+    if (buf.compare(zeros, 0, end - p, p, end) !== 0) return false;
   }
   return true;
 }

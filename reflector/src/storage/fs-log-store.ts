@@ -8,6 +8,8 @@
  * O_DSYNC, by that write itself, which saves a trip through the thread pool), then updates the
  * index and resolves every op of the batch. The first op of an idle store waits one turn
  * (setImmediate), so the ops of one turn share a flush. No timer delays anything.
+ * Behind the write position the store keeps zeros written ahead (fs-log-prealloc.ts), so a flush's
+ * sync writes data, not the file system's journal too.
  *
  * Flushes in flight. Up to maxFlights flushes are written at once, each placed where the one before
  * it ends: ops arriving while flushes are in flight start another after a turn (or, at the limit,
@@ -28,10 +30,11 @@
 import { join } from "node:path";
 import { checkKey, checkPrefix, type BlobStore } from "./blob-store";
 import { StorageError } from "./errors";
-import { Compactor, type Copy } from "./fs-compaction";
+import { Compactor, takeCopies, type Copy } from "./fs-compaction";
 import { BATCH_HEADER_BYTES, KIND_PUT, KIND_TOMBSTONE, encodeBatchHeader, encodeRecord, encodeTombstones, tombstoneChunks, type RecordKind } from "./fs-log-format";
 import type { KeyIndex, Location } from "./fs-log-index";
 import { ioError, writeFully } from "./fs-log-io";
+import { Preallocator } from "./fs-log-prealloc";
 import { createSegment, hashKey, segmentName, unlinkSegment, type Segment } from "./fs-log-recovery";
 import { readRecord, type Flight, type LogStats, type LogStoreConfig, type Op, type Outcome } from "./fs-log-types";
 import { corrupt } from "./records";
@@ -77,6 +80,7 @@ export class LogStore implements BlobStore {
   #closed = false;
   #closing: Promise<void> | undefined;
   readonly #compactor: Compactor;
+  readonly #prealloc: Preallocator;
   #stats = { flushes: 0, overlapped: 0, syncs: 0, records: 0, compactedSegments: 0 };
 
   constructor(config: LogStoreConfig) {
@@ -88,6 +92,7 @@ export class LogStore implements BlobStore {
     this.#active = newest !== undefined && !newest.damaged ? newest : undefined;
     this.#writeEnd = this.#active?.size ?? 0;
     this.#nextSegment = (newest?.no ?? 0) + 1;
+    this.#prealloc = new Preallocator(config.preallocBytes, config.segmentBytes, () => this.#pump());
     this.#compactor = new Compactor({
       index: this.#index,
       segments: () => this.#segments.values(),
@@ -120,6 +125,7 @@ export class LogStore implements BlobStore {
     for (;;) {
       if (this.#busy) await new Promise<void>((resolve) => this.#idle.push(resolve));
       else if (this.#compactor.running) await this.#compactor.running;
+      else if (this.#prealloc.busy) await this.#prealloc.settled();
       else return;
     }
   }
@@ -184,6 +190,7 @@ export class LogStore implements BlobStore {
     // Queued puts and deletes complete (settled() waits for the flushes), and so do reads.
     if (this.#reads > 0) await new Promise<void>((resolve) => this.#readsDone.push(resolve));
     await this.settled();
+    await this.#prealloc.settled();
     for (const segment of this.#segments.values()) await segment.file.close().catch(() => undefined);
     await this.#config.onClose();
   }
@@ -254,7 +261,7 @@ export class LogStore implements BlobStore {
   #launch(): boolean {
     const idle = this.#flights.length === 0;
     // Copies are checked against the index, which is exactly what is on disk only with no flush in flight.
-    const copies = idle ? this.#takeCopies() : [];
+    const copies = idle ? takeCopies(this.#copies, COPY_BYTES_PER_FLUSH, this.#index) : [];
     const parts: Buffer[] = [];
     let bytes = 0;
     for (const copy of copies) {
@@ -271,6 +278,11 @@ export class LogStore implements BlobStore {
     // Rolling to a new segment, or cutting back a failed write first, happens with nothing else in flight.
     const exclusive = active === undefined || this.#mustTruncate || this.#writeEnd >= this.#config.segmentBytes;
     if (exclusive && !idle) return false;
+    // Not into space being zeroed right now (fs-log-prealloc.ts); its end launches this again.
+    if (!exclusive && this.#prealloc.blocks(this.#writeEnd + BATCH_HEADER_BYTES + bytes)) {
+      this.#copies.unshift(...copies);
+      return false;
+    }
     const ops = this.#queue.slice(0, take);
     this.#queue = this.#queue.slice(take);
     let count = copies.length;
@@ -300,19 +312,6 @@ export class LogStore implements BlobStore {
       (cause: unknown) => this.#retire(flight, { ok: false, cause }),
     );
     return true;
-  }
-
-  /** The queued compaction copies of one flush (at most COPY_BYTES_PER_FLUSH); those no longer live are done. */
-  #takeCopies(): Copy[] {
-    let copyBytes = 0;
-    let taken = 0;
-    while (taken < this.#copies.length && copyBytes < COPY_BYTES_PER_FLUSH) copyBytes += (this.#copies[taken++] as Copy).record.length;
-    const copies: Copy[] = [];
-    for (const copy of this.#copies.splice(0, taken)) {
-      if (this.#copyIsLive(copy)) copies.push(copy);
-      else copy.done(true);
-    }
-    return copies;
   }
 
   /** Writes a flush's batch durably (rolling or cutting back first if it is exclusive). */
@@ -399,6 +398,7 @@ export class LogStore implements BlobStore {
     for (const copy of flight.copies) copy.done(true);
     this.#forget(flight.ops);
     for (const op of flight.ops) op.resolve();
+    if (segment === this.#active) this.#prealloc.poke(segment, this.#writeEnd);
   }
 
   #fail(ops: readonly Op[], copies: readonly Copy[], cause: unknown, path: string): void {
@@ -415,12 +415,6 @@ export class LogStore implements BlobStore {
     const n = (this.#pending.get(key) ?? 0) + change;
     if (n <= 0) this.#pending.delete(key);
     else this.#pending.set(key, n);
-  }
-
-  #copyIsLive(copy: Copy): boolean {
-    const entry = this.#index.get(copy.key);
-    if (copy.kind === KIND_TOMBSTONE) return entry === undefined;
-    return entry !== undefined && !entry.damaged && entry.at.seg === copy.from.seg && entry.at.offset === copy.from.offset;
   }
 
   #applyCopy(copy: Copy, segment: Segment, offset: number): void {
@@ -452,14 +446,23 @@ export class LogStore implements BlobStore {
   /** The segment to write the next batch to: cut back after a failure, a new one when full. */
   async #prepare(): Promise<Segment> {
     const active = this.#active;
+    await this.#prealloc.settled();
     if (active !== undefined && this.#mustTruncate) {
-      await active.file.truncate(active.size);
-      await active.file.datasync();
-      this.#stats.syncs++;
+      await this.#truncate(active);
       this.#mustTruncate = false;
     }
     if (active !== undefined && active.size < this.#config.segmentBytes) return active;
+    // Only the newest segment has zeros past its log (recovery reads them as free space there).
+    if (active !== undefined && active.allocated > active.size) await this.#truncate(active);
     return this.#roll();
+  }
+
+  /** Cuts `segment`'s file back to its last durable batch (dropping a failed write, or zeroed space). */
+  async #truncate(segment: Segment): Promise<void> {
+    await segment.file.truncate(segment.size);
+    await segment.file.datasync();
+    segment.allocated = segment.size;
+    this.#stats.syncs++;
   }
 
   /** Starts segment #nextSegment (see createSegment). */
@@ -478,8 +481,8 @@ export class LogStore implements BlobStore {
     const active = this.#active;
     if (active === undefined || !this.#mustTruncate) return;
     try {
-      await active.file.truncate(active.size);
-      await active.file.datasync();
+      await this.#prealloc.settled();
+      await this.#truncate(active);
       this.#mustTruncate = false;
     } catch {
       // #prepare() tries again before the next batch is written.

@@ -13,6 +13,8 @@ export interface LogStoreConfig {
   readonly logDir: string;
   readonly io: LogIo;
   readonly segmentBytes: number;
+  /** Zeroed space kept ahead of the write position (fs-log-prealloc.ts); 0: none. */
+  readonly preallocBytes: number;
   readonly compactBelow: number;
   readonly maxBatchBytes: number;
   /** Flushes written at once (each past the one before; retired in order). 1: one at a time. */

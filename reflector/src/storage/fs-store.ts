@@ -7,6 +7,7 @@ import { KeyIndex } from "./fs-log-index";
 import { codeOf, ioError, nodeLogIo, type LogIo } from "./fs-log-io";
 import { recoverLog, type LogDamage, type LogTruncation, type Segment } from "./fs-log-recovery";
 import { LogStore, type LogStats } from "./fs-log-store";
+import { PREALLOC_CHUNK_BYTES } from "./fs-log-prealloc";
 import { lockDir, type DirLock } from "./fs-lock";
 
 /** Options of {@link createFsStore}, for tuning and tests. */
@@ -25,6 +26,13 @@ export interface FsStoreOptions {
    * writes one at a time.
    */
   readonly flushesInFlight?: number;
+  /**
+   * Zeroed space the store keeps written past the end of its log, so that a flush writes over
+   * zeros rather than growing the file: then its sync writes data alone, not the file system's
+   * journal too (fs-log-prealloc.ts). Default 1 MiB; 0 turns it off (worth it on copy-on-write file
+   * systems such as btrfs or ZFS, where writing over zeros saves nothing).
+   */
+  readonly preallocateBytes?: number;
   /** Receives what opening found (damage, a torn write cut, a migration) and compaction failures. */
   readonly logger?: FsStoreLogger;
 }
@@ -109,6 +117,10 @@ export async function openFsStore(dir: string, options: FsStoreOptions, io: LogI
   if (!(Number.isSafeInteger(flushesInFlight) && flushesInFlight >= 1 && flushesInFlight <= 64)) {
     throw new StorageError(`flushesInFlight must be an integer from 1 to 64, got ${flushesInFlight}`);
   }
+  const preallocBytes = options.preallocateBytes ?? PREALLOC_CHUNK_BYTES;
+  if (!(Number.isSafeInteger(preallocBytes) && preallocBytes >= 0 && preallocBytes <= 2 ** 30)) {
+    throw new StorageError(`preallocateBytes must be an integer from 0 to 2^30, got ${preallocBytes}`);
+  }
   if (!(compactBelow >= 0 && compactBelow <= 1)) throw new StorageError(`compactBelow must be a fraction from 0 to 1, got ${compactBelow}`);
   const root = resolve(dir);
   try {
@@ -137,6 +149,7 @@ export async function openFsStore(dir: string, options: FsStoreOptions, io: LogI
       logDir,
       io,
       segmentBytes,
+      preallocBytes,
       compactBelow,
       maxBatchBytes: MAX_BATCH_BYTES,
       maxFlights: flushesInFlight,

@@ -2,7 +2,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { StorageError, createFsStore } from "../../src/storage";
 import { SEGMENT_HEADER_BYTES, crc32 } from "../../src/storage/fs-log-format";
 import { fsStoreSettled, fsStoreStats, openFsStore } from "../../src/storage/fs-store";
-import { TestIo, batches, contents, newDir, removeDir, segmentPaths } from "./fs-test-io";
+import { TestIo, batches, contents, logBytes, newDir, removeDir, segmentPaths } from "./fs-test-io";
 
 // Pipelined flushes: several batches written at once, each after the one before, acknowledged in
 // order; a failure fails everything after it; a crash with batches in flight reads as a torn tail.
@@ -80,7 +80,7 @@ describe("fs store: flushes in flight", () => {
     const io = new TestIo();
     const store = await openFsStore(dir, { flushesInFlight: 2 }, io);
     await store.put("old", bytes(1));
-    const size = (await readFile((await segmentPaths(dir))[0]!)).length;
+    const size = logBytes(await readFile((await segmentPaths(dir))[0]!)).length;
     const sync = io.hold("datasync");
     const a = store.put("a", bytes(2)).then(
       () => "resolved",

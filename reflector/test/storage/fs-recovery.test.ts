@@ -5,7 +5,7 @@ import { SessionDamagedError, createFsStore, isDamaged } from "../../src/storage
 import { BATCH_HEADER_BYTES, RECORD_HEADER_BYTES } from "../../src/storage/fs-log-format";
 import { LOG_DIR, openFsStore, type FsStore } from "../../src/storage/fs-store";
 import { createRng, seedHint, testRng } from "@lockstep/test-support";
-import { batches, contents, newDir, readImage, removeDir, segmentPaths, writeImage, TestIo, type LogImage } from "./fs-test-io";
+import { batches, contents, logBytes, newDir, readImage, removeDir, segmentPaths, writeImage, TestIo, type LogImage } from "./fs-test-io";
 
 // Opening the log after crashes and damage: a torn tail is cut, damage elsewhere never loses the
 // good records after it and is never served as good data (fs-log-recovery.ts says what is done).
@@ -16,7 +16,7 @@ const bytes = (...values: number[]): Uint8Array => new Uint8Array(values);
 async function onlySegment(dir: string): Promise<{ path: string; buf: Buffer }> {
   const paths = await segmentPaths(dir);
   expect(paths).toHaveLength(1);
-  return { path: paths[0]!, buf: await readFile(paths[0]!) };
+  return { path: paths[0]!, buf: logBytes(await readFile(paths[0]!)) };
 }
 
 function recordingLogger(): { events: { level: string; event: string; fields: Record<string, unknown> }[]; info(e: string, f?: object): void; warn(e: string, f?: object): void; error(e: string, f?: object): void } {

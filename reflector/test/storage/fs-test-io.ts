@@ -34,21 +34,21 @@ export class TestIo implements LogIo {
     return this.extents.get(path)?.synced ?? 0;
   }
 
-  readonly #gates = new Map<string, { reached: () => void; opened: Promise<void>; done: () => void }>();
+  readonly #gates = new Map<string, { reached: () => void; opened: Promise<void>; done: () => void; when?: (buffers: readonly Buffer[]) => boolean }>();
 
   /**
-   * Holds the next `read` or `datasync` (of a file whose path ends with `file`) until `release()`: `reached`
-   * resolves when one is being held, `done` once it has run after the release. For tests that
-   * need ops to meet in one flush.
+   * Holds the next `read`, `datasync` or `writev` (of a file whose path ends with `file`; a writev
+   * whose buffers pass `when`) until `release()`: `reached` resolves when one is being held, `done`
+   * once it has run after the release. For tests that need ops to meet in one flush.
    */
-  hold(point: "read" | "datasync", file = ""): { reached: Promise<void>; release(): void; done: Promise<void> } {
+  hold(point: "read" | "datasync" | "writev", file = "", when?: (buffers: readonly Buffer[]) => boolean): { reached: Promise<void>; release(): void; done: Promise<void> } {
     let reached!: () => void;
     let release!: () => void;
     let done!: () => void;
     const reachedPromise = new Promise<void>((resolve) => (reached = resolve));
     const opened = new Promise<void>((resolve) => (release = resolve));
     const donePromise = new Promise<void>((resolve) => (done = resolve));
-    this.#gates.set(point, { reached, opened, done });
+    this.#gates.set(point, { reached, opened, done, when });
     this.#holdFile = file;
     return { reached: reachedPromise, release, done: donePromise };
   }
@@ -56,9 +56,9 @@ export class TestIo implements LogIo {
   #holdFile = "";
 
   /** Waits at the gate of `point`, if one is set for `path`; resolves with what to call once the operation ran. */
-  async pass(point: "read" | "datasync", path: string): Promise<() => void> {
+  async pass(point: "read" | "datasync" | "writev", path: string, buffers: readonly Buffer[] = []): Promise<() => void> {
     const gate = this.#gates.get(point);
-    if (gate === undefined || !path.endsWith(this.#holdFile)) return () => undefined;
+    if (gate === undefined || !path.endsWith(this.#holdFile) || gate.when?.(buffers) === false) return () => undefined;
     this.#gates.delete(point);
     gate.reached();
     await gate.opened;
@@ -119,6 +119,8 @@ class TestFile implements LogFile {
 
   async writev(buffers: readonly Buffer[], position: number): Promise<number> {
     this.io.writes.push(buffers);
+    // Held first, then failed if armed (as datasync).
+    const done = await this.io.pass("writev", this.path, buffers);
     try {
       this.io.check("writev");
     } catch (error) {
@@ -128,6 +130,7 @@ class TestFile implements LogFile {
       throw error;
     }
     const n = await this.inner.writev(buffers, position);
+    done();
     const extent = this.#extent();
     extent.written = Math.max(extent.written, position + n);
     return n;
@@ -172,16 +175,24 @@ class TestFile implements LogFile {
   }
 }
 
-/** [start, end, durable end] of every batch of a clean segment's bytes. */
+/** [start, end, durable end] of every batch of a clean segment's bytes (zeros written ahead of the log end it). */
 export function batches(buf: Buffer): [number, number, number][] {
   const out: [number, number, number][] = [];
   for (let p = SEGMENT_HEADER_BYTES; p < buf.length; ) {
     const batch = parseBatch(buf, p);
-    if (typeof batch === "string") throw new Error(`not a clean segment at ${p}: ${batch}`);
+    if (typeof batch === "string") {
+      if (buf.subarray(p).every((b) => b === 0)) break;
+      throw new Error(`not a clean segment at ${p}: ${batch}`);
+    }
     out.push([p, batch.end, batch.durableEnd]);
     p = batch.end;
   }
   return out;
+}
+
+/** A clean segment's bytes without the zeros the store wrote ahead of its log (fs-log-prealloc.ts). */
+export function logBytes(buf: Buffer): Buffer {
+  return buf.subarray(0, batches(buf).at(-1)?.[1] ?? SEGMENT_HEADER_BYTES);
 }
 
 /** The segment files of a data directory, oldest first. */
