@@ -1,4 +1,4 @@
-import { constants, writev } from "node:fs";
+import { constants, writev, writevSync } from "node:fs";
 import { mkdir, open, readdir, unlink, type FileHandle } from "node:fs/promises";
 import { StorageError } from "./errors";
 
@@ -25,6 +25,8 @@ export interface LogFile {
   read(buffers: readonly Uint8Array[], position: number): Promise<number>;
   /** Writes `buffers` at `position` (positional; one call may write less: it resolves with the count). */
   writev(buffers: readonly Buffer[], position: number): Promise<number>;
+  /** As writev, synchronously, on the calling thread (fs-log-inline.ts); absent where not offered. */
+  writevSync?(buffers: readonly Buffer[], position: number): number;
   datasync(): Promise<void>;
   truncate(length: number): Promise<void>;
   size(): Promise<number>;
@@ -86,6 +88,10 @@ class NodeLogFile implements LogFile {
     return new Promise((resolve, reject) => writev(this.handle.fd, buffers as Buffer[], position, (error, written) => (error ? reject(error) : resolve(written))));
   }
 
+  writevSync(buffers: readonly Buffer[], position: number): number {
+    return writevSync(this.handle.fd, buffers as Buffer[], position);
+  }
+
   datasync(): Promise<void> {
     return this.handle.datasync();
   }
@@ -121,6 +127,18 @@ export async function writeFully(file: LogFile, buffers: readonly Buffer[], posi
   let at = position;
   while (rest.length > 0) {
     let n = await file.writev(rest, at);
+    if (n <= 0) throw Object.assign(new Error(`a write to ${file.path} at ${at} made no progress`), { code: "EIO" });
+    at += n;
+    rest = advance(rest, n);
+  }
+}
+
+/** {@link writeFully} with the file's synchronous writev (the caller checked it has one). */
+export function writeFullySync(file: LogFile, buffers: readonly Buffer[], position: number): void {
+  let rest = buffers.filter((b) => b.length > 0);
+  let at = position;
+  while (rest.length > 0) {
+    const n = (file.writevSync as NonNullable<LogFile["writevSync"]>)(rest, at);
     if (n <= 0) throw Object.assign(new Error(`a write to ${file.path} at ${at} made no progress`), { code: "EIO" });
     at += n;
     rest = advance(rest, n);

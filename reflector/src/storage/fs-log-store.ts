@@ -33,10 +33,11 @@ import { StorageError } from "./errors";
 import { Compactor, takeCopies, type Copy } from "./fs-compaction";
 import { BATCH_HEADER_BYTES, KIND_PUT, KIND_TOMBSTONE, encodeBatchHeader, encodeRecord, encodeTombstones, tombstoneChunks, type RecordKind } from "./fs-log-format";
 import type { KeyIndex, Location } from "./fs-log-index";
+import { InlinePolicy } from "./fs-log-inline";
 import { ioError, writeFully } from "./fs-log-io";
 import { Preallocator } from "./fs-log-prealloc";
 import { createSegment, hashKey, segmentName, unlinkSegment, type Segment } from "./fs-log-recovery";
-import { readRecord, type Flight, type LogStats, type LogStoreConfig, type Op, type Outcome } from "./fs-log-types";
+import { logStats, readRecord, type Flight, type LogStats, type LogStoreConfig, type Op, type Outcome } from "./fs-log-types";
 import { corrupt } from "./records";
 
 export type { LogStats, LogStoreConfig } from "./fs-log-types";
@@ -81,7 +82,8 @@ export class LogStore implements BlobStore {
   #closing: Promise<void> | undefined;
   readonly #compactor: Compactor;
   readonly #prealloc: Preallocator;
-  #stats = { flushes: 0, overlapped: 0, syncs: 0, records: 0, compactedSegments: 0 };
+  readonly #inline = new InlinePolicy();
+  #stats = { flushes: 0, overlapped: 0, inline: 0, syncs: 0, records: 0, compactedSegments: 0 };
 
   constructor(config: LogStoreConfig) {
     this.#config = config;
@@ -111,13 +113,7 @@ export class LogStore implements BlobStore {
 
   /** Counters (internal: for tests and benchmarks). */
   stats(): LogStats {
-    let diskBytes = 0;
-    let liveBytes = 0;
-    for (const s of this.#segments.values()) {
-      diskBytes += s.size;
-      liveBytes += s.live;
-    }
-    return { ...this.#stats, segments: this.#segments.size, diskBytes, liveBytes, keys: this.#index.size };
+    return logStats(this.#stats, this.#segments, this.#index.size);
   }
 
   /** Resolves once nothing is queued or being flushed, and no compaction runs (internal: for tests). */
@@ -328,7 +324,13 @@ export class LogStore implements BlobStore {
     const { parts } = flight;
     const header = encodeBatchHeader(parts, flight.count, segment.size);
     // One system call, so that on an O_DSYNC file the batch costs one sync (iovecs past IOV_MAX would split it).
-    await writeFully(segment.file, parts.length < IOV_MAX ? [header, ...parts] : [Buffer.concat([header, ...parts])], flight.start);
+    const buffers = parts.length < IOV_MAX ? [header, ...parts] : [Buffer.concat([header, ...parts])];
+    // Alone in flight and small: maybe written on this thread (fs-log-inline.ts).
+    if (!flight.exclusive && this.#flights.length === 1 && this.#config.inlineWrites && this.#inline.write(segment.file, buffers, flight.start, flight.bytes)) {
+      this.#stats.inline++;
+      return;
+    }
+    await writeFully(segment.file, buffers, flight.start);
     if (!segment.file.syncsOnWrite) await segment.file.datasync();
   }
 
@@ -413,8 +415,7 @@ export class LogStore implements BlobStore {
 
   #pend(key: string, change: 1 | -1): void {
     const n = (this.#pending.get(key) ?? 0) + change;
-    if (n <= 0) this.#pending.delete(key);
-    else this.#pending.set(key, n);
+    void (n <= 0 ? this.#pending.delete(key) : this.#pending.set(key, n));
   }
 
   #applyCopy(copy: Copy, segment: Segment, offset: number): void {

@@ -15,6 +15,8 @@ export interface LogStoreConfig {
   readonly segmentBytes: number;
   /** Zeroed space kept ahead of the write position (fs-log-prealloc.ts); 0: none. */
   readonly preallocBytes: number;
+  /** Small flushes alone in flight may be written on the loop's thread (fs-log-inline.ts). */
+  readonly inlineWrites: boolean;
   readonly compactBelow: number;
   readonly maxBatchBytes: number;
   /** Flushes written at once (each past the one before; retired in order). 1: one at a time. */
@@ -32,6 +34,8 @@ export interface LogStats {
   readonly flushes: number;
   /** Flushes started while another was in flight. */
   readonly overlapped: number;
+  /** Flushes written inline, on the event loop's thread (fs-log-inline.ts). */
+  readonly inline: number;
   readonly syncs: number;
   readonly records: number;
   readonly segments: number;
@@ -77,6 +81,17 @@ export interface Op {
   reject(error: unknown): void;
 }
 
+
+/** The store's counters with what its segments and index hold. */
+export function logStats(counters: Omit<LogStats, "segments" | "diskBytes" | "liveBytes" | "keys">, segments: ReadonlyMap<number, Segment>, keys: number): LogStats {
+  let diskBytes = 0;
+  let liveBytes = 0;
+  for (const s of segments.values()) {
+    diskBytes += s.size;
+    liveBytes += s.live;
+  }
+  return { ...counters, segments: segments.size, diskBytes, liveBytes, keys };
+}
 
 /** Reads `key`'s record at `at` of `segment` and checks it: bytes the disk changed since they were written are never served. */
 export async function readRecord(segment: Segment, key: string, at: Location): Promise<Uint8Array> {

@@ -33,6 +33,13 @@ export interface FsStoreOptions {
    * systems such as btrfs or ZFS, where writing over zeros saves nothing).
    */
   readonly preallocateBytes?: number;
+  /**
+   * A small flush with nothing else in flight is written with a synchronous write on the event
+   * loop's own thread, which skips two thread hand-offs (fs-log-inline.ts: within a time budget,
+   * and never again for a second after a write that stalled). Default true; false sends every
+   * write through libuv's thread pool.
+   */
+  readonly inlineWrites?: boolean;
   /** Receives what opening found (damage, a torn write cut, a migration) and compaction failures. */
   readonly logger?: FsStoreLogger;
 }
@@ -150,6 +157,7 @@ export async function openFsStore(dir: string, options: FsStoreOptions, io: LogI
       io,
       segmentBytes,
       preallocBytes,
+      inlineWrites: options.inlineWrites !== false,
       compactBelow,
       maxBatchBytes: MAX_BATCH_BYTES,
       maxFlights: flushesInFlight,

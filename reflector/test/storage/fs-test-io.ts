@@ -78,8 +78,20 @@ export class TestIo implements LogIo {
     throw errno(fault.code);
   }
 
-  /** Without O_DSYNC: every write needs its datasync, which the tests count and fail. */
-  readonly #inner = nodeLogIo({ dsync: false });
+  /**
+   * Without O_DSYNC by default: every write needs its datasync, which the tests count and fail.
+   * `dsync: true` opens files with O_DSYNC as the store does, so small flushes are written inline
+   * (fs-log-inline.ts), through `writevSync`: counted in `inlineWrites` (and `counts.writev`),
+   * failed by `fail("writev", …)`, made slow by `inlineDelayMs`.
+   */
+  constructor(options: { readonly dsync?: boolean } = {}) {
+    this.#inner = nodeLogIo({ dsync: options.dsync === true });
+  }
+
+  readonly #inner: LogIo;
+  inlineWrites = 0;
+  /** How long each inline write takes at least (a disk that stalls). */
+  inlineDelayMs = 0;
 
   async open(path: string, create: boolean): Promise<LogFile> {
     this.check("open");
@@ -134,6 +146,29 @@ class TestFile implements LogFile {
     const extent = this.#extent();
     extent.written = Math.max(extent.written, position + n);
     return n;
+  }
+
+  get writevSync(): ((buffers: readonly Buffer[], position: number) => number) | undefined {
+    const inner = this.inner.writevSync?.bind(this.inner);
+    if (inner === undefined) return undefined;
+    return (buffers, position) => {
+      this.io.writes.push(buffers);
+      this.io.inlineWrites++;
+      try {
+        this.io.check("writev");
+      } catch (error) {
+        const all = Buffer.concat(buffers);
+        inner([all.subarray(0, all.length >> 1)], position);
+        throw error;
+      }
+      for (const until = performance.now() + this.io.inlineDelayMs; performance.now() < until; );
+      const n = inner(buffers, position);
+      const extent = this.#extent();
+      extent.written = Math.max(extent.written, position + n);
+      // O_DSYNC: durable on return (and nothing else is in flight: the store writes inline only then).
+      extent.synced = Math.max(extent.synced, position + n);
+      return n;
+    };
   }
 
   async datasync(): Promise<void> {
