@@ -14,9 +14,9 @@
 // GC: the index lives in typed arrays), and how long reopening that directory (scanning its log)
 // takes. Then a snapshot's trim of 1,000 log segments through SessionStore, with deleteMany against
 // a delete per key (the same store seen without deleteMany). Last, the disk's floor: one --value-bytes
-// write at a time to an O_DSYNC file, from the main thread (writeSync) and through libuv's thread
-// pool (FileHandle.write, as the log store writes): no durable store on this disk can answer a
-// lone put faster than that, which bounds how close the fs store's latency can come to memory's.
+// write at a time to an O_DSYNC file, appending or over zeros, from the main thread (writeSync) and
+// through libuv's thread pool: no durable store on this disk can answer a lone put faster than
+// that, which bounds how close the fs store's latency can come to memory's.
 // The stores are bundled from source with esbuild at run time (no build needed); data goes to
 // fresh directories under the OS temp dir, removed at the end.
 //
@@ -253,32 +253,58 @@ console.log("(÷ columns: appends/s of the store over that of memory / of legacy
   console.log(`snapshot trim of 1,000 log segments (median of ${TRIMS}):\n${table(rows)}\n`);
 }
 
-// The disk's floor for one durable write (see the header), as many writes as the single-session case made.
+// The disk's floor for one durable write (see the header), as many writes as the single-session case
+// made: appending (each write makes the file longer, so its sync commits the file system's journal
+// too) and over zeros written beforehand (data alone: what the log store does, fs-log-prealloc.ts),
+// each from the main thread (writeSync: the log store's inline writes, fs-log-inline.ts) and
+// through libuv's thread pool; the four cases alternate, twice each.
 {
   const value = Buffer.alloc(VALUE_BYTES, 7);
   const count = Math.max(200, Math.min(5_000, Math.round(med("log 1", "opsPerSecond") * SECONDS)));
   const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_DSYNC;
-  const sync = [];
-  const fd = openSync(join(work, "floor-sync"), flags);
-  for (let i = 0; i < count; i++) {
-    const t = now();
-    writeSync(fd, value, 0, value.length, i * value.length);
-    sync.push(now() - t);
+  const cases = [
+    ["appending", "writeSync"],
+    ["over zeros", "writeSync"],
+    ["appending", "thread pool"],
+    ["over zeros", "thread pool"],
+  ];
+  const samples = new Map(cases.map((c) => [c.join(" / "), []]));
+  for (let pass = 0; pass < 2; pass++) {
+    for (const [space, how] of pass === 0 ? cases : [...cases].reverse()) {
+      const path = join(work, `floor-${pass}-${space.replace(" ", "-")}-${how.replace(" ", "-")}`);
+      if (space === "over zeros") {
+        const z = openSync(path, flags);
+        writeSync(z, Buffer.alloc(count * value.length));
+        closeSync(z);
+      }
+      const times = samples.get(`${space} / ${how}`);
+      if (how === "writeSync") {
+        const fd = openSync(path, flags);
+        for (let i = 0; i < count; i++) {
+          const t = now();
+          writeSync(fd, value, 0, value.length, i * value.length);
+          times.push(now() - t);
+        }
+        closeSync(fd);
+      } else {
+        const handle = await openFile(path, flags);
+        for (let i = 0; i < count; i++) {
+          const t = now();
+          await handle.write(value, 0, value.length, i * value.length);
+          times.push(now() - t);
+        }
+        await handle.close();
+      }
+      rmSync(path, { force: true });
+    }
   }
-  closeSync(fd);
-  const pooled = [];
-  const handle = await openFile(join(work, "floor-pool"), flags);
-  for (let i = 0; i < count; i++) {
-    const t = now();
-    await handle.write(value, 0, value.length, i * value.length);
-    pooled.push(now() - t);
+  const stat = (key, p) => percentile([...samples.get(key)].sort((a, b) => a - b), p);
+  const rows = [["writes", "how", "p50 ms", "p99 ms", "p50 ÷ appending"]];
+  for (const [space, how] of cases) {
+    const key = `${space} / ${how}`;
+    const base = `appending / ${how}`;
+    rows.push([space, how, fmt(stat(key, 50), 3), fmt(stat(key, 99), 3), space === "appending" ? "" : ratio(stat(key, 50), stat(base, 50))]);
   }
-  await handle.close();
-  sync.sort((a, b) => a - b);
-  pooled.sort((a, b) => a - b);
-  console.log(
-    `disk floor, ${fmt(count)} lone ${VALUE_BYTES}-byte O_DSYNC writes: writeSync p50 ${fmt(percentile(sync, 50), 3)} ms, p99 ${fmt(percentile(sync, 99), 3)} ms; ` +
-      `through the thread pool p50 ${fmt(percentile(pooled, 50), 3)} ms, p99 ${fmt(percentile(pooled, 99), 3)} ms (log store, 1 session: p50 ${fmt(med("log 1", "p50"), 3)} ms)`,
-  );
+  console.log(`disk floor, ${fmt(count)} lone ${VALUE_BYTES}-byte O_DSYNC writes per case, twice each (log store, 1 session: p50 ${fmt(med("log 1", "p50"), 3)} ms):\n${table(rows)}`);
 }
 process.exit(0);
