@@ -2,13 +2,12 @@ import { readFile, writeFile } from "node:fs/promises";
 import { StorageError, createFsStore } from "../../src/storage";
 import { SEGMENT_HEADER_BYTES, crc32 } from "../../src/storage/fs-log-format";
 import { fsStoreSettled, fsStoreStats, openFsStore } from "../../src/storage/fs-store";
-import { TestIo, batches, contents, logBytes, newDir, removeDir, segmentPaths } from "./fs-test-io";
+import { TestIo, batches, contents, logBytes, newDir, removeDir, segmentPaths, turn } from "./fs-test-io";
 
 // Pipelined flushes: several batches written at once, each after the one before, acknowledged in
 // order; a failure fails everything after it; a crash with batches in flight reads as a torn tail.
 
 const bytes = (...values: number[]): Uint8Array => new Uint8Array(values);
-const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Sets the durable end recorded in the batch header at `p` (its header checksum redone). */
 function setDurableEnd(buf: Buffer, p: number, durableEnd: number): void {

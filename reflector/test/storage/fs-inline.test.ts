@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { StorageError, createFsStore } from "../../src/storage";
 import { INLINE_BACKOFF_MS, INLINE_MAX_BYTES, INLINE_SHARE, INLINE_STALL_MS, INLINE_WINDOW_MS, InlinePolicy } from "../../src/storage/fs-log-inline";
 import { fsStoreSettled, fsStoreStats, openFsStore } from "../../src/storage/fs-store";
-import { TestIo, contents, logBytes, newDir, removeDir, segmentPaths } from "./fs-test-io";
+import { TestIo, contents, logBytes, newDir, removeDir, segmentPaths, turn } from "./fs-test-io";
 
 // Small flushes alone in flight are written inline, on the event loop's thread (fs-log-inline.ts):
 // the same durability, the same failure handling, and back to the thread pool when the store is
@@ -37,8 +37,8 @@ describe("fs store: inline writes", () => {
     await held.reached;
     const next = store.put("next", fill(10, 4)).then(() => void order.push("next"));
     // Launched while the big one is in flight: written through the pool, not acknowledged before it.
-    while (!io.writes.some((buffers) => has(buffers, "next"))) await new Promise<void>((resolve) => setImmediate(resolve));
-    for (let i = 0; i < 10; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+    while (!io.writes.some((buffers) => has(buffers, "next"))) await turn();
+    for (let i = 0; i < 10; i++) await turn();
     expect(order).toEqual([]);
     held.release();
     await Promise.all([big, next]);

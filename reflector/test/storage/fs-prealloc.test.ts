@@ -1,8 +1,8 @@
 import { readFile, stat, writeFile } from "node:fs/promises";
 import { StorageError, createFsStore } from "../../src/storage";
 import { PREALLOC_CHUNK_BYTES } from "../../src/storage/fs-log-prealloc";
-import { fsStoreSettled, openFsStore } from "../../src/storage/fs-store";
-import { TestIo, batches, contents, logBytes, newDir, removeDir, segmentPaths } from "./fs-test-io";
+import { fsStoreSettled, openFsStore, type FsStore } from "../../src/storage/fs-store";
+import { TestIo, batches, contents, logBytes, newDir, removeDir, segmentPaths, turn } from "./fs-test-io";
 
 // Zeroed space ahead of the log (fs-log-prealloc.ts): flushes write over zeros instead of growing
 // the file, recovery reads a zero tail as free space, and nothing the store acknowledged is ever
@@ -10,9 +10,6 @@ import { TestIo, batches, contents, logBytes, newDir, removeDir, segmentPaths } 
 
 const fill = (length: number, byte: number): Uint8Array => new Uint8Array(length).fill(byte);
 const allZero = (buffers: readonly Buffer[]): boolean => buffers.every((b) => b.every((x) => x === 0));
-const turns = async (n: number): Promise<void> => {
-  for (let i = 0; i < n; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-};
 
 describe("fs store: zeroed space ahead of the log", () => {
   let dir: string;
@@ -26,6 +23,18 @@ describe("fs store: zeroed space ahead of the log", () => {
   });
 
   const fileSize = async (): Promise<number> => (await stat((await segmentPaths(dir)).at(-1)!)).size;
+
+  /** A store zeroing 4 KiB chunks, its second chunk's zeroing write held at a gate (reached). */
+  async function heldZeroing(): Promise<{ io: TestIo; store: FsStore; zeroing: ReturnType<TestIo["hold"]> }> {
+    const io = new TestIo();
+    const store = await openFsStore(dir, { preallocateBytes: 4096 }, io);
+    await store.put("a", fill(10, 1));
+    await fsStoreSettled(store);
+    const zeroing = io.hold("writev", "", allZero);
+    await store.put("b", fill(2100, 2)); // leaves less than half a chunk zeroed: the next chunk is zeroed
+    await zeroing.reached;
+    return { io, store, zeroing };
+  }
 
   test("flushes write into the zeroed space (the file does not grow), and a reopened store reads it as free space and goes on writing there", async () => {
     const store = await createFsStore(dir);
@@ -113,17 +122,11 @@ describe("fs store: zeroed space ahead of the log", () => {
   });
 
   test("a flush that would reach space being zeroed waits for the zeroing write, so zeros never land on acknowledged bytes", async () => {
-    const io = new TestIo();
-    const store = await openFsStore(dir, { preallocateBytes: 4096 }, io);
-    await store.put("a", fill(10, 1));
-    await fsStoreSettled(store);
-    const zeroing = io.hold("writev", "", allZero);
-    await store.put("b", fill(2100, 2)); // leaves less than half a chunk zeroed: the next chunk is zeroed
-    await zeroing.reached;
+    const { io, store, zeroing } = await heldZeroing();
     const writes = io.counts.writev;
     let landed = false;
     const c = store.put("c", fill(3000, 3)).then(() => void (landed = true)); // past the start of the range being zeroed
-    await turns(20);
+    for (let i = 0; i < 20; i++) await turn();
     expect({ landed, writes: io.counts.writev }).toEqual({ landed: false, writes });
     zeroing.release();
     await c;
@@ -136,13 +139,7 @@ describe("fs store: zeroed space ahead of the log", () => {
   });
 
   test("a zeroing write that fails (a full disk) fails no operation; flushes then append, and the log reopens clean", async () => {
-    const io = new TestIo();
-    const store = await openFsStore(dir, { preallocateBytes: 4096 }, io);
-    await store.put("a", fill(10, 1));
-    await fsStoreSettled(store);
-    const zeroing = io.hold("writev", "", allZero);
-    await store.put("b", fill(2100, 2));
-    await zeroing.reached;
+    const { io, store, zeroing } = await heldZeroing();
     io.fail("writev", "ENOSPC");
     zeroing.release();
     await fsStoreSettled(store);

@@ -9,6 +9,8 @@ import { SEGMENT_HEADER_BYTES, parseBatch } from "../../src/storage/fs-log-forma
 
 export const newDir = (label = "fs"): Promise<string> => mkdtemp(join(tmpdir(), `lockstep-${label}-`));
 export const removeDir = (dir: string): Promise<void> => rm(dir, { recursive: true, force: true });
+/** One turn of the event loop (setImmediate). */
+export const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** The file operations a {@link TestIo} can make fail. */
 export type FaultPoint = "writev" | "datasync" | "truncate" | "open" | "syncDir";
