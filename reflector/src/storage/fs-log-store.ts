@@ -94,7 +94,7 @@ export class LogStore implements BlobStore {
     this.#active = newest !== undefined && !newest.damaged ? newest : undefined;
     this.#writeEnd = this.#active?.size ?? 0;
     this.#nextSegment = (newest?.no ?? 0) + 1;
-    this.#prealloc = new Preallocator(config.preallocBytes, config.segmentBytes, () => this.#pump());
+    this.#prealloc = new Preallocator(config.preallocBytes, config.segmentBytes);
     this.#compactor = new Compactor({
       index: this.#index,
       segments: () => this.#segments.values(),
@@ -121,7 +121,6 @@ export class LogStore implements BlobStore {
     for (;;) {
       if (this.#busy) await new Promise<void>((resolve) => this.#idle.push(resolve));
       else if (this.#compactor.running) await this.#compactor.running;
-      else if (this.#prealloc.busy) await this.#prealloc.settled();
       else return;
     }
   }
@@ -186,7 +185,6 @@ export class LogStore implements BlobStore {
     // Queued puts and deletes complete (settled() waits for the flushes), and so do reads.
     if (this.#reads > 0) await new Promise<void>((resolve) => this.#readsDone.push(resolve));
     await this.settled();
-    await this.#prealloc.settled();
     for (const segment of this.#segments.values()) await segment.file.close().catch(() => undefined);
     await this.#config.onClose();
   }
@@ -274,11 +272,6 @@ export class LogStore implements BlobStore {
     // Rolling to a new segment, or cutting back a failed write first, happens with nothing else in flight.
     const exclusive = active === undefined || this.#mustTruncate || this.#writeEnd >= this.#config.segmentBytes;
     if (exclusive && !idle) return false;
-    // Not into space being zeroed right now (fs-log-prealloc.ts); its end launches this again.
-    if (!exclusive && this.#prealloc.blocks(this.#writeEnd + BATCH_HEADER_BYTES + bytes)) {
-      this.#copies.unshift(...copies);
-      return false;
-    }
     const ops = this.#queue.slice(0, take);
     this.#queue = this.#queue.slice(take);
     let count = copies.length;
@@ -447,7 +440,6 @@ export class LogStore implements BlobStore {
   /** The segment to write the next batch to: cut back after a failure, a new one when full. */
   async #prepare(): Promise<Segment> {
     const active = this.#active;
-    await this.#prealloc.settled();
     if (active !== undefined && this.#mustTruncate) {
       await this.#truncate(active);
       this.#mustTruncate = false;
@@ -482,7 +474,6 @@ export class LogStore implements BlobStore {
     const active = this.#active;
     if (active === undefined || !this.#mustTruncate) return;
     try {
-      await this.#prealloc.settled();
       await this.#truncate(active);
       this.#mustTruncate = false;
     } catch {

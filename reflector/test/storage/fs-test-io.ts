@@ -13,7 +13,7 @@ export const removeDir = (dir: string): Promise<void> => rm(dir, { recursive: tr
 export const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** The file operations a {@link TestIo} can make fail. */
-export type FaultPoint = "writev" | "datasync" | "truncate" | "open" | "syncDir";
+export type FaultPoint = "writev" | "datasync" | "truncate" | "open" | "syncDir" | "zero";
 
 /** An errno-style error, as Node's fs raises them. */
 export const errno = (code: string): Error => Object.assign(new Error(`${code}: injected by the test`), { code });
@@ -24,7 +24,7 @@ export const errno = (code: string): Error => Object.assign(new Error(`${code}: 
  * fills up mid-write would.
  */
 export class TestIo implements LogIo {
-  readonly counts: Record<FaultPoint, number> = { writev: 0, datasync: 0, truncate: 0, open: 0, syncDir: 0 };
+  readonly counts: Record<FaultPoint, number> = { writev: 0, datasync: 0, truncate: 0, open: 0, syncDir: 0, zero: 0 };
   readonly #faults = new Map<FaultPoint, { code: string; left: number }>();
   /** Per file: the end of what was written, and what of it a datasync made durable. */
   readonly extents = new Map<string, { written: number; synced: number }>();
@@ -170,6 +170,21 @@ class TestFile implements LogFile {
       // O_DSYNC: durable on return (and nothing else is in flight: the store writes inline only then).
       extent.synced = Math.max(extent.synced, position + n);
       return n;
+    };
+  }
+
+  /** Zeroing ahead of the log (fs-log-prealloc.ts): counted in `counts.zero`, failed by `fail("zero", …)` after zeroing half the range. */
+  get zeroSync(): ((position: number, length: number) => void) | undefined {
+    const inner = this.inner.zeroSync?.bind(this.inner);
+    if (inner === undefined) return undefined;
+    return (position, length) => {
+      try {
+        this.io.check("zero");
+      } catch (error) {
+        inner(position, length >> 1);
+        throw error;
+      }
+      inner(position, length);
     };
   }
 
