@@ -34,6 +34,8 @@ const NUMERIC_FLAGS: readonly NumericFlag[] = [
   { flag: "--max-data-bytes", target: "caps", key: "maxDataBytes", min: 1, unit: "bytes", description: "largest Data API blob; bigger uploads get HTTP 413" },
   { flag: "--max-data-bytes-per-session", target: "caps", key: "maxDataBytesPerSession", min: 1, unit: "bytes", description: "Data API bytes one session may store; beyond, 413" },
   { flag: "--max-data-blobs-per-session", target: "caps", key: "maxDataBlobsPerSession", min: 1, unit: "", description: "Data API blobs one session may store; beyond, 413" },
+  { flag: "--read-bytes-per-turn", target: "caps", key: "readBytesPerTurn", min: 1, unit: "bytes", description: "message bytes read from one connection per event-loop turn" },
+  { flag: "--read-bytes-per-turn-total", target: "caps", key: "readBytesPerTurnTotal", min: 1, unit: "bytes", description: "message bytes read from all connections per turn" },
   { flag: "--data-upload-timeout-ms", target: "caps", key: "dataUploadTimeoutMs", min: 1, max: MAX_TIMER_MS, unit: "ms", description: "time a Data API upload may take; then 408" },
   { flag: "--max-frame-bytes", target: "limits", key: "maxFrameBytes", min: 2, unit: "bytes", description: "largest frame a client may send" },
   { flag: "--max-snapshot-bytes", target: "limits", key: "maxSnapshotBytes", min: 1, unit: "bytes", description: "largest snapshot upload" },

@@ -45,6 +45,14 @@ export interface ReflectorCaps {
   readonly maxDataBlobsPerSession: number;
   /** Time an upload's body may take to arrive; a slower one is refused with HTTP 408 and its socket cut, freeing its upload slot. */
   readonly dataUploadTimeoutMs: number;
+  /**
+   * Bytes of messages one connection delivers in one turn of the event loop; past them, its socket
+   * is not read again until the next turn, so a client with a backlog cannot hold the loop (and the
+   * relays of every other session) while it drains (read-turns.ts). Nothing is refused.
+   */
+  readonly readBytesPerTurn: number;
+  /** Bytes of messages all connections together deliver in one turn; past them, messages wait for the next turn (read-turns.ts). */
+  readonly readBytesPerTurnTotal: number;
 }
 
 /** The default {@link ReflectorCaps}. */
@@ -61,6 +69,8 @@ export const DEFAULT_CAPS: ReflectorCaps = Object.freeze({
   maxDataBytesPerSession: 256 * 1024 * 1024,
   maxDataBlobsPerSession: 1000,
   dataUploadTimeoutMs: 60_000,
+  readBytesPerTurn: 64 * 1024,
+  readBytesPerTurnTotal: 256 * 1024,
 });
 
 /** Where and how a reflector serves Prometheus metrics (`GET /metrics`). */

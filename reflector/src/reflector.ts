@@ -10,6 +10,7 @@ import { ReflectorMetrics, type ReflectorMetricsOptions } from "./metrics";
 import { resolveOptions, type ReflectorOptions, type ResolvedOptions } from "./options";
 import { checkTls, type TlsOptions } from "./tls";
 import { WsPeerSocket } from "./ws-socket";
+import { ReadTurns } from "./read-turns";
 
 export type { ReflectorStats } from "./core";
 
@@ -82,6 +83,8 @@ class ReflectorServer {
   readonly #core: ReflectorCore;
   readonly #http: Server | HttpsServer;
   readonly #wss: WebSocketServer;
+  /** The read budgets of the connections (caps.readBytesPerTurn, caps.readBytesPerTurnTotal). */
+  readonly #readTurns: ReadTurns;
   /** The plain-HTTP listener of `/metrics` when it has a port of its own. */
   readonly #metricsHttp: Server | undefined;
   #port = 0;
@@ -90,6 +93,7 @@ class ReflectorServer {
   constructor(options: ResolvedOptions, core: ReflectorCore) {
     this.#options = options;
     this.#core = core;
+    this.#readTurns = new ReadTurns(options.caps.readBytesPerTurn, options.caps.readBytesPerTurnTotal);
     const health = (): ReturnType<ReflectorCore["health"]> => core.health();
     const metrics = options.metrics.enabled ? lazyMetrics(core, { process: options.metrics.process }) : undefined;
     const separate = options.metrics.enabled && options.metrics.port !== undefined;
@@ -198,7 +202,7 @@ class ReflectorServer {
       }
       this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
         const remote = `${req.socket.remoteAddress ?? "?"}:${req.socket.remotePort ?? "?"}`;
-        this.#core.accept(new WsPeerSocket(ws, req.socket), { address, remote });
+        this.#core.accept(new WsPeerSocket(ws, req.socket, this.#readTurns), { address, remote });
       });
     } catch (error) {
       this.#options.logger.error("upgrade.failed", { error });

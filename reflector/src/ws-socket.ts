@@ -1,6 +1,7 @@
 import type { Duplex } from "node:stream";
 import { WebSocket, type RawData } from "ws";
 import type { PeerSocket, PeerSocketListener } from "./peer-socket";
+import { ReadBudget, type ReadTurns } from "./read-turns";
 
 /** Frames up to this size are framed once and written straight to the TCP socket ({@link WsPeerSocket.send}). */
 const SHARED_FRAME_MAX = 64 * 1024;
@@ -82,10 +83,17 @@ function wireOfAll(frames: readonly Uint8Array[]): Buffer {
 export class WsPeerSocket implements PeerSocket {
   readonly #ws: WebSocket;
   readonly #tcp: Duplex;
+  readonly #turns: ReadTurns | undefined;
+  /** The read budgets this socket's messages pass through (read-turns.ts), once listened to. */
+  #budget: ReadBudget | undefined;
+  /** Paused by the owner (a flooder, a proxy's backpressure): the budget's resume leaves it paused. */
+  #paused = false;
 
-  constructor(ws: WebSocket, tcp: Duplex) {
+  /** `turns`: the read budgets of the reflector's connections; without it, every message is delivered at once. */
+  constructor(ws: WebSocket, tcp: Duplex, turns?: ReadTurns) {
     this.#ws = ws;
     this.#tcp = tcp;
+    this.#turns = turns;
   }
 
   get isOpen(): boolean {
@@ -123,10 +131,25 @@ export class WsPeerSocket implements PeerSocket {
 
   listen(listener: PeerSocketListener): void {
     const ws = this.#ws;
-    ws.on("message", (data: RawData, isBinary: boolean) => listener.message(toBytes(data), isBinary));
     ws.on("pong", () => listener.pong());
     ws.on("error", (error: Error) => listener.error(error));
-    ws.on("close", (code: number) => listener.close(code));
+    if (this.#turns === undefined) {
+      ws.on("message", (data: RawData, isBinary: boolean) => listener.message(toBytes(data), isBinary));
+      ws.on("close", (code: number) => listener.close(code));
+      return;
+    }
+    // ws gives every message buffers of its own, so one the budget queues stays valid.
+    const budget = new ReadBudget(
+      this.#turns,
+      { message: (data, isBinary) => listener.message(data, isBinary), close: (code) => listener.close(code) },
+      () => ws.pause(),
+      () => {
+        if (!this.#paused) ws.resume();
+      },
+    );
+    this.#budget = budget;
+    ws.on("message", (data: RawData, isBinary: boolean) => budget.message(toBytes(data), isBinary));
+    ws.on("close", (code: number) => budget.close(code));
   }
 
   cork(): void {
@@ -139,11 +162,13 @@ export class WsPeerSocket implements PeerSocket {
 
   pause(): void {
     // Through ws, which otherwise resumes the TCP socket itself once its receiver drained.
+    this.#paused = true;
     this.#ws.pause();
   }
 
   resume(): void {
-    this.#ws.resume();
+    this.#paused = false;
+    if (this.#budget?.holds !== true) this.#ws.resume();
   }
 
   watchIncoming(onBytes: (bytes: number) => void): () => void {

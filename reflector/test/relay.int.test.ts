@@ -136,3 +136,21 @@ test("the log a late joiner gets equals what earlier clients saw live", async ()
   const { sync } = await c.join({ sessionId });
   expect(sync.entries).toEqual(live);
 });
+
+test("a burst far past the read budgets is relayed whole and in order to every member, even when its sender closes right after it", async () => {
+  // Small budgets, so the 300 Sends span many turns of the loop and most of them wait in a queue.
+  await h.start({ caps: { readBytesPerTurn: 4096, readBytesPerTurnTotal: 8192 }, limits: { maxMessagesPerSecond: 100_000, messageBurst: 100_000 } });
+  const [a, b] = [await h.connect(), await h.connect()];
+  const sessionId = randomId();
+  await a.join({ sessionId });
+  await b.join({ sessionId });
+  await a.nextOf(MessageType.ViewJoin, (e) => e.seq === 2);
+  const count = 300;
+  for (let i = 0; i < count; i++) a.send({ type: MessageType.Send, payload: bytes(1000, i & 0xff) });
+  a.ws.close(1000); // its close reaches the reflector behind the queued Sends
+  const got = await relays(b, count);
+  expect(got.map((e) => e.payload[0])).toEqual(Array.from({ length: count }, (_, i) => i & 0xff));
+  expect(got.map((e) => e.seq)).toEqual(Array.from({ length: count }, (_, i) => 3 + i));
+  const exit = await b.nextOf(MessageType.ViewExit);
+  expect(exit.seq).toBe(3 + count);
+});
