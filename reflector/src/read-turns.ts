@@ -22,6 +22,10 @@
  * delivered. Tokio's cooperative budget (a task yields after so many operations) does the same for
  * the same reason.
  */
+// From node:timers, not the global: a reflector started inside a jsdom test environment (the React
+// package's tests) has no global setImmediate.
+import { setImmediate } from "node:timers";
+
 export class ReadTurns {
   /** The current turn: a new one starts at each check phase after a turn in which a connection read. */
   #turn = 0;
