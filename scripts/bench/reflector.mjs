@@ -132,12 +132,26 @@ if (PROF_DIR) mkdirSync(PROF_DIR, { recursive: true });
 
 const CAPS = { maxConnectionsPerAddress: 100_000, newSessionsPerAddressPerMinute: 100_000, newSessionsPerMinute: 100_000 };
 const MANY = 1e9;
+const DEFAULT_MAX_LOG_BYTES = 32 * 1024 * 1024;
+/**
+ * Caps a throughput run needs beyond the defaults, so a large --messages measures instead of
+ * failing: without snapshots a session's whole run stays in its log (128 bytes plus the payload
+ * per entry, as the reflector counts it), past the 32 MiB default cap (4015); and bench clients
+ * read as fast as they can, so the cap on unread bytes (4011, for clients that stop reading) only
+ * bounds how far ahead a saturated server may get. Default runs fit: nothing changes for them.
+ */
+function throughputCaps(shape) {
+  const logBytes = messagesFor(shape) * shape.clients * (128 + PAYLOAD);
+  return { maxBufferedBytes: 1024 * 1024 * 1024, ...(THROUGHPUT_SNAPSHOTS || logBytes < DEFAULT_MAX_LOG_BYTES ? {} : { maxLogBytes: 2 * logBytes }) };
+}
+
 /** ReflectorOptions of a run (JSON-able: they may cross to a child process). */
-function reflectorOptions(mode, dataDir) {
+function reflectorOptions(mode, dataDir, shape) {
   const common = { host: "127.0.0.1", port: 0, caps: CAPS, ...(dataDir ? { dataDir } : {}) };
   if (mode === "latency") return common; // default limits and snapshot policy
   return {
     ...common,
+    caps: { ...CAPS, ...throughputCaps(shape) },
     ...(THROUGHPUT_SNAPSHOTS ? {} : { snapshots: { everyMessages: MANY, everyMs: 2 ** 31 - 1 } }),
     limits: { maxMessagesPerSecond: MANY, messageBurst: MANY, maxBytesPerSecond: MANY, byteBurst: MANY },
   };
@@ -147,7 +161,7 @@ function reflectorOptions(mode, dataDir) {
 async function runSystem(system, mode, shape, label) {
   const dataDir = system === "fs" ? mkdtempSync(join(scratch, "data-")) : undefined;
   const kind = system === "raw ws" ? "broadcast" : "reflector";
-  const options = kind === "broadcast" ? { host: "127.0.0.1", port: 0, cork: values["corked-baseline"] } : reflectorOptions(mode, dataDir);
+  const options = kind === "broadcast" ? { host: "127.0.0.1", port: 0, cork: values["corked-baseline"] } : reflectorOptions(mode, dataDir, shape);
   const server = await startServer(kind, options, { where: WHERE, processes, cpuProfDir: PROF_DIR ? join(PROF_DIR, label) : undefined, cpus: values.pin ? "0" : undefined, name: label });
   try {
     const groups = await mapLimit(Array.from({ length: shape.sessions }, (_, s) => s), 16, (s) =>
