@@ -141,7 +141,7 @@ export class WsPeerSocket implements PeerSocket {
     // ws gives every message buffers of its own, so one the budget queues stays valid.
     const budget = new ReadBudget(
       this.#turns,
-      { message: (data, isBinary) => listener.message(data, isBinary), close: (code) => listener.close(code) },
+      listener,
       () => ws.pause(),
       () => {
         if (!this.#paused) ws.resume();
